@@ -1,0 +1,142 @@
+#include "common/tensor.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace tandem {
+
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kNone: return 0;
+    case DType::kFloat32: return 4;
+    case DType::kFloat64: return 8;
+    case DType::kFloat16: return 2;
+    case DType::kInt64: return 8;
+    case DType::kInt32: return 4;
+    case DType::kInt16: return 2;
+    case DType::kInt8: return 1;
+    case DType::kUInt8: return 1;
+    case DType::kBool: return 1;
+    case DType::kBFloat16: return 2;
+  }
+  return 0;
+}
+
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kNone: return "none";
+    case DType::kFloat32: return "float32";
+    case DType::kFloat64: return "float64";
+    case DType::kFloat16: return "float16";
+    case DType::kInt64: return "int64";
+    case DType::kInt32: return "int32";
+    case DType::kInt16: return "int16";
+    case DType::kInt8: return "int8";
+    case DType::kUInt8: return "uint8";
+    case DType::kBool: return "bool";
+    case DType::kBFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+Result<DType> ParseDType(const std::string& name) {
+  for (int i = 0; i <= static_cast<int>(DType::kBFloat16); ++i) {
+    DType d = static_cast<DType>(i);
+    if (name == DTypeName(d)) return d;
+  }
+  return Status::InvalidArgument("unknown dtype '" + name + "'");
+}
+
+Result<int64_t> ShapeNumel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return Status::InvalidArgument("negative dimension in shape " + ShapeToString(shape));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      return Status::InvalidArgument("shape " + ShapeToString(shape) + " is too large");
+    n *= d;
+  }
+  return n;
+}
+
+std::string ShapeToString(const std::vector<int64_t>& shape) {
+  if (shape.empty()) return "scalar";
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += "x";
+    s += std::to_string(shape[i]);
+  }
+  return s;
+}
+
+Result<std::vector<int64_t>> ParseShape(const std::string& text) {
+  std::vector<int64_t> shape;
+  std::string cur;
+  auto flush = [&]() -> Status {
+    if (cur.empty()) return Status::InvalidArgument("empty dimension in shape '" + text + "'");
+    if (cur.size() > 12) return Status::InvalidArgument("dimension '" + cur + "' in shape '" + text + "' is too large");
+    int64_t v = std::stoll(cur);
+    if (v <= 0) return Status::InvalidArgument("dimension " + cur + " in shape '" + text + "' must be positive");
+    shape.push_back(v);
+    cur.clear();
+    return Status::OK();
+  };
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      cur += c;
+    } else if (c == ',' || c == 'x') {
+      TANDEM_RETURN_IF_ERROR(flush());
+    } else if (c != ' ') {
+      return Status::InvalidArgument("shape '" + text + "' should be comma-separated positive integers, e.g. 1,3,224,224");
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(flush());
+  if (shape.size() > 8) return Status::InvalidArgument("shape '" + text + "' has more than 8 dimensions");
+  TANDEM_RETURN_IF_ERROR(ShapeNumel(shape).status());
+  return shape;
+}
+
+int64_t HostTensor::numel() const {
+  auto n = ShapeNumel(shape);
+  return n.ok() ? n.value() : 0;
+}
+
+HostTensor HostTensor::Zeros(DType dtype, std::vector<int64_t> shape) {
+  HostTensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.data.assign(static_cast<size_t>(t.numel()) * DTypeSize(dtype), 0);
+  return t;
+}
+
+Result<Difference> CompareTensors(const HostTensor& a, const HostTensor& ref) {
+  if (a.dtype != ref.dtype)
+    return Status::InvalidArgument(std::string("dtype ") + DTypeName(a.dtype) + " differs from reference dtype " +
+                                   DTypeName(ref.dtype));
+  if (a.shape != ref.shape)
+    return Status::InvalidArgument("shape " + ShapeToString(a.shape) + " differs from reference shape " +
+                                   ShapeToString(ref.shape));
+  Difference d;
+  const int64_t n = a.numel();
+  if (a.dtype == DType::kFloat32) {
+    for (int64_t i = 0; i < n; ++i) {
+      double x = a.f32()[i], r = ref.f32()[i];
+      if (std::isnan(x) != std::isnan(r)) d.max_abs_diff = std::numeric_limits<double>::infinity();
+      d.max_abs_diff = std::max(d.max_abs_diff, std::fabs(x - r));
+      d.max_abs_ref = std::max(d.max_abs_ref, std::fabs(r));
+    }
+  } else if (a.dtype == DType::kFloat64) {
+    const double* x = reinterpret_cast<const double*>(a.data.data());
+    const double* r = reinterpret_cast<const double*>(ref.data.data());
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isnan(x[i]) != std::isnan(r[i])) d.max_abs_diff = std::numeric_limits<double>::infinity();
+      d.max_abs_diff = std::max(d.max_abs_diff, std::fabs(x[i] - r[i]));
+      d.max_abs_ref = std::max(d.max_abs_ref, std::fabs(r[i]));
+    }
+  } else {
+    if (a.data != ref.data) d.max_abs_diff = std::numeric_limits<double>::infinity();
+  }
+  return d;
+}
+
+}  // namespace tandem

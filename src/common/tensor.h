@@ -1,0 +1,72 @@
+// HostTensor: a dense, C-ordered tensor in host memory, independent of LibTorch.
+//
+// This is how tensors cross the narrow interface between the LibTorch-backed
+// model code (src/common/model/) and everything else: files (.npy), the wire
+// codec, tests. Data is stored little-endian, as on every platform tandem runs on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tandem {
+
+// Element types. Numbers are stable: they appear in files and on the wire.
+enum class DType : uint8_t {
+  kNone = 0,  // not a tensor: a None element of a model's tuple output; no data
+  kFloat32 = 1,
+  kFloat64 = 2,
+  kFloat16 = 3,
+  kInt64 = 4,
+  kInt32 = 5,
+  kInt16 = 6,
+  kInt8 = 7,
+  kUInt8 = 8,
+  kBool = 9,
+  kBFloat16 = 10,
+};
+
+// Bytes per element (0 for kNone). Unknown values give 0.
+size_t DTypeSize(DType dtype);
+// "float32", "int64", ... ; "none" for kNone; "unknown" otherwise.
+const char* DTypeName(DType dtype);
+// Parses DTypeName's output.
+Result<DType> ParseDType(const std::string& name);
+
+// Product of dims; 1 for a scalar (empty shape). Returns an error when a dim is
+// negative or the product overflows int64.
+Result<int64_t> ShapeNumel(const std::vector<int64_t>& shape);
+// "1x3x224x224", "scalar" for an empty shape.
+std::string ShapeToString(const std::vector<int64_t>& shape);
+// Parses "1,3,224,224" (commas or 'x'); every dim must be a positive integer.
+Result<std::vector<int64_t>> ParseShape(const std::string& text);
+
+struct HostTensor {
+  DType dtype = DType::kNone;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;  // numel * DTypeSize(dtype) bytes, C order
+
+  bool is_none() const { return dtype == DType::kNone; }
+  int64_t numel() const;
+  size_t nbytes() const { return data.size(); }
+
+  // A zero-filled tensor; the shape must be valid.
+  static HostTensor Zeros(DType dtype, std::vector<int64_t> shape);
+  static HostTensor None() { return HostTensor(); }
+
+  // Typed views; the caller checks dtype first.
+  const float* f32() const { return reinterpret_cast<const float*>(data.data()); }
+  float* f32() { return reinterpret_cast<float*>(data.data()); }
+};
+
+// Largest |a - b| over elements, as double, and the largest |b|. Both must have
+// the same dtype (float32 or float64) and shape; otherwise an error.
+struct Difference {
+  double max_abs_diff = 0;
+  double max_abs_ref = 0;
+};
+Result<Difference> CompareTensors(const HostTensor& a, const HostTensor& ref);
+
+}  // namespace tandem
