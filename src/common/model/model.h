@@ -1,0 +1,142 @@
+// Model and Stage: the narrow interface in front of LibTorch.
+//
+// Only model.cpp includes LibTorch headers; everything else in tandem sees
+// HostTensor and the plain structs below.
+//
+// The cut rule. A Model is loaded from a TorchScript file, put in eval mode,
+// frozen (parameters become constants, submodule calls are inlined, batch norm
+// is folded), and in-place tensor ops are rewritten to functional ones where
+// that is safe. The top-level nodes of the frozen forward graph, in their
+// order, minus constants, are numbered 0..N-1. A cut at position p (1 <= p <=
+// N-1) splits them into nodes [0, p) and [p, N). The values "crossing" the cut
+// are those defined before p (the model input counts as defined before 0) and
+// used at or after p (a use inside a nested block counts as a use by the
+// top-level node that holds the block; the graph's return counts as a use at
+// N). Constants never cross: every stage gets its own copy of the constants it
+// uses. A cut is valid when
+//   - at least one value crosses it,
+//   - every crossing value is a tensor (not an int, list, tuple, None, ...),
+//   - no node at or after p writes in place to memory shared by two crossing
+//     tensors (each stage gets its own copy of each crossing tensor, so the
+//     copies would diverge where the original tensors did not).
+// Several tensors may cross one cut (skip connections): such cuts are valid.
+//
+// The stage calling convention. Stage [b, e) is a standalone TorchScript
+// module whose forward takes, as positional tensors, the values crossing cut b
+// (for b = 0: the model's input), ordered by the position that defines them,
+// and returns the values crossing cut e: one tensor, or a tuple when several
+// cross. The last stage (e = N) returns exactly what the model returns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/tensor.h"
+
+namespace tandem {
+
+// One tensor crossing a cut, as measured on the model's sample input.
+struct TensorSpec {
+  std::string name;  // the TorchScript value name, for people
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  uint64_t bytes = 0;  // numel * element size
+};
+
+struct CutPoint {
+  int position = 0;                  // between node position-1 and node position
+  std::vector<TensorSpec> tensors;   // in calling-convention order
+  uint64_t bytes() const;            // sum of tensors' bytes
+};
+
+// Sets LibTorch's intra-op thread count for this process (n >= 1). Inter-op
+// parallelism is set to 1 the first time: stages run one graph at a time.
+void SetComputeThreads(int n);
+// The intra-op thread count in effect.
+int GetComputeThreads();
+// A short description of the compute library: "LibTorch 1.13.1".
+std::string ComputeLibraryVersion();
+
+class Stage;
+
+class Model {
+ public:
+  // Loads `path`, freezes it and finds its cut points. The model must take one
+  // tensor input; it is run once on a sample float32 input of `input_shape`
+  // (normal random values, fixed seed) to check the shape and measure every
+  // crossing tensor. Errors name the file: missing, not TorchScript, no
+  // forward, several inputs, a shape the model rejects.
+  static Result<std::unique_ptr<Model>> Load(const std::string& path, const std::vector<int64_t>& input_shape);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const std::string& path() const;
+  // SHA-256 of the model file, hex.
+  const std::string& content_hash() const;
+  const std::vector<int64_t>& input_shape() const;
+  // Number of top-level non-constant nodes N; positions run 0..N.
+  int num_nodes() const;
+  // The operation at position pos (0 <= pos < N), e.g. "aten::conv2d".
+  std::string NodeKind(int pos) const;
+  // Every valid interior cut (1 <= position <= N-1), ascending.
+  const std::vector<CutPoint>& cuts() const;
+  // The valid cut at `position`, or an error saying why there is none.
+  Result<CutPoint> FindCut(int position) const;
+  // Bytes of the distinct tensor constants (weights) used by nodes [begin, end).
+  uint64_t ParamBytes(int begin, int end) const;
+  // The sample input used at load, and the original model's output on it.
+  const HostTensor& sample_input() const;
+  const std::vector<HostTensor>& sample_output() const;
+
+  // Builds stage [begin, end). `begin` and `end` must each be 0, N or a valid
+  // cut position, with begin < end.
+  Result<std::unique_ptr<Stage>> MakeStage(int begin, int end) const;
+  // Runs the model as loaded (not frozen) on one input; result flattened as
+  // Stage::Run does.
+  Result<std::vector<HostTensor>> RunOriginal(const HostTensor& input) const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A loaded stage module. Not thread-safe: one Run at a time.
+class Stage {
+ public:
+  static Result<std::unique_ptr<Stage>> Load(const std::string& path);
+  // `name` is used in errors only.
+  static Result<std::unique_ptr<Stage>> FromBytes(const std::string& bytes, const std::string& name);
+  ~Stage();
+  Stage(const Stage&) = delete;
+  Stage& operator=(const Stage&) = delete;
+
+  // Number of positional tensor inputs forward takes.
+  int num_inputs() const;
+  // Runs forward under inference mode. Inputs are copied, never modified. The
+  // result is flattened: a tensor gives one element, a tuple (or list) one per
+  // element, recursively, and None a kNone element. A model exception becomes
+  // an InvalidArgument error with the model's message.
+  Result<std::vector<HostTensor>> Run(const std::vector<HostTensor>& inputs);
+  // Runs forward warmup + repeats times on the same inputs and returns the
+  // wall time of each of the last `repeats` calls, in seconds (conversion of
+  // inputs and outputs excluded).
+  Result<std::vector<double>> Time(const std::vector<HostTensor>& inputs, int warmup, int repeats);
+  // The TorchScript archive (the format torch.jit.save writes).
+  Result<std::string> Serialize() const;
+  Status Save(const std::string& path) const;
+
+  struct Impl;
+
+ private:
+  explicit Stage(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  friend class Model;
+};
+
+}  // namespace tandem

@@ -1,0 +1,97 @@
+// Model profiles: what each segment between adjacent cut points costs.
+//
+// A segment is the run of nodes between two adjacent valid cuts (or the
+// model's start or end). Its compute time is the median wall time of running
+// it as a standalone stage, after warm-up, on the machine named in the
+// profile. The JSON form is documented in docs/formats.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/model/model.h"
+#include "common/status.h"
+
+namespace tandem {
+
+struct SegmentProfile {
+  int index = 0;
+  int begin = 0;               // first node position
+  int end = 0;                 // one past the last node position (a cut, or N)
+  std::string first_op;        // kind of node `begin`
+  std::string last_op;         // kind of node `end - 1`
+  double compute_s = 0;        // median wall time, seconds
+  double compute_min_s = 0;    // fastest repeat, seconds
+  uint64_t param_bytes = 0;    // weights the segment holds
+  uint64_t output_bytes = 0;   // bytes crossing cut `end` (the model's output for the last)
+};
+
+struct MachineInfo {
+  std::string hostname;
+  std::string cpu;             // /proc/cpuinfo model name
+  int cores = 0;               // online hardware threads
+  int threads = 0;             // intra-op threads used while measuring
+  std::string compute_library; // "LibTorch 1.13.1"
+};
+
+struct ModelProfile {
+  static constexpr int kFormatVersion = 1;
+  std::string model_path;
+  std::string model_hash;      // SHA-256 of the model file
+  std::vector<int64_t> input_shape;
+  uint64_t input_bytes = 0;
+  uint64_t output_bytes = 0;
+  int num_nodes = 0;
+  MachineInfo machine;
+  std::string measured_at;     // UTC, ISO 8601
+  int warmup = 0;
+  int repeats = 0;
+  double model_compute_s = 0;  // median of the whole model run as one stage
+  std::vector<CutPoint> cuts;  // every valid cut, ascending
+  std::vector<SegmentProfile> segments;  // cuts.size() + 1 of them
+
+  // Sum of segment medians between segment indices [first, last).
+  double ComputeBetween(int first, int last) const;
+};
+
+struct ProfileOptions {
+  // Untimed runs before measuring; first calls are 1.5-4x slower. Default 3.
+  int warmup = 3;
+  // Timed runs per segment; the median is reported. Default 10.
+  int repeats = 10;
+  // Called after each segment with (done, total); may be empty.
+  std::function<void(int, int)> progress;
+};
+
+// Measures every segment of `model` on this machine.
+Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& options);
+
+MachineInfo CurrentMachine();
+
+void to_json(nlohmann::json& j, const TensorSpec& t);
+void from_json(const nlohmann::json& j, TensorSpec& t);
+void to_json(nlohmann::json& j, const CutPoint& c);
+void from_json(const nlohmann::json& j, CutPoint& c);
+void to_json(nlohmann::json& j, const SegmentProfile& s);
+void from_json(const nlohmann::json& j, SegmentProfile& s);
+void to_json(nlohmann::json& j, const MachineInfo& m);
+void from_json(const nlohmann::json& j, MachineInfo& m);
+void to_json(nlohmann::json& j, const ModelProfile& p);
+void from_json(const nlohmann::json& j, ModelProfile& p);
+
+// Reads and validates a profile written by `tandem-dispatcher profile --out`;
+// errors name the file and the field.
+Result<ModelProfile> ReadProfile(const std::string& path);
+Status WriteProfile(const std::string& path, const ModelProfile& profile);
+
+// A readable table of the profile for people.
+std::string FormatProfile(const ModelProfile& profile);
+
+// "1.5 MB", "312 kB", "12 B".
+std::string FormatBytes(uint64_t bytes);
+
+}  // namespace tandem
