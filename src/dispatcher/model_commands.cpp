@@ -1,0 +1,99 @@
+// `tandem-dispatcher profile` and `tandem-dispatcher split`.
+#include <cstdio>
+#include <thread>
+
+#include "common/log.h"
+#include "common/model/model.h"
+#include "common/model/partition.h"
+#include "common/model/profile.h"
+#include "common/model/split.h"
+#include "common/progress.h"
+#include "dispatcher/commands.h"
+
+namespace tandem {
+namespace {
+
+Result<std::unique_ptr<Model>> LoadModel(const ModelOptions& o) {
+  TANDEM_ASSIGN_OR_RETURN(auto shape, ParseShape(o.input_shape));
+  SetComputeThreads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  TANDEM_LOG(kInfo) << "loading " << o.model;
+  return Model::Load(o.model, shape);
+}
+
+Result<ModelProfile> Profile(const Model& model, int warmup, int repeats) {
+  Progress progress("profiling " + model.path());
+  ProfileOptions po;
+  po.warmup = warmup;
+  po.repeats = repeats;
+  po.progress = [&](int done, int total) { progress.Update(done, total); };
+  return ProfileModel(model, po);
+}
+
+Result<std::vector<int>> ParseCutList(const std::string& text) {
+  std::vector<int> cuts;
+  std::string cur;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    char c = i < text.size() ? text[i] : ',';
+    if (c >= '0' && c <= '9') {
+      cur += c;
+      if (cur.size() > 9) return Status::InvalidArgument("--cuts: '" + cur + "' is out of range");
+    } else if (c == ',') {
+      if (cur.empty()) return Status::InvalidArgument("--cuts: empty entry in '" + text + "'");
+      cuts.push_back(std::stoi(cur));
+      cur.clear();
+    } else if (c != ' ') {
+      return Status::InvalidArgument("--cuts: '" + text + "' should be comma-separated cut positions, e.g. 12,40");
+    }
+  }
+  return cuts;
+}
+
+}  // namespace
+
+Status RunProfileCommand(const ProfileCommandOptions& o) {
+  TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, Profile(*model, o.warmup, o.repeats));
+  std::fputs(FormatProfile(profile).c_str(), stdout);
+  if (!o.out.empty()) {
+    TANDEM_RETURN_IF_ERROR(WriteProfile(o.out, profile));
+    TANDEM_LOG(kInfo) << "wrote " << o.out;
+  }
+  return Status::OK();
+}
+
+Status RunSplitCommand(const SplitCommandOptions& o) {
+  const int ways = (o.stages > 0) + !o.cuts.empty() + !o.plan.empty();
+  if (ways != 1) return Status::InvalidArgument("give exactly one of --stages, --cuts or --plan");
+  TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
+  std::vector<int> cuts;
+  if (o.stages > 0) {
+    const int max_stages = static_cast<int>(model->cuts().size()) + 1;
+    if (o.stages > max_stages)
+      return Status::InvalidArgument("--stages " + std::to_string(o.stages) + ": " + o.model.model + " has " +
+                                     std::to_string(model->cuts().size()) + " valid cuts, so at most " +
+                                     std::to_string(max_stages) + " stages");
+    TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, Profile(*model, o.warmup, o.repeats));
+    std::vector<double> costs;
+    for (const auto& s : profile.segments) costs.push_back(s.compute_s);
+    TANDEM_ASSIGN_OR_RETURN(auto bounds, BalancedPartition(costs, o.stages));
+    for (int b : bounds) cuts.push_back(profile.cuts[b - 1].position);
+  } else if (!o.cuts.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(cuts, ParseCutList(o.cuts));
+  } else {
+    TANDEM_ASSIGN_OR_RETURN(cuts, ReadPlanCuts(o.plan, model->content_hash()));
+  }
+  TANDEM_ASSIGN_OR_RETURN(SplitManifest m, WriteSplit(*model, cuts, o.out));
+  for (const auto& s : m.stages) {
+    uint64_t in_bytes = 0, out_bytes = 0;
+    for (const auto& t : s.inputs) in_bytes += t.bytes;
+    for (const auto& t : s.outputs) out_bytes += t.bytes;
+    std::printf("stage %d  nodes %d-%d  in %zu tensor(s) %s  out %zu tensor(s) %s  params %s  -> %s/%s\n", s.index,
+                s.begin, s.end - 1, s.inputs.size(), FormatBytes(in_bytes).c_str(), s.outputs.size(),
+                FormatBytes(out_bytes).c_str(), FormatBytes(s.param_bytes).c_str(), o.out.c_str(), s.file.c_str());
+  }
+  std::printf("verified: chained stages match the model (max |diff| %.3g, max |output| %.3g)\n", m.max_abs_diff,
+              m.max_abs_ref);
+  return Status::OK();
+}
+
+}  // namespace tandem
