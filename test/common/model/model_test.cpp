@@ -1,0 +1,223 @@
+// Splits every fixture model at every single cut and at random sets of cuts,
+// and checks the chained stages against the reference output that Python
+// computed with the unsplit model.
+#include "common/model/model.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "common/model/chain.h"
+#include "common/model/split.h"
+#include "support.h"
+
+namespace tandem {
+namespace {
+
+using test::Fixture;
+using test::LoadFixture;
+
+std::unique_ptr<Model> LoadModel(const Fixture& f) {
+  SetComputeThreads(2);
+  auto m = Model::Load(f.model, f.input_shape);
+  INFO(f.id << ": " << m.status().ToString());
+  REQUIRE(m.ok());
+  return std::move(m).value();
+}
+
+void CheckSplit(const Model& model, const Fixture& f, const std::vector<int>& cuts) {
+  auto stages = BuildStages(model, cuts);
+  INFO(f.id << " cuts " << Catch::Detail::stringify(cuts));
+  REQUIRE(stages.ok());
+  std::vector<Stage*> chain;
+  for (auto& s : stages.value()) chain.push_back(s.get());
+  auto out = RunChain(chain, f.input);
+  INFO(out.status().ToString());
+  REQUIRE(out.ok());
+  auto diff = CheckOutputs(out.value(), f.outputs);
+  INFO(diff.status().ToString());
+  REQUIRE(diff.ok());
+}
+
+void CheckEverySingleCut(const std::string& id) {
+  Fixture f = LoadFixture(id);
+  auto model = LoadModel(f);
+  REQUIRE_FALSE(model->cuts().empty());
+  // The unsplit model agrees with Python's reference, and its output depends on its input.
+  auto orig = model->RunOriginal(f.input);
+  REQUIRE(orig.ok());
+  REQUIRE(CheckOutputs(orig.value(), f.outputs).ok());
+  auto zeros = model->RunOriginal(HostTensor::Zeros(DType::kFloat32, f.input_shape));
+  REQUIRE(zeros.ok());
+  CHECK_FALSE(CheckOutputs(zeros.value(), f.outputs).ok());
+
+  CheckSplit(*model, f, {});
+  for (const auto& cut : model->cuts()) CheckSplit(*model, f, {cut.position});
+}
+
+void CheckRandomSplits(const std::string& id) {
+  Fixture f = LoadFixture(id);
+  auto model = LoadModel(f);
+  std::vector<int> positions;
+  for (const auto& c : model->cuts()) positions.push_back(c.position);
+  std::mt19937 rng(42);
+  for (int trial = 0; trial < 8; ++trial) {
+    const int k = 2 + static_cast<int>(rng() % std::min<size_t>(7, positions.size()));
+    std::vector<int> cuts = positions;
+    std::shuffle(cuts.begin(), cuts.end(), rng);
+    cuts.resize(std::min<size_t>(k, cuts.size()));
+    std::sort(cuts.begin(), cuts.end());
+    CheckSplit(*model, f, cuts);
+  }
+  // Every segment its own stage.
+  CheckSplit(*model, f, positions);
+}
+
+void CheckSaveAndReload(const std::string& id) {
+  Fixture f = LoadFixture(id);
+  auto model = LoadModel(f);
+  const auto& cuts = model->cuts();
+  std::vector<int> chosen{cuts[cuts.size() / 3].position};
+  if (cuts.size() > 2) chosen.push_back(cuts[2 * cuts.size() / 3].position);
+  std::sort(chosen.begin(), chosen.end());
+  chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
+
+  test::TempDir dir;
+  auto manifest = WriteSplit(*model, chosen, dir.path());
+  INFO(manifest.status().ToString());
+  REQUIRE(manifest.ok());
+  auto reread = ReadManifest(dir.path() + "/manifest.json");
+  REQUIRE(reread.ok());
+  REQUIRE(reread->stages.size() == chosen.size() + 1);
+  std::vector<std::unique_ptr<Stage>> loaded;
+  std::vector<Stage*> chain;
+  for (const auto& s : reread->stages) {
+    auto st = Stage::Load(dir.path() + "/" + s.file);
+    REQUIRE(st.ok());
+    CHECK(st.value()->num_inputs() == static_cast<int>(s.inputs.size()));
+    chain.push_back(st.value().get());
+    loaded.push_back(std::move(st).value());
+  }
+  // Reloaded stages on the reference input (not the sample input used by WriteSplit).
+  auto out = RunChain(chain, f.input);
+  REQUIRE(out.ok());
+  CHECK(CheckOutputs(out.value(), f.outputs).ok());
+  // Each intermediate stage returns what the manifest says.
+  std::vector<HostTensor> cur{f.input};
+  for (size_t i = 0; i < chain.size(); ++i) {
+    auto o = chain[i]->Run(cur);
+    REQUIRE(o.ok());
+    REQUIRE(o->size() == reread->stages[i].outputs.size());
+    for (size_t j = 0; j < o->size(); ++j) {
+      CHECK((*o)[j].shape == reread->stages[i].outputs[j].shape);
+      CHECK((*o)[j].nbytes() == reread->stages[i].outputs[j].bytes);
+    }
+    cur = std::move(o).value();
+  }
+}
+
+#define TANDEM_FIXTURE_TESTS(id)                                                                       \
+  TEST_CASE("every single cut reproduces " id, "[model][sweep]") { CheckEverySingleCut(id); }       \
+  TEST_CASE("random multi-cut splits reproduce " id, "[model]") { CheckRandomSplits(id); }          \
+  TEST_CASE("saved stages reload and reproduce " id, "[model]") { CheckSaveAndReload(id); }
+
+TANDEM_FIXTURE_TESTS("small_cnn.traced")
+TANDEM_FIXTURE_TESTS("small_cnn.scripted")
+TANDEM_FIXTURE_TESTS("irregular.scripted")
+TANDEM_FIXTURE_TESTS("resnet18.traced")
+TANDEM_FIXTURE_TESTS("resnet18.scripted")
+TANDEM_FIXTURE_TESTS("resnet50.traced")
+TANDEM_FIXTURE_TESTS("resnet50.scripted")
+TANDEM_FIXTURE_TESTS("mobilenet_v2.traced")
+TANDEM_FIXTURE_TESTS("mobilenet_v2.scripted")
+TANDEM_FIXTURE_TESTS("googlenet.traced")
+TANDEM_FIXTURE_TESTS("googlenet.scripted")
+TANDEM_FIXTURE_TESTS("vgg16.traced")
+TANDEM_FIXTURE_TESTS("vgg16.scripted")
+
+TEST_CASE("cuts carrying several tensors exist and are exact", "[model]") {
+  Fixture f = LoadFixture("resnet18.traced");
+  auto model = LoadModel(f);
+  int multi = 0;
+  for (const auto& c : model->cuts()) multi += c.tensors.size() > 1;
+  CHECK(multi > 0);  // residual blocks: the skip and the branch both cross
+}
+
+TEST_CASE("irregular graph: non-tensor and in-place hazards make cuts invalid", "[model]") {
+  Fixture f = LoadFixture("irregular.scripted");
+  auto model = LoadModel(f);
+  int int_crossing = 0, write_hazard = 0;
+  for (int p = 1; p < model->num_nodes(); ++p) {
+    auto c = model->FindCut(p);
+    if (c.ok()) {
+      for (const auto& t : c->tensors) CHECK(t.bytes > 0);
+      continue;
+    }
+    const std::string& why = c.status().message();
+    CHECK(why.find("cut " + std::to_string(p) + " is not a valid cut") == 0);
+    int_crossing += why.find("non-tensor value (int") != std::string::npos;
+    write_hazard += why.find("writes in place") != std::string::npos;
+  }
+  CHECK(int_crossing > 0);
+  CHECK(write_hazard > 0);
+  CHECK_FALSE(model->FindCut(0).ok());
+  CHECK_FALSE(model->FindCut(model->num_nodes()).ok());
+  CHECK(model->FindCut(-3).status().message().find("out of range") != std::string::npos);
+}
+
+TEST_CASE("bad models are refused with the file named", "[model][errors]") {
+  struct Case {
+    std::string file;
+    std::vector<int64_t> shape;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"/nonexistent/model.pt", {1, 3, 8, 8}, "No such file"},
+      {test::FixturePath("not_a_model.pt"), {1, 3, 8, 8}, "not a TorchScript model"},
+      {test::FixturePath("small_cnn.input.npy"), {1, 3, 8, 8}, "not a TorchScript model"},
+      {test::FixturePath("no_forward.pt"), {1, 3, 8, 8}, "no forward method"},
+      {test::FixturePath("two_inputs.pt"), {1, 3, 8, 8}, "forward takes 2 inputs"},
+      {test::FixturePath("small_cnn.traced.pt"), {1, 4, 32, 32}, "rejects input shape 1x4x32x32"},
+      {test::FixturePath("resnet18.scripted.pt"), {1, 3, 224}, "rejects input shape 1x3x224"},
+      {test::FixtureDir(), {1, 3, 8, 8}, "is a directory"},
+  };
+  for (const auto& c : cases) {
+    auto m = Model::Load(c.file, c.shape);
+    INFO(c.file << " -> " << m.status().ToString());
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.status().message().find(c.file) != std::string::npos);
+    CHECK(m.status().message().find(c.expect) != std::string::npos);
+    CHECK(m.status().message().find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("stage errors: wrong inputs and corrupt stage bytes", "[model][errors]") {
+  Fixture f = LoadFixture("small_cnn.scripted");
+  auto model = LoadModel(f);
+  auto stage = model->MakeStage(0, model->num_nodes());
+  REQUIRE(stage.ok());
+  auto& s = *stage.value();
+  CHECK_FALSE(s.Run({}).ok());
+  CHECK_FALSE(s.Run({f.input, f.input}).ok());
+  auto bad_shape = s.Run({HostTensor::Zeros(DType::kFloat32, {1, 5, 9, 9})});
+  REQUIRE_FALSE(bad_shape.ok());
+  CHECK(bad_shape.status().message().find("model raised") != std::string::npos);
+  HostTensor short_data = f.input;
+  short_data.data.resize(10);
+  CHECK_FALSE(s.Run({short_data}).ok());
+  CHECK_FALSE(model->MakeStage(3, 2).ok());
+  CHECK_FALSE(model->MakeStage(0, model->num_nodes() + 1).ok());
+
+  auto bytes = s.Serialize();
+  REQUIRE(bytes.ok());
+  CHECK(Stage::FromBytes(bytes.value(), "ok").ok());
+  std::string corrupt = bytes.value();
+  corrupt.resize(corrupt.size() / 2);
+  auto c = Stage::FromBytes(corrupt, "half-stage");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().message().find("half-stage") != std::string::npos);
+  CHECK_FALSE(Stage::FromBytes("garbage", "garbage").ok());
+}
+
+}  // namespace
+}  // namespace tandem

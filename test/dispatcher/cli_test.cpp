@@ -1,0 +1,112 @@
+// Black-box tests of the tandem-dispatcher binary: bad input of every kind
+// ends in one clear error line and a non-zero exit, never a crash.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/file_util.h"
+#include "support.h"
+
+namespace tandem {
+namespace {
+
+using test::CommandResult;
+using test::FixturePath;
+using test::RunCommand;
+
+CommandResult Run(const std::string& args) { return RunCommand(test::DispatcherPath() + " " + args); }
+
+// One error line naming what was wrong, exit 1, no LibTorch backtrace.
+void ExpectCleanError(const CommandResult& r, const std::vector<std::string>& expect) {
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("tandem-dispatcher: error: ") != std::string::npos);
+  for (const auto& e : expect) CHECK(r.err.find(e) != std::string::npos);
+  CHECK(r.err.find("Exception raised from") == std::string::npos);
+  CHECK(r.err.find("terminate called") == std::string::npos);
+  CHECK(r.err.find("frame #") == std::string::npos);
+  int error_lines = 0;
+  size_t p = 0;
+  while ((p = r.err.find("error:", p)) != std::string::npos) ++error_lines, ++p;
+  CHECK(error_lines == 1);
+}
+
+TEST_CASE("--help describes the subcommands", "[cli]") {
+  auto r = Run("--help");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("profile") != std::string::npos);
+  CHECK(r.out.find("split") != std::string::npos);
+  auto s = Run("split --help");
+  CHECK(s.exit_code == 0);
+  CHECK(s.out.find("--stages") != std::string::npos);
+  CHECK(s.out.find("--cuts") != std::string::npos);
+  CHECK(s.out.find("--plan") != std::string::npos);
+  CHECK(Run("").exit_code != 0);
+  CHECK(Run("frobnicate").exit_code != 0);
+}
+
+TEST_CASE("profile and split bad inputs end in one clear error", "[cli][errors]") {
+  const std::string small = FixturePath("small_cnn.scripted.pt");
+  const std::string irregular = FixturePath("irregular.scripted.pt");
+  test::TempDir out;
+  const std::string o = " -o " + out.path() + "/split";
+  ExpectCleanError(Run("profile -m /nonexistent/m.pt -s 1,3,8,8"), {"/nonexistent/m.pt", "No such file"});
+  ExpectCleanError(Run("profile -m " + FixturePath("not_a_model.pt") + " -s 1,3,8,8"),
+                   {"not_a_model.pt", "not a TorchScript model"});
+  ExpectCleanError(Run("profile -m " + FixturePath("no_forward.pt") + " -s 1,3,8,8"), {"no forward method"});
+  ExpectCleanError(Run("profile -m " + FixturePath("two_inputs.pt") + " -s 1,3,8,8"),
+                   {"two_inputs.pt", "takes 2 inputs"});
+  ExpectCleanError(Run("profile -m " + small + " -s 1,4,16,16"), {"small_cnn.scripted.pt", "rejects input shape 1x4x16x16"});
+  ExpectCleanError(Run("profile -m " + small + " -s 1,x3"), {"'1,x3'"});
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 -k 500" + o), {"--stages 500", "at most"});
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --cuts 99999" + o), {"cut 99999", "out of range"});
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --cuts 3,2" + o), {"ascending"});
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --cuts 2,,3" + o), {"--cuts"});
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16" + o), {"--stages, --cuts or --plan"});
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --plan /nonexistent/plan.json" + o), {"/nonexistent/plan.json"});
+
+  // A position inside the int-carrying region of the irregular model.
+  auto prof = Run("profile -m " + irregular + " -s 1,3,16,16 --repeats 1 --warmup 0 -o " + out.path() + "/p.json");
+  REQUIRE(prof.exit_code == 0);
+  auto j = nlohmann::json::parse(ReadFile(out.path() + "/p.json").value());
+  int invalid = -1;
+  for (const auto& s : j["segments"])
+    if (s["end"].get<int>() - s["begin"].get<int>() > 1) invalid = s["begin"].get<int>() + 1;
+  REQUIRE(invalid > 0);
+  ExpectCleanError(Run("split -m " + irregular + " -s 1,3,16,16 --cuts " + std::to_string(invalid) + o),
+                   {"cut " + std::to_string(invalid) + " is not a valid cut"});
+
+  // A plan made for another model.
+  REQUIRE(WriteFileAtomic(out.path() + "/plan.json", R"({"model_sha256": "00ff", "cuts": [1]})").ok());
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --plan " + out.path() + "/plan.json" + o),
+                   {"plan.json", "another model"});
+  REQUIRE(WriteFileAtomic(out.path() + "/plan.json", "{not json").ok());
+  ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --plan " + out.path() + "/plan.json" + o),
+                   {"plan.json", "not a valid plan"});
+}
+
+TEST_CASE("split --stages writes stages and a verified manifest", "[cli]") {
+  test::TempDir out;
+  auto r = Run("split -m " + FixturePath("resnet18.scripted.pt") + " -s 1,3,224,224 -k 3 --repeats 2 -o " +
+               out.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("verified") != std::string::npos);
+  auto j = nlohmann::json::parse(ReadFile(out.path() + "/manifest.json").value());
+  REQUIRE(j["stages"].size() == 3);
+  CHECK(j["cuts"].size() == 2);
+  for (int i = 0; i < 3; ++i) {
+    auto st = ReadFile(out.path() + "/stage-" + std::to_string(i) + ".pt");
+    REQUIRE(st.ok());
+    CHECK(st->size() == j["stages"][i]["file_bytes"].get<size_t>());
+  }
+  // Then profile --out and a plan file drive the same cuts.
+  REQUIRE(WriteFileAtomic(out.path() + "/plan.json", nlohmann::json{{"cuts", j["cuts"]}}.dump()).ok());
+  auto again = Run("split -m " + FixturePath("resnet18.scripted.pt") + " -s 1,3,224,224 --plan " + out.path() +
+                   "/plan.json -o " + out.path() + "/again");
+  REQUIRE(again.exit_code == 0);
+  auto j2 = nlohmann::json::parse(ReadFile(out.path() + "/again/manifest.json").value());
+  CHECK(j2["cuts"] == j["cuts"]);
+}
+
+}  // namespace
+}  // namespace tandem
