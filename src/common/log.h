@@ -31,8 +31,16 @@ class LogMessage {
 
 }  // namespace tandem
 
-// TANDEM_LOG(kInfo) << "loaded " << n << " stages";
-#define TANDEM_LOG(level)                                                  \
-  if (::tandem::LogLevel::level < ::tandem::GetLogLevel()) {               \
-  } else                                                                   \
-    ::tandem::detail::LogMessage(::tandem::LogLevel::level).stream()
+namespace tandem::detail {
+// Turns the stream expression into void so both arms of ?: agree.
+struct Voidify {
+  void operator&(std::ostream&) {}
+};
+}  // namespace tandem::detail
+
+// TANDEM_LOG(kInfo) << "loaded " << n << " stages";  (safe inside if/else)
+#define TANDEM_LOG(level)                                     \
+  !(::tandem::LogLevel::level >= ::tandem::GetLogLevel())     \
+      ? (void)0                                               \
+      : ::tandem::detail::Voidify() &                         \
+            ::tandem::detail::LogMessage(::tandem::LogLevel::level).stream()

@@ -157,19 +157,27 @@ Result<SplitManifest> WriteSplit(const Model& model, const std::vector<int>& cut
   return m;
 }
 
-Result<std::vector<int>> ReadPlanCuts(const std::string& path, const std::string& model_hash) {
+Result<PlanFile> ReadPlan(const std::string& path, const std::string& model_hash) {
   TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 64 << 20));
+  PlanFile plan;
   try {
     json j = json::parse(text);
-    if (!j.contains("cuts")) return Status::InvalidArgument(path + ": no field 'cuts'");
+    if (!j.is_object() || !j.contains("cuts")) return Status::InvalidArgument(path + ": cuts: required");
     if (j.contains("model_sha256") && !model_hash.empty() && j["model_sha256"].get<std::string>() != model_hash)
       return Status::InvalidArgument(path + ": model_sha256: the plan was made for another model (" +
                                      j["model_sha256"].get<std::string>().substr(0, 12) + "..., this one is " +
                                      model_hash.substr(0, 12) + "...)");
-    return j["cuts"].get<std::vector<int>>();
+    plan.cuts = j["cuts"].get<std::vector<int>>();
+    if (j.contains("workers")) {
+      plan.workers = j["workers"].get<std::vector<std::string>>();
+      if (plan.workers.size() != plan.cuts.size() + 1)
+        return Status::InvalidArgument(path + ": workers: " + std::to_string(plan.workers.size()) +
+                                       " names for " + std::to_string(plan.cuts.size() + 1) + " stages");
+    }
   } catch (const std::exception& e) {
     return Status::InvalidArgument(path + ": not a valid plan: " + e.what());
   }
+  return plan;
 }
 
 }  // namespace tandem

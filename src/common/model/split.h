@@ -57,8 +57,13 @@ Result<std::vector<std::unique_ptr<Stage>>> BuildStages(const Model& model, cons
 // the saved chain as described above.
 Result<SplitManifest> WriteSplit(const Model& model, const std::vector<int>& cuts, const std::string& dir);
 
-// Reads the cut positions from a plan file ({"cuts": [...]}, as written by
-// `tandem-dispatcher plan`); when the plan names a model hash it must match.
-Result<std::vector<int>> ReadPlanCuts(const std::string& path, const std::string& model_hash);
+// What `split --plan` and `run --plan` read from a plan file.
+struct PlanFile {
+  std::vector<int> cuts;             // cut positions
+  std::vector<std::string> workers;  // optional: the worker running each stage
+};
+// Reads a plan ({"cuts": [...], "workers": [...]}, as written by `tandem-dispatcher
+// plan`); when the plan names a model hash (model_sha256) it must match.
+Result<PlanFile> ReadPlan(const std::string& path, const std::string& model_hash);
 
 }  // namespace tandem

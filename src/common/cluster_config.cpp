@@ -1,0 +1,169 @@
+#include "common/cluster_config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/file_util.h"
+#include "common/transport.h"
+
+namespace tandem {
+
+using nlohmann::json;
+
+namespace {
+
+// Validation helper: errors carry "<source>: <field path>: <problem>".
+class Fields {
+ public:
+  explicit Fields(std::string source) : source_(std::move(source)) {}
+  Status Error(const std::string& path, const std::string& what) const {
+    return Status::InvalidArgument(source_ + ": " + path + ": " + what);
+  }
+  Status OnlyKnown(const json& obj, const std::string& path, const std::set<std::string>& known) const {
+    if (!obj.is_object()) return Error(path.empty() ? "(top level)" : path, "must be a JSON object");
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      if (!known.count(it.key())) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        return Error(Join(path, it.key()), "unknown field (known: " + list + ")");
+      }
+    }
+    return Status::OK();
+  }
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  template <typename T>
+  Status Get(const json& obj, const std::string& path, const std::string& key, T* out) const {
+    if (!obj.contains(key)) return Status::OK();
+    if (std::is_unsigned<T>::value && !obj.at(key).is_number_unsigned())
+      return Error(Join(path, key), "must be a non-negative integer");
+    try {
+      obj.at(key).get_to(*out);
+    } catch (const json::exception&) {
+      return Error(Join(path, key), std::string("must be a ") + TypeName<T>());
+    }
+    return Status::OK();
+  }
+
+ private:
+  template <typename T>
+  static const char* TypeName() {
+    if (std::is_same<T, std::string>::value) return "string";
+    if (std::is_floating_point<T>::value) return "number";
+    return "non-negative integer";
+  }
+  std::string source_;
+};
+
+Status CheckTimeout(const Fields& f, const std::string& path, double v) {
+  if (!(v > 0 && v <= 86400)) return f.Error(path, "must be a number of seconds in (0, 86400]");
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::string& source) {
+  ClusterConfig c;
+  c.source = source;
+  Fields f(source);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return Status::InvalidArgument(source + ": not valid JSON: " + e.what());
+  }
+  TANDEM_RETURN_IF_ERROR(f.OnlyKnown(j, "", {"dispatcher", "codec", "timeouts", "workers"}));
+  if (j.contains("dispatcher")) {
+    const json& d = j["dispatcher"];
+    TANDEM_RETURN_IF_ERROR(f.OnlyKnown(d, "dispatcher", {"results_bind", "results_advertise"}));
+    TANDEM_RETURN_IF_ERROR(f.Get(d, "dispatcher", "results_bind", &c.results_bind));
+    TANDEM_RETURN_IF_ERROR(f.Get(d, "dispatcher", "results_advertise", &c.results_advertise));
+    auto e = ParseTcpEndpoint(c.results_bind);
+    if (!e.ok()) return f.Error("dispatcher.results_bind", e.status().message());
+    if (!c.results_advertise.empty()) {
+      auto a = ParseTcpEndpoint(c.results_advertise);
+      if (!a.ok() || a->port == "*" || a->host == "*" || a->host == "0.0.0.0")
+        return f.Error("dispatcher.results_advertise", "'" + c.results_advertise +
+                                                           "' must be an address workers can connect to, tcp://HOST:PORT");
+    }
+  }
+  if (j.contains("codec")) {
+    std::string codec;
+    TANDEM_RETURN_IF_ERROR(f.Get(j, "", "codec", &codec));
+    auto spec = ParseCodec(codec);
+    if (!spec.ok()) return f.Error("codec", spec.status().message());
+    c.codec = spec.value();
+  }
+  if (j.contains("timeouts")) {
+    const json& t = j["timeouts"];
+    TANDEM_RETURN_IF_ERROR(f.OnlyKnown(t, "timeouts", {"connect_s", "deploy_s", "result_s"}));
+    TANDEM_RETURN_IF_ERROR(f.Get(t, "timeouts", "connect_s", &c.connect_timeout_s));
+    TANDEM_RETURN_IF_ERROR(f.Get(t, "timeouts", "deploy_s", &c.deploy_timeout_s));
+    TANDEM_RETURN_IF_ERROR(f.Get(t, "timeouts", "result_s", &c.result_timeout_s));
+    TANDEM_RETURN_IF_ERROR(CheckTimeout(f, "timeouts.connect_s", c.connect_timeout_s));
+    TANDEM_RETURN_IF_ERROR(CheckTimeout(f, "timeouts.deploy_s", c.deploy_timeout_s));
+    TANDEM_RETURN_IF_ERROR(CheckTimeout(f, "timeouts.result_s", c.result_timeout_s));
+  }
+  if (!j.contains("workers")) return f.Error("workers", "required: the list of workers");
+  const json& ws = j["workers"];
+  if (!ws.is_array()) return f.Error("workers", "must be a list");
+  if (ws.empty()) return f.Error("workers", "the list is empty: a cluster needs at least one worker");
+  std::set<std::string> names, endpoints;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const std::string path = "workers[" + std::to_string(i) + "]";
+    const json& w = ws[i];
+    TANDEM_RETURN_IF_ERROR(f.OnlyKnown(w, path, {"name", "endpoint", "memory_mb", "speed", "codec"}));
+    WorkerEntry e;
+    if (!w.contains("name")) return f.Error(path + ".name", "required");
+    if (!w.contains("endpoint")) return f.Error(path + ".endpoint", "required: the worker's control endpoint, tcp://HOST:PORT");
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "name", &e.name));
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "endpoint", &e.endpoint));
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "memory_mb", &e.memory_mb));
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "speed", &e.speed));
+    if (e.name.empty() || e.name.size() > kMaxWorkerNameLen)
+      return f.Error(path + ".name", "must be 1.." + std::to_string(kMaxWorkerNameLen) + " characters");
+    if (!names.insert(e.name).second) return f.Error(path + ".name", "'" + e.name + "' is used by another worker");
+    auto ep = ParseTcpEndpoint(e.endpoint);
+    if (!ep.ok()) return f.Error(path + ".endpoint", ep.status().message());
+    if (ep->port == "*" || ep->host == "*")
+      return f.Error(path + ".endpoint", "'" + e.endpoint + "' must name a host and port the dispatcher can connect to");
+    if (!endpoints.insert(e.endpoint).second)
+      return f.Error(path + ".endpoint", "'" + e.endpoint + "' is used by another worker");
+    if (!(e.speed > 0 && e.speed < 1e6 && std::isfinite(e.speed)))
+      return f.Error(path + ".speed", "must be a positive number (1.0 = as fast as the profiling machine)");
+    if (w.contains("codec")) {
+      std::string codec;
+      TANDEM_RETURN_IF_ERROR(f.Get(w, path, "codec", &codec));
+      auto spec = ParseCodec(codec);
+      if (!spec.ok()) return f.Error(path + ".codec", spec.status().message());
+      e.codec = spec.value();
+    }
+    c.workers.push_back(std::move(e));
+  }
+  return c;
+}
+
+Result<ClusterConfig> LoadClusterConfig(const std::string& path) {
+  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 16 << 20));
+  return ParseClusterConfig(text, path);
+}
+
+std::string DefaultClusterConfigJson() {
+  return R"({
+  "dispatcher": {"results_bind": "tcp://127.0.0.1:*"},
+  "codec": "zfp+lz4",
+  "workers": [
+    {"name": "local-0", "endpoint": "tcp://127.0.0.1:5550"},
+    {"name": "local-1", "endpoint": "tcp://127.0.0.1:5560"},
+    {"name": "local-2", "endpoint": "tcp://127.0.0.1:5570"}
+  ]
+})";
+}
+
+ClusterConfig DefaultClusterConfig() {
+  return ParseClusterConfig(DefaultClusterConfigJson(), "<embedded default>").value();
+}
+
+}  // namespace tandem

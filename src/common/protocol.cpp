@@ -1,0 +1,319 @@
+#include "common/protocol.h"
+
+#include <cstring>
+
+namespace tandem {
+namespace {
+
+constexpr char kMagic[4] = {'T', 'N', 'D', 'M'};
+
+bool KnownType(uint16_t t) { return (t >= 1 && t <= 11) || t == 20 || t == 21; }
+
+Status Truncated(const char* what) { return Status::Corruption(std::string(what) + " body is truncated or malformed"); }
+
+void PutCodec(Writer& w, const CodecSpec& c) {
+  w.U8(static_cast<uint8_t>(c.codec));
+  w.U8(static_cast<uint8_t>(c.zfp_mode));
+  w.F64(c.zfp_param);
+}
+
+bool GetCodec(Reader& r, CodecSpec* c) {
+  uint8_t codec = 0, mode = 0;
+  r.U8(&codec);
+  r.U8(&mode);
+  r.F64(&c->zfp_param);
+  if (!r.ok() || codec > 3 || mode > 3) return false;
+  c->codec = static_cast<Codec>(codec);
+  c->zfp_mode = static_cast<ZfpMode>(mode);
+  return ValidateCodec(*c).ok();
+}
+
+Status::Code CodeFromWire(uint8_t v) {
+  return v <= static_cast<uint8_t>(Status::Code::kInternal) ? static_cast<Status::Code>(v) : Status::Code::kInternal;
+}
+
+}  // namespace
+
+const char* MessageTypeName(MessageType t) {
+  switch (t) {
+    case MessageType::kHello: return "HELLO";
+    case MessageType::kHelloAck: return "HELLO_ACK";
+    case MessageType::kDeploy: return "DEPLOY";
+    case MessageType::kDeployAck: return "DEPLOY_ACK";
+    case MessageType::kStatusRequest: return "STATUS_REQUEST";
+    case MessageType::kStatusReply: return "STATUS_REPLY";
+    case MessageType::kPing: return "PING";
+    case MessageType::kPong: return "PONG";
+    case MessageType::kError: return "ERROR";
+    case MessageType::kUndeploy: return "UNDEPLOY";
+    case MessageType::kUndeployAck: return "UNDEPLOY_ACK";
+    case MessageType::kActivation: return "ACTIVATION";
+    case MessageType::kRequestFailed: return "REQUEST_FAILED";
+  }
+  return "UNKNOWN";
+}
+
+std::string EncodeMessage(MessageType type, uint64_t id, const std::string& body) {
+  std::string out;
+  out.reserve(kHeaderSize + body.size());
+  Writer w(&out);
+  w.Raw(kMagic, 4);
+  w.U8(kProtocolMajor);
+  w.U8(kProtocolMinor);
+  w.U16(static_cast<uint16_t>(type));
+  w.U32(0);
+  w.U64(id);
+  w.U32(static_cast<uint32_t>(body.size()));
+  out += body;
+  return out;
+}
+
+Result<Header> DecodeHeader(const void* data, size_t size) {
+  if (size < kHeaderSize) return Status::Corruption("message of " + std::to_string(size) + " bytes is shorter than a header");
+  if (std::memcmp(data, kMagic, 4) != 0) return Status::Corruption("message does not start with the tandem magic");
+  Reader r(static_cast<const uint8_t*>(data) + 4, kHeaderSize - 4);
+  Header h;
+  uint16_t type = 0;
+  r.U8(&h.major);
+  r.U8(&h.minor);
+  r.U16(&type);
+  r.U32(&h.flags);
+  r.U64(&h.id);
+  r.U32(&h.body_len);
+  if (h.major != kProtocolMajor)
+    return Status::VersionMismatch("peer speaks tandem protocol " + std::to_string(h.major) + "." +
+                                   std::to_string(h.minor) + ", this is " + std::to_string(kProtocolMajor) + "." +
+                                   std::to_string(kProtocolMinor));
+  if (!KnownType(type)) return Status::Corruption("unknown message type " + std::to_string(type));
+  h.type = static_cast<MessageType>(type);
+  if (h.body_len != size - kHeaderSize)
+    return Status::Corruption("header states a " + std::to_string(h.body_len) + "-byte body, message carries " +
+                              std::to_string(size - kHeaderSize));
+  return h;
+}
+
+std::string HelloBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U8(static_cast<uint8_t>(role));
+  w.Str(name);
+  return s;
+}
+Result<HelloBody> HelloBody::Decode(Reader& r) {
+  HelloBody b;
+  uint8_t role = 0;
+  r.U8(&role);
+  r.Str(&b.name, kMaxNameLen);
+  if (!r.ok() || (role != 1 && role != 2)) return Truncated("HELLO");
+  b.role = static_cast<PeerRole>(role);
+  return b;
+}
+
+std::string HelloAckBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.Str(name);
+  w.Str(software);
+  w.U16(data_port);
+  w.U64(memory_budget);
+  w.U32(threads);
+  return s;
+}
+Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
+  HelloAckBody b;
+  r.Str(&b.name, kMaxNameLen);
+  r.Str(&b.software, kMaxNameLen);
+  r.U16(&b.data_port);
+  r.U64(&b.memory_budget);
+  r.U32(&b.threads);
+  if (!r.ok()) return Truncated("HELLO_ACK");
+  return b;
+}
+
+std::string DeployBody::Encode() const {
+  std::string s;
+  s.reserve(stage.size() + 512);
+  Writer w(&s);
+  w.Str(model_id);
+  w.U32(model_version);
+  w.U32(stage_index);
+  w.U32(num_stages);
+  w.Str(next_hop);
+  PutCodec(w, codec);
+  w.U32(num_inputs);
+  w.U64(activation_bytes);
+  w.Str(stage_sha256);
+  w.U64(stage.size());
+  w.Raw(stage.data(), stage.size());
+  return s;
+}
+Result<DeployBody> DeployBody::Decode(Reader& r) {
+  DeployBody b;
+  r.Str(&b.model_id, kMaxNameLen);
+  r.U32(&b.model_version);
+  r.U32(&b.stage_index);
+  r.U32(&b.num_stages);
+  r.Str(&b.next_hop, kMaxEndpointLen);
+  if (!GetCodec(r, &b.codec)) return Truncated("DEPLOY (codec)");
+  r.U32(&b.num_inputs);
+  r.U64(&b.activation_bytes);
+  r.Str(&b.stage_sha256, kMaxNameLen);
+  uint64_t n = 0;
+  r.U64(&n);
+  const uint8_t* at = nullptr;
+  if (!r.ok() || n > kMaxStageBytes || !r.Skip(static_cast<size_t>(n), &at)) return Truncated("DEPLOY");
+  if (b.num_stages == 0 || b.num_stages > kMaxStages || b.stage_index >= b.num_stages ||
+      b.num_inputs == 0 || b.num_inputs > kMaxTensorsPerMessage)
+    return Status::Corruption("DEPLOY has an invalid stage index, stage count or input count");
+  b.stage.assign(reinterpret_cast<const char*>(at), static_cast<size_t>(n));
+  return b;
+}
+
+std::string DeployAckBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U8(static_cast<uint8_t>(code));
+  w.Str(message);
+  w.U64(param_bytes);
+  w.F64(load_seconds);
+  return s;
+}
+Result<DeployAckBody> DeployAckBody::Decode(Reader& r) {
+  DeployAckBody b;
+  uint8_t code = 0;
+  r.U8(&code);
+  r.Str(&b.message, kMaxTextLen);
+  r.U64(&b.param_bytes);
+  r.F64(&b.load_seconds);
+  if (!r.ok()) return Truncated("DEPLOY_ACK");
+  b.code = CodeFromWire(code);
+  return b;
+}
+
+std::string StatusBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.Str(name);
+  w.U8(static_cast<uint8_t>(state));
+  w.Str(model_id);
+  w.U32(model_version);
+  w.U32(stage_index);
+  w.U32(num_stages);
+  for (uint64_t v : {received, computed, sent, failed, dropped, bytes_in, bytes_out}) w.U64(v);
+  w.F64(compute_s);
+  w.F64(queue_s);
+  w.F64(uptime_s);
+  w.Str(last_error);
+  return s;
+}
+Result<StatusBody> StatusBody::Decode(Reader& r) {
+  StatusBody b;
+  uint8_t state = 0;
+  r.Str(&b.name, kMaxNameLen);
+  r.U8(&state);
+  r.Str(&b.model_id, kMaxNameLen);
+  r.U32(&b.model_version);
+  r.U32(&b.stage_index);
+  r.U32(&b.num_stages);
+  for (uint64_t* v : {&b.received, &b.computed, &b.sent, &b.failed, &b.dropped, &b.bytes_in, &b.bytes_out}) r.U64(v);
+  r.F64(&b.compute_s);
+  r.F64(&b.queue_s);
+  r.F64(&b.uptime_s);
+  r.Str(&b.last_error, kMaxTextLen);
+  if (!r.ok() || state > 2) return Truncated("STATUS_REPLY");
+  b.state = static_cast<WorkerState>(state);
+  return b;
+}
+
+std::string ErrorBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U8(static_cast<uint8_t>(code));
+  w.Str(message.substr(0, kMaxTextLen));
+  return s;
+}
+Result<ErrorBody> ErrorBody::Decode(Reader& r) {
+  ErrorBody b;
+  uint8_t code = 0;
+  r.U8(&code);
+  r.Str(&b.message, kMaxTextLen);
+  if (!r.ok()) return Truncated("ERROR");
+  b.code = CodeFromWire(code);
+  return b;
+}
+
+Status ErrorBody::ToStatus() const {
+  switch (code) {
+    case Status::Code::kOk: return Status::Internal("peer sent an ERROR with code ok: " + message);
+    case Status::Code::kInvalidArgument: return Status::InvalidArgument(message);
+    case Status::Code::kNotFound: return Status::NotFound(message);
+    case Status::Code::kCorruption: return Status::Corruption(message);
+    case Status::Code::kIOError: return Status::IOError(message);
+    case Status::Code::kUnavailable: return Status::Unavailable(message);
+    case Status::Code::kTimeout: return Status::Timeout(message);
+    case Status::Code::kVersionMismatch: return Status::VersionMismatch(message);
+    case Status::Code::kUnsupported: return Status::Unsupported(message);
+    case Status::Code::kInternal: return Status::Internal(message);
+  }
+  return Status::Internal(message);
+}
+
+std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tensors) {
+  std::string s;
+  Writer w(&s);
+  w.U32(h.model_version);
+  w.U32(h.stage);
+  w.U32(static_cast<uint32_t>(h.timings.size()));
+  for (const auto& t : h.timings) {
+    w.U16(t.stage);
+    w.U32(t.queue_us);
+    w.U32(t.decode_us);
+    w.U32(t.compute_us);
+    w.U32(t.encode_us);
+    w.U64(t.bytes_out);
+    w.F64(t.max_abs_error);
+  }
+  w.U32(num_tensors);
+  return s;
+}
+
+Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors) {
+  ActivationHeader h;
+  uint32_t n = 0;
+  r.U32(&h.model_version);
+  r.U32(&h.stage);
+  r.U32(&n);
+  if (!r.ok() || n > kMaxTimings) return Truncated("ACTIVATION");
+  h.timings.resize(n);
+  for (auto& t : h.timings) {
+    r.U16(&t.stage);
+    r.U32(&t.queue_us);
+    r.U32(&t.decode_us);
+    r.U32(&t.compute_us);
+    r.U32(&t.encode_us);
+    r.U64(&t.bytes_out);
+    r.F64(&t.max_abs_error);
+  }
+  r.U32(num_tensors);
+  if (!r.ok() || *num_tensors == 0 || *num_tensors > kMaxTensorsPerMessage) return Truncated("ACTIVATION");
+  return h;
+}
+
+std::string RequestFailedBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U32(model_version);
+  w.U32(stage);
+  w.Str(message.substr(0, kMaxTextLen));
+  return s;
+}
+Result<RequestFailedBody> RequestFailedBody::Decode(Reader& r) {
+  RequestFailedBody b;
+  r.U32(&b.model_version);
+  r.U32(&b.stage);
+  r.Str(&b.message, kMaxTextLen);
+  if (!r.ok()) return Truncated("REQUEST_FAILED");
+  return b;
+}
+
+}  // namespace tandem

@@ -1,0 +1,190 @@
+// tandem's wire protocol: the one place that defines what crosses the network.
+//
+// Every message is a single ZeroMQ frame (on the control ROUTER socket the
+// routing identity frame comes first and is not part of the message):
+//
+//   +--------+-------+-------+--------+--------+----------+-----------+
+//   | magic  | major | minor |  type  | flags  |    id    | body len  |  body ...
+//   | "TNDM" |  u8   |  u8   |  u16   |  u32   |   u64    |    u32    |
+//   +--------+-------+-------+--------+--------+----------+-----------+
+//    0        4       5       6        8        12         20          24
+//
+// All integers are little-endian and fixed-width; nothing is memcpy'd from a
+// struct. `id` is the request id on the data path and a correlation id on
+// the control path (a reply carries the id of its request). `body len` must
+// equal the frame size minus 24. A peer speaking another major version is
+// refused with kError (code kVersionMismatch); minor versions only add.
+//
+// Every size a peer controls is bounded (kMax* below, and ZMQ_MAXMSGSIZE on
+// every socket that receives). A malformed message is refused or dropped and
+// counted; it never stops a daemon. See docs/protocol.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/codec.h"
+#include "common/coding.h"
+#include "common/status.h"
+#include "common/tensor.h"
+
+namespace tandem {
+
+constexpr uint8_t kProtocolMajor = 1;
+constexpr uint8_t kProtocolMinor = 0;
+constexpr size_t kHeaderSize = 24;
+
+// Bounds on peer-controlled sizes.
+constexpr size_t kMaxNameLen = 256;        // worker names, model ids, hashes
+constexpr size_t kMaxEndpointLen = 512;    // ZeroMQ endpoints
+constexpr size_t kMaxTextLen = 4096;       // error messages
+constexpr uint32_t kMaxTensorsPerMessage = 256;
+constexpr uint32_t kMaxTimings = 256;      // one per stage a request has passed
+constexpr uint32_t kMaxStages = 256;
+
+// Message types. The numbers are the wire format: do not renumber; add new
+// types with new numbers.
+enum class MessageType : uint16_t {
+  // control: dispatcher -> worker requests, worker -> dispatcher replies
+  kHello = 1,
+  kHelloAck = 2,
+  kDeploy = 3,
+  kDeployAck = 4,
+  kStatusRequest = 5,
+  kStatusReply = 6,
+  kPing = 7,
+  kPong = 8,
+  kError = 9,
+  kUndeploy = 10,
+  kUndeployAck = 11,
+  // data: along the pipeline, dispatcher -> stage 0 -> ... -> dispatcher
+  kActivation = 20,
+  kRequestFailed = 21,
+};
+
+const char* MessageTypeName(MessageType t);
+
+struct Header {
+  uint8_t major = kProtocolMajor;
+  uint8_t minor = kProtocolMinor;
+  MessageType type = MessageType::kPing;
+  uint32_t flags = 0;
+  uint64_t id = 0;
+  uint32_t body_len = 0;
+};
+
+// Builds a whole message: header then body.
+std::string EncodeMessage(MessageType type, uint64_t id, const std::string& body);
+// Checks magic, major version, known type and that body_len matches `size`.
+// Errors: kCorruption (malformed), kVersionMismatch (another major version).
+Result<Header> DecodeHeader(const void* data, size_t size);
+
+// ---- control bodies ----------------------------------------------------
+
+enum class PeerRole : uint8_t { kDispatcher = 1, kWorker = 2 };
+
+struct HelloBody {
+  PeerRole role = PeerRole::kDispatcher;
+  std::string name;
+  std::string Encode() const;
+  static Result<HelloBody> Decode(Reader& r);
+};
+
+struct HelloAckBody {
+  std::string name;            // the worker's name
+  std::string software;        // "tandem 0.1.0"
+  uint16_t data_port = 0;      // where the worker's data socket listens
+  uint64_t memory_budget = 0;  // bytes; 0 = no budget
+  uint32_t threads = 0;        // compute threads
+  std::string Encode() const;
+  static Result<HelloAckBody> Decode(Reader& r);
+};
+
+// Limits of a deploy message's stage payload.
+constexpr uint64_t kMaxStageBytes = 4ull << 30;
+
+struct DeployBody {
+  std::string model_id;        // the model's SHA-256
+  uint32_t model_version = 0;  // increases with every new deployment of a model
+  uint32_t stage_index = 0;
+  uint32_t num_stages = 1;
+  std::string next_hop;        // endpoint this stage pushes its outputs to
+  CodecSpec codec;             // how this stage encodes its outputs
+  uint32_t num_inputs = 1;     // tensors each activation must carry
+  uint64_t activation_bytes = 0;  // input + output bytes of one request
+  std::string stage_sha256;
+  std::string stage;           // the TorchScript stage archive
+  std::string Encode() const;
+  static Result<DeployBody> Decode(Reader& r);
+};
+
+struct DeployAckBody {
+  Status::Code code = Status::Code::kOk;
+  std::string message;
+  uint64_t param_bytes = 0;
+  double load_seconds = 0;
+  std::string Encode() const;
+  static Result<DeployAckBody> Decode(Reader& r);
+};
+
+enum class WorkerState : uint8_t { kIdle = 0, kReady = 1, kError = 2 };
+
+struct StatusBody {
+  std::string name;
+  WorkerState state = WorkerState::kIdle;
+  std::string model_id;
+  uint32_t model_version = 0;
+  uint32_t stage_index = 0;
+  uint32_t num_stages = 0;
+  uint64_t received = 0, computed = 0, sent = 0, failed = 0, dropped = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
+  double compute_s = 0;  // mean compute time over recent requests
+  double queue_s = 0;    // mean wait before compute over recent requests
+  double uptime_s = 0;
+  std::string last_error;
+  std::string Encode() const;
+  static Result<StatusBody> Decode(Reader& r);
+};
+
+struct ErrorBody {
+  Status::Code code = Status::Code::kInternal;
+  std::string message;
+  std::string Encode() const;
+  static Result<ErrorBody> Decode(Reader& r);
+  Status ToStatus() const;
+};
+
+// ---- data bodies ---------------------------------------------------------
+
+// What one stage spent on one request; appended by every stage it passes.
+struct StageTiming {
+  uint16_t stage = 0;
+  uint32_t queue_us = 0;    // decoded, waiting for compute
+  uint32_t decode_us = 0;
+  uint32_t compute_us = 0;
+  uint32_t encode_us = 0;
+  uint64_t bytes_out = 0;   // frame bytes this stage sent on
+  double max_abs_error = 0; // largest error its lossy codec introduced (0: lossless)
+};
+
+struct ActivationHeader {
+  uint32_t model_version = 0;
+  uint32_t stage = 0;  // the stage index this message is addressed to
+  std::vector<StageTiming> timings;
+};
+
+// Body: version, stage, timings, then a u32 tensor count and that many codec
+// frames. Encoding appends frames produced by EncodeTensor.
+std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tensors);
+Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors);
+
+struct RequestFailedBody {
+  uint32_t model_version = 0;
+  uint32_t stage = 0;  // the stage where it failed
+  std::string message;
+  std::string Encode() const;
+  static Result<RequestFailedBody> Decode(Reader& r);
+};
+
+}  // namespace tandem

@@ -1,0 +1,42 @@
+// ZeroMQ helpers shared by the worker and the dispatcher. cppzmq throws
+// zmq::error_t; these wrappers return Status naming the endpoint instead.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <zmq.hpp>
+
+#include "common/status.h"
+
+namespace tandem {
+
+struct SocketOptions {
+  // Largest message accepted (ZMQ_MAXMSGSIZE); a peer sending more is
+  // disconnected by ZeroMQ. 0 leaves it unlimited (only for sending sockets).
+  int64_t max_message_bytes = 0;
+  // High-water marks in messages: small values give back-pressure.
+  int send_hwm = 1000;
+  int recv_hwm = 1000;
+  // How long close waits to flush unsent messages, ms.
+  int linger_ms = 0;
+};
+
+void ApplySocketOptions(zmq::socket_t& socket, const SocketOptions& o);
+Status BindSocket(zmq::socket_t& socket, const std::string& endpoint);
+Status ConnectSocket(zmq::socket_t& socket, const std::string& endpoint);
+// The endpoint a socket actually bound (resolves a "*" port).
+std::string LastEndpoint(zmq::socket_t& socket);
+
+// Splits "tcp://HOST:PORT" (HOST may be a name, an IPv4 address, "*" or
+// "[v6]"). Errors name the endpoint.
+struct TcpEndpoint {
+  std::string host;
+  std::string port;  // digits or "*"
+};
+Result<TcpEndpoint> ParseTcpEndpoint(const std::string& endpoint);
+
+// Sends a message; false when it could not be queued within the socket's
+// send timeout (or the context is shutting down).
+bool SendBytes(zmq::socket_t& socket, const std::string& bytes, bool more = false);
+
+}  // namespace tandem
