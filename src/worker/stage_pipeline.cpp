@@ -1,0 +1,238 @@
+#include "worker/stage_pipeline.h"
+
+#include "common/log.h"
+#include "common/transport.h"
+
+namespace tandem {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kTick(100);
+constexpr size_t kRecentWindow = 32;
+
+uint32_t Micros(Clock::duration d) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX));
+}
+
+}  // namespace
+
+void PipelineCounters::RecordTimes(double compute_s, double queue_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (recent_.size() < kRecentWindow) {
+    recent_.emplace_back(compute_s, queue_s);
+  } else {
+    recent_[next_] = {compute_s, queue_s};
+    next_ = (next_ + 1) % kRecentWindow;
+  }
+}
+
+void PipelineCounters::RecentMeans(double* compute_s, double* queue_s) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  double c = 0, q = 0;
+  for (const auto& r : recent_) c += r.first, q += r.second;
+  const double n = recent_.empty() ? 1 : static_cast<double>(recent_.size());
+  *compute_s = c / n;
+  *queue_s = q / n;
+}
+
+struct StagePipeline::Item {
+  uint64_t id = 0;
+  ActivationHeader header;
+  std::vector<HostTensor> tensors;
+  bool failed = false;
+  RequestFailedBody failure;
+  Clock::time_point enqueued;
+  StageTiming timing;
+};
+
+StagePipeline::StagePipeline(zmq::context_t& ctx, zmq::socket_t* pull, std::unique_ptr<Stage> stage, Deployment d,
+                             PipelineCounters* counters, int queue_depth, uint64_t max_activation_bytes)
+    : ctx_(ctx),
+      pull_(pull),
+      stage_(std::move(stage)),
+      d_(std::move(d)),
+      counters_(counters),
+      max_activation_bytes_(max_activation_bytes),
+      to_compute_(queue_depth),
+      to_send_(queue_depth) {}
+
+StagePipeline::~StagePipeline() { Stop(); }
+
+Status StagePipeline::Start() {
+  push_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+  SocketOptions so;
+  so.send_hwm = 4;
+  so.linger_ms = 1000;
+  ApplySocketOptions(*push_, so);
+  push_->set(zmq::sockopt::sndtimeo, static_cast<int>(kTick.count()));
+  TANDEM_RETURN_IF_ERROR(ConnectSocket(*push_, d_.next_hop));
+  threads_.emplace_back(&StagePipeline::ReceiveLoop, this);
+  threads_.emplace_back(&StagePipeline::ComputeLoop, this);
+  threads_.emplace_back(&StagePipeline::SendLoop, this);
+  return Status::OK();
+}
+
+void StagePipeline::Stop() {
+  stop_ = true;
+  to_compute_.Close();
+  to_send_.Close();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  push_.reset();
+}
+
+void StagePipeline::ReceiveLoop() {
+  zmq::pollitem_t item{static_cast<void*>(*pull_), 0, ZMQ_POLLIN, 0};
+  DecodeLimits limits;
+  limits.max_tensor_bytes = max_activation_bytes_;
+  while (!stop_) {
+    if (zmq::poll(&item, 1, kTick) <= 0) continue;
+    zmq::message_t msg;
+    if (!pull_->recv(msg, zmq::recv_flags::dontwait)) continue;
+    auto t0 = Clock::now();
+    counters_->bytes_in += msg.size();
+    auto drop = [&](const Status& why) {
+      ++counters_->dropped;
+      TANDEM_LOG(kWarning) << "dropped a data message: " << why.ToString();
+    };
+    auto header = DecodeHeader(msg.data(), msg.size());
+    if (!header.ok()) {
+      drop(header.status());
+      continue;
+    }
+    Reader r(static_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
+    auto it = std::make_unique<Item>();
+    it->id = header->id;
+    if (header->type == MessageType::kRequestFailed) {
+      auto f = RequestFailedBody::Decode(r);
+      if (!f.ok()) {
+        drop(f.status());
+        continue;
+      }
+      it->failed = true;
+      it->failure = f.value();
+    } else if (header->type == MessageType::kActivation) {
+      uint32_t n = 0;
+      auto ah = DecodeActivationPrefix(r, &n);
+      if (!ah.ok()) {
+        drop(ah.status());
+        continue;
+      }
+      if (ah->model_version != d_.model_version || ah->stage != d_.stage_index) {
+        ++counters_->dropped;
+        TANDEM_LOG(kDebug) << "dropped request " << it->id << " for version " << ah->model_version << " stage "
+                           << ah->stage;
+        continue;
+      }
+      if (n != d_.num_inputs) {
+        drop(Status::InvalidArgument("activation carries " + std::to_string(n) + " tensors, stage takes " +
+                                     std::to_string(d_.num_inputs)));
+        continue;
+      }
+      it->header = std::move(ah).value();
+      Status st;
+      for (uint32_t i = 0; i < n && st.ok(); ++i) {
+        auto t = DecodeTensor(&r, limits);
+        if (!t.ok()) st = t.status();
+        else it->tensors.push_back(std::move(t).value());
+      }
+      if (st.ok() && r.remaining() != 0) st = Status::Corruption("trailing bytes after the last tensor");
+      if (!st.ok()) {
+        drop(st);
+        continue;
+      }
+      it->timing.decode_us = Micros(Clock::now() - t0);
+    } else {
+      drop(Status::InvalidArgument(std::string(MessageTypeName(header->type)) + " is not a data message"));
+      continue;
+    }
+    ++counters_->received;
+    it->enqueued = Clock::now();
+    while (!stop_ && !to_compute_.Push(std::move(it), kTick)) {
+    }
+  }
+}
+
+void StagePipeline::ComputeLoop() {
+  while (!stop_) {
+    auto popped = to_compute_.Pop(kTick);
+    if (!popped) continue;
+    std::unique_ptr<Item> it = std::move(*popped);
+    if (!it->failed) {
+      auto t0 = Clock::now();
+      it->timing.queue_us = Micros(t0 - it->enqueued);
+      auto out = stage_->Run(it->tensors);
+      auto t1 = Clock::now();
+      it->timing.compute_us = Micros(t1 - t0);
+      counters_->RecordTimes(std::chrono::duration<double>(t1 - t0).count(),
+                             std::chrono::duration<double>(t0 - it->enqueued).count());
+      if (out.ok()) {
+        it->tensors = std::move(out).value();
+        ++counters_->computed;
+      } else {
+        ++counters_->failed;
+        TANDEM_LOG(kWarning) << "request " << it->id << " failed: " << out.status().message();
+        it->failed = true;
+        it->failure.model_version = d_.model_version;
+        it->failure.stage = d_.stage_index;
+        it->failure.message = "stage " + std::to_string(d_.stage_index) + ": " + out.status().message();
+        it->tensors.clear();
+      }
+    }
+    while (!stop_ && !to_send_.Push(std::move(it), kTick)) {
+    }
+  }
+}
+
+void StagePipeline::SendLoop() {
+  while (!stop_) {
+    auto popped = to_send_.Pop(kTick);
+    if (!popped) continue;
+    std::unique_ptr<Item> it = std::move(*popped);
+    std::string msg;
+    if (it->failed) {
+      msg = EncodeMessage(MessageType::kRequestFailed, it->id, it->failure.Encode());
+    } else {
+      auto t0 = Clock::now();
+      ActivationHeader h;
+      h.model_version = d_.model_version;
+      h.stage = d_.stage_index + 1;
+      h.timings = it->header.timings;
+      std::string frames;
+      EncodeStats stats;
+      Status st;
+      for (const auto& t : it->tensors) {
+        st = EncodeTensor(t, d_.codec, &frames, &stats);
+        if (!st.ok()) break;
+      }
+      if (!st.ok()) {
+        RequestFailedBody f{d_.model_version, d_.stage_index, "stage " + std::to_string(d_.stage_index) +
+                                                                   ": cannot encode output: " + st.message()};
+        msg = EncodeMessage(MessageType::kRequestFailed, it->id, f.Encode());
+        ++counters_->failed;
+      } else {
+        it->timing.stage = static_cast<uint16_t>(d_.stage_index);
+        it->timing.encode_us = Micros(Clock::now() - t0);
+        it->timing.bytes_out = frames.size();
+        it->timing.max_abs_error = stats.max_abs_error;
+        if (h.timings.size() < kMaxTimings) h.timings.push_back(it->timing);
+        std::string body = EncodeActivationPrefix(h, static_cast<uint32_t>(it->tensors.size()));
+        body += frames;
+        msg = EncodeMessage(MessageType::kActivation, it->id, body);
+      }
+    }
+    // Retries until the next hop takes it or the pipeline stops (a slow or
+    // absent next hop blocks here: back-pressure up the chain).
+    while (!stop_) {
+      if (SendBytes(*push_, msg)) {
+        ++counters_->sent;
+        counters_->bytes_out += msg.size();
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace tandem

@@ -1,0 +1,210 @@
+#include "worker/worker.h"
+
+#include "common/log.h"
+#include "common/model/model.h"
+#include "common/sha256.h"
+#include "common/transport.h"
+
+namespace tandem {
+namespace {
+constexpr const char* kSoftware = "tandem 0.1.0";
+}
+
+Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {}
+
+Worker::~Worker() {
+  if (pipeline_) pipeline_->Stop();
+  pipeline_.reset();
+  control_.reset();
+  data_.reset();
+}
+
+Status Worker::Start() {
+  started_ = std::chrono::steady_clock::now();
+  control_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+  SocketOptions co;
+  co.max_message_bytes = static_cast<int64_t>(options_.max_message_mb) << 20;
+  co.linger_ms = 200;
+  ApplySocketOptions(*control_, co);
+  control_->set(zmq::sockopt::sndtimeo, 1000);
+  TANDEM_RETURN_IF_ERROR(BindSocket(*control_, options_.listen));
+  control_endpoint_ = LastEndpoint(*control_);
+
+  data_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pull);
+  SocketOptions dopt;
+  dopt.max_message_bytes = static_cast<int64_t>(options_.max_activation_mb) << 20;
+  dopt.recv_hwm = 4;
+  ApplySocketOptions(*data_, dopt);
+  TANDEM_RETURN_IF_ERROR(BindSocket(*data_, options_.data_listen));
+  data_endpoint_ = LastEndpoint(*data_);
+  auto ep = ParseTcpEndpoint(data_endpoint_);
+  if (ep.ok() && ep->port != "*") data_port_ = static_cast<uint16_t>(std::stoi(ep->port));
+  return Status::OK();
+}
+
+void Worker::Run(const std::atomic<bool>& stop) {
+  TANDEM_LOG(kInfo) << options_.name << " listening on " << control_endpoint_ << " (data " << data_endpoint_
+                    << ", " << GetComputeThreads() << " compute thread(s))";
+  zmq::pollitem_t item{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0};
+  while (!stop) {
+    int n = 0;
+    try {
+      n = zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      TANDEM_LOG(kError) << "poll failed: " << e.what();
+      break;
+    }
+    if (n <= 0) continue;
+    zmq::message_t identity, payload;
+    if (!control_->recv(identity, zmq::recv_flags::dontwait)) continue;
+    bool well_formed = identity.more() && control_->recv(payload, zmq::recv_flags::dontwait) && !payload.more();
+    while (payload.more() || (!well_formed && identity.more())) {
+      // Drain the rest of a message with extra frames.
+      zmq::message_t extra;
+      if (!control_->recv(extra, zmq::recv_flags::dontwait)) break;
+      payload.move(extra);
+    }
+    std::string reply;
+    if (!well_formed) {
+      ++refused_;
+      TANDEM_LOG(kWarning) << "refused a control message with the wrong number of frames";
+      reply = Error(0, Status::Corruption("a control message is exactly one frame"));
+    } else {
+      auto header = DecodeHeader(payload.data(), payload.size());
+      if (!header.ok()) {
+        ++refused_;
+        TANDEM_LOG(kWarning) << "refused a control message: " << header.status().ToString();
+        reply = Error(0, header.status());
+      } else {
+        Reader body(static_cast<const uint8_t*>(payload.data()) + kHeaderSize, payload.size() - kHeaderSize);
+        reply = Handle(header.value(), body);
+      }
+    }
+    if (!SendBytes(*control_, identity.to_string(), true) || !SendBytes(*control_, reply))
+      TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
+  }
+  TANDEM_LOG(kInfo) << "shutting down";
+  if (pipeline_) pipeline_->Stop();
+  pipeline_.reset();
+}
+
+std::string Worker::Error(uint64_t id, const Status& st) {
+  ErrorBody e{st.code(), st.message()};
+  return EncodeMessage(MessageType::kError, id, e.Encode());
+}
+
+std::string Worker::Handle(const Header& h, Reader& body) {
+  switch (h.type) {
+    case MessageType::kHello: {
+      auto hello = HelloBody::Decode(body);
+      if (!hello.ok()) return Error(h.id, hello.status());
+      TANDEM_LOG(kDebug) << "HELLO from " << hello->name;
+      HelloAckBody ack;
+      ack.name = options_.name;
+      ack.software = kSoftware;
+      ack.data_port = data_port_;
+      ack.memory_budget = options_.memory_mb << 20;
+      ack.threads = static_cast<uint32_t>(GetComputeThreads());
+      return EncodeMessage(MessageType::kHelloAck, h.id, ack.Encode());
+    }
+    case MessageType::kDeploy:
+      return HandleDeploy(h.id, body);
+    case MessageType::kStatusRequest:
+      return HandleStatus(h.id);
+    case MessageType::kPing:
+      return EncodeMessage(MessageType::kPong, h.id, "");
+    case MessageType::kUndeploy:
+      if (pipeline_) pipeline_->Stop();
+      pipeline_.reset();
+      TANDEM_LOG(kInfo) << "stage undeployed";
+      return EncodeMessage(MessageType::kUndeployAck, h.id, "");
+    default:
+      ++refused_;
+      return Error(h.id, Status::InvalidArgument(std::string(MessageTypeName(h.type)) +
+                                                 " is not a request a worker's control socket takes"));
+  }
+}
+
+std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto reply = [&](const Status& st, uint64_t params) {
+    DeployAckBody ack;
+    ack.code = st.code();
+    ack.message = st.message();
+    ack.param_bytes = params;
+    ack.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!st.ok()) {
+      last_error_ = st.message();
+      TANDEM_LOG(kWarning) << "deploy refused: " << st.message();
+    }
+    return EncodeMessage(MessageType::kDeployAck, id, ack.Encode());
+  };
+  auto d = DeployBody::Decode(body);
+  if (!d.ok()) return reply(d.status(), 0);
+  const uint64_t budget = options_.memory_mb << 20;
+  const uint64_t need = d->stage.size() + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
+  if (budget > 0 && need > budget)
+    return reply(Status::InvalidArgument("stage " + std::to_string(d->stage_index) + " needs about " +
+                                         std::to_string(need >> 20) + " MiB (weights and activation buffers), over " +
+                                         options_.name + "'s memory budget of " + std::to_string(options_.memory_mb) +
+                                         " MiB"),
+                 0);
+  if (Sha256Hex(d->stage) != d->stage_sha256)
+    return reply(Status::Corruption("stage bytes do not match their SHA-256"), 0);
+  auto stage = Stage::FromBytes(d->stage, "deployed stage " + std::to_string(d->stage_index));
+  if (!stage.ok()) return reply(stage.status(), 0);
+  if (stage.value()->num_inputs() != static_cast<int>(d->num_inputs))
+    return reply(Status::InvalidArgument("stage takes " + std::to_string(stage.value()->num_inputs()) +
+                                         " inputs, the deployment says " + std::to_string(d->num_inputs)),
+                 0);
+  Deployment dep;
+  dep.model_id = d->model_id;
+  dep.model_version = d->model_version;
+  dep.stage_index = d->stage_index;
+  dep.num_stages = d->num_stages;
+  dep.num_inputs = d->num_inputs;
+  dep.next_hop = d->next_hop;
+  dep.codec = d->codec;
+  // Replace the running stage, if any: stop it first so the data socket has
+  // one reader.
+  if (pipeline_) pipeline_->Stop();
+  pipeline_ = std::make_unique<StagePipeline>(ctx_, data_.get(), std::move(stage).value(), dep, &counters_,
+                                              options_.queue_depth, options_.max_activation_mb << 20);
+  Status st = pipeline_->Start();
+  if (!st.ok()) {
+    pipeline_.reset();
+    return reply(st, 0);
+  }
+  last_error_.clear();
+  TANDEM_LOG(kInfo) << "deployed stage " << dep.stage_index + 1 << "/" << dep.num_stages << " of model "
+                    << dep.model_id.substr(0, 12) << " v" << dep.model_version << " -> " << dep.next_hop << " ("
+                    << d->codec.ToString() << ")";
+  return reply(Status::OK(), d->stage.size());
+}
+
+std::string Worker::HandleStatus(uint64_t id) {
+  StatusBody s;
+  s.name = options_.name;
+  s.state = pipeline_ ? WorkerState::kReady : (last_error_.empty() ? WorkerState::kIdle : WorkerState::kError);
+  if (pipeline_) {
+    const auto& d = pipeline_->deployment();
+    s.model_id = d.model_id;
+    s.model_version = d.model_version;
+    s.stage_index = d.stage_index;
+    s.num_stages = d.num_stages;
+  }
+  s.received = counters_.received;
+  s.computed = counters_.computed;
+  s.sent = counters_.sent;
+  s.failed = counters_.failed;
+  s.dropped = counters_.dropped + refused_;
+  s.bytes_in = counters_.bytes_in;
+  s.bytes_out = counters_.bytes_out;
+  counters_.RecentMeans(&s.compute_s, &s.queue_s);
+  s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  s.last_error = last_error_;
+  return EncodeMessage(MessageType::kStatusReply, id, s.Encode());
+}
+
+}  // namespace tandem
