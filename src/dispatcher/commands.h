@@ -2,6 +2,7 @@
 // flags in main.cpp) and returns a Status; main() maps it to an exit code.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,25 @@ struct SplitCommandOptions {
   int repeats = 10;
 };
 
+struct RunCommandOptions {
+  std::string model;         // TorchScript file (required)
+  std::string cluster;       // cluster config; empty: the embedded default (3 local workers)
+  std::string inputs;        // directory of .npy inputs
+  int synthetic = 0;         // or: this many random inputs of input_shape
+  std::string input_shape;   // required with synthetic; checked against inputs otherwise
+  std::string outputs;       // write outputs here (optional)
+  int stages = 0;            // balanced stages; 0: one per worker
+  std::string plan;          // or: a plan file (cuts, optional worker names)
+  std::string codec;         // every hop's codec; empty: the cluster config's
+  int window = 8;            // requests in flight at most
+  int threads = 0;           // LibTorch threads for profiling here; 0: one per core
+  int warmup = 3;            // profiling runs, as in `profile`
+  int repeats = 10;
+};
+
 Status RunProfileCommand(const ProfileCommandOptions& options);
 Status RunSplitCommand(const SplitCommandOptions& options);
+// Stops streaming early (printing what was done) when `stop` becomes true.
+Status RunPipelineCommand(const RunCommandOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace tandem

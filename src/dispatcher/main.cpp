@@ -1,11 +1,17 @@
 // tandem-dispatcher: profile, split and (later) run a model across workers.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 
 #include "common/log.h"
 #include "dispatcher/commands.h"
 
 namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
 
 void AddModelFlags(CLI::App* cmd, tandem::ModelOptions* o) {
   cmd->add_option("--model,-m", o->model, "TorchScript model file (torch.jit.save)")->required();
@@ -20,7 +26,7 @@ void AddModelFlags(CLI::App* cmd, tandem::ModelOptions* o) {
 
 int main(int argc, char** argv) {
   tandem::SetLogProgramName("tandem-dispatcher");
-  CLI::App app{"tandem-dispatcher: split a TorchScript model into pipeline stages and profile it"};
+  CLI::App app{"tandem-dispatcher: run a TorchScript model as a pipeline across tandem workers"};
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("--verbose,-v", verbose, "log debug detail");
@@ -49,6 +55,30 @@ int main(int argc, char** argv) {
   split_cmd->add_option("--warmup", split.warmup, "with --stages: untimed runs per segment")->default_val(3);
   split_cmd->add_option("--repeats", split.repeats, "with --stages: timed runs per segment")->default_val(10);
 
+  tandem::RunCommandOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "split the model, deploy the stages to the workers, stream inputs through, and report");
+  run_cmd->add_option("--model,-m", run.model, "TorchScript model file")->required();
+  run_cmd->add_option("--cluster,-c", run.cluster,
+                      "cluster config JSON (default: 3 local workers on tcp://127.0.0.1:5550, 5560, 5570)");
+  auto* inputs_opt = run_cmd->add_option("--inputs,-i", run.inputs, "directory of float32 .npy inputs");
+  auto* synth_opt = run_cmd->add_option("--synthetic", run.synthetic, "stream N random inputs of --input-shape")
+                        ->check(CLI::Range(1, 100000000));
+  inputs_opt->excludes(synth_opt);
+  run_cmd->add_option("--input-shape,-s", run.input_shape, "input shape, e.g. 1,3,224,224");
+  run_cmd->add_option("--outputs,-o", run.outputs, "write each result as .npy here, named after its input");
+  auto* rstages = run_cmd->add_option("--stages,-k", run.stages, "balanced stages (default: one per worker)")
+                      ->check(CLI::Range(1, 256));
+  auto* rplan = run_cmd->add_option("--plan", run.plan, "plan file: cuts and, optionally, worker names");
+  rstages->excludes(rplan);
+  run_cmd->add_option("--codec", run.codec,
+                      "codec for every hop: zfp+lz4 (default), lz4, zfp, raw; lossy: zfp:accuracy=T, zfp:rate=R, "
+                      "zfp:precision=P (also with zfp+lz4)");
+  run_cmd->add_option("--window,-w", run.window, "requests in flight at most")->default_val(8)->check(CLI::Range(1, 4096));
+  run_cmd->add_option("--threads,-t", run.threads, "LibTorch threads for profiling here (0: one per core)")->default_val(0);
+  run_cmd->add_option("--warmup", run.warmup, "profiling: untimed runs per segment")->default_val(3);
+  run_cmd->add_option("--repeats", run.repeats, "profiling: timed runs per segment")->default_val(10);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -56,10 +86,18 @@ int main(int argc, char** argv) {
   }
   if (verbose) tandem::SetLogLevel(tandem::LogLevel::kDebug);
 
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   tandem::Status st;
   try {
     if (app.got_subcommand(profile_cmd)) st = tandem::RunProfileCommand(profile);
     else if (app.got_subcommand(split_cmd)) st = tandem::RunSplitCommand(split);
+    else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, g_stop);
   } catch (const std::exception& e) {
     st = tandem::Status::Internal(e.what());
   }

@@ -9,24 +9,45 @@
 #include "common/model/split.h"
 #include "common/progress.h"
 #include "dispatcher/commands.h"
+#include "dispatcher/model_setup.h"
 
 namespace tandem {
-namespace {
-
-Result<std::unique_ptr<Model>> LoadModel(const ModelOptions& o) {
-  TANDEM_ASSIGN_OR_RETURN(auto shape, ParseShape(o.input_shape));
-  SetComputeThreads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  TANDEM_LOG(kInfo) << "loading " << o.model;
-  return Model::Load(o.model, shape);
+Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
+                                                    int threads) {
+  SetComputeThreads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  TANDEM_LOG(kInfo) << "loading " << path;
+  return Model::Load(path, shape);
 }
 
-Result<ModelProfile> Profile(const Model& model, int warmup, int repeats) {
+Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats) {
   Progress progress("profiling " + model.path());
   ProfileOptions po;
   po.warmup = warmup;
   po.repeats = repeats;
   po.progress = [&](int done, int total) { progress.Update(done, total); };
   return ProfileModel(model, po);
+}
+
+Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats) {
+  const int max_stages = static_cast<int>(model.cuts().size()) + 1;
+  if (stages > max_stages)
+    return Status::InvalidArgument("--stages " + std::to_string(stages) + ": " + model.path() + " has " +
+                                   std::to_string(model.cuts().size()) + " valid cuts, so at most " +
+                                   std::to_string(max_stages) + " stages");
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(model, warmup, repeats));
+  std::vector<double> costs;
+  for (const auto& s : profile.segments) costs.push_back(s.compute_s);
+  TANDEM_ASSIGN_OR_RETURN(auto bounds, BalancedPartition(costs, stages));
+  std::vector<int> cuts;
+  for (int b : bounds) cuts.push_back(profile.cuts[b - 1].position);
+  return cuts;
+}
+
+namespace {
+
+Result<std::unique_ptr<Model>> LoadModel(const ModelOptions& o) {
+  TANDEM_ASSIGN_OR_RETURN(auto shape, ParseShape(o.input_shape));
+  return LoadModelWithThreads(o.model, shape, o.threads);
 }
 
 Result<std::vector<int>> ParseCutList(const std::string& text) {
@@ -52,7 +73,7 @@ Result<std::vector<int>> ParseCutList(const std::string& text) {
 
 Status RunProfileCommand(const ProfileCommandOptions& o) {
   TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
-  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, Profile(*model, o.warmup, o.repeats));
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats));
   std::fputs(FormatProfile(profile).c_str(), stdout);
   if (!o.out.empty()) {
     TANDEM_RETURN_IF_ERROR(WriteProfile(o.out, profile));
@@ -67,20 +88,12 @@ Status RunSplitCommand(const SplitCommandOptions& o) {
   TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
   std::vector<int> cuts;
   if (o.stages > 0) {
-    const int max_stages = static_cast<int>(model->cuts().size()) + 1;
-    if (o.stages > max_stages)
-      return Status::InvalidArgument("--stages " + std::to_string(o.stages) + ": " + o.model.model + " has " +
-                                     std::to_string(model->cuts().size()) + " valid cuts, so at most " +
-                                     std::to_string(max_stages) + " stages");
-    TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, Profile(*model, o.warmup, o.repeats));
-    std::vector<double> costs;
-    for (const auto& s : profile.segments) costs.push_back(s.compute_s);
-    TANDEM_ASSIGN_OR_RETURN(auto bounds, BalancedPartition(costs, o.stages));
-    for (int b : bounds) cuts.push_back(profile.cuts[b - 1].position);
+    TANDEM_ASSIGN_OR_RETURN(cuts, BalancedCuts(*model, o.stages, o.warmup, o.repeats));
   } else if (!o.cuts.empty()) {
     TANDEM_ASSIGN_OR_RETURN(cuts, ParseCutList(o.cuts));
   } else {
-    TANDEM_ASSIGN_OR_RETURN(cuts, ReadPlanCuts(o.plan, model->content_hash()));
+    TANDEM_ASSIGN_OR_RETURN(PlanFile plan, ReadPlan(o.plan, model->content_hash()));
+    cuts = plan.cuts;
   }
   TANDEM_ASSIGN_OR_RETURN(SplitManifest m, WriteSplit(*model, cuts, o.out));
   for (const auto& s : m.stages) {

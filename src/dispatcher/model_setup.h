@@ -1,0 +1,23 @@
+// Steps the dispatcher's subcommands share: loading a model for a shape,
+// profiling it with progress on stderr, and choosing balanced cuts.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/model/model.h"
+#include "common/model/profile.h"
+#include "common/status.h"
+
+namespace tandem {
+
+// Sets the compute thread count (0: one per core) and loads the model.
+Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
+                                                    int threads);
+Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats);
+// Profiles the model and returns the K-1 cut positions that balance measured
+// compute over K stages. Errors when the model has fewer than K-1 cuts.
+Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats);
+
+}  // namespace tandem
