@@ -1,7 +1,16 @@
 #include "support.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
+#include <zmq.hpp>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -11,6 +20,7 @@
 
 #include "common/file_util.h"
 #include "common/npy.h"
+#include "common/protocol.h"
 
 namespace tandem::test {
 
@@ -73,6 +83,100 @@ CommandResult RunCommand(const std::string& command) {
   r.out = o.ok() ? o.value() : "";
   r.err = e.ok() ? e.value() : "";
   return r;
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string WorkerPath() {
+  std::string d = Env("TANDEM_WORKER");
+  return d.empty() ? TANDEM_TEST_WORKER : d;
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_path) : log_(log_path) {
+  pid_ = ::fork();
+  REQUIRE(pid_ >= 0);
+  if (pid_ == 0) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+Process::~Process() {
+  if (Wait(0) < 0) {
+    Signal(SIGKILL);
+    Wait(10);
+  }
+}
+
+void Process::Signal(int sig) {
+  if (pid_ > 0 && status_ < 0) ::kill(pid_, sig);
+}
+
+int Process::Wait(double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (status_ < 0) {
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status_;
+}
+
+std::string Process::Log() const {
+  auto r = ReadFile(log_);
+  return r.ok() ? r.value() : "";
+}
+
+WorkerProcess::WorkerProcess(const std::string& name, const std::string& log_dir,
+                             const std::vector<std::string>& extra_args) {
+  // Two free ports; a race with another process taking one is possible but
+  // would show as a clear bind error in the log.
+  const int control = FreePort();
+  int data = FreePort();
+  while (data == control) data = FreePort();
+  endpoint_ = "tcp://127.0.0.1:" + std::to_string(control);
+  data_endpoint_ = "tcp://127.0.0.1:" + std::to_string(data);
+  std::vector<std::string> argv = {WorkerPath(), "--listen", endpoint_, "--data-listen", data_endpoint_,
+                                   "--name", name, "--threads", "1"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Process>(argv, log_dir + "/" + name + ".log");
+  // Wait until it answers HELLO (bounded).
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.connect(endpoint_);
+  const std::string hello =
+      EncodeMessage(MessageType::kHello, 1, HelloBody{PeerRole::kDispatcher, "test"}.Encode());
+  s.send(zmq::buffer(hello), zmq::send_flags::dontwait);
+  zmq::pollitem_t item{static_cast<void*>(s), 0, ZMQ_POLLIN, 0};
+  const bool up = zmq::poll(&item, 1, std::chrono::milliseconds(15000)) > 0;
+  INFO(process_->Log());
+  REQUIRE(up);
 }
 
 TempDir::TempDir() {

@@ -1,6 +1,7 @@
 // Shared helpers for tandem's tests: fixture lookup and running commands.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,47 @@ class TempDir {
 };
 
 std::string Env(const char* name);
+
+// A TCP port on 127.0.0.1 that nothing listens on right now.
+int FreePort();
+
+// The tandem-worker binary: $TANDEM_WORKER, else the one built here.
+std::string WorkerPath();
+
+// A child process (fork/exec) with stdout and stderr in a log file. The
+// destructor kills it (SIGKILL) if it still runs.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  int pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits up to `timeout_s`; returns the exit code (128+N for signal N), or -1
+  // if it is still running.
+  int Wait(double timeout_s);
+  std::string Log() const;
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+  std::string log_;
+};
+
+// A tandem-worker on loopback with free control and data ports; waits until
+// its control port accepts HELLO.
+class WorkerProcess {
+ public:
+  explicit WorkerProcess(const std::string& name, const std::string& log_dir,
+                         const std::vector<std::string>& extra_args = {});
+  const std::string& endpoint() const { return endpoint_; }
+  const std::string& data_endpoint() const { return data_endpoint_; }
+  Process& process() { return *process_; }
+
+ private:
+  std::string endpoint_, data_endpoint_;
+  std::unique_ptr<Process> process_;
+};
 
 }  // namespace tandem::test

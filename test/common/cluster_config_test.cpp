@@ -1,0 +1,79 @@
+#include "common/cluster_config.h"
+
+#include <catch2/catch.hpp>
+
+namespace tandem {
+namespace {
+
+std::string Error(const std::string& json) {
+  auto c = ParseClusterConfig(json, "cluster.json");
+  REQUIRE_FALSE(c.ok());
+  return c.status().message();
+}
+
+TEST_CASE("a full cluster config parses", "[config]") {
+  auto c = ParseClusterConfig(R"({
+    "dispatcher": {"results_bind": "tcp://0.0.0.0:5600", "results_advertise": "tcp://192.168.1.5:5600"},
+    "codec": "lz4",
+    "timeouts": {"connect_s": 2, "deploy_s": 30, "result_s": 10},
+    "workers": [
+      {"name": "pi-1", "endpoint": "tcp://192.168.1.11:5550", "memory_mb": 3500, "speed": 1.0},
+      {"name": "pi-2", "endpoint": "tcp://pi-2.local:5550", "codec": "zfp+lz4:rate=8"}
+    ]})",
+                              "cluster.json");
+  REQUIRE(c.ok());
+  CHECK(c->workers.size() == 2);
+  CHECK(c->workers[0].memory_mb == 3500);
+  CHECK(c->codec.codec == Codec::kLz4);
+  CHECK(c->HopCodec(c->workers[0]).codec == Codec::kLz4);
+  CHECK(c->HopCodec(c->workers[1]).ToString() == "zfp+lz4:rate=8");
+  CHECK(c->connect_timeout_s == 2);
+  CHECK(DefaultClusterConfig().workers.size() == 3);
+}
+
+TEST_CASE("config errors name the file and the field", "[config]") {
+  const std::string w = R"({"name": "a", "endpoint": "tcp://127.0.0.1:5550"})";
+  struct Case {
+    std::string json, field;
+  };
+  const std::vector<Case> cases = {
+      {"{", "not valid JSON"},
+      {"[]", "(top level)"},
+      {"{}", "workers: required"},
+      {R"({"workers": []})", "workers: the list is empty"},
+      {R"({"workers": {}})", "workers: must be a list"},
+      {R"({"workerz": []})", "workerz: unknown field"},
+      {R"({"workers": [{"endpoint": "tcp://h:1"}]})", "workers[0].name: required"},
+      {R"({"workers": [{"name": "a"}]})", "workers[0].endpoint: required"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp//h:1"}]})", "workers[0].endpoint"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:99999"}]})", "workers[0].endpoint"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:*"}]})", "workers[0].endpoint"},
+      {R"({"workers": [{"name": 5, "endpoint": "tcp://h:1"}]})", "workers[0].name: must be a string"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "memory_mb": -5}]})", "workers[0].memory_mb"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "speed": 0}]})", "workers[0].speed"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "codec": "gzip"}]})", "workers[0].codec"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "colour": "red"}]})", "workers[0].colour: unknown field"},
+      {"{\"workers\": [" + w + ", " + w + "]}", "workers[1].name: 'a' is used by another worker"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1"}, {"name": "b", "endpoint": "tcp://h:1"}]})",
+       "workers[1].endpoint: 'tcp://h:1' is used by another worker"},
+      {"{\"codec\": \"zfp:rate=0\", \"workers\": [" + w + "]}", "codec: codec 'zfp:rate=0'"},
+      {"{\"timeouts\": {\"connect_s\": 0}, \"workers\": [" + w + "]}", "timeouts.connect_s"},
+      {"{\"timeouts\": {\"connect\": 1}, \"workers\": [" + w + "]}", "timeouts.connect: unknown field"},
+      {"{\"dispatcher\": {\"results_bind\": \"udp://x\"}, \"workers\": [" + w + "]}", "dispatcher.results_bind"},
+      {"{\"dispatcher\": {\"results_advertise\": \"tcp://0.0.0.0:1\"}, \"workers\": [" + w + "]}",
+       "dispatcher.results_advertise"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.json);
+    const std::string e = Error(c.json);
+    INFO(e);
+    CHECK(e.rfind("cluster.json: ", 0) == 0);
+    CHECK(e.find(c.field) != std::string::npos);
+  }
+  auto missing = LoadClusterConfig("/nonexistent/cluster.json");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message().find("/nonexistent/cluster.json") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem

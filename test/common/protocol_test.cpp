@@ -1,0 +1,138 @@
+#include "common/protocol.h"
+
+#include <catch2/catch.hpp>
+
+namespace tandem {
+namespace {
+
+Reader BodyOf(const std::string& msg) { return Reader(msg.data() + kHeaderSize, msg.size() - kHeaderSize); }
+
+TEST_CASE("header layout is fixed little-endian", "[protocol]") {
+  const std::string m = EncodeMessage(MessageType::kDeploy, 0x0102030405060708ull, "xyz");
+  REQUIRE(m.size() == kHeaderSize + 3);
+  CHECK(m.substr(0, 4) == "TNDM");
+  CHECK(static_cast<uint8_t>(m[4]) == kProtocolMajor);
+  CHECK(static_cast<uint8_t>(m[6]) == 3);   // type, low byte first
+  CHECK(static_cast<uint8_t>(m[7]) == 0);
+  CHECK(static_cast<uint8_t>(m[12]) == 0x08);  // id, low byte first
+  CHECK(static_cast<uint8_t>(m[19]) == 0x01);
+  CHECK(static_cast<uint8_t>(m[20]) == 3);  // body length
+  auto h = DecodeHeader(m.data(), m.size());
+  REQUIRE(h.ok());
+  CHECK(h->type == MessageType::kDeploy);
+  CHECK(h->id == 0x0102030405060708ull);
+  CHECK(h->body_len == 3);
+}
+
+TEST_CASE("bad headers are refused with the reason", "[protocol]") {
+  const std::string m = EncodeMessage(MessageType::kPing, 1, "");
+  CHECK(DecodeHeader(m.data(), 10).status().code() == Status::Code::kCorruption);
+  std::string magic = m;
+  magic[0] = 'X';
+  CHECK(DecodeHeader(magic.data(), magic.size()).status().code() == Status::Code::kCorruption);
+  std::string major = m;
+  major[4] = 2;
+  auto v = DecodeHeader(major.data(), major.size());
+  CHECK(v.status().code() == Status::Code::kVersionMismatch);
+  CHECK(v.status().message().find("protocol 2.") != std::string::npos);
+  std::string minor = m;
+  minor[5] = 7;  // a newer minor version is accepted
+  CHECK(DecodeHeader(minor.data(), minor.size()).ok());
+  std::string type = m;
+  type[6] = 99;
+  CHECK(DecodeHeader(type.data(), type.size()).status().message().find("unknown message type") != std::string::npos);
+  const std::string longer = m + "extra";
+  CHECK(DecodeHeader(longer.data(), longer.size()).status().code() == Status::Code::kCorruption);
+}
+
+TEST_CASE("control bodies round-trip", "[protocol]") {
+  DeployBody d;
+  d.model_id = "abc";
+  d.model_version = 7;
+  d.stage_index = 1;
+  d.num_stages = 3;
+  d.next_hop = "tcp://127.0.0.1:5561";
+  d.codec = ParseCodec("zfp+lz4:accuracy=0.01").value();
+  d.num_inputs = 2;
+  d.activation_bytes = 123456;
+  d.stage_sha256 = std::string(64, 'f');
+  d.stage = std::string("\0\1\2stage", 8);
+  const std::string m = EncodeMessage(MessageType::kDeploy, 5, d.Encode());
+  Reader r = BodyOf(m);
+  auto back = DeployBody::Decode(r);
+  REQUIRE(back.ok());
+  CHECK(back->next_hop == d.next_hop);
+  CHECK(back->codec.ToString() == "zfp+lz4:accuracy=0.01");
+  CHECK(back->stage == d.stage);
+  CHECK(back->num_inputs == 2);
+
+  StatusBody s;
+  s.name = "pi-1";
+  s.state = WorkerState::kReady;
+  s.received = 10;
+  s.bytes_out = 1ull << 40;
+  s.compute_s = 0.25;
+  s.last_error = "none";
+  std::string sb = s.Encode();
+  Reader sr(sb);
+  auto sback = StatusBody::Decode(sr);
+  REQUIRE(sback.ok());
+  CHECK(sback->bytes_out == s.bytes_out);
+  CHECK(sback->compute_s == 0.25);
+  CHECK(sback->state == WorkerState::kReady);
+
+  ErrorBody e{Status::Code::kVersionMismatch, "old"};
+  std::string eb = e.Encode();
+  Reader er(eb);
+  CHECK(ErrorBody::Decode(er)->ToStatus().code() == Status::Code::kVersionMismatch);
+
+  ActivationHeader ah;
+  ah.model_version = 3;
+  ah.stage = 2;
+  ah.timings.push_back(StageTiming{1, 2, 3, 4, 5, 6, 0.5});
+  std::string ab = EncodeActivationPrefix(ah, 4);
+  Reader ar(ab);
+  uint32_t n = 0;
+  auto aback = DecodeActivationPrefix(ar, &n);
+  REQUIRE(aback.ok());
+  CHECK(n == 4);
+  CHECK(aback->timings.at(0).compute_us == 4);
+  CHECK(aback->timings.at(0).max_abs_error == 0.5);
+}
+
+TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
+  DeployBody d;
+  d.model_id = "m";
+  d.next_hop = "tcp://h:1";
+  d.stage = std::string(100, 's');
+  const std::string body = d.Encode();
+  for (size_t n = 0; n < body.size(); ++n) {
+    Reader r(body.data(), n);
+    CHECK_FALSE(DeployBody::Decode(r).ok());
+  }
+  // A name longer than its bound.
+  HelloBody h{PeerRole::kWorker, std::string(kMaxNameLen + 1, 'n')};
+  std::string hb = h.Encode();
+  Reader hr(hb);
+  CHECK_FALSE(HelloBody::Decode(hr).ok());
+  // A stage length beyond the remaining bytes (a lying length field).
+  std::string lying = body;
+  lying[lying.size() - 100 - 8 + 5] = 0x7f;
+  Reader lr(lying);
+  CHECK_FALSE(DeployBody::Decode(lr).ok());
+  // Counts beyond their bounds.
+  ActivationHeader ah;
+  std::string ab = EncodeActivationPrefix(ah, kMaxTensorsPerMessage + 1);
+  Reader ar(ab);
+  uint32_t n = 0;
+  CHECK_FALSE(DecodeActivationPrefix(ar, &n).ok());
+  DeployBody bad_index = d;
+  bad_index.stage_index = 3;
+  bad_index.num_stages = 3;
+  std::string bb = bad_index.Encode();
+  Reader br(bb);
+  CHECK_FALSE(DeployBody::Decode(br).ok());
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,253 @@
+// Black-box tests of the whole pipeline: real tandem-worker processes on
+// loopback, the tandem-dispatcher binary, every fixture model, every codec.
+// Each output is compared with the unsplit model run here on the same input.
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "common/model/chain.h"
+#include "common/model/model.h"
+#include "common/npy.h"
+#include "support.h"
+
+namespace tandem {
+namespace {
+
+using test::CommandResult;
+
+// N tandem-worker processes and a cluster config naming them.
+class LocalCluster {
+ public:
+  explicit LocalCluster(int n, const std::string& extra_config = "") {
+    std::string workers;
+    for (int i = 0; i < n; ++i) {
+      workers_.push_back(std::make_unique<test::WorkerProcess>("w" + std::to_string(i), dir_.path()));
+      workers += std::string(i ? ", " : "") + "{\"name\": \"w" + std::to_string(i) + "\", \"endpoint\": \"" +
+                 workers_.back()->endpoint() + "\"}";
+    }
+    config_ = dir_.path() + "/cluster.json";
+    std::ofstream(config_) << "{" << extra_config << "\"timeouts\": {\"connect_s\": 10, \"result_s\": 120}, "
+                           << "\"workers\": [" << workers << "]}";
+  }
+  const std::string& config() const { return config_; }
+  std::string Logs() const {
+    std::string s;
+    for (const auto& w : workers_) s += w->process().Log();
+    return s;
+  }
+  test::WorkerProcess& worker(int i) { return *workers_.at(i); }
+
+ private:
+  test::TempDir dir_;
+  std::vector<std::unique_ptr<test::WorkerProcess>> workers_;
+  std::string config_;
+};
+
+std::vector<HostTensor> WriteInputs(const std::string& dir, int n, const std::vector<int64_t>& shape, uint32_t seed) {
+  std::vector<HostTensor> inputs;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0, 1);
+  for (int i = 0; i < n; ++i) {
+    HostTensor t = HostTensor::Zeros(DType::kFloat32, shape);
+    for (int64_t k = 0; k < t.numel(); ++k) t.f32()[k] = dist(rng);
+    char name[64];
+    std::snprintf(name, sizeof name, "/in-%03d.npy", i);
+    REQUIRE(WriteNpy(dir + name, t).ok());
+    inputs.push_back(std::move(t));
+  }
+  return inputs;
+}
+
+std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count) {
+  char stem[64];
+  std::snprintf(stem, sizeof stem, "/in-%03d.out", i);
+  std::vector<HostTensor> outs;
+  for (size_t k = 0; k < count; ++k) {
+    const std::string path = dir + stem + (count == 1 ? std::string(".npy") : "." + std::to_string(k) + ".npy");
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      outs.push_back(HostTensor::None());
+      continue;
+    }
+    auto t = ReadNpy(path);
+    REQUIRE(t.ok());
+    outs.push_back(std::move(t).value());
+  }
+  return outs;
+}
+
+int CountFiles(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
+
+// Max error per hop, read from the report's hop table.
+std::vector<double> HopErrors(const std::string& out) {
+  std::vector<double> errs;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" -> ") == std::string::npos) continue;
+    errs.push_back(std::stod(line.substr(line.find_last_of(' ') + 1)));
+  }
+  return errs;
+}
+
+struct RunSpec {
+  std::string fixture;
+  int stages = 3;
+  std::string codec;  // empty: the default
+  int inputs = 24;
+};
+
+// Runs the pipeline; checks every output against the unsplit model.
+CommandResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossless = true) {
+  test::TempDir dir;
+  const std::string in = dir.path() + "/in", out = dir.path() + "/out";
+  REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
+  auto f = test::LoadFixture(spec.fixture);
+  auto inputs = WriteInputs(in, spec.inputs, f.input_shape, 7);
+  std::string cmd = test::DispatcherPath() + " run -m " + f.model + " -c " + cluster.config() + " -i " + in +
+                    " -o " + out + " -k " + std::to_string(spec.stages) + " --warmup 1 --repeats 1 --window 6";
+  if (!spec.codec.empty()) cmd += " --codec " + spec.codec;
+  CommandResult r = test::RunCommand(cmd);
+  INFO(spec.fixture << " in " << spec.stages << " stages, codec " << spec.codec << "\n" << r.out << r.err
+                    << cluster.Logs());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find(std::to_string(spec.inputs) + " completed, 0 failed") != std::string::npos);
+
+  SetComputeThreads(2);
+  auto model = Model::Load(f.model, f.input_shape);
+  REQUIRE(model.ok());
+  int agree = 0;
+  for (int i = 0; i < spec.inputs; ++i) {
+    auto ref = model.value()->RunOriginal(inputs[i]);
+    REQUIRE(ref.ok());
+    auto got = ReadOutputs(out, i, ref->size());
+    INFO("input " << i);
+    if (lossless) {
+      auto d = CheckOutputs(got, ref.value());
+      INFO(d.status().ToString());
+      CHECK(d.ok());
+    } else {
+      // Lossy: close, and the same top class.
+      auto d = CompareTensors(got[0], ref.value()[0]);
+      REQUIRE(d.ok());
+      CHECK(d->max_abs_diff <= 0.05 * d->max_abs_ref + 1e-3);
+      auto argmax = [](const HostTensor& t) {
+        return std::max_element(t.f32(), t.f32() + t.numel()) - t.f32();
+      };
+      agree += argmax(got[0]) == argmax(ref.value()[0]);
+    }
+  }
+  if (!lossless) CHECK(agree >= spec.inputs * 9 / 10);
+  // One output file per tensor output per input: none missing, none extra.
+  size_t tensors = 0;
+  for (const auto& t : f.outputs) tensors += !t.is_none();
+  CHECK(CountFiles(out) == static_cast<int>(tensors) * spec.inputs);
+  return r;
+}
+
+void CheckFixture(const std::string& id) {
+  LocalCluster cluster(3);
+  RunAndCheck(cluster, {id, 2, "", 24});
+  RunAndCheck(cluster, {id, 3, "", 24});
+}
+
+#define TANDEM_PIPELINE_TEST(id) \
+  TEST_CASE("pipeline of 2 and 3 workers reproduces " id, "[pipeline]") { CheckFixture(id); }
+
+TANDEM_PIPELINE_TEST("small_cnn.traced")
+TANDEM_PIPELINE_TEST("small_cnn.scripted")
+TANDEM_PIPELINE_TEST("irregular.scripted")
+TANDEM_PIPELINE_TEST("resnet18.traced")
+TANDEM_PIPELINE_TEST("resnet18.scripted")
+TANDEM_PIPELINE_TEST("resnet50.traced")
+TANDEM_PIPELINE_TEST("resnet50.scripted")
+TANDEM_PIPELINE_TEST("mobilenet_v2.traced")
+TANDEM_PIPELINE_TEST("mobilenet_v2.scripted")
+TANDEM_PIPELINE_TEST("googlenet.traced")
+TANDEM_PIPELINE_TEST("googlenet.scripted")
+TANDEM_PIPELINE_TEST("vgg16.traced")
+TANDEM_PIPELINE_TEST("vgg16.scripted")
+
+TEST_CASE("every lossless codec gives exact outputs", "[pipeline][codec]") {
+  LocalCluster cluster(3);
+  for (const char* codec : {"raw", "lz4", "zfp", "zfp+lz4"}) {
+    auto r = RunAndCheck(cluster, {"resnet18.traced", 3, codec, 24});
+    for (double e : HopErrors(r.out)) CHECK(e == 0);
+  }
+}
+
+TEST_CASE("lossy zfp stays within its stated error", "[pipeline][codec]") {
+  LocalCluster cluster(3);
+  auto r = RunAndCheck(cluster, {"resnet18.traced", 3, "zfp+lz4:accuracy=0.001", 24}, /*lossless=*/false);
+  auto errs = HopErrors(r.out);
+  REQUIRE(errs.size() == 4);
+  for (double e : errs) CHECK(e <= 0.001);
+  CHECK(*std::max_element(errs.begin(), errs.end()) > 0);
+  auto rate = RunAndCheck(cluster, {"resnet18.traced", 3, "zfp:rate=16", 24}, /*lossless=*/false);
+  for (double e : HopErrors(rate.out)) CHECK(e > 0);
+}
+
+TEST_CASE("a worker that is not running gives a clear error within the connect timeout", "[pipeline][errors]") {
+  test::TempDir dir;
+  const std::string config = dir.path() + "/cluster.json";
+  const std::string dead = "tcp://127.0.0.1:" + std::to_string(test::FreePort());
+  std::ofstream(config) << R"({"timeouts": {"connect_s": 1}, "workers": [{"name": "gone", "endpoint": ")" << dead
+                        << "\"}]}";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = test::RunCommand(test::DispatcherPath() + " run -m " + test::FixturePath("small_cnn.scripted.pt") +
+                            " -c " + config + " --synthetic 3 -s 1,3,32,32 --repeats 1 --warmup 0");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("worker 'gone' (" + dead + ") did not answer HELLO within 1 s") != std::string::npos);
+  CHECK(s < 15);
+}
+
+TEST_CASE("wrong input shapes are refused before streaming", "[pipeline][errors]") {
+  LocalCluster cluster(2);
+  test::TempDir dir;
+  const std::string in = dir.path() + "/in", out = dir.path() + "/out";
+  REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
+  WriteInputs(in, 3, {1, 3, 32, 32}, 1);
+  REQUIRE(WriteNpy(in + "/in-zzz.npy", HostTensor::Zeros(DType::kFloat32, {1, 3, 16, 16})).ok());
+  const std::string model = test::FixturePath("small_cnn.scripted.pt");
+  auto r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() + " -i " + in +
+                            " -o " + out + " -k 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("in-zzz.npy: shape 1x3x16x16 differs from the input shape 1x3x32x32") != std::string::npos);
+  CHECK(r.err.find("deployed") == std::string::npos);
+  CHECK(CountFiles(out) == 0);
+  // A shape the model rejects (4 channels) is refused before deploying too.
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() +
+                       " --synthetic 2 -s 1,4,32,32 -k 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("rejects input shape 1x4x32x32") != std::string::npos);
+  CHECK(r.err.find("deployed") == std::string::npos);
+  // Bad flags and a bad cluster file name what is wrong.
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c /nonexistent/c.json --synthetic 2 -s 1,3,32,32");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("/nonexistent/c.json") != std::string::npos);
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() +
+                       " --synthetic 2 -s 1,3,32,32 -k 3");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("needs 3 workers") != std::string::npos);
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() +
+                       " --synthetic 2 -s 1,3,32,32 --codec zfp:rate=99");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("zfp rate") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem

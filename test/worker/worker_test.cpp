@@ -1,0 +1,212 @@
+// Black-box tests of the tandem-worker daemon: bad peers are refused and the
+// worker keeps serving; deploy errors are clear; SIGTERM stops it cleanly.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <thread>
+#include <zmq.hpp>
+
+#include "common/model/model.h"
+#include "common/protocol.h"
+#include "common/sha256.h"
+#include "support.h"
+
+namespace tandem {
+namespace {
+
+// A raw control connection that speaks (or mangles) the protocol.
+class Control {
+ public:
+  explicit Control(const std::string& endpoint) : socket_(ctx_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+  void SendRaw(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
+  // The next reply, or an empty string after `timeout_ms`.
+  std::string Receive(int timeout_ms = 5000) {
+    zmq::pollitem_t item{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return "";
+    zmq::message_t m;
+    if (!socket_.recv(m)) return "";
+    return m.to_string();
+  }
+  std::string Call(MessageType t, const std::string& body, uint64_t id = 9) {
+    SendRaw(EncodeMessage(t, id, body));
+    return Receive();
+  }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t socket_;
+};
+
+MessageType TypeOf(const std::string& reply) {
+  auto h = DecodeHeader(reply.data(), reply.size());
+  REQUIRE(h.ok());
+  return h->type;
+}
+
+ErrorBody ErrorOf(const std::string& reply) {
+  REQUIRE(TypeOf(reply) == MessageType::kError);
+  Reader r(reply.data() + kHeaderSize, reply.size() - kHeaderSize);
+  auto e = ErrorBody::Decode(r);
+  REQUIRE(e.ok());
+  return e.value();
+}
+
+template <typename Body>
+Body BodyOf(const std::string& reply) {
+  Reader r(reply.data() + kHeaderSize, reply.size() - kHeaderSize);
+  auto b = Body::Decode(r);
+  REQUIRE(b.ok());
+  return b.value();
+}
+
+void ExpectServing(Control& c) {
+  const std::string pong = c.Call(MessageType::kPing, "", 77);
+  REQUIRE_FALSE(pong.empty());
+  CHECK(TypeOf(pong) == MessageType::kPong);
+}
+
+TEST_CASE("worker refuses malformed control messages and keeps serving", "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path(), {"--max-message-mb", "1"});
+  Control c(w.endpoint());
+  c.SendRaw("hello, not tandem");
+  CHECK(ErrorOf(c.Receive()).code == Status::Code::kCorruption);
+  std::string v2 = EncodeMessage(MessageType::kHello, 1, HelloBody{}.Encode());
+  v2[4] = 2;
+  auto e = ErrorOf((c.SendRaw(v2), c.Receive()));
+  CHECK(e.code == Status::Code::kVersionMismatch);
+  CHECK(e.message.find("protocol 2.0") != std::string::npos);
+  CHECK(ErrorOf(c.Call(MessageType::kHello, std::string(1, '\x01'))).code == Status::Code::kCorruption);
+  auto bad_deploy = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, "short"));
+  CHECK(bad_deploy.code == Status::Code::kCorruption);
+  CHECK(ErrorOf(c.Call(MessageType::kActivation, "")).code == Status::Code::kInvalidArgument);
+  ExpectServing(c);
+
+  // Over ZMQ_MAXMSGSIZE (1 MiB here): ZeroMQ drops the connection; the worker
+  // serves the next peer.
+  {
+    Control big(w.endpoint());
+    big.SendRaw(EncodeMessage(MessageType::kPing, 1, std::string(2 << 20, 'x')));
+    CHECK(big.Receive(1000).empty());
+  }
+  Control again(w.endpoint());
+  ExpectServing(again);
+  auto hello = BodyOf<HelloAckBody>(again.Call(MessageType::kHello, HelloBody{PeerRole::kDispatcher, "t"}.Encode()));
+  CHECK(hello.name == "w");
+  CHECK(hello.data_port > 0);
+}
+
+TEST_CASE("worker drops malformed data messages and counts them", "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path());
+  zmq::context_t ctx(1);
+  zmq::socket_t push(ctx, zmq::socket_type::push);
+  push.set(zmq::sockopt::linger, 0);
+  push.connect(w.data_endpoint());
+  // Deploy a tiny stage so the data path runs.
+  auto model = Model::Load(test::FixturePath("small_cnn.scripted.pt"), {1, 3, 8, 8});
+  REQUIRE(model.ok());
+  auto stage = model.value()->MakeStage(0, model.value()->num_nodes());
+  REQUIRE(stage.ok());
+  DeployBody d;
+  d.model_id = "m";
+  d.model_version = 1;
+  d.next_hop = "tcp://127.0.0.1:" + std::to_string(test::FreePort());
+  d.stage = stage.value()->Serialize().value();
+  d.stage_sha256 = Sha256Hex(d.stage);
+  Control c(w.endpoint());
+  auto ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  REQUIRE(ack.code == Status::Code::kOk);
+
+  push.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
+  push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 1, "x")), zmq::send_flags::none);
+  ActivationHeader ah;
+  ah.model_version = 1;
+  std::string body = EncodeActivationPrefix(ah, 1) + "not a tensor frame";
+  push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 2, body)), zmq::send_flags::none);
+  ah.model_version = 99;  // another version: dropped
+  std::string stale = EncodeActivationPrefix(ah, 1);
+  REQUIRE(EncodeTensor(HostTensor::Zeros(DType::kFloat32, {1, 3, 8, 8}), CodecSpec(), &stale).ok());
+  push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 3, stale)), zmq::send_flags::none);
+  StatusBody s;
+  for (int i = 0; i < 50; ++i) {
+    s = BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, ""));
+    if (s.dropped >= 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(s.dropped == 4);
+  CHECK(s.received == 0);
+  CHECK(s.state == WorkerState::kReady);
+  ExpectServing(c);
+}
+
+TEST_CASE("deploy errors are clear and leave the worker serving", "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path(), {"--memory-mb", "1"});
+  Control c(w.endpoint());
+  DeployBody d;
+  d.model_id = "m";
+  d.next_hop = "tcp://127.0.0.1:1";
+  d.stage = "not a stage";
+  d.stage_sha256 = "0000";
+  auto ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kCorruption);
+  CHECK(ack.message.find("SHA-256") != std::string::npos);
+  d.stage_sha256 = Sha256Hex(d.stage);
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kInvalidArgument);
+  CHECK(ack.message.find("not a TorchScript module") != std::string::npos);
+  d.stage = std::string(3 << 20, 'w');  // 3 MiB of "weights" against a 1 MiB budget
+  d.stage_sha256 = Sha256Hex(d.stage);
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kInvalidArgument);
+  CHECK(ack.message.find("memory budget of 1 MiB") != std::string::npos);
+  auto s = BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, ""));
+  CHECK(s.state == WorkerState::kError);
+  CHECK(s.last_error.find("memory budget") != std::string::npos);
+  ExpectServing(c);
+}
+
+TEST_CASE("SIGTERM stops an idle worker cleanly", "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path());
+  auto t0 = std::chrono::steady_clock::now();
+  w.process().Signal(SIGTERM);
+  const int code = w.process().Wait(5);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(w.process().Log());
+  CHECK(code == 0);
+  CHECK(s < 2.0);
+  CHECK(w.process().Log().find("shutting down") != std::string::npos);
+}
+
+TEST_CASE("worker refuses bad options with the field named", "[worker]") {
+  test::TempDir dir;
+  auto r = test::RunCommand(test::WorkerPath() + " --listen tcp//nope");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("tcp//nope") != std::string::npos);
+  std::ofstream(dir.path() + "/w.json") << R"({"listen": "tcp://127.0.0.1:1", "colour": 1})";
+  r = test::RunCommand(test::WorkerPath() + " --config " + dir.path() + "/w.json");
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("w.json: colour: unknown field") != std::string::npos);
+  r = test::RunCommand(test::WorkerPath() + " --config /nonexistent/w.json");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("/nonexistent/w.json") != std::string::npos);
+  // A port already taken.
+  test::WorkerProcess w("w", dir.path());
+  r = test::RunCommand(test::WorkerPath() + " --listen " + w.endpoint());
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("cannot listen on " + w.endpoint()) != std::string::npos);
+  auto help = test::RunCommand(test::WorkerPath() + " --help");
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("--listen") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem
