@@ -10,6 +10,7 @@ PACKAGES=(
   libzfp-dev liblz4-dev
   libcli11-dev nlohmann-json3-dev catch2
   python3-torch python3-torchvision python3-numpy
+  systemd
 )
 
 missing=()

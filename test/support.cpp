@@ -99,6 +99,8 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+std::string SourceDir() { return TANDEM_TEST_SOURCE_DIR; }
+
 std::string WorkerPath() {
   std::string d = Env("TANDEM_WORKER");
   return d.empty() ? TANDEM_TEST_WORKER : d;

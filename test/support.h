@@ -47,6 +47,9 @@ class TempDir {
 
 std::string Env(const char* name);
 
+// The source tree (for configs/ and scripts/).
+std::string SourceDir();
+
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 int FreePort();
 

@@ -240,9 +240,11 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
     return Status::InvalidArgument("tensor data size does not match its shape");
   Codec codec = t.is_none() || numel == 0 ? Codec::kRaw : Effective(spec, t.dtype);
 
+  // The payload is built apart only when a codec transforms the data; raw
+  // data is checksummed and appended straight from the tensor.
   std::string payload;
   switch (codec) {
-    case Codec::kRaw: payload.assign(t.data.begin(), t.data.end()); break;
+    case Codec::kRaw: break;
     case Codec::kLz4: TANDEM_RETURN_IF_ERROR(Lz4Compress(t.data.data(), t.data.size(), &payload)); break;
     case Codec::kZfp:
       TANDEM_RETURN_IF_ERROR(ZfpCompress(t, spec.zfp_mode, spec.zfp_param, &payload));
@@ -259,17 +261,20 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
   // exact. The frame records the codec actually used.
   if (codec != Codec::kRaw && payload.size() >= t.data.size()) {
     codec = Codec::kRaw;
-    payload.assign(t.data.begin(), t.data.end());
+    payload.clear();
   }
+  const uint8_t* pdata =
+      codec == Codec::kRaw ? t.data.data() : reinterpret_cast<const uint8_t*>(payload.data());
+  const size_t plen = codec == Codec::kRaw ? t.data.size() : payload.size();
   const bool zfp = codec == Codec::kZfp || codec == Codec::kZfpLz4;
   double max_err = 0;
   if (zfp && spec.zfp_mode != ZfpMode::kReversible) {
     HostTensor back = HostTensor::Zeros(t.dtype, t.shape);
-    TANDEM_RETURN_IF_ERROR(DecodePayload(codec, spec.zfp_mode, spec.zfp_param,
-                                         reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), &back));
+    TANDEM_RETURN_IF_ERROR(DecodePayload(codec, spec.zfp_mode, spec.zfp_param, pdata, plen, &back));
     max_err = MaxAbsError(t, back);
   }
   const size_t start = out->size();
+  out->reserve(start + 64 + 8 * t.shape.size() + plen);
   Writer w(out);
   w.U8(kFrameVersion);
   w.U8(static_cast<uint8_t>(t.dtype));
@@ -279,10 +284,10 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
   w.U8(static_cast<uint8_t>(t.shape.size()));
   for (int64_t d : t.shape) w.I64(d);
   w.U64(t.data.size());
-  w.U64(payload.size());
+  w.U64(plen);
   w.F64(max_err);
-  w.U32(Xxh32(payload.data(), payload.size()));
-  w.Raw(payload.data(), payload.size());
+  w.U32(Xxh32(pdata, plen));
+  w.Raw(pdata, plen);
   if (stats) {
     stats->raw_bytes += t.data.size();
     stats->frame_bytes += out->size() - start;

@@ -53,18 +53,25 @@ const char* MessageTypeName(MessageType t) {
   return "UNKNOWN";
 }
 
-std::string EncodeMessage(MessageType type, uint64_t id, const std::string& body) {
-  std::string out;
-  out.reserve(kHeaderSize + body.size());
-  Writer w(&out);
+std::string StartMessage() { return std::string(kHeaderSize, '\0'); }
+
+void FinishMessage(MessageType type, uint64_t id, std::string* message) {
+  std::string header;
+  Writer w(&header);
   w.Raw(kMagic, 4);
   w.U8(kProtocolMajor);
   w.U8(kProtocolMinor);
   w.U16(static_cast<uint16_t>(type));
   w.U32(0);
   w.U64(id);
-  w.U32(static_cast<uint32_t>(body.size()));
+  w.U32(static_cast<uint32_t>(message->size() - kHeaderSize));
+  message->replace(0, kHeaderSize, header);
+}
+
+std::string EncodeMessage(MessageType type, uint64_t id, const std::string& body) {
+  std::string out = StartMessage();
   out += body;
+  FinishMessage(type, id, &out);
   return out;
 }
 
@@ -263,8 +270,23 @@ std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tenso
   Writer w(&s);
   w.U32(h.model_version);
   w.U32(h.stage);
-  w.U32(static_cast<uint32_t>(h.timings.size()));
-  for (const auto& t : h.timings) {
+  w.U32(num_tensors);
+  return s;
+}
+
+Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors) {
+  ActivationHeader h;
+  r.U32(&h.model_version);
+  r.U32(&h.stage);
+  r.U32(num_tensors);
+  if (!r.ok() || *num_tensors == 0 || *num_tensors > kMaxTensorsPerMessage) return Truncated("ACTIVATION");
+  return h;
+}
+
+void EncodeTimings(const std::vector<StageTiming>& timings, std::string* out) {
+  Writer w(out);
+  w.U32(static_cast<uint32_t>(timings.size()));
+  for (const auto& t : timings) {
     w.U16(t.stage);
     w.U32(t.queue_us);
     w.U32(t.decode_us);
@@ -273,19 +295,14 @@ std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tenso
     w.U64(t.bytes_out);
     w.F64(t.max_abs_error);
   }
-  w.U32(num_tensors);
-  return s;
 }
 
-Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors) {
-  ActivationHeader h;
+Result<std::vector<StageTiming>> DecodeTimings(Reader& r) {
   uint32_t n = 0;
-  r.U32(&h.model_version);
-  r.U32(&h.stage);
   r.U32(&n);
-  if (!r.ok() || n > kMaxTimings) return Truncated("ACTIVATION");
-  h.timings.resize(n);
-  for (auto& t : h.timings) {
+  if (!r.ok() || n > kMaxTimings) return Truncated("ACTIVATION timings");
+  std::vector<StageTiming> timings(n);
+  for (auto& t : timings) {
     r.U16(&t.stage);
     r.U32(&t.queue_us);
     r.U32(&t.decode_us);
@@ -294,9 +311,9 @@ Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors
     r.U64(&t.bytes_out);
     r.F64(&t.max_abs_error);
   }
-  r.U32(num_tensors);
-  if (!r.ok() || *num_tensors == 0 || *num_tensors > kMaxTensorsPerMessage) return Truncated("ACTIVATION");
-  return h;
+  if (!r.ok()) return Truncated("ACTIVATION timings");
+  if (r.remaining() != 0) return Status::Corruption("ACTIVATION has trailing bytes after its timings");
+  return timings;
 }
 
 std::string RequestFailedBody::Encode() const {

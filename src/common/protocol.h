@@ -76,6 +76,11 @@ struct Header {
 
 // Builds a whole message: header then body.
 std::string EncodeMessage(MessageType type, uint64_t id, const std::string& body);
+// For large messages built in place: StartMessage() returns a buffer holding a
+// header placeholder; append the body to it, then FinishMessage fills in the
+// header. Saves copying a body of megabytes.
+std::string StartMessage();
+void FinishMessage(MessageType type, uint64_t id, std::string* message);
 // Checks magic, major version, known type and that body_len matches `size`.
 // Errors: kCorruption (malformed), kVersionMismatch (another major version).
 Result<Header> DecodeHeader(const void* data, size_t size);
@@ -171,13 +176,17 @@ struct StageTiming {
 struct ActivationHeader {
   uint32_t model_version = 0;
   uint32_t stage = 0;  // the stage index this message is addressed to
-  std::vector<StageTiming> timings;
 };
 
-// Body: version, stage, timings, then a u32 tensor count and that many codec
-// frames. Encoding appends frames produced by EncodeTensor.
+// Activation body: u32 version, u32 stage, u32 tensor count, that many codec
+// frames (codec.h), then the timings trailer: u32 count and that many
+// StageTiming records (one per stage passed so far). The trailer comes last
+// so a stage can append its own record after encoding its outputs.
 std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tensors);
 Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors);
+void EncodeTimings(const std::vector<StageTiming>& timings, std::string* out);
+// Reads the trailer, which must end the body.
+Result<std::vector<StageTiming>> DecodeTimings(Reader& r);
 
 struct RequestFailedBody {
   uint32_t model_version = 0;

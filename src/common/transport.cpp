@@ -56,4 +56,18 @@ bool SendBytes(zmq::socket_t& s, const std::string& bytes, bool more) {
   }
 }
 
+zmq::message_t OwnedMessage(std::string&& bytes) {
+  auto* heap = new std::string(std::move(bytes));
+  return zmq::message_t(
+      &(*heap)[0], heap->size(), [](void*, void* hint) { delete static_cast<std::string*>(hint); }, heap);
+}
+
+bool SendMessage(zmq::socket_t& socket, zmq::message_t& message) {
+  try {
+    return socket.send(message, zmq::send_flags::none).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
 }  // namespace tandem

@@ -39,4 +39,9 @@ Result<TcpEndpoint> ParseTcpEndpoint(const std::string& endpoint);
 // send timeout (or the context is shutting down).
 bool SendBytes(zmq::socket_t& socket, const std::string& bytes, bool more = false);
 
+// Wraps `bytes` in a ZeroMQ message without copying (ZeroMQ frees it once
+// sent). Send it with SendMessage; a failed send leaves it intact for a retry.
+zmq::message_t OwnedMessage(std::string&& bytes);
+bool SendMessage(zmq::socket_t& socket, zmq::message_t& message);
+
 }  // namespace tandem

@@ -32,8 +32,9 @@ double Percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (pos - lo);
 }
 
+// hop_raw_bytes[i]: uncompressed bytes leaving stage i (the cut after it, or the model's output).
 void PrintReport(const StreamReport& r, const std::vector<WorkerClient*>& workers, const CodecSpec& first_codec,
-                 const std::vector<CodecSpec>& hop_codecs) {
+                 const std::vector<CodecSpec>& hop_codecs, const std::vector<uint64_t>& hop_raw_bytes) {
   const int sent = r.completed + r.failed;
   std::printf("\nrequests     %d completed, %d failed in %.2f s: %.2f inferences/s\n", r.completed, r.failed,
               r.seconds, r.seconds > 0 ? r.completed / r.seconds : 0.0);
@@ -51,8 +52,8 @@ void PrintReport(const StreamReport& r, const std::vector<WorkerClient*>& worker
     std::snprintf(hop, sizeof hop, "%s -> %s", workers[i]->entry().name.c_str(),
                   i + 1 < workers.size() ? workers[i + 1]->entry().name.c_str() : "dispatcher");
     const uint64_t b = s.count ? s.bytes_out / s.count : 0;
-    std::printf("%-33s %13s %11s  %-18s %9.2g\n", hop, FormatBytes(b).c_str(), "", hop_codecs[i].ToString().c_str(),
-                s.max_abs_error);
+    std::printf("%-33s %13s %11s  %-18s %9.2g\n", hop, FormatBytes(b).c_str(), FormatBytes(hop_raw_bytes[i]).c_str(),
+                hop_codecs[i].ToString().c_str(), s.max_abs_error);
   }
   std::printf("\nstage  worker            compute ms   queue ms  decode ms  encode ms\n");
   for (size_t i = 0; i < r.stages.size(); ++i) {
@@ -193,7 +194,15 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
   std::fflush(stdout);
   TANDEM_ASSIGN_OR_RETURN(StreamReport rep, streamer.Run(*inputs, so, sink, stop,
                                                           [&](int d, int t) { progress.Update(d, t); }));
-  PrintReport(rep, workers, so.codec, hop_codecs);
+  std::vector<uint64_t> hop_raw(k);
+  for (size_t i = 0; i < k; ++i) {
+    if (i + 1 < k) {
+      hop_raw[i] = model->FindCut(cuts[i])->bytes();
+    } else {
+      for (const auto& t : model->sample_output()) hop_raw[i] += t.nbytes();
+    }
+  }
+  PrintReport(rep, workers, so.codec, hop_codecs, hop_raw);
   if (rep.interrupted)
     return Status::Unavailable("interrupted after " + std::to_string(rep.completed) + " of " +
                                std::to_string(inputs->count()) + " requests");

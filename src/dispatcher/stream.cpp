@@ -125,22 +125,23 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
     // Fill the window.
     while (next_send < total && static_cast<int>(in_flight.size()) < o.window && !stop) {
       TANDEM_ASSIGN_OR_RETURN(HostTensor x, inputs.Get(next_send));
-      ActivationHeader h;
-      h.model_version = o.model_version;
-      h.stage = 0;
-      std::string body = EncodeActivationPrefix(h, 1);
+      std::string msg = StartMessage();
+      msg += EncodeActivationPrefix(ActivationHeader{o.model_version, 0}, 1);
       EncodeStats es;
-      TANDEM_RETURN_IF_ERROR(EncodeTensor(x, o.codec, &body, &es).WithContext(inputs.Name(next_send)));
+      TANDEM_RETURN_IF_ERROR(EncodeTensor(x, o.codec, &msg, &es).WithContext(inputs.Name(next_send)));
+      EncodeTimings({}, &msg);
       const uint64_t id = static_cast<uint64_t>(next_send) + 1;
-      const std::string msg = EncodeMessage(MessageType::kActivation, id, body);
+      FinishMessage(MessageType::kActivation, id, &msg);
+      const size_t size = msg.size();
+      zmq::message_t zmsg = OwnedMessage(std::move(msg));
       bool sent = false;
-      while (!stop && !(sent = SendBytes(push, msg))) {
+      while (!stop && !(sent = SendMessage(push, zmsg))) {
         if (Clock::now() - last_progress > std::chrono::duration<double>(o.result_timeout_s))
           return Status::Timeout("stage 0 (" + o.first_hop + ") accepted no request for " +
                                  std::to_string(static_cast<int>(o.result_timeout_s)) + " s");
       }
       if (!sent) break;
-      rep.first_hop_bytes += msg.size();
+      rep.first_hop_bytes += size;
       rep.first_hop_raw_bytes += x.nbytes();
       rep.first_hop_max_error = std::max(rep.first_hop_max_error, es.max_abs_error);
       in_flight[id] = InFlight{next_send, std::move(x), Clock::now()};
@@ -176,10 +177,11 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
           if (t.ok()) outs.push_back(std::move(t).value());
           else st = t.status();
         }
-        if (!st.ok()) continue;  // corrupt: the request stays in flight and times out
+        auto timings = st.ok() ? DecodeTimings(r) : Result<std::vector<StageTiming>>(st);
+        if (!timings.ok()) continue;  // corrupt: the request stays in flight and times out
         const double lat = std::chrono::duration<double>(Clock::now() - it->second.sent).count();
         rep.latencies_s.push_back(lat);
-        for (const auto& t : ah->timings) {
+        for (const auto& t : timings.value()) {
           if (t.stage >= rep.stages.size()) continue;
           auto& s = rep.stages[t.stage];
           ++s.count;

@@ -38,7 +38,7 @@ void PipelineCounters::RecentMeans(double* compute_s, double* queue_s) const {
 
 struct StagePipeline::Item {
   uint64_t id = 0;
-  ActivationHeader header;
+  std::vector<StageTiming> timings;  // from the stages before this one
   std::vector<HostTensor> tensors;
   bool failed = false;
   RequestFailedBody failure;
@@ -131,14 +131,17 @@ void StagePipeline::ReceiveLoop() {
                                      std::to_string(d_.num_inputs)));
         continue;
       }
-      it->header = std::move(ah).value();
       Status st;
       for (uint32_t i = 0; i < n && st.ok(); ++i) {
         auto t = DecodeTensor(&r, limits);
         if (!t.ok()) st = t.status();
         else it->tensors.push_back(std::move(t).value());
       }
-      if (st.ok() && r.remaining() != 0) st = Status::Corruption("trailing bytes after the last tensor");
+      if (st.ok()) {
+        auto timings = DecodeTimings(r);
+        if (timings.ok()) it->timings = std::move(timings).value();
+        else st = timings.status();
+      }
       if (!st.ok()) {
         drop(st);
         continue;
@@ -191,44 +194,47 @@ void StagePipeline::SendLoop() {
     auto popped = to_send_.Pop(kTick);
     if (!popped) continue;
     std::unique_ptr<Item> it = std::move(*popped);
-    std::string msg;
-    if (it->failed) {
-      msg = EncodeMessage(MessageType::kRequestFailed, it->id, it->failure.Encode());
-    } else {
+    std::string msg = StartMessage();
+    MessageType type = MessageType::kActivation;
+    if (!it->failed) {
       auto t0 = Clock::now();
-      ActivationHeader h;
-      h.model_version = d_.model_version;
-      h.stage = d_.stage_index + 1;
-      h.timings = it->header.timings;
-      std::string frames;
+      ActivationHeader h{d_.model_version, d_.stage_index + 1};
+      msg += EncodeActivationPrefix(h, static_cast<uint32_t>(it->tensors.size()));
+      const size_t frames_start = msg.size();
       EncodeStats stats;
       Status st;
       for (const auto& t : it->tensors) {
-        st = EncodeTensor(t, d_.codec, &frames, &stats);
+        st = EncodeTensor(t, d_.codec, &msg, &stats);
         if (!st.ok()) break;
       }
-      if (!st.ok()) {
-        RequestFailedBody f{d_.model_version, d_.stage_index, "stage " + std::to_string(d_.stage_index) +
-                                                                   ": cannot encode output: " + st.message()};
-        msg = EncodeMessage(MessageType::kRequestFailed, it->id, f.Encode());
-        ++counters_->failed;
-      } else {
+      if (st.ok()) {
         it->timing.stage = static_cast<uint16_t>(d_.stage_index);
         it->timing.encode_us = Micros(Clock::now() - t0);
-        it->timing.bytes_out = frames.size();
+        it->timing.bytes_out = msg.size() - frames_start;
         it->timing.max_abs_error = stats.max_abs_error;
-        if (h.timings.size() < kMaxTimings) h.timings.push_back(it->timing);
-        std::string body = EncodeActivationPrefix(h, static_cast<uint32_t>(it->tensors.size()));
-        body += frames;
-        msg = EncodeMessage(MessageType::kActivation, it->id, body);
+        if (it->timings.size() < kMaxTimings) it->timings.push_back(it->timing);
+        EncodeTimings(it->timings, &msg);
+      } else {
+        it->failed = true;
+        it->failure = RequestFailedBody{d_.model_version, d_.stage_index,
+                                        "stage " + std::to_string(d_.stage_index) + ": cannot encode output: " +
+                                            st.message()};
+        ++counters_->failed;
       }
     }
+    if (it->failed) {
+      msg = StartMessage() + it->failure.Encode();
+      type = MessageType::kRequestFailed;
+    }
+    FinishMessage(type, it->id, &msg);
+    const size_t size = msg.size();
+    zmq::message_t zmsg = OwnedMessage(std::move(msg));
     // Retries until the next hop takes it or the pipeline stops (a slow or
     // absent next hop blocks here: back-pressure up the chain).
     while (!stop_) {
-      if (SendBytes(*push_, msg)) {
+      if (SendMessage(*push_, zmsg)) {
         ++counters_->sent;
-        counters_->bytes_out += msg.size();
+        counters_->bytes_out += size;
         break;
       }
     }

@@ -86,18 +86,23 @@ TEST_CASE("control bodies round-trip", "[protocol]") {
   Reader er(eb);
   CHECK(ErrorBody::Decode(er)->ToStatus().code() == Status::Code::kVersionMismatch);
 
-  ActivationHeader ah;
-  ah.model_version = 3;
-  ah.stage = 2;
-  ah.timings.push_back(StageTiming{1, 2, 3, 4, 5, 6, 0.5});
+  ActivationHeader ah{3, 2};
   std::string ab = EncodeActivationPrefix(ah, 4);
+  EncodeTimings({StageTiming{1, 2, 3, 4, 5, 6, 0.5}}, &ab);
   Reader ar(ab);
   uint32_t n = 0;
   auto aback = DecodeActivationPrefix(ar, &n);
   REQUIRE(aback.ok());
   CHECK(n == 4);
-  CHECK(aback->timings.at(0).compute_us == 4);
-  CHECK(aback->timings.at(0).max_abs_error == 0.5);
+  CHECK(aback->stage == 2);
+  auto timings = DecodeTimings(ar);
+  REQUIRE(timings.ok());
+  CHECK(timings->at(0).compute_us == 4);
+  CHECK(timings->at(0).max_abs_error == 0.5);
+  std::string extra = ab + "x";
+  Reader xr(extra);
+  DecodeActivationPrefix(xr, &n);
+  CHECK_FALSE(DecodeTimings(xr).ok());
 }
 
 TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {

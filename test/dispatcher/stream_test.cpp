@@ -49,14 +49,12 @@ TEST_CASE("results are delivered in input order, each exactly once", "[stream]")
       std::shuffle(batch.begin(), batch.end(), rng);
       for (auto& [id, t] : batch) {
         for (uint32_t v : {version - 1, version, version}) {  // stale, then the answer twice
-          ActivationHeader ah;
-          ah.model_version = v;
-          ah.stage = 1;
-          std::string body = EncodeActivationPrefix(ah, 1);
+          std::string body = EncodeActivationPrefix(ActivationHeader{v, 1}, 1);
           // The "model" negates its input, so each answer is recognisable.
           HostTensor neg = t;
           for (int64_t i = 0; i < neg.numel(); ++i) neg.f32()[i] = -neg.f32()[i];
           REQUIRE(EncodeTensor(neg, CodecSpec{Codec::kRaw}, &body).ok());
+          EncodeTimings({}, &body);
           out.send(zmq::buffer(EncodeMessage(MessageType::kActivation, id, body)), zmq::send_flags::none);
         }
       }

@@ -8,10 +8,12 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/cluster_config.h"
 #include "common/model/model.h"
 #include "common/protocol.h"
 #include "common/sha256.h"
 #include "support.h"
+#include "worker/options.h"
 
 namespace tandem {
 namespace {
@@ -125,13 +127,13 @@ TEST_CASE("worker drops malformed data messages and counts them", "[worker]") {
 
   push.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
   push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 1, "x")), zmq::send_flags::none);
-  ActivationHeader ah;
-  ah.model_version = 1;
+  ActivationHeader ah{1, 0};
   std::string body = EncodeActivationPrefix(ah, 1) + "not a tensor frame";
   push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 2, body)), zmq::send_flags::none);
   ah.model_version = 99;  // another version: dropped
   std::string stale = EncodeActivationPrefix(ah, 1);
   REQUIRE(EncodeTensor(HostTensor::Zeros(DType::kFloat32, {1, 3, 8, 8}), CodecSpec(), &stale).ok());
+  EncodeTimings({}, &stale);
   push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 3, stale)), zmq::send_flags::none);
   StatusBody s;
   for (int i = 0; i < 50; ++i) {
@@ -183,6 +185,19 @@ TEST_CASE("SIGTERM stops an idle worker cleanly", "[worker]") {
   CHECK(code == 0);
   CHECK(s < 2.0);
   CHECK(w.process().Log().find("shutting down") != std::string::npos);
+}
+
+TEST_CASE("the example worker and cluster configs load", "[worker]") {
+  const std::string src = test::SourceDir();
+  auto w = LoadWorkerOptions(src + "/configs/worker.example.json");
+  INFO(w.status().ToString());
+  REQUIRE(w.ok());
+  CHECK(FinalizeWorkerOptions(&w.value()).ok());
+  CHECK(w->data_listen == "tcp://192.168.1.11:5551");
+  auto c = LoadClusterConfig(src + "/configs/cluster.example.json");
+  INFO(c.status().ToString());
+  REQUIRE(c.ok());
+  CHECK(c->workers.size() == 4);
 }
 
 TEST_CASE("worker refuses bad options with the field named", "[worker]") {
