@@ -183,6 +183,16 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
   so.model_version = version;
   so.num_stages = static_cast<uint32_t>(k);
   so.first_hop = workers[0]->data_endpoint();
+  // A worker that stops answering (crashed, hung, unreachable) is named
+  // within a few seconds instead of after the result timeout.
+  so.health_check = [&]() -> Status {
+    for (auto* w : workers) {
+      auto st = w->GetStatus(std::min(2.0, cluster.connect_timeout_s));
+      if (!st.ok()) return Status::Unavailable("worker '" + w->entry().name + "' (" + w->entry().endpoint +
+                                               ") stopped answering");
+    }
+    return Status::OK();
+  };
   Progress progress("requests");
   auto sink = [&](int i, const std::vector<HostTensor>& outs) -> Status {
     if (o.outputs.empty()) return Status::OK();

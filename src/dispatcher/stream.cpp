@@ -113,6 +113,7 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
   int next_send = 0, next_deliver = 0;
   const auto start = Clock::now();
   auto last_progress = Clock::now();
+  auto last_health = Clock::now();
   DecodeLimits limits;
   limits.max_tensor_bytes = o.max_result_bytes;
   zmq::pollitem_t item{static_cast<void*>(*results_), 0, ZMQ_POLLIN, 0};
@@ -209,6 +210,16 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
       }
       ++next_deliver;
       if (progress) progress(next_deliver, total);
+    }
+    const auto now = Clock::now();
+    const std::chrono::duration<double> health_every(o.health_after_s);
+    if (o.health_check && !in_flight.empty() && now - last_progress > health_every && now - last_health > health_every) {
+      last_health = now;
+      Status h = o.health_check();
+      if (!h.ok())
+        return Status::Unavailable(h.message() + "; " + std::to_string(in_flight.size()) +
+                                   " request(s) in flight have no result, " + std::to_string(next_deliver) +
+                                   " result(s) were delivered");
     }
     if (!in_flight.empty() && Clock::now() - last_progress > std::chrono::duration<double>(o.result_timeout_s)) {
       return Status::Timeout("no result for " + std::to_string(static_cast<int>(o.result_timeout_s)) + " s with " +

@@ -68,6 +68,11 @@ struct StreamOptions {
   uint32_t num_stages = 1;
   std::string first_hop;           // stage 0's data endpoint
   uint64_t max_result_bytes = 1ull << 30;
+  // While requests are in flight and no result has come for `health_after_s`,
+  // `health_check` is called (at most once per `health_after_s`); a non-ok
+  // Status (a worker that stopped answering) ends the run with that error.
+  std::function<Status()> health_check;
+  double health_after_s = 2;
 };
 
 struct StageStats {

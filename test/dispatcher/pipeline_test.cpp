@@ -2,6 +2,7 @@
 // loopback, the tandem-dispatcher binary, every fixture model, every codec.
 // Each output is compared with the unsplit model run here on the same input.
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "common/model/chain.h"
 #include "common/model/model.h"
@@ -213,6 +215,37 @@ TEST_CASE("a worker that is not running gives a clear error within the connect t
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("worker 'gone' (" + dead + ") did not answer HELLO within 1 s") != std::string::npos);
   CHECK(s < 15);
+}
+
+TEST_CASE("a worker killed mid-stream is named within seconds and delivered results stay in order", "[pipeline][errors]") {
+  LocalCluster cluster(3);
+  test::TempDir dir;
+  const std::string in = dir.path() + "/in", out = dir.path() + "/out";
+  REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
+  const int n = 150;
+  WriteInputs(in, n, {1, 3, 64, 64}, 3);
+  test::Process dispatcher({test::DispatcherPath(), "run", "-m", test::FixturePath("resnet18.traced.pt"), "-c",
+                            cluster.config(), "-i", in, "-o", out, "-k", "3", "--repeats", "1", "--warmup", "0"},
+                           dir.path() + "/dispatcher.log");
+  // Wait for the first results, then kill the middle worker.
+  for (int i = 0; i < 300 && CountFiles(out) < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(CountFiles(out) >= 5);
+  cluster.worker(1).process().Signal(SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = dispatcher.Wait(30);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string log = dispatcher.Log();
+  INFO(log);
+  CHECK(code == 1);
+  CHECK(s < 10);
+  CHECK(log.find("worker 'w1' (" + cluster.worker(1).endpoint() + ") stopped answering") != std::string::npos);
+  // What was delivered is a prefix of the inputs, in order, each complete.
+  const int written = CountFiles(out);
+  CHECK(written < n);
+  for (int i = 0; i < written; ++i) {
+    auto o = ReadOutputs(out, i, 1);
+    CHECK_FALSE(o[0].is_none());
+  }
 }
 
 TEST_CASE("wrong input shapes are refused before streaming", "[pipeline][errors]") {
