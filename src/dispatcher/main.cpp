@@ -1,17 +1,13 @@
 // tandem-dispatcher: profile, split and (later) run a model across workers.
-#include <signal.h>
-
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 
 #include "common/log.h"
+#include "common/signals.h"
 #include "dispatcher/commands.h"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
 
 void AddModelFlags(CLI::App* cmd, tandem::ModelOptions* o) {
   cmd->add_option("--model,-m", o->model, "TorchScript model file (torch.jit.save)")->required();
@@ -86,18 +82,13 @@ int main(int argc, char** argv) {
   }
   if (verbose) tandem::SetLogLevel(tandem::LogLevel::kDebug);
 
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const std::atomic<bool>& stop = tandem::InstallStopSignals();
 
   tandem::Status st;
   try {
     if (app.got_subcommand(profile_cmd)) st = tandem::RunProfileCommand(profile);
     else if (app.got_subcommand(split_cmd)) st = tandem::RunSplitCommand(split);
-    else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, g_stop);
+    else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, stop);
   } catch (const std::exception& e) {
     st = tandem::Status::Internal(e.what());
   }

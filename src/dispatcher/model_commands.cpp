@@ -14,7 +14,7 @@
 namespace tandem {
 Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
                                                     int threads) {
-  SetComputeThreads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  SetComputeThreads(threads);
   TANDEM_LOG(kInfo) << "loading " << path;
   return Model::Load(path, shape);
 }

@@ -1,6 +1,4 @@
 // tandem-worker: the daemon that runs one pipeline stage on a device.
-#include <signal.h>
-
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
@@ -8,13 +6,9 @@
 
 #include "common/log.h"
 #include "common/model/model.h"
+#include "common/signals.h"
 #include "worker/options.h"
 #include "worker/worker.h"
-
-namespace {
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
-}  // namespace
 
 int main(int argc, char** argv) {
   tandem::SetLogProgramName("tandem-worker");
@@ -69,15 +63,9 @@ int main(int argc, char** argv) {
   }
   if (options.verbose) tandem::SetLogLevel(tandem::LogLevel::kDebug);
 
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const std::atomic<bool>& stop = tandem::InstallStopSignals();
 
-  tandem::SetComputeThreads(options.threads > 0 ? options.threads
-                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  tandem::SetComputeThreads(options.threads);
   try {
     tandem::Worker worker(options);
     st = worker.Start();
@@ -85,7 +73,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "tandem-worker: error: %s\n", st.message().c_str());
       return 1;
     }
-    worker.Run(g_stop);
+    worker.Run(stop);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tandem-worker: error: %s\n", e.what());
     return 70;

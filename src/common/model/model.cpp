@@ -20,6 +20,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -188,7 +189,8 @@ void SetComputeThreads(int n) {
       // Already fixed by earlier parallel work; harmless.
     }
   });
-  if (n >= 1) at::set_num_threads(n);
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
 }
 
 int GetComputeThreads() { return at::get_num_threads(); }

@@ -52,8 +52,9 @@ struct CutPoint {
   uint64_t bytes() const;            // sum of tensors' bytes
 };
 
-// Sets LibTorch's intra-op thread count for this process (n >= 1). Inter-op
-// parallelism is set to 1 the first time: stages run one graph at a time.
+// Sets LibTorch's intra-op thread count for this process; n <= 0 means one
+// per core. Inter-op parallelism is set to 1 the first time: stages run one
+// graph at a time.
 void SetComputeThreads(int n);
 // The intra-op thread count in effect.
 int GetComputeThreads();
