@@ -159,6 +159,19 @@ double MaxAbsError(const HostTensor& a, const HostTensor& b) {
   return m;
 }
 
+bool AllFinite(const HostTensor& t) {
+  const int64_t n = t.numel();
+  if (t.dtype == DType::kFloat32) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(t.f32()[i])) return false;
+  } else if (t.dtype == DType::kFloat64) {
+    auto x = reinterpret_cast<const double*>(t.data.data());
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(x[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string CodecSpec::ToString() const {
@@ -235,10 +248,13 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
   if (t.shape.size() > static_cast<size_t>(kMaxRank))
     return Status::InvalidArgument("tensor rank " + std::to_string(t.shape.size()) + " exceeds " +
                                    std::to_string(kMaxRank));
-  TANDEM_ASSIGN_OR_RETURN(int64_t numel, ShapeNumel(t.shape));
-  if (static_cast<uint64_t>(numel) * DTypeSize(t.dtype) != t.data.size())
-    return Status::InvalidArgument("tensor data size does not match its shape");
+  TANDEM_ASSIGN_OR_RETURN(uint64_t expect_bytes, ShapeBytes(t.dtype, t.shape));
+  if (expect_bytes != t.data.size()) return Status::InvalidArgument("tensor data size does not match its shape");
+  const int64_t numel = t.numel();
   Codec codec = t.is_none() || numel == 0 ? Codec::kRaw : Effective(spec, t.dtype);
+  // Lossy ZFP does not handle NaN or infinity; such tensors go raw (exact).
+  if ((codec == Codec::kZfp || codec == Codec::kZfpLz4) && spec.zfp_mode != ZfpMode::kReversible && !AllFinite(t))
+    codec = spec.codec == Codec::kZfpLz4 ? Codec::kLz4 : Codec::kRaw;
 
   // The payload is built apart only when a codec transforms the data; raw
   // data is checksummed and appended straight from the tensor.
@@ -329,10 +345,9 @@ Result<HostTensor> DecodeTensor(Reader* in, const DecodeLimits& limits, DecodedI
   in->F64(&max_err);
   in->U32(&checksum);
   if (!in->ok()) return Status::Corruption("tensor frame truncated");
-  auto numel = ShapeNumel(t.shape);
-  if (!numel.ok()) return Status::Corruption("tensor frame shape overflows");
-  const size_t elem = DTypeSize(t.dtype);
-  if (t.is_none() ? (raw_bytes != 0 || rank != 0) : static_cast<uint64_t>(numel.value()) * elem != raw_bytes)
+  auto shape_bytes = ShapeBytes(t.dtype, t.shape);
+  if (!shape_bytes.ok()) return Status::Corruption("tensor frame shape overflows");
+  if (t.is_none() ? (raw_bytes != 0 || rank != 0) : shape_bytes.value() != raw_bytes)
     return Status::Corruption("tensor frame size does not match its shape");
   if (raw_bytes > limits.max_tensor_bytes)
     return Status::InvalidArgument("tensor of " + std::to_string(raw_bytes) + " bytes exceeds the limit of " +

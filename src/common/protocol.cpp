@@ -124,6 +124,7 @@ std::string HelloAckBody::Encode() const {
   w.U16(data_port);
   w.U64(memory_budget);
   w.U32(threads);
+  w.U64(max_message_bytes);
   return s;
 }
 Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
@@ -133,6 +134,7 @@ Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
   r.U16(&b.data_port);
   r.U64(&b.memory_budget);
   r.U32(&b.threads);
+  r.U64(&b.max_message_bytes);
   if (!r.ok()) return Truncated("HELLO_ACK");
   return b;
 }

@@ -102,6 +102,7 @@ struct HelloAckBody {
   uint16_t data_port = 0;      // where the worker's data socket listens
   uint64_t memory_budget = 0;  // bytes; 0 = no budget
   uint32_t threads = 0;        // compute threads
+  uint64_t max_message_bytes = 0;  // largest control message it accepts (a DEPLOY must fit)
   std::string Encode() const;
   static Result<HelloAckBody> Decode(Reader& r);
 };

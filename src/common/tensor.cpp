@@ -59,6 +59,14 @@ Result<int64_t> ShapeNumel(const std::vector<int64_t>& shape) {
   return n;
 }
 
+Result<uint64_t> ShapeBytes(DType dtype, const std::vector<int64_t>& shape) {
+  TANDEM_ASSIGN_OR_RETURN(int64_t numel, ShapeNumel(shape));
+  const uint64_t elem = DTypeSize(dtype);
+  if (elem != 0 && static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / elem)
+    return Status::InvalidArgument("shape " + ShapeToString(shape) + " is too large");
+  return static_cast<uint64_t>(numel) * elem;
+}
+
 std::string ShapeToString(const std::vector<int64_t>& shape) {
   if (shape.empty()) return "scalar";
   std::string s;
@@ -110,6 +118,12 @@ HostTensor HostTensor::Zeros(DType dtype, std::vector<int64_t> shape) {
 }
 
 Result<Difference> CompareTensors(const HostTensor& a, const HostTensor& ref) {
+  for (const HostTensor* t : {&a, &ref}) {
+    auto bytes = ShapeBytes(t->dtype, t->shape);
+    if (!bytes.ok() || bytes.value() != t->data.size())
+      return Status::InvalidArgument("tensor of shape " + ShapeToString(t->shape) + " carries " +
+                                     std::to_string(t->data.size()) + " bytes");
+  }
   if (a.dtype != ref.dtype)
     return Status::InvalidArgument(std::string("dtype ") + DTypeName(a.dtype) + " differs from reference dtype " +
                                    DTypeName(ref.dtype));

@@ -38,6 +38,10 @@ Result<DType> ParseDType(const std::string& name);
 // Product of dims; 1 for a scalar (empty shape). Returns an error when a dim is
 // negative or the product overflows int64.
 Result<int64_t> ShapeNumel(const std::vector<int64_t>& shape);
+// numel * DTypeSize(dtype), or an error when a dim is negative or the
+// product overflows 64 bits. Every size computed from a peer's or a file's
+// shape goes through here.
+Result<uint64_t> ShapeBytes(DType dtype, const std::vector<int64_t>& shape);
 // "1x3x224x224", "scalar" for an empty shape.
 std::string ShapeToString(const std::vector<int64_t>& shape);
 // Parses "1,3,224,224" (commas or 'x'); every dim must be a positive integer.

@@ -123,8 +123,9 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
       rep.interrupted = true;
       break;
     }
-    // Fill the window.
-    while (next_send < total && static_cast<int>(in_flight.size()) < o.window && !stop) {
+    // Fill the window: requests in flight plus results waiting for their
+    // turn, so memory stays bounded when one request is slow.
+    while (next_send < total && static_cast<int>(in_flight.size() + finished.size()) < o.window && !stop) {
       TANDEM_ASSIGN_OR_RETURN(HostTensor x, inputs.Get(next_send));
       std::string msg = StartMessage();
       msg += EncodeActivationPrefix(ActivationHeader{o.model_version, 0}, 1);
@@ -148,7 +149,13 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
       in_flight[id] = InFlight{next_send, std::move(x), Clock::now()};
       ++next_send;
     }
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) > 0) {
+    int ready = 0;
+    try {
+      ready = zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) return Status::Unavailable(std::string("results socket: ") + e.what());
+    }
+    if (ready > 0) {
       zmq::message_t msg;
       while (results_->recv(msg, zmq::recv_flags::dontwait)) {
         auto h = DecodeHeader(msg.data(), msg.size());
@@ -173,13 +180,28 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
         if (!ah.ok() || ah->model_version != o.model_version || ah->stage != o.num_stages) continue;
         std::vector<HostTensor> outs;
         Status st;
+        uint64_t budget = o.max_result_bytes;  // for the whole message
         for (uint32_t k = 0; k < n && st.ok(); ++k) {
+          limits.max_tensor_bytes = budget;
           auto t = DecodeTensor(&r, limits);
-          if (t.ok()) outs.push_back(std::move(t).value());
-          else st = t.status();
+          if (t.ok()) {
+            budget -= t->nbytes();
+            outs.push_back(std::move(t).value());
+          } else {
+            st = t.status();
+          }
         }
         auto timings = st.ok() ? DecodeTimings(r) : Result<std::vector<StageTiming>>(st);
-        if (!timings.ok()) continue;  // corrupt: the request stays in flight and times out
+        if (!timings.ok()) {
+          // A result that does not decode fails its request, with the reason.
+          rep.failures.push_back("request " + std::to_string(h->id) + " (" + inputs.Name(it->second.index) +
+                                 "): its result does not decode: " + timings.status().message());
+          ++rep.failed;
+          failed_indices[it->second.index] = true;
+          in_flight.erase(it);
+          last_progress = Clock::now();
+          continue;
+        }
         const double lat = std::chrono::duration<double>(Clock::now() - it->second.sent).count();
         rep.latencies_s.push_back(lat);
         for (const auto& t : timings.value()) {
@@ -221,10 +243,13 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
                                    " request(s) in flight have no result, " + std::to_string(next_deliver) +
                                    " result(s) were delivered");
     }
-    if (!in_flight.empty() && Clock::now() - last_progress > std::chrono::duration<double>(o.result_timeout_s)) {
-      return Status::Timeout("no result for " + std::to_string(static_cast<int>(o.result_timeout_s)) + " s with " +
-                             std::to_string(in_flight.size()) + " request(s) in flight (oldest: request " +
-                             std::to_string(in_flight.begin()->first) + ")");
+    // Each request has the result timeout from its own send; ids grow with
+    // send order, so the first in flight is the oldest.
+    if (!in_flight.empty() && now - in_flight.begin()->second.sent > std::chrono::duration<double>(o.result_timeout_s)) {
+      const auto& [id, f] = *in_flight.begin();
+      return Status::Timeout("request " + std::to_string(id) + " (" + inputs.Name(f.index) + ") has had no result for " +
+                             std::to_string(static_cast<int>(o.result_timeout_s)) + " s; " +
+                             std::to_string(next_deliver) + " result(s) were delivered");
     }
   }
   rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();

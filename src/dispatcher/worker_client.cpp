@@ -23,7 +23,13 @@ Result<std::string> WorkerClient::Call(MessageType type, const std::string& body
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    if (zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(200))) <= 0) continue;
+    int ready = 0;
+    try {
+      ready = zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(200)));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) return Status::Unavailable(Who() + ": " + e.what());
+    }
+    if (ready <= 0) continue;
     zmq::message_t reply;
     if (!socket_->recv(reply, zmq::recv_flags::dontwait)) continue;
     auto h = DecodeHeader(reply.data(), reply.size());

@@ -57,8 +57,7 @@ int main(int argc, char** argv) {
   if (app.count("--verbose")) options.verbose = cli.verbose;
   tandem::Status st = tandem::FinalizeWorkerOptions(&options);
   if (!st.ok()) {
-    std::fprintf(stderr, "tandem-worker: error: %s%s\n", config.empty() ? "" : (config + ": ").c_str(),
-                 st.message().c_str());
+    std::fprintf(stderr, "tandem-worker: error: %s\n", st.message().c_str());
     return 1;
   }
   if (options.verbose) tandem::SetLogLevel(tandem::LogLevel::kDebug);

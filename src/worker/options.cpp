@@ -58,7 +58,9 @@ Result<WorkerOptions> LoadWorkerOptions(const std::string& path, WorkerOptions b
 }
 
 Status FinalizeWorkerOptions(WorkerOptions* o) {
-  TANDEM_ASSIGN_OR_RETURN(TcpEndpoint listen, ParseTcpEndpoint(o->listen));
+  auto parsed = ParseTcpEndpoint(o->listen);
+  if (!parsed.ok()) return parsed.status().WithContext("listen");
+  const TcpEndpoint listen = parsed.value();
   if (o->data_listen.empty()) {
     const std::string port = listen.port == "*" ? "*" : std::to_string(std::stoi(listen.port) + 1);
     o->data_listen = "tcp://" + listen.host + ":" + port;

@@ -67,9 +67,9 @@ Status StagePipeline::Start() {
   ApplySocketOptions(*push_, so);
   push_->set(zmq::sockopt::sndtimeo, static_cast<int>(kTick.count()));
   TANDEM_RETURN_IF_ERROR(ConnectSocket(*push_, d_.next_hop));
-  threads_.emplace_back(&StagePipeline::ReceiveLoop, this);
-  threads_.emplace_back(&StagePipeline::ComputeLoop, this);
-  threads_.emplace_back(&StagePipeline::SendLoop, this);
+  threads_.emplace_back(&StagePipeline::Guarded, this, "receive", &StagePipeline::ReceiveLoop);
+  threads_.emplace_back(&StagePipeline::Guarded, this, "compute", &StagePipeline::ComputeLoop);
+  threads_.emplace_back(&StagePipeline::Guarded, this, "send", &StagePipeline::SendLoop);
   return Status::OK();
 }
 
@@ -83,10 +83,24 @@ void StagePipeline::Stop() {
   push_.reset();
 }
 
+void StagePipeline::Guarded(const char* what, void (StagePipeline::*loop)()) {
+  while (!stop_) {
+    try {
+      (this->*loop)();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;  // a signal; the stop flag decides
+      ++counters_->dropped;
+      TANDEM_LOG(kWarning) << what << " thread: " << e.what() << "; continuing";
+    } catch (const std::exception& e) {
+      ++counters_->dropped;
+      TANDEM_LOG(kWarning) << what << " thread: dropped a request: " << e.what();
+    }
+  }
+}
+
 void StagePipeline::ReceiveLoop() {
   zmq::pollitem_t item{static_cast<void*>(*pull_), 0, ZMQ_POLLIN, 0};
   DecodeLimits limits;
-  limits.max_tensor_bytes = max_activation_bytes_;
   while (!stop_) {
     if (zmq::poll(&item, 1, kTick) <= 0) continue;
     zmq::message_t msg;
@@ -131,11 +145,19 @@ void StagePipeline::ReceiveLoop() {
                                      std::to_string(d_.num_inputs)));
         continue;
       }
+      // The limit holds for the whole message, not each tensor: frames
+      // that decompress far beyond their size cannot add up past it.
       Status st;
+      uint64_t budget = max_activation_bytes_;
       for (uint32_t i = 0; i < n && st.ok(); ++i) {
+        limits.max_tensor_bytes = budget;
         auto t = DecodeTensor(&r, limits);
-        if (!t.ok()) st = t.status();
-        else it->tensors.push_back(std::move(t).value());
+        if (!t.ok()) {
+          st = t.status();
+        } else {
+          budget -= t->nbytes();
+          it->tensors.push_back(std::move(t).value());
+        }
       }
       if (st.ok()) {
         auto timings = DecodeTimings(r);

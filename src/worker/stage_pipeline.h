@@ -65,6 +65,10 @@ class StagePipeline {
 
  private:
   struct Item;
+  // Runs `loop` until stop; an exception (out of memory on a huge request,
+  // say) drops the request in hand, is logged and counted, and the loop
+  // starts again: a bad request never stops the worker.
+  void Guarded(const char* what, void (StagePipeline::*loop)());
   void ReceiveLoop();
   void ComputeLoop();
   void SendLoop();

@@ -58,12 +58,16 @@ void Worker::Run(const std::atomic<bool>& stop) {
     if (n <= 0) continue;
     zmq::message_t identity, payload;
     if (!control_->recv(identity, zmq::recv_flags::dontwait)) continue;
-    bool well_formed = identity.more() && control_->recv(payload, zmq::recv_flags::dontwait) && !payload.more();
-    while (payload.more() || (!well_formed && identity.more())) {
-      // Drain the rest of a message with extra frames.
+    // A ROUTER message is [identity][payload]; drain any extra frames of
+    // this message only (stop at the frame without "more").
+    bool more = identity.more();
+    const bool got_payload = more && control_->recv(payload, zmq::recv_flags::dontwait);
+    if (got_payload) more = payload.more();
+    const bool well_formed = got_payload && !more;
+    while (more) {
       zmq::message_t extra;
       if (!control_->recv(extra, zmq::recv_flags::dontwait)) break;
-      payload.move(extra);
+      more = extra.more();
     }
     std::string reply;
     if (!well_formed) {
@@ -78,7 +82,15 @@ void Worker::Run(const std::atomic<bool>& stop) {
         reply = Error(0, header.status());
       } else {
         Reader body(static_cast<const uint8_t*>(payload.data()) + kHeaderSize, payload.size() - kHeaderSize);
-        reply = Handle(header.value(), body);
+        try {
+          reply = Handle(header.value(), body);
+        } catch (const std::exception& e) {
+          // Out of memory on a huge stage, say: refuse the request, keep serving.
+          ++refused_;
+          TANDEM_LOG(kWarning) << "refused " << MessageTypeName(header->type) << ": " << e.what();
+          reply = Error(header->id, Status::Internal(std::string("cannot handle ") + MessageTypeName(header->type) +
+                                                     ": " + e.what()));
+        }
       }
     }
     if (!SendBytes(*control_, identity.to_string(), true) || !SendBytes(*control_, reply))
@@ -106,6 +118,7 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       ack.data_port = data_port_;
       ack.memory_budget = options_.memory_mb << 20;
       ack.threads = static_cast<uint32_t>(GetComputeThreads());
+      ack.max_message_bytes = options_.max_message_mb << 20;
       return EncodeMessage(MessageType::kHelloAck, h.id, ack.Encode());
     }
     case MessageType::kDeploy:

@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <random>
+
+#include "common/checksum.h"
 
 namespace tandem {
 namespace {
@@ -98,6 +101,16 @@ TEST_CASE("lossy zfp stays within its stated error and reports it", "[codec]") {
   CHECK(MaxErr(t, p) < 0.01);
 }
 
+TEST_CASE("lossy zfp sends NaN and infinity exactly instead of garbling them", "[codec]") {
+  HostTensor t = Random(DType::kFloat32, {4, 16, 16}, 8);
+  t.f32()[5] = std::numeric_limits<float>::quiet_NaN();
+  t.f32()[77] = std::numeric_limits<float>::infinity();
+  DecodedInfo info;
+  HostTensor back = RoundTrip(t, ParseCodec("zfp+lz4:accuracy=0.01").value(), nullptr, &info);
+  CHECK(back.data == t.data);
+  CHECK(info.max_abs_error == 0);
+}
+
 TEST_CASE("non-float tensors fall back from zfp and say so in the frame", "[codec]") {
   HostTensor t = Random(DType::kInt64, {10, 10}, 9);
   DecodedInfo info;
@@ -149,6 +162,27 @@ TEST_CASE("corrupt, truncated and oversized frames are refused", "[codec]") {
     auto d = DecodeTensor(&r, small);
     REQUIRE_FALSE(d.ok());
     CHECK(d.status().message().find("exceeds the limit") != std::string::npos);
+  }
+  // A shape whose byte size overflows 64 bits, with a raw size of 0 to match
+  // the wrapped product: refused, not decoded into an empty tensor.
+  {
+    std::string f;
+    Writer w(&f);
+    w.U8(kFrameVersion);
+    w.U8(static_cast<uint8_t>(DType::kFloat32));
+    w.U8(0);
+    w.U8(0);
+    w.F64(0);
+    w.U8(2);
+    w.I64(int64_t{1} << 31);
+    w.I64(int64_t{1} << 31);
+    w.U64(0);
+    w.U64(0);
+    w.F64(0);
+    w.U32(Xxh32("", 0));
+    Reader r(f);
+    auto d = DecodeTensor(&r, DecodeLimits());
+    CHECK_FALSE(d.ok());
   }
   std::string frame;
   REQUIRE(EncodeTensor(t, ParseCodec("raw").value(), &frame).ok());

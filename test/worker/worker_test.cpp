@@ -88,6 +88,26 @@ TEST_CASE("worker refuses malformed control messages and keeps serving", "[worke
   CHECK(bad_deploy.code == Status::Code::kCorruption);
   CHECK(ErrorOf(c.Call(MessageType::kActivation, "")).code == Status::Code::kInvalidArgument);
   ExpectServing(c);
+  {
+    // A message with an extra frame is refused; the next message is answered.
+    zmq::context_t ctx(1);
+    zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+    raw.set(zmq::sockopt::linger, 0);
+    raw.connect(w.endpoint());
+    const std::string ping = EncodeMessage(MessageType::kPing, 5, "");
+    raw.send(zmq::buffer(ping), zmq::send_flags::sndmore);
+    raw.send(zmq::buffer(ping), zmq::send_flags::none);
+    raw.send(zmq::buffer(EncodeMessage(MessageType::kPing, 6, "")), zmq::send_flags::none);
+    std::vector<MessageType> replies;
+    for (int i = 0; i < 2; ++i) {
+      zmq::pollitem_t item{static_cast<void*>(raw), 0, ZMQ_POLLIN, 0};
+      REQUIRE(zmq::poll(&item, 1, std::chrono::milliseconds(5000)) > 0);
+      zmq::message_t m;
+      REQUIRE(raw.recv(m));
+      replies.push_back(TypeOf(m.to_string()));
+    }
+    CHECK(replies == std::vector<MessageType>{MessageType::kError, MessageType::kPong});
+  }
 
   // Over ZMQ_MAXMSGSIZE (1 MiB here): ZeroMQ drops the connection; the worker
   // serves the next peer.
@@ -105,7 +125,7 @@ TEST_CASE("worker refuses malformed control messages and keeps serving", "[worke
 
 TEST_CASE("worker drops malformed data messages and counts them", "[worker]") {
   test::TempDir dir;
-  test::WorkerProcess w("w", dir.path());
+  test::WorkerProcess w("w", dir.path(), {"--max-activation-mb", "512"});
   zmq::context_t ctx(1);
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::linger, 0);
@@ -135,13 +155,21 @@ TEST_CASE("worker drops malformed data messages and counts them", "[worker]") {
   REQUIRE(EncodeTensor(HostTensor::Zeros(DType::kFloat32, {1, 3, 8, 8}), CodecSpec(), &stale).ok());
   EncodeTimings({}, &stale);
   push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 3, stale)), zmq::send_flags::none);
+  // Frames that decompress past the activation limit together (each alone
+  // is within it): dropped before the second is allocated.
+  const HostTensor zeros = HostTensor::Zeros(DType::kFloat32, {1, 3, 4096, 4096});  // 192 MiB of zeros
+  std::string bomb2 = EncodeActivationPrefix(ActivationHeader{1, 0}, 4);
+  for (int i = 0; i < 4; ++i) REQUIRE(EncodeTensor(zeros, ParseCodec("lz4").value(), &bomb2).ok());
+  EncodeTimings({}, &bomb2);
+  CHECK(bomb2.size() < (8u << 20));
+  push.send(zmq::buffer(EncodeMessage(MessageType::kActivation, 4, bomb2)), zmq::send_flags::none);
   StatusBody s;
   for (int i = 0; i < 50; ++i) {
     s = BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, ""));
-    if (s.dropped >= 4) break;
+    if (s.dropped >= 5) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  CHECK(s.dropped == 4);
+  CHECK(s.dropped == 5);
   CHECK(s.received == 0);
   CHECK(s.state == WorkerState::kReady);
   ExpectServing(c);

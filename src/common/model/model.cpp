@@ -105,8 +105,8 @@ Result<c10::ScalarType> ToTorchDType(DType d) {
 // Copies a HostTensor into a new torch tensor (the input is never aliased).
 Result<at::Tensor> ToTorch(const HostTensor& h) {
   TANDEM_ASSIGN_OR_RETURN(c10::ScalarType st, ToTorchDType(h.dtype));
-  TANDEM_ASSIGN_OR_RETURN(int64_t numel, ShapeNumel(h.shape));
-  if (static_cast<uint64_t>(numel) * DTypeSize(h.dtype) != h.data.size())
+  TANDEM_ASSIGN_OR_RETURN(uint64_t bytes, ShapeBytes(h.dtype, h.shape));
+  if (bytes != h.data.size())
     return Status::InvalidArgument("tensor of shape " + ShapeToString(h.shape) + " carries " +
                                    std::to_string(h.data.size()) + " bytes of data");
   at::Tensor t = at::empty(h.shape, at::TensorOptions().dtype(st));

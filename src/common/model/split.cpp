@@ -1,5 +1,6 @@
 #include "common/model/split.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
@@ -167,9 +168,21 @@ Result<PlanFile> ReadPlan(const std::string& path, const std::string& model_hash
       return Status::InvalidArgument(path + ": model_sha256: the plan was made for another model (" +
                                      j["model_sha256"].get<std::string>().substr(0, 12) + "..., this one is " +
                                      model_hash.substr(0, 12) + "...)");
-    plan.cuts = j["cuts"].get<std::vector<int>>();
+    const json& cuts = j["cuts"];
+    if (!cuts.is_array()) return Status::InvalidArgument(path + ": cuts: must be a list of cut positions");
+    for (const auto& c : cuts) {
+      if (!c.is_number_integer()) return Status::InvalidArgument(path + ": cuts: '" + c.dump() + "' is not a cut position");
+      plan.cuts.push_back(c.get<int>());
+    }
     if (j.contains("workers")) {
-      plan.workers = j["workers"].get<std::vector<std::string>>();
+      const json& ws = j["workers"];
+      if (!ws.is_array()) return Status::InvalidArgument(path + ": workers: must be a list of worker names");
+      for (const auto& w : ws) {
+        if (!w.is_string()) return Status::InvalidArgument(path + ": workers: '" + w.dump() + "' is not a worker name");
+        if (std::find(plan.workers.begin(), plan.workers.end(), w.get<std::string>()) != plan.workers.end())
+          return Status::InvalidArgument(path + ": workers: '" + w.get<std::string>() + "' runs two stages");
+        plan.workers.push_back(w.get<std::string>());
+      }
       if (plan.workers.size() != plan.cuts.size() + 1)
         return Status::InvalidArgument(path + ": workers: " + std::to_string(plan.workers.size()) +
                                        " names for " + std::to_string(plan.cuts.size() + 1) + " stages");
