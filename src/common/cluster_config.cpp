@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
 
 #include "common/file_util.h"
@@ -74,7 +75,7 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
   } catch (const json::parse_error& e) {
     return Status::InvalidArgument(source + ": not valid JSON: " + e.what());
   }
-  TANDEM_RETURN_IF_ERROR(f.OnlyKnown(j, "", {"dispatcher", "codec", "timeouts", "workers"}));
+  TANDEM_RETURN_IF_ERROR(f.OnlyKnown(j, "", {"dispatcher", "codec", "timeouts", "network", "workers"}));
   if (j.contains("dispatcher")) {
     const json& d = j["dispatcher"];
     TANDEM_RETURN_IF_ERROR(f.OnlyKnown(d, "dispatcher", {"results_bind", "results_advertise"}));
@@ -106,6 +107,27 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     TANDEM_RETURN_IF_ERROR(CheckTimeout(f, "timeouts.deploy_s", c.deploy_timeout_s));
     TANDEM_RETURN_IF_ERROR(CheckTimeout(f, "timeouts.result_s", c.result_timeout_s));
   }
+  if (j.contains("network")) {
+    const json& n = j["network"];
+    auto& net = c.network;
+    TANDEM_RETURN_IF_ERROR(f.OnlyKnown(n, "network", {"bandwidth_mbps", "latency_ms", "dispatcher_bandwidth_mbps",
+                                                      "dispatcher_latency_ms", "bandwidth_matrix_mbps",
+                                                      "latency_matrix_ms"}));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "bandwidth_mbps", &net.bandwidth_mbps));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "latency_ms", &net.latency_ms));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "dispatcher_bandwidth_mbps", &net.dispatcher_bandwidth_mbps));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "dispatcher_latency_ms", &net.dispatcher_latency_ms));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "bandwidth_matrix_mbps", &net.bandwidth_matrix_mbps));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "latency_matrix_ms", &net.latency_matrix_ms));
+    if (!(net.bandwidth_mbps > 0 && std::isfinite(net.bandwidth_mbps)))
+      return f.Error("network.bandwidth_mbps", "must be a positive number of Mbit/s");
+    if (!(net.latency_ms >= 0 && std::isfinite(net.latency_ms)))
+      return f.Error("network.latency_ms", "must be a number of milliseconds >= 0");
+    if (n.contains("dispatcher_bandwidth_mbps") && !(net.dispatcher_bandwidth_mbps > 0))
+      return f.Error("network.dispatcher_bandwidth_mbps", "must be a positive number of Mbit/s");
+    if (n.contains("dispatcher_latency_ms") && !(net.dispatcher_latency_ms >= 0))
+      return f.Error("network.dispatcher_latency_ms", "must be a number of milliseconds >= 0");
+  }
   if (!j.contains("workers")) return f.Error("workers", "required: the list of workers");
   const json& ws = j["workers"];
   if (!ws.is_array()) return f.Error("workers", "must be a list");
@@ -114,7 +136,8 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
   for (size_t i = 0; i < ws.size(); ++i) {
     const std::string path = "workers[" + std::to_string(i) + "]";
     const json& w = ws[i];
-    TANDEM_RETURN_IF_ERROR(f.OnlyKnown(w, path, {"name", "endpoint", "memory_mb", "speed", "codec"}));
+    TANDEM_RETURN_IF_ERROR(
+        f.OnlyKnown(w, path, {"name", "endpoint", "memory_mb", "speed", "codec", "bandwidth_mbps", "latency_ms"}));
     WorkerEntry e;
     if (!w.contains("name")) return f.Error(path + ".name", "required");
     if (!w.contains("endpoint")) return f.Error(path + ".endpoint", "required: the worker's control endpoint, tcp://HOST:PORT");
@@ -122,6 +145,12 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "endpoint", &e.endpoint));
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "memory_mb", &e.memory_mb));
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "speed", &e.speed));
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "bandwidth_mbps", &e.bandwidth_mbps));
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "latency_ms", &e.latency_ms));
+    if (w.contains("bandwidth_mbps") && !(e.bandwidth_mbps > 0 && std::isfinite(e.bandwidth_mbps)))
+      return f.Error(path + ".bandwidth_mbps", "must be a positive number of Mbit/s");
+    if (w.contains("latency_ms") && !(e.latency_ms >= 0 && std::isfinite(e.latency_ms)))
+      return f.Error(path + ".latency_ms", "must be a number of milliseconds >= 0");
     if (e.name.empty() || e.name.size() > kMaxWorkerNameLen)
       return f.Error(path + ".name", "must be 1.." + std::to_string(kMaxWorkerNameLen) + " characters");
     if (!names.insert(e.name).second) return f.Error(path + ".name", "'" + e.name + "' is used by another worker");
@@ -142,7 +171,47 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     }
     c.workers.push_back(std::move(e));
   }
+  // Matrices, once the worker count is known.
+  const size_t n = c.workers.size() + 1;
+  auto check_matrix = [&](const std::vector<std::vector<double>>& m, const char* field, bool positive) -> Status {
+    if (m.empty()) return Status::OK();
+    if (m.size() != n)
+      return f.Error(std::string("network.") + field, "must have " + std::to_string(n) +
+                                                           " rows (one per worker, then the dispatcher)");
+    for (size_t r = 0; r < n; ++r) {
+      if (m[r].size() != n)
+        return f.Error(std::string("network.") + field + "[" + std::to_string(r) + "]",
+                       "must have " + std::to_string(n) + " entries");
+      for (size_t k = 0; k < n; ++k)
+        if (r != k && !(positive ? m[r][k] > 0 : m[r][k] >= 0))
+          return f.Error(std::string("network.") + field + "[" + std::to_string(r) + "][" + std::to_string(k) + "]",
+                         positive ? "must be positive" : "must be >= 0");
+    }
+    return Status::OK();
+  };
+  TANDEM_RETURN_IF_ERROR(check_matrix(c.network.bandwidth_matrix_mbps, "bandwidth_matrix_mbps", true));
+  TANDEM_RETURN_IF_ERROR(check_matrix(c.network.latency_matrix_ms, "latency_matrix_ms", false));
   return c;
+}
+
+double ClusterConfig::LinkBandwidth(size_t a, size_t b) const {
+  if (!network.bandwidth_matrix_mbps.empty()) return network.bandwidth_matrix_mbps[a][b] * 1e6 / 8;
+  auto own = [&](size_t i) {
+    if (i == workers.size())
+      return network.dispatcher_bandwidth_mbps > 0 ? network.dispatcher_bandwidth_mbps : network.bandwidth_mbps;
+    return workers[i].bandwidth_mbps > 0 ? workers[i].bandwidth_mbps : network.bandwidth_mbps;
+  };
+  return std::min(own(a), own(b)) * 1e6 / 8;
+}
+
+double ClusterConfig::LinkLatency(size_t a, size_t b) const {
+  if (!network.latency_matrix_ms.empty()) return network.latency_matrix_ms[a][b] * 1e-3;
+  auto own = [&](size_t i) {
+    if (i == workers.size())
+      return network.dispatcher_latency_ms >= 0 ? network.dispatcher_latency_ms : network.latency_ms;
+    return workers[i].latency_ms >= 0 ? workers[i].latency_ms : network.latency_ms;
+  };
+  return (own(a) + own(b)) * 1e-3;
 }
 
 Result<ClusterConfig> LoadClusterConfig(const std::string& path) {

@@ -22,6 +22,23 @@ struct WorkerEntry {
   uint64_t memory_mb = 0;  // memory budget for its stage; 0: unknown (no limit)
   double speed = 1.0;      // relative compute speed (1.0: the profiling machine)
   std::optional<CodecSpec> codec;  // codec for this worker's outgoing hop
+  // This worker's link, for planning: a link between two endpoints has the
+  // smaller of their bandwidths and the sum of their latencies. 0: the
+  // network default.
+  double bandwidth_mbps = 0;
+  double latency_ms = -1;  // < 0: the network default
+};
+
+// Link speeds the planner uses. A full matrix, when given, wins over
+// per-worker and default values.
+struct NetworkConfig {
+  double bandwidth_mbps = 1000;  // default link bandwidth, Mbit/s
+  double latency_ms = 0.2;       // default one-way latency per endpoint, ms
+  double dispatcher_bandwidth_mbps = 0;  // the dispatcher's own link; 0: the default
+  double dispatcher_latency_ms = -1;     // < 0: the default
+  // Optional (workers+1)^2 matrices in worker order, the dispatcher last.
+  std::vector<std::vector<double>> bandwidth_matrix_mbps;
+  std::vector<std::vector<double>> latency_matrix_ms;
 };
 
 struct ClusterConfig {
@@ -36,7 +53,13 @@ struct ClusterConfig {
   double connect_timeout_s = 5;    // HELLO must be answered within this
   double deploy_timeout_s = 120;   // DEPLOY must be answered within this
   double result_timeout_s = 60;    // no result for this long while requests are in flight: error
+  NetworkConfig network;
   std::vector<WorkerEntry> workers;
+
+  // Bandwidth (bytes/s) and latency (s) between endpoints a and b, where
+  // index workers.size() is the dispatcher.
+  double LinkBandwidth(size_t a, size_t b) const;
+  double LinkLatency(size_t a, size_t b) const;
 
   // The codec for the hop out of stage `stage` run by `worker`.
   const CodecSpec& HopCodec(const WorkerEntry& worker) const { return worker.codec ? *worker.codec : codec; }

@@ -41,8 +41,9 @@ struct RunCommandOptions {
   int synthetic = 0;         // or: this many random inputs of input_shape
   std::string input_shape;   // required with synthetic; checked against inputs otherwise
   std::string outputs;       // write outputs here (optional)
-  int stages = 0;            // balanced stages; 0: one per worker
+  int stages = 0;            // balanced stages on the first K workers; 0: let the planner choose
   std::string plan;          // or: a plan file (cuts, optional worker names)
+  std::string algorithm = "auto";  // the planner, when neither --stages nor --plan is given
   std::string codec;         // every hop's codec; empty: the cluster config's
   int window = 8;            // requests in flight at most
   int threads = 0;           // LibTorch threads for profiling here; 0: one per core
@@ -50,7 +51,22 @@ struct RunCommandOptions {
   int repeats = 10;
 };
 
+struct PlanCommandOptions {
+  std::string model;         // with input_shape: profile here first
+  std::string input_shape;
+  std::string profile;       // or: a profile written by `profile --out`
+  std::string cluster;       // cluster config; empty: the embedded default
+  std::string algorithm = "auto";
+  double time_budget_s = 2;  // auto: the exact search's budget
+  bool json = false;         // print the plan as JSON instead of a table
+  std::string out;           // write the plan file here
+  int threads = 0;
+  int warmup = 3;
+  int repeats = 10;
+};
+
 Status RunProfileCommand(const ProfileCommandOptions& options);
+Status RunPlanCommand(const PlanCommandOptions& options);
 Status RunSplitCommand(const SplitCommandOptions& options);
 // Stops streaming early (printing what was done) when `stop` becomes true.
 Status RunPipelineCommand(const RunCommandOptions& options, const std::atomic<bool>& stop);

@@ -51,6 +51,24 @@ int main(int argc, char** argv) {
   split_cmd->add_option("--warmup", split.warmup, "with --stages: untimed runs per segment")->default_val(3);
   split_cmd->add_option("--repeats", split.repeats, "with --stages: timed runs per segment")->default_val(10);
 
+  tandem::PlanCommandOptions plan;
+  CLI::App* plan_cmd = app.add_subcommand(
+      "plan", "choose cuts and which worker runs each stage, for the most inferences per second");
+  plan_cmd->add_option("--model,-m", plan.model, "TorchScript model file (profiled here first)");
+  plan_cmd->add_option("--input-shape,-s", plan.input_shape, "with --model: input shape, e.g. 1,3,224,224");
+  plan_cmd->add_option("--profile,-p", plan.profile, "or: a profile written by `profile --out`");
+  plan_cmd->add_option("--cluster,-c", plan.cluster, "cluster config JSON (default: 3 local workers)");
+  plan_cmd->add_option("--algorithm,-a", plan.algorithm, "auto (default), optimal, fast, greedy, random")
+      ->default_val("auto");
+  plan_cmd->add_option("--time-budget", plan.time_budget_s, "auto: seconds for the exact search before fast")
+      ->default_val(2.0)
+      ->check(CLI::Range(0.001, 3600.0));
+  plan_cmd->add_flag("--json", plan.json, "print the plan as JSON");
+  plan_cmd->add_option("--out,-o", plan.out, "write the plan file (for run --plan and split --plan)");
+  plan_cmd->add_option("--threads,-t", plan.threads, "LibTorch threads for profiling (0: one per core)")->default_val(0);
+  plan_cmd->add_option("--warmup", plan.warmup, "profiling: untimed runs per segment")->default_val(3);
+  plan_cmd->add_option("--repeats", plan.repeats, "profiling: timed runs per segment")->default_val(10);
+
   tandem::RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
       "run", "split the model, deploy the stages to the workers, stream inputs through, and report");
@@ -63,10 +81,13 @@ int main(int argc, char** argv) {
   inputs_opt->excludes(synth_opt);
   run_cmd->add_option("--input-shape,-s", run.input_shape, "input shape, e.g. 1,3,224,224");
   run_cmd->add_option("--outputs,-o", run.outputs, "write each result as .npy here, named after its input");
-  auto* rstages = run_cmd->add_option("--stages,-k", run.stages, "balanced stages (default: one per worker)")
+  auto* rstages = run_cmd->add_option("--stages,-k", run.stages,
+                                      "K stages balanced by compute on the first K workers (default: the planner decides)")
                       ->check(CLI::Range(1, 256));
   auto* rplan = run_cmd->add_option("--plan", run.plan, "plan file: cuts and, optionally, worker names");
   rstages->excludes(rplan);
+  run_cmd->add_option("--algorithm,-a", run.algorithm, "planner when neither --stages nor --plan is given")
+      ->default_val("auto");
   run_cmd->add_option("--codec", run.codec,
                       "codec for every hop: zfp+lz4 (default), lz4, zfp, raw; lossy: zfp:accuracy=T, zfp:rate=R, "
                       "zfp:precision=P (also with zfp+lz4)");
@@ -87,6 +108,7 @@ int main(int argc, char** argv) {
   tandem::Status st;
   try {
     if (app.got_subcommand(profile_cmd)) st = tandem::RunProfileCommand(profile);
+    else if (app.got_subcommand(plan_cmd)) st = tandem::RunPlanCommand(plan);
     else if (app.got_subcommand(split_cmd)) st = tandem::RunSplitCommand(split);
     else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, stop);
   } catch (const std::exception& e) {

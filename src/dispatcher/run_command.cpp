@@ -17,6 +17,7 @@
 #include "common/transport.h"
 #include "dispatcher/commands.h"
 #include "dispatcher/model_setup.h"
+#include "dispatcher/planning.h"
 #include "dispatcher/stream.h"
 #include "dispatcher/worker_client.h"
 
@@ -108,13 +109,23 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     TANDEM_ASSIGN_OR_RETURN(PlanFile plan, ReadPlan(o.plan, model->content_hash()));
     cuts = plan.cuts;
     worker_names = plan.workers;
-  } else {
-    const int k = o.stages > 0 ? o.stages : std::min<int>(cluster.workers.size(), model->cuts().size() + 1);
-    if (k > static_cast<int>(cluster.workers.size()))
-      return Status::InvalidArgument("--stages " + std::to_string(k) + " needs " + std::to_string(k) +
+  } else if (o.stages > 0) {
+    if (o.stages > static_cast<int>(cluster.workers.size()))
+      return Status::InvalidArgument("--stages " + std::to_string(o.stages) + " needs " + std::to_string(o.stages) +
                                      " workers; " + cluster.source + " lists " +
                                      std::to_string(cluster.workers.size()));
-    TANDEM_ASSIGN_OR_RETURN(cuts, BalancedCuts(*model, k, o.warmup, o.repeats));
+    TANDEM_ASSIGN_OR_RETURN(cuts, BalancedCuts(*model, o.stages, o.warmup, o.repeats));
+  } else {
+    // The planner chooses cuts and workers for the cluster.
+    TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(o.algorithm));
+    TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats));
+    const PlanProblem problem = BuildPlanProblem(profile, cluster);
+    auto planned = planner->Solve(problem, PlannerOptions());
+    if (!planned.ok())
+      return planned.status().WithContext("cannot place " + o.model + " on " + cluster.source);
+    cuts = PlanCuts(profile, planned->plan);
+    worker_names = PlanWorkers(cluster, planned->plan);
+    std::fputs(FormatPlan(profile, cluster, planned.value()).c_str(), stdout);
   }
   TANDEM_ASSIGN_OR_RETURN(auto stages, BuildStages(*model, cuts));
   const size_t k = stages.size();
@@ -144,6 +155,14 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << clients.back()->hello().software << ", data "
                       << clients.back()->data_endpoint() << ")";
   }
+  // One process listed twice (under two host names, say) would be handed two stages.
+  for (size_t i = 0; i < workers.size(); ++i)
+    for (size_t j = i + 1; j < workers.size(); ++j)
+      if (workers[i]->hello().name == workers[j]->hello().name &&
+          workers[i]->hello().data_port == workers[j]->hello().data_port)
+        return Status::InvalidArgument("workers '" + chosen[i].name + "' and '" + chosen[j].name +
+                                       "' are the same tandem-worker (" + workers[i]->hello().name + ", data port " +
+                                       std::to_string(workers[i]->hello().data_port) + ")");
   Streamer streamer(ctx);
   TANDEM_RETURN_IF_ERROR(streamer.Bind(cluster.results_bind));
   std::string results_endpoint = cluster.results_advertise.empty() ? streamer.bound_endpoint() : cluster.results_advertise;
@@ -170,6 +189,11 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     d.activation_bytes = act;
     TANDEM_ASSIGN_OR_RETURN(d.stage, stages[ii]->Serialize());
     d.stage_sha256 = Sha256Hex(d.stage);
+    const uint64_t limit = workers[ii]->hello().max_message_bytes;
+    if (limit > 0 && d.stage.size() + 64 * 1024 > limit)
+      return Status::InvalidArgument("stage " + std::to_string(ii) + " is " + FormatBytes(d.stage.size()) +
+                                     "; worker '" + chosen[ii].name + "' accepts deployments up to " +
+                                     FormatBytes(limit) + " (its --max-message-mb)");
     TANDEM_ASSIGN_OR_RETURN(DeployAckBody ack, workers[ii]->Deploy(d, cluster.deploy_timeout_s));
     TANDEM_LOG(kInfo) << "deployed stage " << ii << " (" << FormatBytes(d.stage.size()) << ") to "
                       << chosen[ii].name << " in " << ack.load_seconds << " s";

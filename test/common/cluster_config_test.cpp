@@ -29,6 +29,21 @@ TEST_CASE("a full cluster config parses", "[config]") {
   CHECK(c->HopCodec(c->workers[1]).ToString() == "zfp+lz4:rate=8");
   CHECK(c->connect_timeout_s == 2);
   CHECK(DefaultClusterConfig().workers.size() == 3);
+  // Links: the slower endpoint's bandwidth, the sum of both latencies.
+  auto n = ParseClusterConfig(R"({"network": {"bandwidth_mbps": 80, "latency_ms": 1},
+      "workers": [{"name": "a", "endpoint": "tcp://h:1", "bandwidth_mbps": 8},
+                  {"name": "b", "endpoint": "tcp://h:2", "latency_ms": 3}]})",
+                              "n.json");
+  REQUIRE(n.ok());
+  CHECK(n->LinkBandwidth(0, 1) == Approx(1e6));   // 8 Mbit/s = 1 MB/s
+  CHECK(n->LinkBandwidth(1, 2) == Approx(10e6));  // 80 Mbit/s
+  CHECK(n->LinkLatency(1, 2) == Approx(0.004));
+  auto m = ParseClusterConfig(R"({"network": {"bandwidth_matrix_mbps": [[0, 16], [8, 0]]},
+      "workers": [{"name": "a", "endpoint": "tcp://h:1"}]})",
+                              "m.json");
+  REQUIRE(m.ok());
+  CHECK(m->LinkBandwidth(0, 1) == Approx(2e6));
+  CHECK(m->LinkBandwidth(1, 0) == Approx(1e6));
 }
 
 TEST_CASE("config errors name the file and the field", "[config]") {
@@ -60,6 +75,12 @@ TEST_CASE("config errors name the file and the field", "[config]") {
       {"{\"timeouts\": {\"connect_s\": 0}, \"workers\": [" + w + "]}", "timeouts.connect_s"},
       {"{\"timeouts\": {\"connect\": 1}, \"workers\": [" + w + "]}", "timeouts.connect: unknown field"},
       {"{\"dispatcher\": {\"results_bind\": \"udp://x\"}, \"workers\": [" + w + "]}", "dispatcher.results_bind"},
+      {"{\"network\": {\"bandwidth_mbps\": 0}, \"workers\": [" + w + "]}", "network.bandwidth_mbps"},
+      {"{\"network\": {\"bandwidth_matrix_mbps\": [[0, 1], [1, 0], [1, 1]]}, \"workers\": [" + w + "]}",
+       "network.bandwidth_matrix_mbps: must have 2 rows"},
+      {"{\"network\": {\"latency_matrix_ms\": [[0, -1], [1, 0]]}, \"workers\": [" + w + "]}",
+       "network.latency_matrix_ms[0][1]"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "bandwidth_mbps": -3}]})", "workers[0].bandwidth_mbps"},
       {"{\"dispatcher\": {\"results_advertise\": \"tcp://0.0.0.0:1\"}, \"workers\": [" + w + "]}",
        "dispatcher.results_advertise"},
   };

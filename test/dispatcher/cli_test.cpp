@@ -108,5 +108,56 @@ TEST_CASE("split --stages writes stages and a verified manifest", "[cli]") {
   CHECK(j2["cuts"] == j["cuts"]);
 }
 
+TEST_CASE("plan writes a plan that split and run accept; infeasible clusters are explained", "[cli][plan]") {
+  test::TempDir dir;
+  const std::string model = FixturePath("resnet18.traced.pt");
+  auto prof = Run("profile -m " + model + " -s 1,3,224,224 --repeats 2 -o " + dir.path() + "/p.json");
+  REQUIRE(prof.exit_code == 0);
+  const std::string cluster = dir.path() + "/c.json";
+  REQUIRE(WriteFileAtomic(cluster, R"({"network": {"bandwidth_mbps": 100},
+      "workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1", "memory_mb": 200},
+                  {"name": "b", "endpoint": "tcp://127.0.0.1:2", "speed": 2},
+                  {"name": "c", "endpoint": "tcp://127.0.0.1:3", "bandwidth_mbps": 10}]})")
+              .ok());
+  auto r = Run("plan -p " + dir.path() + "/p.json -c " + cluster + " -o " + dir.path() + "/plan.json");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("bottleneck:") != std::string::npos);
+  CHECK(r.out.find("predicted throughput") != std::string::npos);
+  auto plan = nlohmann::json::parse(ReadFile(dir.path() + "/plan.json").value());
+  CHECK(plan["exact"] == true);
+  CHECK(plan["workers"].size() == plan["cuts"].size() + 1);
+  CHECK(plan["predicted"]["bottleneck_s"].get<double>() > 0);
+  // Every algorithm gives a plan no better than the exact one.
+  for (const char* a : {"optimal", "fast", "greedy", "random"}) {
+    auto j = Run(std::string("plan --json -a ") + a + " -p " + dir.path() + "/p.json -c " + cluster);
+    REQUIRE(j.exit_code == 0);
+    auto pj = nlohmann::json::parse(j.out);
+    CHECK(pj["predicted"]["bottleneck_s"].get<double>() >= plan["predicted"]["bottleneck_s"].get<double>() * (1 - 1e-9));
+  }
+  auto split = Run("split -m " + model + " -s 1,3,224,224 --plan " + dir.path() + "/plan.json -o " + dir.path() + "/s");
+  INFO(split.err);
+  REQUIRE(split.exit_code == 0);
+  auto manifest = nlohmann::json::parse(ReadFile(dir.path() + "/s/manifest.json").value());
+  CHECK(manifest["cuts"] == plan["cuts"]);
+
+  // Memory the model cannot fit: the message says what and by how much.
+  REQUIRE(WriteFileAtomic(cluster, R"({"workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1", "memory_mb": 10},
+                                                  {"name": "b", "endpoint": "tcp://127.0.0.1:2", "memory_mb": 10}]})")
+              .ok());
+  ExpectCleanError(Run("plan -p " + dir.path() + "/p.json -c " + cluster), {"cannot place", "short"});
+  ExpectCleanError(Run("plan -a magic -p " + dir.path() + "/p.json"), {"unknown planning algorithm 'magic'"});
+  REQUIRE(WriteFileAtomic(dir.path() + "/dup.json", R"({"cuts": [5], "workers": ["a", "a"]})").ok());
+  ExpectCleanError(Run("split -m " + model + " -s 1,3,224,224 --plan " + dir.path() + "/dup.json -o " + dir.path() +
+                       "/d"),
+                   {"dup.json: workers: 'a' runs two stages"});
+  REQUIRE(WriteFileAtomic(dir.path() + "/bad.json", R"({"cuts": [5.5]})").ok());
+  ExpectCleanError(Run("split -m " + model + " -s 1,3,224,224 --plan " + dir.path() + "/bad.json -o " + dir.path() +
+                       "/d"),
+                   {"bad.json: cuts: '5.5' is not a cut position"});
+  ExpectCleanError(Run("plan -p /nonexistent/p.json"), {"/nonexistent/p.json"});
+  ExpectCleanError(Run("plan"), {"--profile"});
+}
+
 }  // namespace
 }  // namespace tandem

@@ -1,0 +1,58 @@
+// `auto` (the default): the exact search when it finishes within the time
+// budget, else `fast`; never worse than the `greedy` baseline (the best of
+// the plans it computed is returned).
+#include <chrono>
+
+#include "common/plan/planner.h"
+
+namespace tandem {
+namespace {
+
+class AutoPlanner : public Planner {
+ public:
+  const char* name() const override { return "auto"; }
+
+  Result<PlanResult> Solve(const PlanProblem& p, const PlannerOptions& o) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    TANDEM_RETURN_IF_ERROR(CheckCapacity(p));
+    PlannerOptions exact = o;
+    exact.deadline_s = o.time_budget_s;
+    std::optional<PlanResult> best;
+    Status last_error;
+    auto consider = [&](Result<PlanResult> r) {
+      if (!r.ok()) {
+        last_error = r.status();
+        return;
+      }
+      if (!best || r->evaluation.bottleneck_s < best->evaluation.bottleneck_s ||
+          (r->exact && r->evaluation.bottleneck_s <= best->evaluation.bottleneck_s))
+        best = std::move(r).value();
+    };
+    if (p.nodes.size() <= 40) {
+      auto r = MakeOptimalPlanner()->Solve(p, exact);
+      if (r.ok()) {
+        r->algorithm = "auto (optimal)";
+        r->solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return r;
+      }
+      if (r.status().code() != Status::Code::kTimeout) return r.status();
+    }
+    double lb = BottleneckLowerBound(p);
+    auto fast = MakeFastPlanner()->Solve(p, o);
+    if (fast.ok()) lb = fast->lower_bound_s;
+    consider(std::move(fast));
+    consider(MakeGreedyPlanner()->Solve(p, o));
+    if (!best) return last_error;
+    best->algorithm = "auto (" + best->algorithm + ")";
+    best->lower_bound_s = lb;
+    best->exact = false;
+    best->solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return *best;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Planner> MakeAutoPlanner() { return std::make_unique<AutoPlanner>(); }
+
+}  // namespace tandem

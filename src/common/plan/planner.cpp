@@ -1,0 +1,263 @@
+#include "common/plan/planner.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <unordered_set>
+
+namespace tandem {
+
+namespace {
+struct Entry {
+  const char* name;
+  std::unique_ptr<Planner> (*make)();
+};
+// The registry: one line per algorithm.
+const Entry kPlanners[] = {
+    {"auto", MakeAutoPlanner},     {"optimal", MakeOptimalPlanner}, {"fast", MakeFastPlanner},
+    {"greedy", MakeGreedyPlanner}, {"random", MakeRandomPlanner},
+};
+
+std::string Mb(uint64_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  return buf;
+}
+}  // namespace
+
+Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name) {
+  for (const auto& e : kPlanners)
+    if (name == e.name) return e.make();
+  std::string list;
+  for (const auto& e : kPlanners) list += (list.empty() ? "" : ", ") + std::string(e.name);
+  return Status::InvalidArgument("unknown planning algorithm '" + name + "' (known: " + list + ")");
+}
+
+std::vector<std::string> PlannerNames() {
+  std::vector<std::string> names;
+  for (const auto& e : kPlanners) names.push_back(e.name);
+  return names;
+}
+
+Status CheckCapacity(const PlanProblem& p) {
+  TANDEM_RETURN_IF_ERROR(p.Validate());
+  uint64_t largest = 0, total = 0;
+  bool unlimited = false;
+  for (const auto& n : p.nodes) {
+    if (n.memory_bytes == 0) unlimited = true;
+    largest = std::max(largest, n.memory_bytes);
+    total += n.memory_bytes;
+  }
+  if (unlimited) return Status::OK();
+  for (size_t s = 0; s < p.segments.size(); ++s) {
+    const uint64_t need = StageMemory(p, static_cast<int>(s), static_cast<int>(s) + 1);
+    if (need > largest)
+      return Status::InvalidArgument("segment " + std::to_string(s) + " alone needs " + Mb(need) +
+                                     " (weights and activations); the largest worker has " + Mb(largest) +
+                                     ", " + Mb(need - largest) + " short");
+  }
+  uint64_t weights = 0;
+  for (const auto& s : p.segments) weights += s.param_bytes;
+  if (weights > total)
+    return Status::InvalidArgument("the model's weights need " + Mb(weights) + "; the workers have " + Mb(total) +
+                                   " in all, " + Mb(weights - total) + " short");
+  return Status::OK();
+}
+
+double BottleneckLowerBound(const PlanProblem& p) {
+  const int S = static_cast<int>(p.segments.size());
+  const int M = static_cast<int>(p.nodes.size());
+  const int D = p.dispatcher();
+  double first = std::numeric_limits<double>::infinity(), last = first;
+  for (int v = 0; v < M; ++v) {
+    first = std::min(first, p.Transfer(D, v, p.input_bytes));
+    last = std::min(last, p.Transfer(v, D, p.segments[S - 1].out_bytes));
+  }
+  double lb = std::max(first, last);
+  for (int s = 0; s < S; ++s) {
+    double best = std::numeric_limits<double>::infinity();
+    for (int v = 0; v < M; ++v) best = std::min(best, p.SegmentTime(v, s));
+    lb = std::max(lb, best);
+  }
+  if (p.segment_time.empty()) {
+    double work = 0, speed = 0;
+    for (const auto& s : p.segments) work += s.compute_s;
+    for (const auto& n : p.nodes) speed += n.speed;
+    lb = std::max(lb, work / speed);
+  }
+  return lb;
+}
+
+std::vector<double> BottleneckCandidates(const PlanProblem& p, double cap) {
+  const int S = static_cast<int>(p.segments.size());
+  const int M = static_cast<int>(p.nodes.size());
+  std::vector<double> c;
+  for (int v = 0; v < M; ++v) {
+    for (int b = 0; b < S; ++b) {
+      double t = 0;
+      for (int e = b; e < S; ++e) {
+        t += p.SegmentTime(v, e);
+        if (t > cap) break;
+        c.push_back(t);
+      }
+    }
+  }
+  for (int u = 0; u <= M; ++u) {
+    for (int v = 0; v <= M; ++v) {
+      if (u == v) continue;
+      for (int s = 0; s <= S; ++s) {
+        const uint64_t bytes = s == S ? p.segments[S - 1].out_bytes : p.InBytes(s);
+        const double t = p.Transfer(u, v, bytes);
+        if (t <= cap) c.push_back(t);
+      }
+    }
+  }
+  std::sort(c.begin(), c.end());
+  c.erase(std::unique(c.begin(), c.end()), c.end());
+  return c;
+}
+
+namespace {
+
+// The ends e' (ascending) such that segments [e, e') run on node v within
+// `limit` and fit its memory.
+void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int>* ends) {
+  ends->clear();
+  const int S = static_cast<int>(p.segments.size());
+  double t = 0;
+  uint64_t params = 0;
+  const uint64_t budget = p.nodes[v].memory_bytes;
+  for (int x = e; x < S; ++x) {
+    t += p.SegmentTime(v, x);
+    if (t > limit) break;
+    params += p.segments[x].param_bytes;
+    if (budget > 0 && params > budget) break;
+    if (budget == 0 || params + p.InBytes(e) + p.segments[x].out_bytes <= budget) ends->push_back(x + 1);
+  }
+}
+
+// Depth-first search for a plan within `limit`: state (used nodes, last
+// node, next segment). States proven hopeless are remembered, so each is
+// expanded once: exhaustive, hence exact.
+class WithinSearch {
+ public:
+  WithinSearch(const PlanProblem& p, double limit, std::chrono::steady_clock::time_point deadline)
+      : p_(p), limit_(limit), deadline_(deadline),
+        S_(static_cast<int>(p.segments.size())), M_(static_cast<int>(p.nodes.size())) {
+    // Nodes fastest first: long stages are tried before short ones.
+    for (int v = 0; v < M_; ++v) order_.push_back(v);
+    std::sort(order_.begin(), order_.end(), [&](int a, int b) { return p.nodes[a].speed > p.nodes[b].speed; });
+    suffix_work_.assign(S_ + 1, 0.0);
+    for (int s = S_ - 1; s >= 0; --s) suffix_work_[s] = suffix_work_[s + 1] + p.segments[s].compute_s;
+  }
+
+  Result<std::optional<Plan>> Run() {
+    std::vector<PlanStage> path;
+    bool found = Search(0, p_.dispatcher(), 0, &path);
+    if (timed_out_) return Status::Timeout("the exact search ran out of time");
+    if (!found) return std::optional<Plan>();
+    return std::optional<Plan>(Plan{path});
+  }
+
+ private:
+  void Ends(int v, int e, std::vector<int>* ends) const { StageEnds(p_, v, e, limit_, ends); }
+
+  bool Search(uint64_t used, int last, int e, std::vector<PlanStage>* path) {
+    if (e == S_) return p_.Transfer(last, p_.dispatcher(), p_.segments[S_ - 1].out_bytes) <= limit_;
+    if (timed_out_) return false;
+    if ((++steps_ & 1023) == 0 && std::chrono::steady_clock::now() > deadline_) {
+      timed_out_ = true;
+      return false;
+    }
+    const uint64_t key = (used << 24) | (static_cast<uint64_t>(last) << 12) | static_cast<uint64_t>(e);
+    if (hopeless_.count(key)) return false;
+    // Capacity: the unused nodes together cannot do the remaining work within the limit.
+    if (p_.segment_time.empty()) {
+      double capacity = 0;
+      for (int v = 0; v < M_; ++v)
+        if (!(used >> v & 1)) capacity += limit_ * p_.nodes[v].speed;
+      if (capacity < suffix_work_[e] * (1 - 1e-12)) {
+        hopeless_.insert(key);
+        return false;
+      }
+    }
+    std::vector<int> ends;
+    for (int v : order_) {
+      if (used >> v & 1) continue;
+      if (p_.Transfer(last, v, p_.InBytes(e)) > limit_) continue;
+      Ends(v, e, &ends);
+      for (auto it = ends.rbegin(); it != ends.rend(); ++it) {
+        path->push_back(PlanStage{v, e, *it});
+        if (Search(used | (uint64_t{1} << v), v, *it, path)) return true;
+        path->pop_back();
+        if (timed_out_) return false;
+      }
+    }
+    hopeless_.insert(key);
+    return false;
+  }
+
+  const PlanProblem& p_;
+  const double limit_;
+  const std::chrono::steady_clock::time_point deadline_;
+  const int S_, M_;
+  std::vector<int> order_;
+  std::vector<double> suffix_work_;
+  std::unordered_set<uint64_t> hopeless_;
+  uint64_t steps_ = 0;
+  bool timed_out_ = false;
+};
+
+// The fast search: one choice per stage — the unused node reachable within
+// the limit whose stage reaches furthest, backing off to shorter stages when
+// the next transfer does not fit — with a bounded number of retries. Any
+// number of nodes.
+bool GreedyWithin(const PlanProblem& p, double limit, std::vector<char>* used, int last, int e,
+                  std::vector<PlanStage>* path, int* budget) {
+  const int S = static_cast<int>(p.segments.size());
+  const int M = static_cast<int>(p.nodes.size());
+  if (e == S) return p.Transfer(last, p.dispatcher(), p.segments[S - 1].out_bytes) <= limit;
+  if (--*budget < 0) return false;
+  std::vector<int> ends;
+  int best_v = -1, best_end = -1;
+  double best_bw = 0;
+  for (int v = 0; v < M; ++v) {
+    if ((*used)[v] || p.Transfer(last, v, p.InBytes(e)) > limit) continue;
+    StageEnds(p, v, e, limit, &ends);
+    if (ends.empty()) continue;
+    if (ends.back() > best_end || (ends.back() == best_end && p.bandwidth[last][v] > best_bw)) {
+      best_v = v;
+      best_end = ends.back();
+      best_bw = p.bandwidth[last][v];
+    }
+  }
+  if (best_v < 0) return false;
+  StageEnds(p, best_v, e, limit, &ends);
+  (*used)[best_v] = 1;
+  for (auto it = ends.rbegin(); it != ends.rend() && *budget >= 0; ++it) {
+    path->push_back(PlanStage{best_v, e, *it});
+    if (GreedyWithin(p, limit, used, best_v, *it, path, budget)) return true;
+    path->pop_back();
+  }
+  (*used)[best_v] = 0;
+  return false;
+}
+
+}  // namespace
+
+Result<std::optional<Plan>> FindPlanWithin(const PlanProblem& p, double limit, bool exhaustive,
+                                           std::chrono::steady_clock::time_point deadline) {
+  if (p.segments.size() >= 4096 || p.nodes.size() >= 4096)
+    return Status::Unsupported("the planner handles fewer than 4096 segments and workers");
+  if (!exhaustive) {
+    std::vector<char> used(p.nodes.size(), 0);
+    std::vector<PlanStage> path;
+    int budget = 64 * static_cast<int>(p.segments.size() + p.nodes.size());
+    if (GreedyWithin(p, limit, &used, p.dispatcher(), 0, &path, &budget)) return std::optional<Plan>(Plan{path});
+    return std::optional<Plan>();
+  }
+  if (p.nodes.size() > 40) return Status::Unsupported("the exact search handles at most 40 workers");
+  return WithinSearch(p, limit, deadline).Run();
+}
+
+}  // namespace tandem

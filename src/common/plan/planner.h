@@ -1,0 +1,77 @@
+// Planners: algorithms that choose cuts and placement for a PlanProblem.
+//
+// Every algorithm implements Planner in a file of its own and has one line in
+// the registry (planner.cpp). Plans are checked with Evaluate() before they
+// are returned, so a planner cannot hand out a plan that breaks memory or
+// uses a node twice.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/plan/problem.h"
+#include "common/status.h"
+
+namespace tandem {
+
+struct PlannerOptions {
+  // `auto`: the exact search may use this long before `fast` takes over.
+  double time_budget_s = 2.0;
+  // `optimal`: give up with a Timeout error after this long; 0: no limit.
+  double deadline_s = 0;
+  // `random`: the seed.
+  uint64_t seed = 1;
+};
+
+struct PlanResult {
+  std::string algorithm;
+  Plan plan;
+  PlanEvaluation evaluation;
+  bool exact = false;         // proven optimal
+  double lower_bound_s = 0;   // a proven lower bound on the optimal bottleneck
+  double solve_s = 0;
+};
+
+class Planner {
+ public:
+  virtual ~Planner() = default;
+  virtual const char* name() const = 0;
+  // Errors: infeasible problems (saying what does not fit and by how much),
+  // or (exact search) a deadline passed.
+  virtual Result<PlanResult> Solve(const PlanProblem& problem, const PlannerOptions& options) = 0;
+};
+
+// The registry.
+Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name);
+std::vector<std::string> PlannerNames();
+
+// Checks what every plan needs: each segment fits some worker, the weights fit
+// the cluster. The error says what does not fit and by how much.
+Status CheckCapacity(const PlanProblem& problem);
+
+// A lower bound on any plan's bottleneck: every segment runs on some node,
+// the input and output cross some dispatcher link, and all the work is shared
+// by all the nodes at best.
+double BottleneckLowerBound(const PlanProblem& problem);
+
+// Per-algorithm factories (one file each).
+std::unique_ptr<Planner> MakeOptimalPlanner();
+std::unique_ptr<Planner> MakeGreedyPlanner();
+std::unique_ptr<Planner> MakeRandomPlanner();
+std::unique_ptr<Planner> MakeFastPlanner();
+std::unique_ptr<Planner> MakeAutoPlanner();
+
+// Shared by the exact and fast searches: is there a plan whose bottleneck is
+// at most `limit`? Exhaustive (exact) or greedy (one choice per stage).
+// Returns the plan found. `deadline` aborts the exhaustive search with a
+// Timeout error.
+Result<std::optional<Plan>> FindPlanWithin(const PlanProblem& p, double limit, bool exhaustive,
+                                           std::chrono::steady_clock::time_point deadline);
+// Every value a bottleneck can take (stage computes and transfers), sorted,
+// no larger than `cap`.
+std::vector<double> BottleneckCandidates(const PlanProblem& p, double cap);
+
+}  // namespace tandem

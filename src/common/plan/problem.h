@@ -1,0 +1,89 @@
+// The placement problem: which contiguous run of segments each node computes.
+//
+// Segments come from a model profile (compute time on the profiling machine,
+// weight bytes, bytes crossing the cut after each). Nodes have a relative
+// speed (or measured per-segment times) and a memory budget; every pair of
+// endpoints (workers, and the dispatcher as the last endpoint) has a link
+// bandwidth and latency. A plan gives each stage a node (each node at most
+// once) and a contiguous segment range; stages cover all segments in order.
+//
+// Throughput is set by the slowest term: each stage's compute on its node,
+// and each transfer on its link — dispatcher -> first stage, between stages,
+// last stage -> dispatcher. The planners minimise that bottleneck.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tandem {
+
+struct PlanSegment {
+  double compute_s = 0;      // on the profiling machine (speed 1.0)
+  uint64_t param_bytes = 0;  // weights it holds
+  uint64_t out_bytes = 0;    // bytes crossing the cut after it (the model output for the last)
+};
+
+struct PlanNode {
+  std::string name;
+  double speed = 1.0;         // compute time = profiled time / speed
+  uint64_t memory_bytes = 0;  // budget for a stage (weights + input + output); 0: unlimited
+};
+
+struct PlanProblem {
+  std::vector<PlanSegment> segments;
+  uint64_t input_bytes = 0;  // the model input, sent by the dispatcher
+  std::vector<PlanNode> nodes;
+  // (nodes+1) x (nodes+1) matrices; index nodes.size() is the dispatcher.
+  std::vector<std::vector<double>> bandwidth;  // bytes per second, > 0
+  std::vector<std::vector<double>> latency;    // seconds, >= 0
+  // Optional: measured time of segment s on node n, [n][s]; overrides speed.
+  std::vector<std::vector<double>> segment_time;
+
+  int dispatcher() const { return static_cast<int>(nodes.size()); }
+  double SegmentTime(int node, int seg) const {
+    return segment_time.empty() ? segments[seg].compute_s / nodes[node].speed : segment_time[node][seg];
+  }
+  double Transfer(int from, int to, uint64_t bytes) const {
+    return static_cast<double>(bytes) / bandwidth[from][to] + latency[from][to];
+  }
+  // Bytes entering segment s (the model input for s = 0).
+  uint64_t InBytes(int s) const { return s == 0 ? input_bytes : segments[s - 1].out_bytes; }
+  // Checks sizes and values; errors say what is wrong.
+  Status Validate() const;
+};
+
+struct PlanStage {
+  int node = 0;
+  int begin = 0;  // first segment
+  int end = 0;    // one past the last segment
+};
+
+struct Plan {
+  std::vector<PlanStage> stages;
+};
+
+struct PlanEvaluation {
+  bool feasible = false;
+  std::string problem;                 // why not feasible
+  double bottleneck_s = 0;             // the largest term
+  std::string bottleneck;              // "compute of stage 2 on pi-3", "transfer pi-1 -> pi-2", ...
+  double latency_s = 0;                // one request end to end: all transfers and computes
+  std::vector<double> compute_s;       // per stage
+  std::vector<double> transfer_s;      // per hop: stages+1 (dispatcher -> stage 0 ... last -> dispatcher)
+  std::vector<uint64_t> memory_bytes;  // per stage: weights + input + output
+  double throughput() const { return bottleneck_s > 0 ? 1.0 / bottleneck_s : 0; }
+};
+
+// Memory a stage over segments [begin, end) needs: weights plus one input and
+// one output activation.
+uint64_t StageMemory(const PlanProblem& p, int begin, int end);
+
+// Recomputes every term of `plan` from the problem alone, and checks it: the
+// stages cover the segments contiguously, each node is used at most once, and
+// each stage fits its node's memory.
+PlanEvaluation Evaluate(const PlanProblem& p, const Plan& plan);
+
+}  // namespace tandem

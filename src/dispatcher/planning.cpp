@@ -1,0 +1,104 @@
+#include "dispatcher/planning.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace tandem {
+
+using nlohmann::json;
+
+PlanProblem BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster) {
+  PlanProblem p;
+  for (const auto& s : profile.segments) p.segments.push_back(PlanSegment{s.compute_s, s.param_bytes, s.output_bytes});
+  p.input_bytes = profile.input_bytes;
+  for (const auto& w : cluster.workers) p.nodes.push_back(PlanNode{w.name, w.speed, w.memory_mb << 20});
+  const size_t n = cluster.workers.size() + 1;
+  p.bandwidth.assign(n, std::vector<double>(n, 0));
+  p.latency.assign(n, std::vector<double>(n, 0));
+  for (size_t a = 0; a < n; ++a)
+    for (size_t b = 0; b < n; ++b)
+      if (a != b) {
+        p.bandwidth[a][b] = cluster.LinkBandwidth(a, b);
+        p.latency[a][b] = cluster.LinkLatency(a, b);
+      }
+  return p;
+}
+
+std::vector<int> PlanCuts(const ModelProfile& profile, const Plan& plan) {
+  std::vector<int> cuts;
+  for (size_t k = 0; k + 1 < plan.stages.size(); ++k) cuts.push_back(profile.cuts[plan.stages[k].end - 1].position);
+  return cuts;
+}
+
+std::vector<std::string> PlanWorkers(const ClusterConfig& cluster, const Plan& plan) {
+  std::vector<std::string> names;
+  for (const auto& s : plan.stages) names.push_back(cluster.workers[s.node].name);
+  return names;
+}
+
+namespace {
+int NodeBegin(const ModelProfile& profile, int segment) { return profile.segments[segment].begin; }
+int NodeEnd(const ModelProfile& profile, int segment) { return profile.segments[segment].end; }
+}  // namespace
+
+json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const PlanResult& r) {
+  const auto& ev = r.evaluation;
+  json stages = json::array();
+  for (size_t k = 0; k < r.plan.stages.size(); ++k) {
+    const auto& s = r.plan.stages[k];
+    stages.push_back(json{{"worker", cluster.workers[s.node].name},
+                          {"segments", {s.begin, s.end}},
+                          {"nodes", {NodeBegin(profile, s.begin), NodeEnd(profile, s.end - 1)}},
+                          {"compute_s", ev.compute_s[k]},
+                          {"transfer_in_s", ev.transfer_s[k]},
+                          {"memory_bytes", ev.memory_bytes[k]}});
+  }
+  return json{{"format", "tandem-plan"},
+              {"format_version", 1},
+              {"model_sha256", profile.model_hash},
+              {"input_shape", profile.input_shape},
+              {"algorithm", r.algorithm},
+              {"exact", r.exact},
+              {"cuts", PlanCuts(profile, r.plan)},
+              {"workers", PlanWorkers(cluster, r.plan)},
+              {"stages", stages},
+              {"predicted",
+               {{"bottleneck_s", ev.bottleneck_s},
+                {"bottleneck", ev.bottleneck},
+                {"throughput_per_s", ev.throughput()},
+                {"latency_s", ev.latency_s},
+                {"transfer_out_s", ev.transfer_s.back()}}},
+              {"lower_bound_s", r.lower_bound_s},
+              {"solve_s", r.solve_s}};
+}
+
+std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster, const PlanResult& r) {
+  const auto& ev = r.evaluation;
+  std::string out;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "plan: %zu stage(s) on %zu worker(s), algorithm %s%s, solved in %.3f s\n\n",
+                r.plan.stages.size(), cluster.workers.size(), r.algorithm.c_str(), r.exact ? " (exact)" : "", r.solve_s);
+  out += buf;
+  out += "stage  worker            nodes       transfer in ms   compute ms   memory\n";
+  for (size_t k = 0; k < r.plan.stages.size(); ++k) {
+    const auto& s = r.plan.stages[k];
+    std::string nodes = std::to_string(NodeBegin(profile, s.begin)) + "-" + std::to_string(NodeEnd(profile, s.end - 1) - 1);
+    std::snprintf(buf, sizeof buf, "%5zu  %-16s  %-10s %15.3f %12.3f   %s\n", k, cluster.workers[s.node].name.c_str(),
+                  nodes.c_str(), ev.transfer_s[k] * 1e3, ev.compute_s[k] * 1e3, FormatBytes(ev.memory_bytes[k]).c_str());
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf,
+                "last hop to the dispatcher %.3f ms\n\nbottleneck: %s, %.3f ms\npredicted throughput %.2f "
+                "inferences/s, latency %.1f ms\n",
+                ev.transfer_s.back() * 1e3, ev.bottleneck.c_str(), ev.bottleneck_s * 1e3, ev.throughput(),
+                ev.latency_s * 1e3);
+  out += buf;
+  if (!r.exact) {
+    std::snprintf(buf, sizeof buf, "lower bound on the optimum %.3f ms (gap at most %.1f%%)\n", r.lower_bound_s * 1e3,
+                  r.lower_bound_s > 0 ? 100.0 * (ev.bottleneck_s / r.lower_bound_s - 1) : 0.0);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace tandem

@@ -1,0 +1,30 @@
+// From a model profile and a cluster config to a plan: the problem the
+// planners solve, the plan file, and the cuts and workers `run` uses.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "common/cluster_config.h"
+#include "common/model/profile.h"
+#include "common/plan/planner.h"
+#include "common/status.h"
+
+namespace tandem {
+
+// Segments from the profile; workers, speeds, memory and links from the
+// cluster (memory_mb 0 means unlimited).
+PlanProblem BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster);
+
+// The cut positions between a plan's stages, and the worker names in order.
+std::vector<int> PlanCuts(const ModelProfile& profile, const Plan& plan);
+std::vector<std::string> PlanWorkers(const ClusterConfig& cluster, const Plan& plan);
+
+// The plan file (docs/formats.md): what `split --plan` and `run --plan` read,
+// with the prediction beside it.
+nlohmann::json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const PlanResult& result);
+// A readable table of the plan.
+std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster, const PlanResult& result);
+
+}  // namespace tandem

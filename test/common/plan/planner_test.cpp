@@ -1,0 +1,195 @@
+#include "common/plan/planner.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <map>
+#include <random>
+
+namespace tandem {
+namespace {
+
+PlanProblem RandomProblem(std::mt19937& rng, int nodes, int segments, bool tight_memory, bool measured) {
+  std::uniform_real_distribution<double> u(0, 1);
+  PlanProblem p;
+  for (int s = 0; s < segments; ++s) {
+    PlanSegment seg;
+    seg.compute_s = 0.001 + 0.1 * u(rng);
+    seg.param_bytes = u(rng) < 0.3 ? 0 : static_cast<uint64_t>(50e6 * u(rng));
+    seg.out_bytes = static_cast<uint64_t>(1e3 + 5e6 * u(rng));
+    p.segments.push_back(seg);
+  }
+  p.input_bytes = static_cast<uint64_t>(6e5);
+  for (int n = 0; n < nodes; ++n) {
+    PlanNode node;
+    node.name = "n" + std::to_string(n);
+    node.speed = 0.5 + 1.5 * u(rng);
+    node.memory_bytes = tight_memory ? static_cast<uint64_t>(60e6 + 250e6 * u(rng)) : 0;
+    p.nodes.push_back(node);
+  }
+  const int E = nodes + 1;
+  p.bandwidth.assign(E, std::vector<double>(E, 0));
+  p.latency.assign(E, std::vector<double>(E, 0));
+  for (int i = 0; i < E; ++i)
+    for (int j = 0; j < E; ++j)
+      if (i != j) {
+        p.bandwidth[i][j] = 1e6 + 1e8 * u(rng);
+        p.latency[i][j] = 0.005 * u(rng);
+      }
+  if (measured) {
+    p.segment_time.assign(nodes, std::vector<double>(segments));
+    for (auto& row : p.segment_time)
+      for (auto& t : row) t = 0.001 + 0.2 * u(rng);
+  }
+  return p;
+}
+
+// Independent of the library: every assignment of contiguous runs to
+// distinct nodes, bottleneck computed from the definition.
+double BruteForce(const PlanProblem& p) {
+  const int S = static_cast<int>(p.segments.size()), M = static_cast<int>(p.nodes.size());
+  double best = std::numeric_limits<double>::infinity();
+  std::vector<int> used(M, 0);
+  std::function<void(int, int, double)> rec = [&](int last, int e, double worst) {
+    if (e == S) {
+      const double back = p.segments[S - 1].out_bytes / p.bandwidth[last][M] + p.latency[last][M];
+      best = std::min(best, std::max(worst, back));
+      return;
+    }
+    for (int v = 0; v < M; ++v) {
+      if (used[v]) continue;
+      const uint64_t in = e == 0 ? p.input_bytes : p.segments[e - 1].out_bytes;
+      const double hop = in / p.bandwidth[last][v] + p.latency[last][v];
+      double compute = 0;
+      uint64_t params = 0;
+      for (int x = e; x < S; ++x) {
+        compute += p.segment_time.empty() ? p.segments[x].compute_s / p.nodes[v].speed : p.segment_time[v][x];
+        params += p.segments[x].param_bytes;
+        const uint64_t mem = params + in + p.segments[x].out_bytes;
+        if (p.nodes[v].memory_bytes && mem > p.nodes[v].memory_bytes) continue;
+        used[v] = 1;
+        rec(v, x + 1, std::max({worst, hop, compute}));
+        used[v] = 0;
+      }
+    }
+  };
+  rec(M, 0, 0);
+  return best;
+}
+
+// The bottleneck recomputed from the plan, by the test's own arithmetic.
+double Recompute(const PlanProblem& p, const Plan& plan) {
+  const int M = static_cast<int>(p.nodes.size());
+  int last = M;
+  double worst = 0;
+  for (const auto& st : plan.stages) {
+    const uint64_t in = st.begin == 0 ? p.input_bytes : p.segments[st.begin - 1].out_bytes;
+    worst = std::max(worst, in / p.bandwidth[last][st.node] + p.latency[last][st.node]);
+    double c = 0;
+    for (int x = st.begin; x < st.end; ++x)
+      c += p.segment_time.empty() ? p.segments[x].compute_s / p.nodes[st.node].speed : p.segment_time[st.node][x];
+    worst = std::max(worst, c);
+    last = st.node;
+  }
+  return std::max(worst, p.segments.back().out_bytes / p.bandwidth[last][M] + p.latency[last][M]);
+}
+
+void CheckValid(const PlanProblem& p, const PlanResult& r) {
+  std::vector<int> seen(p.nodes.size(), 0);
+  int e = 0;
+  for (const auto& st : r.plan.stages) {
+    REQUIRE(st.begin == e);
+    REQUIRE(st.end > st.begin);
+    REQUIRE(++seen.at(st.node) == 1);  // each node at most once
+    if (p.nodes[st.node].memory_bytes) CHECK(StageMemory(p, st.begin, st.end) <= p.nodes[st.node].memory_bytes);
+    e = st.end;
+  }
+  REQUIRE(e == static_cast<int>(p.segments.size()));
+  CHECK(r.evaluation.feasible);
+  CHECK(r.evaluation.bottleneck_s == Approx(Recompute(p, r.plan)).epsilon(1e-12));
+  CHECK(r.lower_bound_s <= r.evaluation.bottleneck_s * (1 + 1e-12));
+}
+
+TEST_CASE("optimal equals brute force on random small instances", "[plan]") {
+  std::mt19937 rng(2026);
+  int feasible = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    const int M = 1 + static_cast<int>(rng() % 7), S = 1 + static_cast<int>(rng() % 12);
+    PlanProblem p = RandomProblem(rng, M, S, trial % 2 == 0, trial % 5 == 0);
+    const double brute = BruteForce(p);
+    auto r = MakePlanner("optimal").value()->Solve(p, PlannerOptions());
+    INFO("trial " << trial << " M=" << M << " S=" << S);
+    if (!std::isfinite(brute)) {
+      CHECK_FALSE(r.ok());
+      continue;
+    }
+    ++feasible;
+    REQUIRE(r.ok());
+    CHECK(r->exact);
+    CHECK(r->evaluation.bottleneck_s == Approx(brute).epsilon(1e-12));
+    CheckValid(p, r.value());
+  }
+  CHECK(feasible > 80);
+}
+
+TEST_CASE("every algorithm gives valid plans; auto is never worse than greedy", "[plan]") {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int M = 1 + static_cast<int>(rng() % 12), S = 1 + static_cast<int>(rng() % 40);
+    PlanProblem p = RandomProblem(rng, M, S, trial % 3 == 0, trial % 7 == 0);
+    std::map<std::string, double> got;
+    for (const auto& name : PlannerNames()) {
+      auto r = MakePlanner(name).value()->Solve(p, PlannerOptions());
+      INFO(name << " trial " << trial << ": " << r.status().ToString());
+      if (!r.ok()) continue;
+      CheckValid(p, r.value());
+      got[name] = r->evaluation.bottleneck_s;
+    }
+    if (got.count("optimal")) {
+      for (const auto& [name, b] : got) CHECK(b >= got["optimal"] * (1 - 1e-12));
+      CHECK(got["auto"] == Approx(got["optimal"]));
+    }
+    if (got.count("greedy")) {
+      REQUIRE(got.count("auto"));
+      CHECK(got["auto"] <= got["greedy"] * (1 + 1e-12));
+    }
+  }
+}
+
+TEST_CASE("fast handles hundreds of workers and reports a lower bound", "[plan]") {
+  std::mt19937 rng(11);
+  PlanProblem p = RandomProblem(rng, 200, 120, true, false);
+  auto r = MakePlanner("fast").value()->Solve(p, PlannerOptions());
+  REQUIRE(r.ok());
+  CheckValid(p, r.value());
+  CHECK(r->lower_bound_s > 0);
+}
+
+TEST_CASE("infeasible problems say what does not fit and by how much", "[plan]") {
+  std::mt19937 rng(3);
+  PlanProblem p = RandomProblem(rng, 3, 5, true, false);
+  p.segments[2].param_bytes = 900000000;  // 900 MB in one segment
+  for (const auto& name : PlannerNames()) {
+    auto r = MakePlanner(name).value()->Solve(p, PlannerOptions());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("segment 2 alone needs") != std::string::npos);
+    CHECK(r.status().message().find("short") != std::string::npos);
+  }
+  PlanProblem q = RandomProblem(rng, 2, 6, false, false);
+  for (auto& n : q.nodes) n.memory_bytes = 100000000;  // 100 MB each
+  for (auto& s : q.segments) s.param_bytes = 60000000;  // 360 MB of weights
+  auto r = MakePlanner("optimal").value()->Solve(q, PlannerOptions());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("weights need 360.0 MB; the workers have 200.0 MB in all, 160.0 MB short") !=
+        std::string::npos);
+  CHECK_FALSE(MakePlanner("simulated-annealing").ok());
+  PlanProblem none = q;
+  none.nodes.clear();
+  CHECK(MakePlanner("auto").value()->Solve(none, PlannerOptions()).status().message().find("no workers") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem
