@@ -1,6 +1,6 @@
 // `auto` (the default): the exact search when it finishes within the time
-// budget, else `fast`; never worse than the `greedy` baseline (the best of
-// the plans it computed is returned).
+// budget, else the best of `fast` and the `greedy` and `seifer` baselines, so
+// it is never worse than either baseline.
 #include <chrono>
 
 #include "common/plan/planner.h"
@@ -42,6 +42,7 @@ class AutoPlanner : public Planner {
     if (fast.ok()) lb = fast->lower_bound_s;
     consider(std::move(fast));
     consider(MakeGreedyPlanner()->Solve(p, o));
+    consider(MakeSeiferPlanner()->Solve(p, o));
     if (!best) return last_error;
     best->algorithm = "auto (" + best->algorithm + ")";
     best->lower_bound_s = lb;

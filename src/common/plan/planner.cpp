@@ -15,7 +15,7 @@ struct Entry {
 // The registry: one line per algorithm.
 const Entry kPlanners[] = {
     {"auto", MakeAutoPlanner},     {"optimal", MakeOptimalPlanner}, {"fast", MakeFastPlanner},
-    {"greedy", MakeGreedyPlanner}, {"random", MakeRandomPlanner},
+    {"greedy", MakeGreedyPlanner}, {"random", MakeRandomPlanner},   {"seifer", MakeSeiferPlanner},
 };
 
 std::string Mb(uint64_t b) {
@@ -85,7 +85,66 @@ double BottleneckLowerBound(const PlanProblem& p) {
     for (const auto& n : p.nodes) speed += n.speed;
     lb = std::max(lb, work / speed);
   }
-  return lb;
+  return std::max(lb, RelaxedBound(p, lb));
+}
+
+namespace {
+
+// Is the relaxation feasible within `limit`? Stages may use any node whose
+// memory and speed allow them (nodes may repeat), every cut crosses the
+// best link of the cluster, at most as many stages as nodes. Every real
+// plan within `limit` is feasible here, so the smallest such limit is a
+// lower bound.
+bool RelaxedFeasible(const PlanProblem& p, double limit, double best_bw, double best_lat) {
+  const int S = static_cast<int>(p.segments.size());
+  const int M = static_cast<int>(p.nodes.size());
+  const int D = p.dispatcher();
+  // fewest stages covering [0, e); INT_MAX: unreachable.
+  std::vector<int> stages(S + 1, std::numeric_limits<int>::max());
+  stages[0] = 0;
+  for (int b = 0; b < S; ++b) {
+    if (stages[b] == std::numeric_limits<int>::max() || stages[b] >= M) continue;
+    if (b > 0 && static_cast<double>(p.segments[b - 1].out_bytes) / best_bw + best_lat > limit) continue;
+    for (int v = 0; v < M; ++v) {
+      if (b == 0 && p.Transfer(D, v, p.input_bytes) > limit) continue;
+      double t = 0;
+      uint64_t params = 0;
+      const uint64_t budget = p.nodes[v].memory_bytes;
+      for (int e = b; e < S; ++e) {
+        t += p.SegmentTime(v, e);
+        params += p.segments[e].param_bytes;
+        if (t > limit || (budget > 0 && params > budget)) break;
+        if (budget > 0 && params + p.InBytes(b) + p.segments[e].out_bytes > budget) continue;
+        if (e + 1 == S && p.Transfer(v, D, p.segments[S - 1].out_bytes) > limit) continue;
+        stages[e + 1] = std::min(stages[e + 1], stages[b] + 1);
+      }
+    }
+  }
+  return stages[S] <= M;
+}
+
+}  // namespace
+
+double RelaxedBound(const PlanProblem& p, double from) {
+  const int M = static_cast<int>(p.nodes.size());
+  double best_bw = 0, best_lat = std::numeric_limits<double>::infinity();
+  for (int u = 0; u < M; ++u)
+    for (int v = 0; v < M; ++v)
+      if (u != v) {
+        best_bw = std::max(best_bw, p.bandwidth[u][v]);
+        best_lat = std::min(best_lat, p.latency[u][v]);
+      }
+  if (M < 2) best_bw = std::numeric_limits<double>::infinity(), best_lat = 0;
+  // Bisection on the limit: the relaxation is monotone in it.
+  double lo = from, hi = std::max(from, 1e-9);
+  for (int i = 0; i < 200 && !RelaxedFeasible(p, hi, best_bw, best_lat); ++i) lo = hi, hi *= 2;
+  if (!RelaxedFeasible(p, hi, best_bw, best_lat)) return from;
+  for (int i = 0; i < 50 && hi - lo > 1e-9 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (RelaxedFeasible(p, mid, best_bw, best_lat)) hi = mid;
+    else lo = mid;
+  }
+  return lo;
 }
 
 std::vector<double> BottleneckCandidates(const PlanProblem& p, double cap) {

@@ -56,11 +56,15 @@ Status CheckCapacity(const PlanProblem& problem);
 // the input and output cross some dispatcher link, and all the work is shared
 // by all the nodes at best.
 double BottleneckLowerBound(const PlanProblem& problem);
+// The bound of a relaxation where stages may reuse nodes and every cut
+// crosses the cluster's best link (at least `from`).
+double RelaxedBound(const PlanProblem& problem, double from);
 
 // Per-algorithm factories (one file each).
 std::unique_ptr<Planner> MakeOptimalPlanner();
 std::unique_ptr<Planner> MakeGreedyPlanner();
 std::unique_ptr<Planner> MakeRandomPlanner();
+std::unique_ptr<Planner> MakeSeiferPlanner();
 std::unique_ptr<Planner> MakeFastPlanner();
 std::unique_ptr<Planner> MakeAutoPlanner();
 

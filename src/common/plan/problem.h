@@ -24,6 +24,7 @@ struct PlanSegment {
   double compute_s = 0;      // on the profiling machine (speed 1.0)
   uint64_t param_bytes = 0;  // weights it holds
   uint64_t out_bytes = 0;    // bytes crossing the cut after it (the model output for the last)
+  int out_tensors = 1;       // tensors crossing that cut (1: a cut every path passes through)
 };
 
 struct PlanNode {
@@ -51,6 +52,8 @@ struct PlanProblem {
   }
   // Bytes entering segment s (the model input for s = 0).
   uint64_t InBytes(int s) const { return s == 0 ? input_bytes : segments[s - 1].out_bytes; }
+  // Whether the cut before segment s (0 < s < segments) carries one tensor.
+  bool single_tensor_cut(int s) const { return segments[s - 1].out_tensors == 1; }
   // Checks sizes and values; errors say what is wrong.
   Status Validate() const;
 };
