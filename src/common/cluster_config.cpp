@@ -137,7 +137,8 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     const std::string path = "workers[" + std::to_string(i) + "]";
     const json& w = ws[i];
     TANDEM_RETURN_IF_ERROR(
-        f.OnlyKnown(w, path, {"name", "endpoint", "memory_mb", "speed", "codec", "bandwidth_mbps", "latency_ms"}));
+        f.OnlyKnown(w, path, {"name", "endpoint", "memory_mb", "speed", "codec", "bandwidth_mbps", "latency_ms",
+                              "profile"}));
     WorkerEntry e;
     if (!w.contains("name")) return f.Error(path + ".name", "required");
     if (!w.contains("endpoint")) return f.Error(path + ".endpoint", "required: the worker's control endpoint, tcp://HOST:PORT");
@@ -146,6 +147,11 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "memory_mb", &e.memory_mb));
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "speed", &e.speed));
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "bandwidth_mbps", &e.bandwidth_mbps));
+    TANDEM_RETURN_IF_ERROR(f.Get(w, path, "profile", &e.profile));
+    if (!e.profile.empty() && e.profile[0] != '/') {
+      const size_t slash = source.find_last_of('/');
+      if (slash != std::string::npos) e.profile = source.substr(0, slash + 1) + e.profile;
+    }
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "latency_ms", &e.latency_ms));
     if (w.contains("bandwidth_mbps") && !(e.bandwidth_mbps > 0 && std::isfinite(e.bandwidth_mbps)))
       return f.Error(path + ".bandwidth_mbps", "must be a positive number of Mbit/s");

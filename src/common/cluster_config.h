@@ -27,6 +27,9 @@ struct WorkerEntry {
   // network default.
   double bandwidth_mbps = 0;
   double latency_ms = -1;  // < 0: the network default
+  // Optional: a profile measured on this worker (`profile --out` run there);
+  // its segment times replace speed. Resolved against the config's folder.
+  std::string profile;
 };
 
 // Link speeds the planner uses. A full matrix, when given, wins over

@@ -57,6 +57,7 @@ struct PlanCommandOptions {
   std::string profile;       // or: a profile written by `profile --out`
   std::string cluster;       // cluster config; empty: the embedded default
   std::string algorithm = "auto";
+  std::string objective = "throughput";  // or "latency" (optimal and auto)
   double time_budget_s = 2;  // auto: the exact search's budget
   bool json = false;         // print the plan as JSON instead of a table
   std::string out;           // write the plan file here

@@ -28,9 +28,12 @@ Status RunPlanCommand(const PlanCommandOptions& o) {
     TANDEM_ASSIGN_OR_RETURN(auto model, LoadModelWithThreads(o.model, shape, o.threads));
     TANDEM_ASSIGN_OR_RETURN(profile, ProfileWithProgress(*model, o.warmup, o.repeats));
   }
-  const PlanProblem problem = BuildPlanProblem(profile, cluster);
+  TANDEM_ASSIGN_OR_RETURN(const PlanProblem problem, BuildPlanProblem(profile, cluster));
   PlannerOptions po;
   po.time_budget_s = o.time_budget_s;
+  if (o.objective == "latency") po.objective = Objective::kLatency;
+  else if (o.objective != "throughput")
+    return Status::InvalidArgument("--objective '" + o.objective + "': expected throughput or latency");
   auto result = planner->Solve(problem, po);
   if (!result.ok()) return result.status().WithContext("cannot place " + profile.model_path + " on " + cluster.source);
   const nlohmann::json j = PlanToJson(profile, cluster, result.value());

@@ -7,7 +7,7 @@ namespace tandem {
 
 using nlohmann::json;
 
-PlanProblem BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster) {
+Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster) {
   PlanProblem p;
   for (size_t i = 0; i < profile.segments.size(); ++i) {
     const auto& s = profile.segments[i];
@@ -25,6 +25,26 @@ PlanProblem BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& c
         p.bandwidth[a][b] = cluster.LinkBandwidth(a, b);
         p.latency[a][b] = cluster.LinkLatency(a, b);
       }
+  bool measured = false;
+  for (const auto& w : cluster.workers) measured |= !w.profile.empty();
+  if (measured) {
+    for (size_t i = 0; i < cluster.workers.size(); ++i) {
+      const auto& w = cluster.workers[i];
+      std::vector<double> row;
+      if (w.profile.empty()) {
+        for (const auto& s : profile.segments) row.push_back(s.compute_s / w.speed);
+      } else {
+        const std::string field = cluster.source + ": workers[" + std::to_string(i) + "].profile";
+        auto own = ReadProfile(w.profile);
+        if (!own.ok()) return own.status().WithContext(field);
+        if (own->model_hash != profile.model_hash || own->input_shape != profile.input_shape ||
+            own->segments.size() != profile.segments.size())
+          return Status::InvalidArgument(field + ": " + w.profile + " was measured for another model or input shape");
+        for (const auto& s : own->segments) row.push_back(s.compute_s);
+      }
+      p.segment_time.push_back(std::move(row));
+    }
+  }
   return p;
 }
 

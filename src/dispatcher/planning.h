@@ -14,8 +14,9 @@
 namespace tandem {
 
 // Segments from the profile; workers, speeds, memory and links from the
-// cluster (memory_mb 0 means unlimited).
-PlanProblem BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster);
+// cluster (memory_mb 0 means unlimited). A worker with its own profile gets
+// that profile's segment times; it must be of the same model and input.
+Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster);
 
 // The cut positions between a plan's stages, and the worker names in order.
 std::vector<int> PlanCuts(const ModelProfile& profile, const Plan& plan);

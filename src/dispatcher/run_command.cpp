@@ -119,7 +119,7 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     // The planner chooses cuts and workers for the cluster.
     TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(o.algorithm));
     TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats));
-    const PlanProblem problem = BuildPlanProblem(profile, cluster);
+    TANDEM_ASSIGN_OR_RETURN(const PlanProblem problem, BuildPlanProblem(profile, cluster));
     auto planned = planner->Solve(problem, PlannerOptions());
     if (!planned.ok())
       return planned.status().WithContext("cannot place " + o.model + " on " + cluster.source);

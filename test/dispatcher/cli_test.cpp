@@ -141,6 +141,27 @@ TEST_CASE("plan writes a plan that split and run accept; infeasible clusters are
   auto manifest = nlohmann::json::parse(ReadFile(dir.path() + "/s/manifest.json").value());
   CHECK(manifest["cuts"] == plan["cuts"]);
 
+  // The latency objective, and a worker's own measured profile.
+  auto lat = Run("plan --json --objective latency -p " + dir.path() + "/p.json -c " + cluster);
+  INFO(lat.err);
+  REQUIRE(lat.exit_code == 0);
+  auto lj = nlohmann::json::parse(lat.out);
+  CHECK(lj["predicted"]["latency_s"].get<double>() <= plan["predicted"]["latency_s"].get<double>() * (1 + 1e-9));
+  ExpectCleanError(Run("plan --objective fastest -p " + dir.path() + "/p.json -c " + cluster), {"--objective 'fastest'"});
+  REQUIRE(WriteFileAtomic(dir.path() + "/own.json", R"({"workers": [
+      {"name": "a", "endpoint": "tcp://127.0.0.1:1", "profile": "p.json"},
+      {"name": "b", "endpoint": "tcp://127.0.0.1:2"}]})")
+              .ok());
+  CHECK(Run("plan -p " + dir.path() + "/p.json -c " + dir.path() + "/own.json").exit_code == 0);
+  auto small = Run("profile -m " + FixturePath("small_cnn.traced.pt") + " -s 1,3,32,32 --repeats 1 -o " + dir.path() +
+                   "/small.json");
+  REQUIRE(small.exit_code == 0);
+  REQUIRE(WriteFileAtomic(dir.path() + "/wrong.json", R"({"workers": [
+      {"name": "a", "endpoint": "tcp://127.0.0.1:1", "profile": "small.json"}]})")
+              .ok());
+  ExpectCleanError(Run("plan -p " + dir.path() + "/p.json -c " + dir.path() + "/wrong.json"),
+                   {"wrong.json: workers[0].profile", "another model"});
+
   // Memory the model cannot fit: the message says what and by how much.
   REQUIRE(WriteFileAtomic(cluster, R"({"workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1", "memory_mb": 10},
                                                   {"name": "b", "endpoint": "tcp://127.0.0.1:2", "memory_mb": 10}]})")

@@ -24,9 +24,10 @@ class AutoPlanner : public Planner {
         last_error = r.status();
         return;
       }
-      if (!best || r->evaluation.bottleneck_s < best->evaluation.bottleneck_s ||
-          (r->exact && r->evaluation.bottleneck_s <= best->evaluation.bottleneck_s))
-        best = std::move(r).value();
+      auto value = [&](const PlanResult& x) {
+        return o.objective == Objective::kLatency ? x.evaluation.latency_s : x.evaluation.bottleneck_s;
+      };
+      if (!best || value(r.value()) < value(*best)) best = std::move(r).value();
     };
     if (p.nodes.size() <= 40) {
       auto r = MakeOptimalPlanner()->Solve(p, exact);

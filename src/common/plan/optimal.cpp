@@ -1,4 +1,5 @@
-// `optimal`: exact. The bottleneck of any plan is one of finitely many values
+// `optimal`: exact. With the latency objective, branch and bound for the
+// least end-to-end latency (FindLeastLatencyPlan). Otherwise: the bottleneck of any plan is one of finitely many values
 // (a stage's compute on a node, a transfer on a link); binary search over
 // them, asking an exhaustive memoised search whether a plan within the value
 // exists. Feasibility is monotone in the value, so the first value that
@@ -21,6 +22,21 @@ class OptimalPlanner : public Planner {
     const auto deadline = o.deadline_s > 0 ? t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                        std::chrono::duration<double>(o.deadline_s))
                                            : std::chrono::steady_clock::time_point::max();
+    if (o.objective == Objective::kLatency) {
+      TANDEM_ASSIGN_OR_RETURN(auto plan, FindLeastLatencyPlan(p, deadline));
+      if (!plan)
+        return Status::InvalidArgument("no placement fits: the workers' memory cannot hold the model in stages of "
+                                       "contiguous segments, one stage per worker");
+      PlanResult r;
+      r.algorithm = name();
+      r.plan = *plan;
+      r.evaluation = Evaluate(p, r.plan);
+      if (!r.evaluation.feasible) return Status::Internal("optimal produced an invalid plan: " + r.evaluation.problem);
+      r.exact = true;
+      r.lower_bound_s = BottleneckLowerBound(p);
+      r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return r;
+    }
     const double lb = BottleneckLowerBound(p);
     std::vector<double> cands = BottleneckCandidates(p, std::numeric_limits<double>::infinity());
     size_t lo = 0, hi = cands.size();  // answer in [lo, hi); hi = none found yet

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace tandem {
@@ -302,7 +303,86 @@ bool GreedyWithin(const PlanProblem& p, double limit, std::vector<char>* used, i
   return false;
 }
 
+// Branch and bound for the least latency. The future cost depends only on
+// (used, last, next segment), so reaching a state at a cost no lower than
+// before cannot help (exact); a lower bound on the rest prunes the search.
+class LatencySearch {
+ public:
+  LatencySearch(const PlanProblem& p, std::chrono::steady_clock::time_point deadline)
+      : p_(p), deadline_(deadline), S_(static_cast<int>(p.segments.size())), M_(static_cast<int>(p.nodes.size())) {
+    rest_.assign(S_ + 1, 0.0);
+    double last_hop = std::numeric_limits<double>::infinity();
+    for (int v = 0; v < M_; ++v) last_hop = std::min(last_hop, p.Transfer(v, p.dispatcher(), p.segments[S_ - 1].out_bytes));
+    rest_[S_] = last_hop;
+    for (int s = S_ - 1; s >= 0; --s) {
+      double best = std::numeric_limits<double>::infinity();
+      for (int v = 0; v < M_; ++v) best = std::min(best, p.SegmentTime(v, s));
+      rest_[s] = rest_[s + 1] + best;
+    }
+  }
+
+  Result<std::optional<Plan>> Run() {
+    std::vector<PlanStage> path;
+    Search(0, p_.dispatcher(), 0, 0.0, &path);
+    if (timed_out_) return Status::Timeout("the exact latency search ran out of time");
+    if (best_plan_.empty()) return std::optional<Plan>();
+    return std::optional<Plan>(Plan{best_plan_});
+  }
+
+ private:
+  void Search(uint64_t used, int last, int e, double cost, std::vector<PlanStage>* path) {
+    if (e == S_) {
+      const double total = cost + p_.Transfer(last, p_.dispatcher(), p_.segments[S_ - 1].out_bytes);
+      if (total < best_) {
+        best_ = total;
+        best_plan_ = *path;
+      }
+      return;
+    }
+    if (timed_out_ || cost + rest_[e] >= best_) return;
+    if ((++steps_ & 1023) == 0 && std::chrono::steady_clock::now() > deadline_) {
+      timed_out_ = true;
+      return;
+    }
+    const uint64_t key = (used << 24) | (static_cast<uint64_t>(last) << 12) | static_cast<uint64_t>(e);
+    auto seen = seen_.find(key);
+    if (seen != seen_.end() && seen->second <= cost) return;
+    seen_[key] = cost;
+    std::vector<int> ends;
+    for (int v = 0; v < M_; ++v) {
+      if (used >> v & 1) continue;
+      const double hop = p_.Transfer(last, v, p_.InBytes(e));
+      StageEnds(p_, v, e, std::numeric_limits<double>::infinity(), &ends);
+      double compute = 0;
+      int x = e;
+      for (auto it = ends.begin(); it != ends.end(); ++it) {
+        while (x < *it) compute += p_.SegmentTime(v, x++);
+        path->push_back(PlanStage{v, e, *it});
+        Search(used | (uint64_t{1} << v), v, *it, cost + hop + compute, path);
+        path->pop_back();
+        if (timed_out_) return;
+      }
+    }
+  }
+
+  const PlanProblem& p_;
+  const std::chrono::steady_clock::time_point deadline_;
+  const int S_, M_;
+  std::vector<double> rest_;  // lower bound on the cost of segments [s, S) plus the last hop
+  std::unordered_map<uint64_t, double> seen_;
+  double best_ = std::numeric_limits<double>::infinity();
+  std::vector<PlanStage> best_plan_;
+  uint64_t steps_ = 0;
+  bool timed_out_ = false;
+};
+
 }  // namespace
+
+Result<std::optional<Plan>> FindLeastLatencyPlan(const PlanProblem& p, std::chrono::steady_clock::time_point deadline) {
+  if (p.nodes.size() > 40) return Status::Unsupported("the exact search handles at most 40 workers");
+  if (p.segments.size() >= 4096) return Status::Unsupported("too many segments");
+  return LatencySearch(p, deadline).Run();
+}
 
 Result<std::optional<Plan>> FindPlanWithin(const PlanProblem& p, double limit, bool exhaustive,
                                            std::chrono::steady_clock::time_point deadline) {

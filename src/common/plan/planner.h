@@ -17,7 +17,15 @@
 
 namespace tandem {
 
+enum class Objective {
+  kThroughput,  // minimise the bottleneck (the default)
+  kLatency,     // minimise one request's end-to-end time (optimal and auto)
+};
+
 struct PlannerOptions {
+  // What `optimal` and `auto` minimise; the heuristics always minimise the
+  // bottleneck.
+  Objective objective = Objective::kThroughput;
   // `auto`: the exact search may use this long before `fast` takes over.
   double time_budget_s = 2.0;
   // `optimal`: give up with a Timeout error after this long; 0: no limit.
@@ -59,6 +67,11 @@ double BottleneckLowerBound(const PlanProblem& problem);
 // The bound of a relaxation where stages may reuse nodes and every cut
 // crosses the cluster's best link (at least `from`).
 double RelaxedBound(const PlanProblem& problem, double from);
+
+// The exact plan with the least end-to-end latency (sum of every transfer
+// and compute), by branch and bound over (workers used, last worker, next
+// segment). Timeout error past `deadline`.
+Result<std::optional<Plan>> FindLeastLatencyPlan(const PlanProblem& p, std::chrono::steady_clock::time_point deadline);
 
 // Per-algorithm factories (one file each).
 std::unique_ptr<Planner> MakeOptimalPlanner();

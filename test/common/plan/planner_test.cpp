@@ -80,6 +80,36 @@ double BruteForce(const PlanProblem& p) {
   return best;
 }
 
+// The least end-to-end latency over every plan, from the definition.
+double BruteForceLatency(const PlanProblem& p) {
+  const int S = static_cast<int>(p.segments.size()), M = static_cast<int>(p.nodes.size());
+  double best = std::numeric_limits<double>::infinity();
+  std::vector<int> used(M, 0);
+  std::function<void(int, int, double)> rec = [&](int last, int e, double sum) {
+    if (e == S) {
+      best = std::min(best, sum + p.segments[S - 1].out_bytes / p.bandwidth[last][M] + p.latency[last][M]);
+      return;
+    }
+    for (int v = 0; v < M; ++v) {
+      if (used[v]) continue;
+      const uint64_t in = e == 0 ? p.input_bytes : p.segments[e - 1].out_bytes;
+      const double hop = in / p.bandwidth[last][v] + p.latency[last][v];
+      double compute = 0;
+      uint64_t params = 0;
+      for (int x = e; x < S; ++x) {
+        compute += p.segment_time.empty() ? p.segments[x].compute_s / p.nodes[v].speed : p.segment_time[v][x];
+        params += p.segments[x].param_bytes;
+        if (p.nodes[v].memory_bytes && params + in + p.segments[x].out_bytes > p.nodes[v].memory_bytes) continue;
+        used[v] = 1;
+        rec(v, x + 1, sum + hop + compute);
+        used[v] = 0;
+      }
+    }
+  };
+  rec(M, 0, 0);
+  return best;
+}
+
 // The bottleneck recomputed from the plan, by the test's own arithmetic.
 double Recompute(const PlanProblem& p, const Plan& plan) {
   const int M = static_cast<int>(p.nodes.size());
@@ -133,6 +163,32 @@ TEST_CASE("optimal equals brute force on random small instances", "[plan]") {
     CheckValid(p, r.value());
   }
   CHECK(feasible > 80);
+}
+
+TEST_CASE("the latency objective finds the least end-to-end latency", "[plan]") {
+  std::mt19937 rng(99);
+  PlannerOptions latency;
+  latency.objective = Objective::kLatency;
+  int feasible = 0;
+  for (int trial = 0; trial < 80; ++trial) {
+    const int M = 1 + static_cast<int>(rng() % 6), S = 1 + static_cast<int>(rng() % 10);
+    PlanProblem p = RandomProblem(rng, M, S, trial % 2 == 0, trial % 4 == 0);
+    const double brute = BruteForceLatency(p);
+    auto r = MakePlanner("optimal").value()->Solve(p, latency);
+    INFO("trial " << trial);
+    if (!std::isfinite(brute)) {
+      CHECK_FALSE(r.ok());
+      continue;
+    }
+    ++feasible;
+    REQUIRE(r.ok());
+    CheckValid(p, r.value());
+    CHECK(r->evaluation.latency_s == Approx(brute).epsilon(1e-12));
+    auto a = MakePlanner("auto").value()->Solve(p, latency);
+    REQUIRE(a.ok());
+    CHECK(a->evaluation.latency_s == Approx(brute).epsilon(1e-12));
+  }
+  CHECK(feasible > 50);
 }
 
 TEST_CASE("every algorithm gives valid plans and auto is never worse than the baselines", "[plan]") {
