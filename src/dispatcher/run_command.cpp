@@ -126,6 +126,7 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     cuts = PlanCuts(profile, planned->plan);
     worker_names = PlanWorkers(cluster, planned->plan);
     std::fputs(FormatPlan(profile, cluster, planned.value()).c_str(), stdout);
+    std::fflush(stdout);
   }
   TANDEM_ASSIGN_OR_RETURN(auto stages, BuildStages(*model, cuts));
   const size_t k = stages.size();
