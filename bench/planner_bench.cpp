@@ -22,6 +22,7 @@
 
 #include "common/model/profile.h"
 #include "common/plan/planner.h"
+#include "dispatcher/planning.h"
 
 using namespace tandem;
 
@@ -32,11 +33,7 @@ namespace {
 PlanProblem Instance(const ModelProfile& prof, int n, double cap_mb, bool mixed, bool with_io, std::mt19937& rng) {
   std::uniform_real_distribution<double> pos(0, 150), u(0, 1);
   PlanProblem p;
-  for (size_t i = 0; i < prof.segments.size(); ++i) {
-    const auto& s = prof.segments[i];
-    const int tensors = i < prof.cuts.size() ? static_cast<int>(prof.cuts[i].tensors.size()) : 1;
-    p.segments.push_back(PlanSegment{s.compute_s, s.param_bytes, s.output_bytes, tensors});
-  }
+  p.segments = PlanSegments(prof);
   p.input_bytes = prof.input_bytes;
   std::vector<std::pair<double, double>> xy;
   for (int i = 0; i <= n; ++i) xy.emplace_back(pos(rng), pos(rng));  // the last is the dispatcher

@@ -7,13 +7,19 @@ namespace tandem {
 
 using nlohmann::json;
 
-Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster) {
-  PlanProblem p;
+std::vector<PlanSegment> PlanSegments(const ModelProfile& profile) {
+  std::vector<PlanSegment> segments;
   for (size_t i = 0; i < profile.segments.size(); ++i) {
     const auto& s = profile.segments[i];
     const int tensors = i < profile.cuts.size() ? static_cast<int>(profile.cuts[i].tensors.size()) : 1;
-    p.segments.push_back(PlanSegment{s.compute_s, s.param_bytes, s.output_bytes, tensors});
+    segments.push_back(PlanSegment{s.compute_s, s.param_bytes, s.output_bytes, tensors});
   }
+  return segments;
+}
+
+Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster) {
+  PlanProblem p;
+  p.segments = PlanSegments(profile);
   p.input_bytes = profile.input_bytes;
   for (const auto& w : cluster.workers) p.nodes.push_back(PlanNode{w.name, w.speed, w.memory_mb << 20});
   const size_t n = cluster.workers.size() + 1;

@@ -13,6 +13,9 @@
 
 namespace tandem {
 
+// The planner's segments from a profile.
+std::vector<PlanSegment> PlanSegments(const ModelProfile& profile);
+
 // Segments from the profile; workers, speeds, memory and links from the
 // cluster (memory_mb 0 means unlimited). A worker with its own profile gets
 // that profile's segment times; it must be of the same model and input.

@@ -123,14 +123,7 @@ class FastPlanner : public Planner {
       auto all = MakeOptimalPlanner()->Solve(p, po);
       if (all.ok() && all->evaluation.bottleneck_s < best_value) best = all->plan;
     }
-    PlanResult r;
-    r.algorithm = name();
-    r.plan = *best;
-    r.evaluation = Evaluate(p, r.plan);
-    if (!r.evaluation.feasible) return Status::Internal("fast produced an invalid plan: " + r.evaluation.problem);
-    r.lower_bound_s = lb;
-    r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return r;
+    return FinishPlan(name(), p, *best, false, lb, t0);
   }
 };
 

@@ -48,14 +48,7 @@ class GreedyPlanner : public Planner {
       prev = best;
       e = best_end;
     }
-    PlanResult r;
-    r.algorithm = name();
-    r.plan = plan;
-    r.evaluation = Evaluate(p, plan);
-    if (!r.evaluation.feasible) return Status::Internal("greedy produced an invalid plan: " + r.evaluation.problem);
-    r.lower_bound_s = BottleneckLowerBound(p);
-    r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return r;
+    return FinishPlan(name(), p, plan, false, BottleneckLowerBound(p), t0);
   }
 };
 

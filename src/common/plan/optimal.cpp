@@ -27,15 +27,7 @@ class OptimalPlanner : public Planner {
       if (!plan)
         return Status::InvalidArgument("no placement fits: the workers' memory cannot hold the model in stages of "
                                        "contiguous segments, one stage per worker");
-      PlanResult r;
-      r.algorithm = name();
-      r.plan = *plan;
-      r.evaluation = Evaluate(p, r.plan);
-      if (!r.evaluation.feasible) return Status::Internal("optimal produced an invalid plan: " + r.evaluation.problem);
-      r.exact = true;
-      r.lower_bound_s = BottleneckLowerBound(p);
-      r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      return r;
+      return FinishPlan(name(), p, *plan, true, BottleneckLowerBound(p), t0);
     }
     const double lb = BottleneckLowerBound(p);
     std::vector<double> cands = BottleneckCandidates(p, std::numeric_limits<double>::infinity());
@@ -69,15 +61,8 @@ class OptimalPlanner : public Planner {
         lo = mid + 1;
       }
     }
-    PlanResult r;
-    r.algorithm = name();
-    r.plan = *best;
-    r.evaluation = Evaluate(p, r.plan);
-    if (!r.evaluation.feasible) return Status::Internal("optimal produced an invalid plan: " + r.evaluation.problem);
-    r.exact = true;
-    r.lower_bound_s = r.evaluation.bottleneck_s;
-    r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return r;
+    // Optimal: the bottleneck is its own lower bound.
+    return FinishPlan(name(), p, *best, true, Evaluate(p, *best).bottleneck_s, t0);
   }
 };
 

@@ -40,6 +40,20 @@ std::vector<std::string> PlannerNames() {
   return names;
 }
 
+Result<PlanResult> FinishPlan(const char* algorithm, const PlanProblem& p, Plan plan, bool exact, double lower_bound_s,
+                              std::chrono::steady_clock::time_point started) {
+  PlanResult r;
+  r.algorithm = algorithm;
+  r.plan = std::move(plan);
+  r.evaluation = Evaluate(p, r.plan);
+  if (!r.evaluation.feasible)
+    return Status::Internal(std::string(algorithm) + " produced an invalid plan: " + r.evaluation.problem);
+  r.exact = exact;
+  r.lower_bound_s = lower_bound_s;
+  r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return r;
+}
+
 Status CheckCapacity(const PlanProblem& p) {
   TANDEM_RETURN_IF_ERROR(p.Validate());
   uint64_t largest = 0, total = 0;

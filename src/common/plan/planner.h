@@ -52,6 +52,12 @@ class Planner {
   virtual Result<PlanResult> Solve(const PlanProblem& problem, const PlannerOptions& options) = 0;
 };
 
+// Evaluates the plan an algorithm found into its result, with the time
+// since `started`. An infeasible plan here is a bug in that algorithm
+// (Internal error).
+Result<PlanResult> FinishPlan(const char* algorithm, const PlanProblem& p, Plan plan, bool exact, double lower_bound_s,
+                              std::chrono::steady_clock::time_point started);
+
 // The registry.
 Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name);
 std::vector<std::string> PlannerNames();

@@ -32,15 +32,8 @@ class RandomPlanner : public Planner {
       bounds.push_back(S);
       Plan plan;
       for (int i = 0; i < k; ++i) plan.stages.push_back(PlanStage{nodes[i], bounds[i], bounds[i + 1]});
-      PlanEvaluation ev = Evaluate(p, plan);
-      if (!ev.feasible) continue;
-      PlanResult r;
-      r.algorithm = name();
-      r.plan = plan;
-      r.evaluation = ev;
-      r.lower_bound_s = BottleneckLowerBound(p);
-      r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      return r;
+      if (!Evaluate(p, plan).feasible) continue;
+      return FinishPlan(name(), p, plan, false, BottleneckLowerBound(p), t0);
     }
     return Status::InvalidArgument("random found no plan that fits the workers' memory in 10000 draws");
   }

@@ -120,15 +120,10 @@ class SeiferPlanner : public Planner {
     }
     Plan plan;
     for (int i = 0; i < k; ++i) plan.stages.push_back(PlanStage{path[i], bounds[i], bounds[i + 1]});
-    PlanResult r;
-    r.algorithm = name();
-    r.plan = plan;
-    r.evaluation = Evaluate(p, plan);
-    if (!r.evaluation.feasible)
-      return Status::InvalidArgument("seifer's plan does not fit: " + r.evaluation.problem);
-    r.lower_bound_s = BottleneckLowerBound(p);
-    r.solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return r;
+    // SEIFER's cap counts weights only; with activations a stage may not fit.
+    const PlanEvaluation ev = Evaluate(p, plan);
+    if (!ev.feasible) return Status::InvalidArgument("seifer's plan does not fit: " + ev.problem);
+    return FinishPlan(name(), p, plan, false, BottleneckLowerBound(p), t0);
   }
 };
 
