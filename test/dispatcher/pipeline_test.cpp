@@ -106,7 +106,7 @@ std::vector<double> HopErrors(const std::string& out) {
 
 struct RunSpec {
   std::string fixture;
-  int stages = 3;
+  int stages = 3;  // 0: let the planner choose
   std::string codec;  // empty: the default
   int inputs = 24;
 };
@@ -119,7 +119,8 @@ CommandResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossl
   auto f = test::LoadFixture(spec.fixture);
   auto inputs = WriteInputs(in, spec.inputs, f.input_shape, 7);
   std::string cmd = test::DispatcherPath() + " run -m " + f.model + " -c " + cluster.config() + " -i " + in +
-                    " -o " + out + " -k " + std::to_string(spec.stages) + " --warmup 1 --repeats 1 --window 6";
+                    " -o " + out + " --warmup 1 --repeats 1 --window 6";
+  if (spec.stages > 0) cmd += " -k " + std::to_string(spec.stages);  // else the planner decides
   if (!spec.codec.empty()) cmd += " --codec " + spec.codec;
   CommandResult r = test::RunCommand(cmd);
   INFO(spec.fixture << " in " << spec.stages << " stages, codec " << spec.codec << "\n" << r.out << r.err
@@ -181,6 +182,13 @@ TANDEM_PIPELINE_TEST("googlenet.traced")
 TANDEM_PIPELINE_TEST("googlenet.scripted")
 TANDEM_PIPELINE_TEST("vgg16.traced")
 TANDEM_PIPELINE_TEST("vgg16.scripted")
+
+TEST_CASE("the planner's placement reproduces the model", "[pipeline][plan]") {
+  LocalCluster cluster(3);
+  auto r = RunAndCheck(cluster, {"googlenet.scripted", 0, "", 24});
+  CHECK(r.out.find("bottleneck:") != std::string::npos);
+  CHECK(r.out.find("predicted throughput") != std::string::npos);
+}
 
 TEST_CASE("every lossless codec gives exact outputs", "[pipeline][codec]") {
   LocalCluster cluster(3);
