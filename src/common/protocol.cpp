@@ -154,6 +154,7 @@ std::string DeployBody::Encode() const {
   w.Str(stage_sha256);
   w.U64(stage.size());
   w.Raw(stage.data(), stage.size());
+  w.U8(beside ? 1 : 0);
   return s;
 }
 Result<DeployBody> DeployBody::Decode(Reader& r) {
@@ -175,6 +176,44 @@ Result<DeployBody> DeployBody::Decode(Reader& r) {
       b.num_inputs == 0 || b.num_inputs > kMaxTensorsPerMessage)
     return Status::Corruption("DEPLOY has an invalid stage index, stage count or input count");
   b.stage.assign(reinterpret_cast<const char*>(at), static_cast<size_t>(n));
+  if (r.remaining() > 0) {  // minor 1
+    uint8_t flags = 0;
+    r.U8(&flags);
+    if (!r.ok() || flags > 1) return Status::Corruption("DEPLOY has unknown flags");
+    b.beside = flags & 1;
+  }
+  if (b.stage.empty() && b.stage_sha256.empty())
+    return Status::Corruption("DEPLOY carries neither a stage nor the SHA-256 of one to reuse");
+  return b;
+}
+
+std::string UndeployBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U32(model_version);
+  return s;
+}
+Result<UndeployBody> UndeployBody::Decode(Reader& r) {
+  UndeployBody b;
+  if (r.remaining() == 0) return b;  // minor 0: every deployment
+  r.U32(&b.model_version);
+  if (!r.ok()) return Truncated("UNDEPLOY");
+  return b;
+}
+
+std::string PongBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U64(instance);
+  w.U32(deployments);
+  return s;
+}
+Result<PongBody> PongBody::Decode(Reader& r) {
+  PongBody b;
+  if (r.remaining() == 0) return b;  // minor 0
+  r.U64(&b.instance);
+  r.U32(&b.deployments);
+  if (!r.ok()) return Truncated("PONG");
   return b;
 }
 

@@ -32,7 +32,7 @@
 namespace tandem {
 
 constexpr uint8_t kProtocolMajor = 1;
-constexpr uint8_t kProtocolMinor = 0;
+constexpr uint8_t kProtocolMinor = 1;  // 1: PONG and UNDEPLOY bodies, DEPLOY flags and stage reuse
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -120,9 +120,33 @@ struct DeployBody {
   uint32_t num_inputs = 1;     // tensors each activation must carry
   uint64_t activation_bytes = 0;  // input + output bytes of one request
   std::string stage_sha256;
-  std::string stage;           // the TorchScript stage archive
+  // The TorchScript stage archive. Empty: reuse the stage with this SHA-256
+  // that the worker already holds (NOT_FOUND when it holds none).
+  std::string stage;
+  // Keep the worker's other deployments running beside this one (a model
+  // update); otherwise this one replaces them all. Minor 1; absent: replace.
+  bool beside = false;
   std::string Encode() const;
   static Result<DeployBody> Decode(Reader& r);
+};
+
+// UNDEPLOY: stop one deployment, or all of them (version 0, or an empty
+// body as in minor 0).
+struct UndeployBody {
+  uint32_t model_version = 0;
+  std::string Encode() const;
+  static Result<UndeployBody> Decode(Reader& r);
+};
+
+// PONG: the worker's answer to a heartbeat. `instance` is drawn at random
+// when the worker process starts, so a restarted worker (which has lost its
+// deployments) is told apart from one that only missed some heartbeats.
+// Minor 0 sent an empty PONG: instance 0.
+struct PongBody {
+  uint64_t instance = 0;
+  uint32_t deployments = 0;  // stages it runs now
+  std::string Encode() const;
+  static Result<PongBody> Decode(Reader& r);
 };
 
 struct DeployAckBody {

@@ -46,6 +46,9 @@ struct RunCommandOptions {
   std::string algorithm = "auto";  // the planner, when neither --stages nor --plan is given
   std::string codec;         // every hop's codec; empty: the cluster config's
   int window = 8;            // requests in flight at most
+  double heartbeat_timeout_s = 1.0;  // a worker silent this long is failed; the pipeline is re-planned
+  int max_attempts = 4;      // sends of one request before it fails
+  bool watch_model = false;  // deploy a new version when the model file changes
   int threads = 0;           // LibTorch threads for profiling here; 0: one per core
   int warmup = 3;            // profiling runs, as in `profile`
   int repeats = 10;

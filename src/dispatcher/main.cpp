@@ -97,6 +97,16 @@ int main(int argc, char** argv) {
                       "zfp:precision=P (also with zfp+lz4)");
   run_cmd->add_option("--window,-w", run.window, "requests in flight at most")->default_val(8)->check(CLI::Range(1, 4096));
   run_cmd->add_option("--threads,-t", run.threads, "LibTorch threads for profiling here (0: one per core)")->default_val(0);
+  run_cmd->add_option("--heartbeat-timeout", run.heartbeat_timeout_s,
+                      "declare a worker failed after this many seconds without a heartbeat answer, and re-plan")
+      ->default_val(1.0)
+      ->check(CLI::Range(0.1, 3600.0));
+  run_cmd->add_option("--max-attempts", run.max_attempts,
+                      "sends of one request (replays after failures included) before it fails")
+      ->default_val(4)
+      ->check(CLI::Range(1, 100));
+  run_cmd->add_flag("--watch-model", run.watch_model,
+                    "deploy a new version of the model file when it changes (replace the file with a rename)");
   run_cmd->add_option("--warmup", run.warmup, "profiling: untimed runs per segment")->default_val(3);
   run_cmd->add_option("--repeats", run.repeats, "profiling: timed runs per segment")->default_val(10);
 

@@ -35,6 +35,15 @@ Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup
                                    std::to_string(model.cuts().size()) + " valid cuts, so at most " +
                                    std::to_string(max_stages) + " stages");
   TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(model, warmup, repeats));
+  return BalancedCuts(profile, stages);
+}
+
+Result<std::vector<int>> BalancedCuts(const ModelProfile& profile, int stages) {
+  const int max_stages = static_cast<int>(profile.cuts.size()) + 1;
+  if (stages > max_stages)
+    return Status::InvalidArgument("--stages " + std::to_string(stages) + ": " + profile.model_path + " has " +
+                                   std::to_string(profile.cuts.size()) + " valid cuts, so at most " +
+                                   std::to_string(max_stages) + " stages");
   std::vector<double> costs;
   for (const auto& s : profile.segments) costs.push_back(s.compute_s);
   TANDEM_ASSIGN_OR_RETURN(auto bounds, BalancedPartition(costs, stages));

@@ -19,5 +19,7 @@ Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int rep
 // Profiles the model and returns the K-1 cut positions that balance measured
 // compute over K stages. Errors when the model has fewer than K-1 cuts.
 Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats);
+// The same from a profile already measured.
+Result<std::vector<int>> BalancedCuts(const ModelProfile& profile, int stages);
 
 }  // namespace tandem

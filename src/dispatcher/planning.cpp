@@ -1,5 +1,6 @@
 #include "dispatcher/planning.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,28 @@ std::vector<int> PlanCuts(const ModelProfile& profile, const Plan& plan) {
   std::vector<int> cuts;
   for (size_t k = 0; k + 1 < plan.stages.size(); ++k) cuts.push_back(profile.cuts[plan.stages[k].end - 1].position);
   return cuts;
+}
+
+Result<Plan> PlanFromCuts(const ModelProfile& profile, const std::vector<int>& cuts, const std::vector<int>& nodes) {
+  if (nodes.size() != cuts.size() + 1)
+    return Status::InvalidArgument(std::to_string(cuts.size() + 1) + " stages need as many workers, not " +
+                                   std::to_string(nodes.size()));
+  Plan plan;
+  int begin = 0;
+  for (size_t k = 0; k <= cuts.size(); ++k) {
+    int end = static_cast<int>(profile.segments.size());
+    if (k < cuts.size()) {
+      auto it = std::find_if(profile.cuts.begin(), profile.cuts.end(),
+                             [&](const CutPoint& c) { return c.position == cuts[k]; });
+      if (it == profile.cuts.end())
+        return Status::InvalidArgument("cut " + std::to_string(cuts[k]) + " is not a valid cut of " + profile.model_path);
+      end = static_cast<int>(it - profile.cuts.begin()) + 1;
+    }
+    if (end <= begin) return Status::InvalidArgument("cuts must be ascending");
+    plan.stages.push_back(PlanStage{nodes[k], begin, end});
+    begin = end;
+  }
+  return plan;
 }
 
 std::vector<std::string> PlanWorkers(const ClusterConfig& cluster, const Plan& plan) {

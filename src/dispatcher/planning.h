@@ -21,6 +21,11 @@ std::vector<PlanSegment> PlanSegments(const ModelProfile& profile);
 // that profile's segment times; it must be of the same model and input.
 Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster);
 
+// The plan whose stages end at `cuts` (node positions, ascending) and run on
+// `nodes` (worker indices, one per stage). Errors: a position that is not a
+// valid cut of the profiled model.
+Result<Plan> PlanFromCuts(const ModelProfile& profile, const std::vector<int>& cuts, const std::vector<int>& nodes);
+
 // The cut positions between a plan's stages, and the worker names in order.
 std::vector<int> PlanCuts(const ModelProfile& profile, const Plan& plan);
 std::vector<std::string> PlanWorkers(const ClusterConfig& cluster, const Plan& plan);

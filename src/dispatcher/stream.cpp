@@ -86,72 +86,132 @@ Status Streamer::Bind(const std::string& bind) {
 
 namespace {
 
-struct InFlight {
+struct Request {
   int index = 0;
   HostTensor input;  // kept until the result arrives (for replay)
+  uint32_t version = 0;  // the deployment it was last sent to (0: waiting to be sent)
+  int attempts = 0;
   Clock::time_point sent;
 };
 
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
-Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, const ResultSink& sink,
-                                   const std::atomic<bool>& stop, const std::function<void(int, int)>& progress) {
+Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, const StreamOptions& o,
+                                   const ResultSink& sink, const std::atomic<bool>& stop,
+                                   const std::function<void(int, int)>& progress) {
   if (!results_) return Status::Internal("Streamer::Run before Bind");
-  zmq::socket_t push(ctx_, zmq::socket_type::push);
-  SocketOptions so;
-  so.linger_ms = 0;
-  ApplySocketOptions(push, so);
-  push.set(zmq::sockopt::sndtimeo, 100);
-  TANDEM_RETURN_IF_ERROR(ConnectSocket(push, o.first_hop));
+  std::unique_ptr<zmq::socket_t> push;  // to the route's stage 0
+  std::string push_hop;
+  uint32_t push_version = 0;
 
   StreamReport rep;
-  rep.stages.resize(o.num_stages);
   const int total = inputs.count();
-  std::map<uint64_t, InFlight> in_flight;           // request id -> input
-  std::map<int, std::vector<HostTensor>> finished;  // index -> outputs, until their turn
-  std::map<int, bool> failed_indices;
-  int next_send = 0, next_deliver = 0;
+  // Request id on the wire = index + 1; the version tells deployments apart.
+  std::map<uint64_t, Request> in_flight;
+  std::map<int, Delivery> finished;  // index -> outcome, until its turn
+  std::map<uint32_t, const Route> routes_seen;  // version -> route (for deliveries)
+  int next_new = 0, next_deliver = 0;
   const auto start = Clock::now();
-  auto last_progress = Clock::now();
-  auto last_health = Clock::now();
   DecodeLimits limits;
-  limits.max_tensor_bytes = o.max_result_bytes;
   zmq::pollitem_t item{static_cast<void*>(*results_), 0, ZMQ_POLLIN, 0};
+
+  auto fail = [&](uint64_t id, Request& r, const std::string& why) {
+    rep.failures.push_back("request " + std::to_string(id) + " (" + inputs.Name(r.index) + "): " + why);
+    ++rep.failed;
+    Delivery d;
+    d.index = r.index;
+    d.error = why;
+    d.attempts = r.attempts;
+    d.received_unix_s = UnixNow();
+    auto rs = routes_seen.find(r.version);
+    if (rs != routes_seen.end()) {
+      d.generation = rs->second.generation;
+      d.model_sha256 = rs->second.model_sha256;
+      d.pipeline = rs->second.pipeline;
+    }
+    finished[r.index] = std::move(d);
+  };
 
   while (next_deliver < total) {
     if (stop) {
       rep.interrupted = true;
       break;
     }
-    // Fill the window: requests in flight plus results waiting for their
-    // turn, so memory stays bounded when one request is slow.
-    while (next_send < total && static_cast<int>(in_flight.size() + finished.size()) < o.window && !stop) {
-      TANDEM_ASSIGN_OR_RETURN(HostTensor x, inputs.Get(next_send));
-      std::string msg = StartMessage();
-      msg += EncodeActivationPrefix(ActivationHeader{o.model_version, 0}, 1);
-      EncodeStats es;
-      TANDEM_RETURN_IF_ERROR(EncodeTensor(x, o.codec, &msg, &es).WithContext(inputs.Name(next_send)));
-      EncodeTimings({}, &msg);
-      const uint64_t id = static_cast<uint64_t>(next_send) + 1;
-      FinishMessage(MessageType::kActivation, id, &msg);
-      const size_t size = msg.size();
-      zmq::message_t zmsg = OwnedMessage(std::move(msg));
-      bool sent = false;
-      while (!stop && !(sent = SendMessage(push, zmsg))) {
-        if (Clock::now() - last_progress > std::chrono::duration<double>(o.result_timeout_s))
-          return Status::Timeout("stage 0 (" + o.first_hop + ") accepted no request for " +
-                                 std::to_string(static_cast<int>(o.result_timeout_s)) + " s");
+    std::map<uint32_t, size_t> per_version;
+    for (const auto& [id, r] : in_flight)
+      if (r.version != 0) ++per_version[r.version];
+    TANDEM_RETURN_IF_ERROR(director.Tick(per_version));
+    const Route* route = director.route();
+    const auto now = Clock::now();
+    if (route) {
+      routes_seen.emplace(route->version, *route);
+      if (!push || push_hop != route->first_hop || push_version != route->version) {
+        push = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+        SocketOptions so;
+        so.linger_ms = 0;
+        ApplySocketOptions(*push, so);
+        push->set(zmq::sockopt::sndtimeo, 20);
+        TANDEM_RETURN_IF_ERROR(ConnectSocket(*push, route->first_hop));
+        push_hop = route->first_hop;
+        push_version = route->version;
       }
-      if (!sent) break;
-      rep.first_hop_bytes += size;
-      rep.first_hop_raw_bytes += x.nbytes();
-      rep.first_hop_max_error = std::max(rep.first_hop_max_error, es.max_abs_error);
-      in_flight[id] = InFlight{next_send, std::move(x), Clock::now()};
-      ++next_send;
+      // Requests to send: those never sent or sent to a pipeline that is
+      // gone (replays, oldest first), those past the result timeout, then
+      // new ones while the window has room.
+      std::vector<uint64_t> to_send;
+      for (auto& [id, r] : in_flight) {
+        const bool lost = r.version != 0 && !director.Live(r.version);
+        const bool overdue = r.version != 0 && now - r.sent > std::chrono::duration<double>(o.result_timeout_s);
+        if (r.version == 0 || lost || overdue) to_send.push_back(id);
+      }
+      while (next_new < total && static_cast<int>(in_flight.size() + finished.size()) < o.window) {
+        Request r;
+        r.index = next_new;
+        TANDEM_ASSIGN_OR_RETURN(r.input, inputs.Get(next_new));
+        const uint64_t id = static_cast<uint64_t>(next_new) + 1;
+        in_flight[id] = std::move(r);
+        to_send.push_back(id);
+        ++next_new;
+      }
+      for (uint64_t id : to_send) {
+        auto it = in_flight.find(id);
+        Request& r = it->second;
+        if (r.attempts >= o.max_attempts) {
+          fail(id, r, "no result after " + std::to_string(r.attempts) +
+                          " sends (pipeline failures or timeouts); giving up on it");
+          in_flight.erase(it);
+          continue;
+        }
+        std::string msg = StartMessage();
+        msg += EncodeActivationPrefix(ActivationHeader{route->version, 0}, 1);
+        EncodeStats es;
+        TANDEM_RETURN_IF_ERROR(EncodeTensor(r.input, route->codec, &msg, &es).WithContext(inputs.Name(r.index)));
+        EncodeTimings({}, &msg);
+        FinishMessage(MessageType::kActivation, id, &msg);
+        const size_t size = msg.size();
+        zmq::message_t zmsg = OwnedMessage(std::move(msg));
+        if (!SendMessage(*push, zmsg)) {
+          // Stage 0 is not taking requests now (busy, or gone: the director
+          // will tell). Mark it unsent; the next turn tries again.
+          r.version = 0;
+          break;
+        }
+        if (r.attempts > 0) ++rep.replayed;
+        ++r.attempts;
+        r.version = route->version;
+        r.sent = Clock::now();
+        rep.first_hop_bytes += size;
+        rep.first_hop_raw_bytes += r.input.nbytes();
+        rep.first_hop_max_error = std::max(rep.first_hop_max_error, es.max_abs_error);
+      }
     }
     int ready = 0;
     try {
-      ready = zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      ready = zmq::poll(&item, 1, std::chrono::milliseconds(50));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) return Status::Unavailable(std::string("results socket: ") + e.what());
     }
@@ -161,23 +221,31 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
         auto h = DecodeHeader(msg.data(), msg.size());
         if (!h.ok()) continue;
         auto it = in_flight.find(h->id);
-        if (it == in_flight.end()) continue;  // a duplicate or a stale result: each request is answered once
+        if (it == in_flight.end()) {  // already answered: each request is answered once
+          ++rep.duplicates;
+          continue;
+        }
+        Request& req = it->second;
         Reader r(static_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
         if (h->type == MessageType::kRequestFailed) {
           auto f = RequestFailedBody::Decode(r);
-          if (!f.ok() || f->model_version != o.model_version) continue;
-          rep.failures.push_back("request " + std::to_string(h->id) + " (" + inputs.Name(it->second.index) +
-                                 "): " + f->message);
-          ++rep.failed;
-          failed_indices[it->second.index] = true;
+          if (!f.ok() || f->model_version != req.version) {
+            ++rep.duplicates;
+            continue;
+          }
+          fail(h->id, req, f->message);
           in_flight.erase(it);
-          last_progress = Clock::now();
           continue;
         }
         if (h->type != MessageType::kActivation) continue;
         uint32_t n = 0;
         auto ah = DecodeActivationPrefix(r, &n);
-        if (!ah.ok() || ah->model_version != o.model_version || ah->stage != o.num_stages) continue;
+        auto rs = ah.ok() ? routes_seen.find(ah->model_version) : routes_seen.end();
+        if (!ah.ok() || ah->model_version != req.version || rs == routes_seen.end() ||
+            ah->stage != rs->second.num_stages) {
+          ++rep.duplicates;  // a late result of an earlier send
+          continue;
+        }
         std::vector<HostTensor> outs;
         Status st;
         uint64_t budget = o.max_result_bytes;  // for the whole message
@@ -194,16 +262,12 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
         auto timings = st.ok() ? DecodeTimings(r) : Result<std::vector<StageTiming>>(st);
         if (!timings.ok()) {
           // A result that does not decode fails its request, with the reason.
-          rep.failures.push_back("request " + std::to_string(h->id) + " (" + inputs.Name(it->second.index) +
-                                 "): its result does not decode: " + timings.status().message());
-          ++rep.failed;
-          failed_indices[it->second.index] = true;
+          fail(h->id, req, "its result does not decode: " + timings.status().message());
           in_flight.erase(it);
-          last_progress = Clock::now();
           continue;
         }
-        const double lat = std::chrono::duration<double>(Clock::now() - it->second.sent).count();
-        rep.latencies_s.push_back(lat);
+        rep.latencies_s.push_back(std::chrono::duration<double>(Clock::now() - req.sent).count());
+        if (rep.stages.size() != rs->second.num_stages) rep.stages.assign(rs->second.num_stages, StageStats());
         for (const auto& t : timings.value()) {
           if (t.stage >= rep.stages.size()) continue;
           auto& s = rep.stages[t.stage];
@@ -215,43 +279,32 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, const StreamOptions& o, 
           s.bytes_out += t.bytes_out;
           s.max_abs_error = std::max(s.max_abs_error, t.max_abs_error);
         }
-        finished[it->second.index] = std::move(outs);
+        Delivery d;
+        d.index = req.index;
+        d.ok = true;
+        d.outputs = std::move(outs);
+        d.generation = rs->second.generation;
+        d.model_sha256 = rs->second.model_sha256;
+        d.pipeline = rs->second.pipeline;
+        d.received_unix_s = UnixNow();
+        d.attempts = req.attempts;
+        finished[req.index] = std::move(d);
         ++rep.completed;
+        ++rep.by_generation[rs->second.generation];
         in_flight.erase(it);
-        last_progress = Clock::now();
       }
     }
     // Deliver in input order.
     while (next_deliver < total) {
       auto f = finished.find(next_deliver);
-      if (f != finished.end()) {
-        TANDEM_RETURN_IF_ERROR(sink(next_deliver, f->second));
-        finished.erase(f);
-      } else if (!failed_indices.count(next_deliver)) {
-        break;
-      }
+      if (f == finished.end()) break;
+      TANDEM_RETURN_IF_ERROR(sink(f->second));
+      finished.erase(f);
       ++next_deliver;
       if (progress) progress(next_deliver, total);
     }
-    const auto now = Clock::now();
-    const std::chrono::duration<double> health_every(o.health_after_s);
-    if (o.health_check && !in_flight.empty() && now - last_progress > health_every && now - last_health > health_every) {
-      last_health = now;
-      Status h = o.health_check();
-      if (!h.ok())
-        return Status::Unavailable(h.message() + "; " + std::to_string(in_flight.size()) +
-                                   " request(s) in flight have no result, " + std::to_string(next_deliver) +
-                                   " result(s) were delivered");
-    }
-    // Each request has the result timeout from its own send; ids grow with
-    // send order, so the first in flight is the oldest.
-    if (!in_flight.empty() && now - in_flight.begin()->second.sent > std::chrono::duration<double>(o.result_timeout_s)) {
-      const auto& [id, f] = *in_flight.begin();
-      return Status::Timeout("request " + std::to_string(id) + " (" + inputs.Name(f.index) + ") has had no result for " +
-                             std::to_string(static_cast<int>(o.result_timeout_s)) + " s; " +
-                             std::to_string(next_deliver) + " result(s) were delivered");
-    }
   }
+  rep.unanswered = total - next_deliver;
   rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return rep;
 }

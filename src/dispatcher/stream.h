@@ -3,10 +3,15 @@
 // The Streamer binds the results socket (the last stage pushes there), then
 // Run() sends inputs to stage 0 with at most `window` requests in flight,
 // keeps every input until its result has arrived, and hands results over in
-// input order, each exactly once.
+// input order, each exactly once. When the pipeline changes under it (a
+// worker failed and the Director deployed a new one), every request whose
+// result has not come is sent again on the new route, and late results of
+// the old pipeline are dropped.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,19 +65,57 @@ class SyntheticInputs : public InputSource {
   std::vector<int64_t> shape_;
 };
 
+// Where requests go now. Every deployment of a pipeline has its own wire
+// model version; workers and the Streamer drop messages of other versions.
+struct Route {
+  uint32_t version = 0;      // the deployment's model version on the wire
+  uint32_t num_stages = 1;
+  std::string first_hop;     // stage 0's data endpoint
+  CodecSpec codec;           // for the hop dispatcher -> stage 0
+  int pipeline = 1;          // deployments so far, for people (1: the first)
+  int generation = 1;        // the model: 1 as started, +1 per live update
+  std::string model_sha256;  // of that model's file
+};
+
+// What the Streamer asks of whoever deploys pipelines (the PipelineManager;
+// tests use StaticDirector). Called from the Streamer's thread only.
+class Director {
+ public:
+  virtual ~Director() = default;
+  // Called on every turn of the loop (about 20 times a second) with the
+  // requests in flight per version. May deploy, which blocks. An error ends
+  // the run.
+  virtual Status Tick(const std::map<uint32_t, size_t>& in_flight) = 0;
+  // Where new requests and replays go; null while there is none (the
+  // Streamer keeps every request until there is).
+  virtual const Route* route() const = 0;
+  // Whether results of `version` may still come. Requests in flight on a
+  // version that is no longer live are sent again on the route.
+  virtual bool Live(uint32_t version) const = 0;
+};
+
+// One fixed pipeline that never changes.
+class StaticDirector : public Director {
+ public:
+  explicit StaticDirector(Route route) : route_(std::move(route)) {}
+  Status Tick(const std::map<uint32_t, size_t>&) override { return Status::OK(); }
+  const Route* route() const override { return &route_; }
+  bool Live(uint32_t version) const override { return version == route_.version; }
+
+ private:
+  Route route_;
+};
+
 struct StreamOptions {
   int window = 8;                  // requests in flight at most
-  CodecSpec codec;                 // for the hop dispatcher -> stage 0
-  double result_timeout_s = 60;    // no result for this long while waiting: error
-  uint32_t model_version = 0;
-  uint32_t num_stages = 1;
-  std::string first_hop;           // stage 0's data endpoint
+  // A request without a result this long after it was sent, while there is
+  // a route, is sent again; after `max_attempts` sends it fails.
+  double result_timeout_s = 60;
+  // Sends of one request (first, replays after failures, resends after
+  // timeouts) before it fails: bounds the damage of an input that kills the
+  // workers it reaches.
+  int max_attempts = 4;
   uint64_t max_result_bytes = 1ull << 30;
-  // While requests are in flight and no result has come for `health_after_s`,
-  // `health_check` is called (at most once per `health_after_s`); a non-ok
-  // Status (a worker that stopped answering) ends the run with that error.
-  std::function<Status()> health_check;
-  double health_after_s = 2;
 };
 
 struct StageStats {
@@ -88,15 +131,34 @@ struct StreamReport {
   std::vector<std::string> failures;  // "request 7 (input-7): stage 1: ..."
   double seconds = 0;                 // first send to last result
   std::vector<double> latencies_s;    // per successful request
-  uint64_t first_hop_bytes = 0;       // sum over requests
+  uint64_t first_hop_bytes = 0;       // sum over sends
   uint64_t first_hop_raw_bytes = 0;
   double first_hop_max_error = 0;
-  std::vector<StageStats> stages;     // from the timings each stage appends
+  // Per stage of the pipeline that answered last (stage counts may change
+  // with a recovery or an update).
+  std::vector<StageStats> stages;
+  int replayed = 0;                   // sends after the first, for any reason
+  int duplicates = 0;                 // results dropped: stale version or already answered
+  std::map<int, int> by_generation;   // completed requests per model generation
   bool interrupted = false;
+  int unanswered = 0;                 // when interrupted: requests without a result
 };
 
-// Called with (index, outputs) in input order, once per successful request.
-using ResultSink = std::function<Status(int, const std::vector<HostTensor>&)>;
+// One request's outcome, handed to the sink in input order.
+struct Delivery {
+  int index = 0;
+  bool ok = false;
+  std::vector<HostTensor> outputs;  // when ok
+  std::string error;                // when not
+  int generation = 0;               // the model that answered (0: none)
+  std::string model_sha256;
+  int pipeline = 0;                 // the deployment that answered
+  double received_unix_s = 0;       // when its result arrived (wall clock)
+  int attempts = 0;
+};
+
+// Called once per request, in input order.
+using ResultSink = std::function<Status(const Delivery&)>;
 
 class Streamer {
  public:
@@ -105,8 +167,9 @@ class Streamer {
   Status Bind(const std::string& bind);
   // The endpoint the socket actually bound.
   const std::string& bound_endpoint() const { return bound_; }
-  Result<StreamReport> Run(InputSource& inputs, const StreamOptions& options, const ResultSink& sink,
-                           const std::atomic<bool>& stop, const std::function<void(int, int)>& progress);
+  Result<StreamReport> Run(InputSource& inputs, Director& director, const StreamOptions& options,
+                           const ResultSink& sink, const std::atomic<bool>& stop,
+                           const std::function<void(int, int)>& progress);
 
  private:
   zmq::context_t& ctx_;

@@ -11,21 +11,26 @@ WorkerClient::WorkerClient(zmq::context_t& ctx, WorkerEntry entry) : ctx_(ctx), 
 
 std::string WorkerClient::Who() const { return "worker '" + entry_.name + "' (" + entry_.endpoint + ")"; }
 
-Result<std::string> WorkerClient::Call(MessageType type, const std::string& body, MessageType expect,
-                                       double timeout_s) {
+Result<uint64_t> WorkerClient::Send(MessageType type, const std::string& body) {
   if (!socket_) return Status::Internal("not connected");
   const uint64_t id = next_id_++;
   const std::string msg = EncodeMessage(type, id, body);
   if (!SendBytes(*socket_, msg))
-    return Status::Unavailable(Who() + ": could not send " + MessageTypeName(type));
+    return Status::Unavailable(Who() + " is not connected: could not send " + MessageTypeName(type));
+  return id;
+}
+
+Result<std::string> WorkerClient::Await(uint64_t id, MessageType type, MessageType expect, double timeout_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   zmq::pollitem_t item{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0};
   while (true) {
+    if (give_up_ && give_up_())
+      return Status::Unavailable(Who() + " failed while " + MessageTypeName(type) + " was in progress");
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     int ready = 0;
     try {
-      ready = zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(200)));
+      ready = zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(50)));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) return Status::Unavailable(Who() + ": " + e.what());
     }
@@ -52,6 +57,12 @@ Result<std::string> WorkerClient::Call(MessageType type, const std::string& body
                          " s; is tandem-worker running there and reachable?");
 }
 
+Result<std::string> WorkerClient::Call(MessageType type, const std::string& body, MessageType expect,
+                                       double timeout_s) {
+  TANDEM_ASSIGN_OR_RETURN(uint64_t id, Send(type, body));
+  return Await(id, type, expect, timeout_s);
+}
+
 Status WorkerClient::Hello(double timeout_s) {
   TANDEM_ASSIGN_OR_RETURN(TcpEndpoint ep, ParseTcpEndpoint(entry_.endpoint));
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
@@ -60,9 +71,28 @@ Status WorkerClient::Hello(double timeout_s) {
   so.linger_ms = 0;
   ApplySocketOptions(*socket_, so);
   socket_->set(zmq::sockopt::sndtimeo, 5000);
+  // Queue nothing for a worker that is not connected: a request sent while
+  // it is away must not reach it, long after, when it comes back.
+  socket_->set(zmq::sockopt::immediate, 1);
   TANDEM_RETURN_IF_ERROR(ConnectSocket(*socket_, entry_.endpoint));
   HelloBody h{PeerRole::kDispatcher, "tandem-dispatcher"};
-  TANDEM_ASSIGN_OR_RETURN(std::string body, Call(MessageType::kHello, h.Encode(), MessageType::kHelloAck, timeout_s));
+  // Until the connection is up a send waits (ZMQ_IMMEDIATE); for HELLO that
+  // wait is part of its timeout.
+  const auto started = std::chrono::steady_clock::now();
+  socket_->set(zmq::sockopt::sndtimeo, std::max(1, static_cast<int>(timeout_s * 1000)));
+  auto sent = Send(MessageType::kHello, h.Encode());
+  socket_->set(zmq::sockopt::sndtimeo, 5000);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", timeout_s);
+  if (!sent.ok())
+    return Status::Timeout(Who() + " did not answer HELLO within " + buf +
+                           " s; is tandem-worker running there and reachable?");
+  const double left = timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto answered = Await(sent.value(), MessageType::kHello, MessageType::kHelloAck, std::max(0.05, left));
+  if (answered.status().code() == Status::Code::kTimeout)
+    return Status::Timeout(Who() + " did not answer HELLO within " + buf +
+                           " s; is tandem-worker running there and reachable?");
+  TANDEM_ASSIGN_OR_RETURN(std::string body, std::move(answered));
   Reader r(body);
   TANDEM_ASSIGN_OR_RETURN(hello_, HelloAckBody::Decode(r));
   if (hello_.data_port == 0) return Status::Corruption(Who() + " reported no data port");
@@ -71,12 +101,19 @@ Status WorkerClient::Hello(double timeout_s) {
 }
 
 Result<DeployAckBody> WorkerClient::Deploy(const DeployBody& d, double timeout_s) {
-  TANDEM_ASSIGN_OR_RETURN(std::string body, Call(MessageType::kDeploy, d.Encode(), MessageType::kDeployAck, timeout_s));
+  TANDEM_ASSIGN_OR_RETURN(uint64_t id, StartDeploy(d));
+  return FinishDeploy(id, d.stage_index, timeout_s);
+}
+
+Result<uint64_t> WorkerClient::StartDeploy(const DeployBody& d) { return Send(MessageType::kDeploy, d.Encode()); }
+
+Result<DeployAckBody> WorkerClient::FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s) {
+  TANDEM_ASSIGN_OR_RETURN(std::string body, Await(call, MessageType::kDeploy, MessageType::kDeployAck, timeout_s));
   Reader r(body);
   TANDEM_ASSIGN_OR_RETURN(DeployAckBody ack, DeployAckBody::Decode(r));
   if (ack.code != Status::Code::kOk) {
     ErrorBody e{ack.code, ack.message};
-    return e.ToStatus().WithContext(Who() + " refused stage " + std::to_string(d.stage_index));
+    return e.ToStatus().WithContext(Who() + " refused stage " + std::to_string(stage_index));
   }
   return ack;
 }
@@ -87,8 +124,9 @@ Result<StatusBody> WorkerClient::GetStatus(double timeout_s) {
   return StatusBody::Decode(r);
 }
 
-Status WorkerClient::Undeploy(double timeout_s) {
-  return Call(MessageType::kUndeploy, "", MessageType::kUndeployAck, timeout_s).status();
+Status WorkerClient::Undeploy(double timeout_s, uint32_t model_version) {
+  UndeployBody u{model_version};
+  return Call(MessageType::kUndeploy, u.Encode(), MessageType::kUndeployAck, timeout_s).status();
 }
 
 }  // namespace tandem

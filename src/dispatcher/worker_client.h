@@ -2,6 +2,7 @@
 // synchronous request/reply calls with timeouts. Not thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
@@ -21,17 +22,28 @@ class WorkerClient {
   const std::string& data_endpoint() const { return data_endpoint_; }
   const HelloAckBody& hello() const { return hello_; }
 
-  // Connects and says HELLO. Errors say who did not answer and where.
+  // Connects (a fresh socket: anything queued for the worker before is
+  // dropped) and says HELLO. Errors say who did not answer and where.
   Status Hello(double timeout_s);
   Result<DeployAckBody> Deploy(const DeployBody& d, double timeout_s);
+  // Deploy in two halves, so deployments to several workers load at once.
+  Result<uint64_t> StartDeploy(const DeployBody& d);
+  Result<DeployAckBody> FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s);
   Result<StatusBody> GetStatus(double timeout_s);
-  Status Undeploy(double timeout_s);
+  // Stops one deployment (`model_version`), or every one (0).
+  Status Undeploy(double timeout_s, uint32_t model_version = 0);
+
+  // Calls waiting for a reply give up (Unavailable) as soon as this returns
+  // true: the heartbeat monitor has declared the worker failed.
+  void SetGiveUp(std::function<bool()> give_up) { give_up_ = std::move(give_up); }
+  std::string Who() const;
 
  private:
-  // Sends one request and waits for the reply with the same id; an ERROR
-  // reply becomes its Status.
+  // Sends one request; returns its id.
+  Result<uint64_t> Send(MessageType type, const std::string& body);
+  // Waits for the reply to request `id`; an ERROR reply becomes its Status.
+  Result<std::string> Await(uint64_t id, MessageType type, MessageType expect, double timeout_s);
   Result<std::string> Call(MessageType type, const std::string& body, MessageType expect, double timeout_s);
-  std::string Who() const;
 
   zmq::context_t& ctx_;
   WorkerEntry entry_;
@@ -39,6 +51,7 @@ class WorkerClient {
   uint64_t next_id_ = 1;
   std::string data_endpoint_;
   HelloAckBody hello_;
+  std::function<bool()> give_up_;
 };
 
 }  // namespace tandem

@@ -36,24 +36,12 @@ void PipelineCounters::RecentMeans(double* compute_s, double* queue_s) const {
   *queue_s = q / n;
 }
 
-struct StagePipeline::Item {
-  uint64_t id = 0;
-  std::vector<StageTiming> timings;  // from the stages before this one
-  std::vector<HostTensor> tensors;
-  bool failed = false;
-  RequestFailedBody failure;
-  Clock::time_point enqueued;
-  StageTiming timing;
-};
-
-StagePipeline::StagePipeline(zmq::context_t& ctx, zmq::socket_t* pull, std::unique_ptr<Stage> stage, Deployment d,
-                             PipelineCounters* counters, int queue_depth, uint64_t max_activation_bytes)
+StagePipeline::StagePipeline(zmq::context_t& ctx, std::shared_ptr<SharedStage> stage, Deployment d,
+                             PipelineCounters* counters, int queue_depth)
     : ctx_(ctx),
-      pull_(pull),
       stage_(std::move(stage)),
       d_(std::move(d)),
       counters_(counters),
-      max_activation_bytes_(max_activation_bytes),
       to_compute_(queue_depth),
       to_send_(queue_depth) {}
 
@@ -67,7 +55,6 @@ Status StagePipeline::Start() {
   ApplySocketOptions(*push_, so);
   push_->set(zmq::sockopt::sndtimeo, static_cast<int>(kTick.count()));
   TANDEM_RETURN_IF_ERROR(ConnectSocket(*push_, d_.next_hop));
-  threads_.emplace_back(&StagePipeline::Guarded, this, "receive", &StagePipeline::ReceiveLoop);
   threads_.emplace_back(&StagePipeline::Guarded, this, "compute", &StagePipeline::ComputeLoop);
   threads_.emplace_back(&StagePipeline::Guarded, this, "send", &StagePipeline::SendLoop);
   return Status::OK();
@@ -78,9 +65,14 @@ void StagePipeline::Stop() {
   to_compute_.Close();
   to_send_.Close();
   for (auto& t : threads_)
-    if (t.joinable()) t.join();
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
   threads_.clear();
   push_.reset();
+}
+
+bool StagePipeline::Offer(std::unique_ptr<WorkItem>& item, std::chrono::milliseconds wait) {
+  if (stop_) return false;
+  return to_compute_.Push(std::move(item), wait);
 }
 
 void StagePipeline::Guarded(const char* what, void (StagePipeline::*loop)()) {
@@ -98,93 +90,105 @@ void StagePipeline::Guarded(const char* what, void (StagePipeline::*loop)()) {
   }
 }
 
-void StagePipeline::ReceiveLoop() {
+DataReceiver::DataReceiver(zmq::socket_t* pull, Lookup lookup, PipelineCounters* counters,
+                           uint64_t max_activation_bytes)
+    : pull_(pull), lookup_(std::move(lookup)), counters_(counters), max_activation_bytes_(max_activation_bytes) {}
+
+DataReceiver::~DataReceiver() { Stop(); }
+
+void DataReceiver::Start() { thread_ = std::thread(&DataReceiver::Loop, this); }
+
+void DataReceiver::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void DataReceiver::Loop() {
   zmq::pollitem_t item{static_cast<void*>(*pull_), 0, ZMQ_POLLIN, 0};
-  DecodeLimits limits;
   while (!stop_) {
-    if (zmq::poll(&item, 1, kTick) <= 0) continue;
-    zmq::message_t msg;
-    if (!pull_->recv(msg, zmq::recv_flags::dontwait)) continue;
-    auto t0 = Clock::now();
-    counters_->bytes_in += msg.size();
-    auto drop = [&](const Status& why) {
+    try {
+      if (zmq::poll(&item, 1, kTick) <= 0) continue;
+      zmq::message_t msg;
+      if (!pull_->recv(msg, zmq::recv_flags::dontwait)) continue;
+      HandleMessage(msg);
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
       ++counters_->dropped;
-      TANDEM_LOG(kWarning) << "dropped a data message: " << why.ToString();
-    };
-    auto header = DecodeHeader(msg.data(), msg.size());
-    if (!header.ok()) {
-      drop(header.status());
-      continue;
-    }
-    Reader r(static_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
-    auto it = std::make_unique<Item>();
-    it->id = header->id;
-    if (header->type == MessageType::kRequestFailed) {
-      auto f = RequestFailedBody::Decode(r);
-      if (!f.ok()) {
-        drop(f.status());
-        continue;
-      }
-      it->failed = true;
-      it->failure = f.value();
-    } else if (header->type == MessageType::kActivation) {
-      uint32_t n = 0;
-      auto ah = DecodeActivationPrefix(r, &n);
-      if (!ah.ok()) {
-        drop(ah.status());
-        continue;
-      }
-      if (ah->model_version != d_.model_version || ah->stage != d_.stage_index) {
-        ++counters_->dropped;
-        TANDEM_LOG(kDebug) << "dropped request " << it->id << " for version " << ah->model_version << " stage "
-                           << ah->stage;
-        continue;
-      }
-      if (n != d_.num_inputs) {
-        drop(Status::InvalidArgument("activation carries " + std::to_string(n) + " tensors, stage takes " +
-                                     std::to_string(d_.num_inputs)));
-        continue;
-      }
-      // The limit holds for the whole message, not each tensor: frames
-      // that decompress far beyond their size cannot add up past it.
-      Status st;
-      uint64_t budget = max_activation_bytes_;
-      for (uint32_t i = 0; i < n && st.ok(); ++i) {
-        limits.max_tensor_bytes = budget;
-        auto t = DecodeTensor(&r, limits);
-        if (!t.ok()) {
-          st = t.status();
-        } else {
-          budget -= t->nbytes();
-          it->tensors.push_back(std::move(t).value());
-        }
-      }
-      if (st.ok()) {
-        auto timings = DecodeTimings(r);
-        if (timings.ok()) it->timings = std::move(timings).value();
-        else st = timings.status();
-      }
-      if (!st.ok()) {
-        drop(st);
-        continue;
-      }
-      it->timing.decode_us = Micros(Clock::now() - t0);
-    } else {
-      drop(Status::InvalidArgument(std::string(MessageTypeName(header->type)) + " is not a data message"));
-      continue;
-    }
-    ++counters_->received;
-    it->enqueued = Clock::now();
-    while (!stop_ && !to_compute_.Push(std::move(it), kTick)) {
+      TANDEM_LOG(kWarning) << "receive thread: " << e.what() << "; continuing";
+    } catch (const std::exception& e) {
+      // Out of memory decoding a huge request, say: drop it, keep serving.
+      ++counters_->dropped;
+      TANDEM_LOG(kWarning) << "receive thread: dropped a request: " << e.what();
     }
   }
+}
+
+void DataReceiver::HandleMessage(const zmq::message_t& msg) {
+  auto t0 = Clock::now();
+  counters_->bytes_in += msg.size();
+  auto drop = [&](const Status& why) {
+    ++counters_->dropped;
+    TANDEM_LOG(kWarning) << "dropped a data message: " << why.ToString();
+  };
+  auto header = DecodeHeader(msg.data(), msg.size());
+  if (!header.ok()) return drop(header.status());
+  Reader r(static_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
+  auto it = std::make_unique<WorkItem>();
+  it->id = header->id;
+  std::shared_ptr<StagePipeline> target;
+  auto stale = [&](uint32_t version, uint32_t stage) {
+    ++counters_->dropped;
+    TANDEM_LOG(kDebug) << "dropped request " << it->id << " for version " << version << " stage " << stage;
+  };
+  if (header->type == MessageType::kRequestFailed) {
+    auto f = RequestFailedBody::Decode(r);
+    if (!f.ok()) return drop(f.status());
+    target = lookup_(f->model_version);
+    if (!target) return stale(f->model_version, f->stage);
+    it->failed = true;
+    it->failure = f.value();
+  } else if (header->type == MessageType::kActivation) {
+    uint32_t n = 0;
+    auto ah = DecodeActivationPrefix(r, &n);
+    if (!ah.ok()) return drop(ah.status());
+    target = lookup_(ah->model_version);
+    if (!target || ah->stage != target->deployment().stage_index) return stale(ah->model_version, ah->stage);
+    if (n != target->deployment().num_inputs)
+      return drop(Status::InvalidArgument("activation carries " + std::to_string(n) + " tensors, stage takes " +
+                                          std::to_string(target->deployment().num_inputs)));
+    // The limit holds for the whole message, not each tensor: frames that
+    // decompress far beyond their size cannot add up past it.
+    DecodeLimits limits;
+    uint64_t budget = max_activation_bytes_;
+    for (uint32_t i = 0; i < n; ++i) {
+      limits.max_tensor_bytes = budget;
+      auto t = DecodeTensor(&r, limits);
+      if (!t.ok()) return drop(t.status());
+      budget -= t->nbytes();
+      it->tensors.push_back(std::move(t).value());
+    }
+    auto timings = DecodeTimings(r);
+    if (!timings.ok()) return drop(timings.status());
+    it->timings = std::move(timings).value();
+    it->timing.decode_us = Micros(Clock::now() - t0);
+  } else {
+    return drop(Status::InvalidArgument(std::string(MessageTypeName(header->type)) + " is not a data message"));
+  }
+  ++counters_->received;
+  it->enqueued = Clock::now();
+  // Blocks while the deployment's queue is full (back-pressure), until it
+  // takes the request or is stopped (an undeploy: the request is dropped).
+  while (!stop_ && !target->stopped()) {
+    if (target->Offer(it, kTick)) return;
+  }
+  ++counters_->dropped;
 }
 
 void StagePipeline::ComputeLoop() {
   while (!stop_) {
     auto popped = to_compute_.Pop(kTick);
     if (!popped) continue;
-    std::unique_ptr<Item> it = std::move(*popped);
+    std::unique_ptr<WorkItem> it = std::move(*popped);
     if (!it->failed) {
       auto t0 = Clock::now();
       it->timing.queue_us = Micros(t0 - it->enqueued);
@@ -215,7 +219,7 @@ void StagePipeline::SendLoop() {
   while (!stop_) {
     auto popped = to_send_.Pop(kTick);
     if (!popped) continue;
-    std::unique_ptr<Item> it = std::move(*popped);
+    std::unique_ptr<WorkItem> it = std::move(*popped);
     std::string msg = StartMessage();
     MessageType type = MessageType::kActivation;
     if (!it->failed) {

@@ -1,5 +1,10 @@
 #include "worker/worker.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+
 #include "common/log.h"
 #include "common/model/model.h"
 #include "common/sha256.h"
@@ -8,15 +13,64 @@
 namespace tandem {
 namespace {
 constexpr const char* kSoftware = "tandem 0.1.0";
+// Deployments one worker runs at once: the current model, one being drained
+// during an update, and room for a redeployment beside them.
+constexpr size_t kMaxDeployments = 4;
+constexpr size_t kMaxRetiredStages = 4;
 }
 
-Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {}
+Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {
+  std::random_device rd;
+  instance_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid());
+  if (instance_ == 0) instance_ = 1;
+}
 
 Worker::~Worker() {
-  if (pipeline_) pipeline_->Stop();
-  pipeline_.reset();
+  if (receiver_) receiver_->Stop();
+  Retire([](const Deployment&) { return true; });
   control_.reset();
   data_.reset();
+}
+
+std::shared_ptr<StagePipeline> Worker::Find(uint32_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = deployments_.find(version);
+  return it == deployments_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<SharedStage> Worker::FindStage(const std::string& sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [v, p] : deployments_)
+    if (p->stage()->sha256() == sha256) return p->stage();
+  for (const auto& s : retired_)
+    if (s->sha256() == sha256) return s;
+  return nullptr;
+}
+
+void Worker::Retire(const std::function<bool(const Deployment&)>& which) {
+  std::vector<std::shared_ptr<StagePipeline>> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = deployments_.begin(); it != deployments_.end();) {
+      if (which(it->second->deployment())) {
+        gone.push_back(it->second);
+        it = deployments_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Stopped outside the lock: the receive thread may be waiting to hand one
+  // of them a request.
+  for (auto& p : gone) {
+    p->Stop();
+    TANDEM_LOG(kInfo) << "undeployed stage " << p->deployment().stage_index + 1 << "/" << p->deployment().num_stages
+                      << " v" << p->deployment().model_version;
+    std::lock_guard<std::mutex> lock(mu_);
+    retired_.erase(std::remove(retired_.begin(), retired_.end(), p->stage()), retired_.end());
+    retired_.push_back(p->stage());
+    if (retired_.size() > kMaxRetiredStages) retired_.erase(retired_.begin());
+  }
 }
 
 Status Worker::Start() {
@@ -39,6 +93,9 @@ Status Worker::Start() {
   data_endpoint_ = LastEndpoint(*data_);
   auto ep = ParseTcpEndpoint(data_endpoint_);
   if (ep.ok() && ep->port != "*") data_port_ = static_cast<uint16_t>(std::stoi(ep->port));
+  receiver_ = std::make_unique<DataReceiver>(
+      data_.get(), [this](uint32_t version) { return Find(version); }, &counters_, options_.max_activation_mb << 20);
+  receiver_->Start();
   return Status::OK();
 }
 
@@ -97,8 +154,8 @@ void Worker::Run(const std::atomic<bool>& stop) {
       TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
   }
   TANDEM_LOG(kInfo) << "shutting down";
-  if (pipeline_) pipeline_->Stop();
-  pipeline_.reset();
+  if (receiver_) receiver_->Stop();
+  Retire([](const Deployment&) { return true; });
 }
 
 std::string Worker::Error(uint64_t id, const Status& st) {
@@ -125,13 +182,17 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       return HandleDeploy(h.id, body);
     case MessageType::kStatusRequest:
       return HandleStatus(h.id);
-    case MessageType::kPing:
-      return EncodeMessage(MessageType::kPong, h.id, "");
+    case MessageType::kPing: {
+      PongBody pong;
+      pong.instance = instance_;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        pong.deployments = static_cast<uint32_t>(deployments_.size());
+      }
+      return EncodeMessage(MessageType::kPong, h.id, pong.Encode());
+    }
     case MessageType::kUndeploy:
-      if (pipeline_) pipeline_->Stop();
-      pipeline_.reset();
-      TANDEM_LOG(kInfo) << "stage undeployed";
-      return EncodeMessage(MessageType::kUndeployAck, h.id, "");
+      return HandleUndeploy(h.id, body);
     default:
       ++refused_;
       return Error(h.id, Status::InvalidArgument(std::string(MessageTypeName(h.type)) +
@@ -155,20 +216,46 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   };
   auto d = DeployBody::Decode(body);
   if (!d.ok()) return reply(d.status(), 0);
+  std::shared_ptr<SharedStage> stage;
+  if (d->stage.empty()) {
+    // Reuse a stage this worker holds (a redeployment after a failure
+    // elsewhere): nothing to transfer or load.
+    stage = FindStage(d->stage_sha256);
+    if (!stage)
+      return reply(Status::NotFound("stage " + d->stage_sha256.substr(0, 12) + " is not loaded on " + options_.name +
+                                    "; send it"),
+                   0);
+  }
+  const uint64_t stage_bytes = stage ? stage->bytes() : d->stage.size();
+  const uint64_t need = stage_bytes + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
+  uint64_t kept = 0;  // memory of the deployments this one runs beside
+  size_t kept_count = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [v, p] : deployments_)
+      if (d->beside && v != d->model_version) kept += p->deployment().memory_bytes, ++kept_count;
+  }
   const uint64_t budget = options_.memory_mb << 20;
-  const uint64_t need = d->stage.size() + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
-  if (budget > 0 && need > budget)
+  if (budget > 0 && need + kept > budget)
     return reply(Status::InvalidArgument("stage " + std::to_string(d->stage_index) + " needs about " +
-                                         std::to_string(need >> 20) + " MiB (weights and activation buffers), over " +
-                                         options_.name + "'s memory budget of " + std::to_string(options_.memory_mb) +
-                                         " MiB"),
+                                         std::to_string(need >> 20) + " MiB (weights and activation buffers)" +
+                                         (kept ? " beside " + std::to_string(kept >> 20) + " MiB already deployed" : "") +
+                                         ", over " + options_.name + "'s memory budget of " +
+                                         std::to_string(options_.memory_mb) + " MiB"),
                  0);
-  if (Sha256Hex(d->stage) != d->stage_sha256)
-    return reply(Status::Corruption("stage bytes do not match their SHA-256"), 0);
-  auto stage = Stage::FromBytes(d->stage, "deployed stage " + std::to_string(d->stage_index));
-  if (!stage.ok()) return reply(stage.status(), 0);
-  if (stage.value()->num_inputs() != static_cast<int>(d->num_inputs))
-    return reply(Status::InvalidArgument("stage takes " + std::to_string(stage.value()->num_inputs()) +
+  if (kept_count + 1 > kMaxDeployments)
+    return reply(Status::InvalidArgument(options_.name + " already runs " + std::to_string(kept_count) +
+                                         " deployments; undeploy one first"),
+                 0);
+  if (!stage) {
+    if (Sha256Hex(d->stage) != d->stage_sha256)
+      return reply(Status::Corruption("stage bytes do not match their SHA-256"), 0);
+    auto loaded = Stage::FromBytes(d->stage, "deployed stage " + std::to_string(d->stage_index));
+    if (!loaded.ok()) return reply(loaded.status(), 0);
+    stage = std::make_shared<SharedStage>(std::move(loaded).value(), d->stage.size(), d->stage_sha256);
+  }
+  if (stage->num_inputs() != static_cast<int>(d->num_inputs))
+    return reply(Status::InvalidArgument("stage takes " + std::to_string(stage->num_inputs()) +
                                          " inputs, the deployment says " + std::to_string(d->num_inputs)),
                  0);
   Deployment dep;
@@ -179,29 +266,47 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   dep.num_inputs = d->num_inputs;
   dep.next_hop = d->next_hop;
   dep.codec = d->codec;
-  // Replace the running stage, if any: stop it first so the data socket has
-  // one reader.
-  if (pipeline_) pipeline_->Stop();
-  pipeline_ = std::make_unique<StagePipeline>(ctx_, data_.get(), std::move(stage).value(), dep, &counters_,
-                                              options_.queue_depth, options_.max_activation_mb << 20);
-  Status st = pipeline_->Start();
-  if (!st.ok()) {
-    pipeline_.reset();
-    return reply(st, 0);
+  dep.stage_sha256 = d->stage_sha256;
+  dep.memory_bytes = need;
+  // Replace the deployments this one does not run beside (and any earlier
+  // deployment of the same version) before starting it.
+  const bool beside = d->beside;
+  const uint32_t version = d->model_version;
+  Retire([&](const Deployment& other) { return !beside || other.model_version == version; });
+  auto pipeline = std::make_shared<StagePipeline>(ctx_, stage, dep, &counters_, options_.queue_depth);
+  Status st = pipeline->Start();
+  if (!st.ok()) return reply(st, 0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    deployments_[version] = pipeline;
   }
   last_error_.clear();
   TANDEM_LOG(kInfo) << "deployed stage " << dep.stage_index + 1 << "/" << dep.num_stages << " of model "
                     << dep.model_id.substr(0, 12) << " v" << dep.model_version << " -> " << dep.next_hop << " ("
-                    << d->codec.ToString() << ")";
-  return reply(Status::OK(), d->stage.size());
+                    << d->codec.ToString() << (d->stage.empty() ? ", reused" : "") << (beside ? ", beside" : "")
+                    << ")";
+  return reply(Status::OK(), stage_bytes);
+}
+
+std::string Worker::HandleUndeploy(uint64_t id, Reader& body) {
+  auto u = UndeployBody::Decode(body);
+  if (!u.ok()) return Error(id, u.status());
+  const uint32_t v = u->model_version;
+  Retire([v](const Deployment& d) { return v == 0 || d.model_version == v; });
+  return EncodeMessage(MessageType::kUndeployAck, id, "");
 }
 
 std::string Worker::HandleStatus(uint64_t id) {
   StatusBody s;
   s.name = options_.name;
-  s.state = pipeline_ ? WorkerState::kReady : (last_error_.empty() ? WorkerState::kIdle : WorkerState::kError);
-  if (pipeline_) {
-    const auto& d = pipeline_->deployment();
+  std::shared_ptr<StagePipeline> newest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!deployments_.empty()) newest = deployments_.rbegin()->second;
+  }
+  s.state = newest ? WorkerState::kReady : (last_error_.empty() ? WorkerState::kIdle : WorkerState::kError);
+  if (newest) {
+    const auto& d = newest->deployment();
     s.model_id = d.model_id;
     s.model_version = d.model_version;
     s.stage_index = d.stage_index;

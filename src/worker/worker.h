@@ -1,14 +1,20 @@
-// tandem-worker: serves one stage of a pipeline at a time.
+// tandem-worker: serves pipeline stages.
 //
 // The control thread (Run) answers the dispatcher on a ROUTER socket: HELLO,
-// DEPLOY (load a stage, possibly replacing the running one, without a
-// restart), STATUS, PING, UNDEPLOY. The data path runs in a StagePipeline.
+// DEPLOY (load a stage, replacing the running ones or beside them for a
+// model update, without a restart; or reuse a stage it already holds), STATUS,
+// PING (the dispatcher's heartbeat, answered with this process's instance id),
+// UNDEPLOY (one version or all). The data path: a DataReceiver routes each
+// message by model version to that deployment's StagePipeline.
 // Malformed or oversized messages are refused and counted; the worker keeps
 // serving.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
@@ -38,6 +44,14 @@ class Worker {
   std::string Handle(const Header& h, Reader& body);
   std::string HandleDeploy(uint64_t id, Reader& body);
   std::string HandleStatus(uint64_t id);
+  std::string HandleUndeploy(uint64_t id, Reader& body);
+  // The deployment of `version`, or null.
+  std::shared_ptr<StagePipeline> Find(uint32_t version);
+  // A loaded stage with this SHA-256 (deployed now or recently), or null.
+  std::shared_ptr<SharedStage> FindStage(const std::string& sha256);
+  // Stops and removes deployments (all but `keep`, or only `version`);
+  // keeps their stages for reuse.
+  void Retire(const std::function<bool(const Deployment&)>& which);
   std::string Error(uint64_t id, const Status& st);
 
   WorkerOptions options_;
@@ -46,7 +60,13 @@ class Worker {
   std::unique_ptr<zmq::socket_t> data_;
   std::string control_endpoint_, data_endpoint_;
   uint16_t data_port_ = 0;
-  std::unique_ptr<StagePipeline> pipeline_;
+  std::unique_ptr<DataReceiver> receiver_;
+  std::mutex mu_;  // guards deployments_ (the receive thread reads it)
+  std::map<uint32_t, std::shared_ptr<StagePipeline>> deployments_;  // by model version
+  // Stages of retired deployments, newest last, for a redeployment that
+  // reuses one (recovery after another worker failed). Bounded.
+  std::vector<std::shared_ptr<SharedStage>> retired_;
+  uint64_t instance_ = 0;
   PipelineCounters counters_;
   std::string last_error_;
   uint64_t refused_ = 0;

@@ -83,11 +83,15 @@ std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count)
   return outs;
 }
 
+// Output tensors (.npy) in a directory.
 int CountFiles(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) return 0;
   int n = 0;
-  while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    n += name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0;
+  }
   ::closedir(d);
   return n;
 }

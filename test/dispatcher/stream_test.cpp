@@ -63,20 +63,23 @@ TEST_CASE("results are delivered in input order, each exactly once", "[stream]")
 
   StreamOptions o;
   o.window = 7;
-  o.model_version = version;
-  o.num_stages = 1;
-  o.first_hop = first_hop;
   o.result_timeout_s = 20;
+  Route route;
+  route.version = version;
+  route.first_hop = first_hop;
+  route.codec = CodecSpec{Codec::kRaw};
+  StaticDirector director(route);
   std::vector<int> order;
-  auto sink = [&](int i, const std::vector<HostTensor>& outs) -> Status {
-    order.push_back(i);
-    auto x = inputs.Get(i).value();
-    REQUIRE(outs.size() == 1);
-    for (int64_t k = 0; k < x.numel(); ++k) REQUIRE(outs[0].f32()[k] == -x.f32()[k]);
+  auto sink = [&](const Delivery& d) -> Status {
+    order.push_back(d.index);
+    REQUIRE(d.ok);
+    auto x = inputs.Get(d.index).value();
+    REQUIRE(d.outputs.size() == 1);
+    for (int64_t k = 0; k < x.numel(); ++k) REQUIRE(d.outputs[0].f32()[k] == -x.f32()[k]);
     return Status::OK();
   };
   std::atomic<bool> stop{false};
-  auto rep = streamer.Run(inputs, o, sink, stop, nullptr);
+  auto rep = streamer.Run(inputs, director, o, sink, stop, nullptr);
   fake.join();
   REQUIRE(rep.ok());
   CHECK(rep->completed == n);
@@ -84,9 +87,10 @@ TEST_CASE("results are delivered in input order, each exactly once", "[stream]")
   REQUIRE(order.size() == static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) CHECK(order[i] == i);
   CHECK(rep->latencies_s.size() == static_cast<size_t>(n));
+  CHECK(rep->duplicates >= n);  // the second answer to each, at least
 }
 
-TEST_CASE("a pipeline that never answers ends in a timeout, not a hang", "[stream]") {
+TEST_CASE("a pipeline that never answers fails each request after its attempts, without hanging", "[stream]") {
   zmq::context_t ctx(1);
   zmq::socket_t sink_hole(ctx, zmq::socket_type::pull);
   sink_hole.set(zmq::sockopt::linger, 0);
@@ -95,14 +99,135 @@ TEST_CASE("a pipeline that never answers ends in a timeout, not a hang", "[strea
   REQUIRE(streamer.Bind("tcp://127.0.0.1:*").ok());
   SyntheticInputs inputs(5, {4});
   StreamOptions o;
-  o.first_hop = sink_hole.get(zmq::sockopt::last_endpoint);
-  o.result_timeout_s = 1;
+  o.result_timeout_s = 0.3;
+  o.max_attempts = 2;
+  Route route;
+  route.version = 9;
+  route.first_hop = sink_hole.get(zmq::sockopt::last_endpoint);
+  StaticDirector director(route);
   std::atomic<bool> stop{false};
   auto t0 = std::chrono::steady_clock::now();
-  auto rep = streamer.Run(inputs, o, [](int, const std::vector<HostTensor>&) { return Status::OK(); }, stop, nullptr);
-  REQUIRE_FALSE(rep.ok());
-  CHECK(rep.status().code() == Status::Code::kTimeout);
+  std::vector<Delivery> got;
+  auto rep = streamer.Run(inputs, director, o, [&](const Delivery& d) { got.push_back(d); return Status::OK(); }, stop,
+                          nullptr);
+  REQUIRE(rep.ok());
+  CHECK(rep->failed == 5);
+  CHECK(rep->replayed == 5);
+  REQUIRE(got.size() == 5u);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(got[i].index == i);
+    CHECK_FALSE(got[i].ok);
+    CHECK(got[i].error.find("no result after 2 sends") != std::string::npos);
+  }
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+}
+
+// A director that moves the pipeline after `switch_after` requests reached
+// the first fake stage, which never answers; the second answers everything.
+class SwitchingDirector : public Director {
+ public:
+  SwitchingDirector(Route a, Route b, const std::atomic<int>* seen_by_a, int switch_after)
+      : a_(std::move(a)), b_(std::move(b)), seen_by_a_(seen_by_a), switch_after_(switch_after) {}
+  Status Tick(const std::map<uint32_t, size_t>&) override {
+    if (!switched_ && *seen_by_a_ >= switch_after_) switched_ = true;
+    return Status::OK();
+  }
+  const Route* route() const override { return switched_ ? &b_ : &a_; }
+  bool Live(uint32_t v) const override { return v == (switched_ ? b_.version : a_.version); }
+
+ private:
+  Route a_, b_;
+  const std::atomic<int>* seen_by_a_;
+  int switch_after_;
+  bool switched_ = false;
+};
+
+TEST_CASE("requests in flight when the pipeline changes are sent again, answered once, in order", "[stream]") {
+  zmq::context_t ctx(1);
+  Streamer streamer(ctx);
+  REQUIRE(streamer.Bind("tcp://127.0.0.1:*").ok());
+  zmq::socket_t a_in(ctx, zmq::socket_type::pull), b_in(ctx, zmq::socket_type::pull);
+  for (auto* s : {&a_in, &b_in}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->bind("tcp://127.0.0.1:*");
+  }
+  Route a, b;
+  a.version = 100;
+  a.first_hop = a_in.get(zmq::sockopt::last_endpoint);
+  a.pipeline = 1;
+  b.version = 101;
+  b.first_hop = b_in.get(zmq::sockopt::last_endpoint);
+  b.pipeline = 2;
+  const int n = 30;
+  SyntheticInputs inputs(n, {3});
+  std::atomic<int> seen_by_a{0};
+  std::atomic<bool> done{false};
+  std::vector<uint64_t> a_ids;
+  // Pipeline A swallows what it gets, then (after the switch) answers it
+  // late, as an old pipeline that was not quite dead would; B answers.
+  std::thread fake([&] {
+    zmq::socket_t out(ctx, zmq::socket_type::push);
+    out.set(zmq::sockopt::linger, 1000);
+    out.connect(streamer.bound_endpoint());
+    zmq::pollitem_t items[] = {{static_cast<void*>(a_in), 0, ZMQ_POLLIN, 0},
+                               {static_cast<void*>(b_in), 0, ZMQ_POLLIN, 0}};
+    auto answer = [&](uint64_t id, uint32_t version, const HostTensor& t) {
+      std::string body = EncodeActivationPrefix(ActivationHeader{version, 1}, 1);
+      REQUIRE(EncodeTensor(t, CodecSpec{Codec::kRaw}, &body).ok());
+      EncodeTimings({}, &body);
+      out.send(zmq::buffer(EncodeMessage(MessageType::kActivation, id, body)), zmq::send_flags::none);
+    };
+    bool answered_late = false;
+    while (!done) {
+      if (zmq::poll(items, 2, std::chrono::milliseconds(50)) <= 0) continue;
+      for (int k = 0; k < 2; ++k) {
+        if (!(items[k].revents & ZMQ_POLLIN)) continue;
+        zmq::message_t m;
+        (void)(k == 0 ? a_in : b_in).recv(m);
+        auto h = DecodeHeader(m.data(), m.size());
+        Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
+        uint32_t cnt = 0;
+        auto ah = DecodeActivationPrefix(r, &cnt);
+        auto t = DecodeTensor(&r, DecodeLimits());
+        if (k == 0) {
+          CHECK(ah->model_version == a.version);
+          a_ids.push_back(h->id);
+          ++seen_by_a;
+        } else {
+          CHECK(ah->model_version == b.version);
+          answer(h->id, b.version, t.value());
+          if (!answered_late) {  // A's late answers, after B's first
+            answered_late = true;
+            for (uint64_t id : a_ids) answer(id, a.version, HostTensor::Zeros(DType::kFloat32, {3}));
+          }
+        }
+      }
+    }
+  });
+  SwitchingDirector director(a, b, &seen_by_a, 4);
+  StreamOptions o;
+  o.window = 6;
+  o.result_timeout_s = 30;
+  std::vector<Delivery> got;
+  std::atomic<bool> stop{false};
+  auto rep = streamer.Run(inputs, director, o, [&](const Delivery& d) { got.push_back(d); return Status::OK(); }, stop,
+                          nullptr);
+  done = true;
+  fake.join();
+  REQUIRE(rep.ok());
+  CHECK(rep->completed == n);
+  CHECK(rep->replayed >= 4);
+  CHECK(rep->duplicates >= 4);  // A's late answers
+  REQUIRE(got.size() == static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    CHECK(got[i].index == i);
+    REQUIRE(got[i].ok);
+    CHECK(got[i].pipeline == 2);  // A's zeros never got through
+    auto x = inputs.Get(i).value();
+    auto diff = CompareTensors(got[i].outputs[0], x);
+    REQUIRE(diff.ok());
+    CHECK(diff->max_abs_diff == 0);
+  }
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ TEST_CASE("worker refuses malformed control messages and keeps serving", "[worke
   v2[4] = 2;
   auto e = ErrorOf((c.SendRaw(v2), c.Receive()));
   CHECK(e.code == Status::Code::kVersionMismatch);
-  CHECK(e.message.find("protocol 2.0") != std::string::npos);
+  CHECK(e.message.find("protocol 2.") != std::string::npos);
   CHECK(ErrorOf(c.Call(MessageType::kHello, std::string(1, '\x01'))).code == Status::Code::kCorruption);
   auto bad_deploy = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, "short"));
   CHECK(bad_deploy.code == Status::Code::kCorruption);

@@ -107,4 +107,24 @@ PlanEvaluation Evaluate(const PlanProblem& p, const Plan& plan) {
   return e;
 }
 
+PlanProblem SubProblem(const PlanProblem& p, const std::vector<int>& nodes) {
+  PlanProblem sub;
+  sub.segments = p.segments;
+  sub.input_bytes = p.input_bytes;
+  std::vector<int> index = nodes;
+  index.push_back(p.dispatcher());
+  for (int n : nodes) sub.nodes.push_back(p.nodes[n]);
+  const size_t m = index.size();
+  sub.bandwidth.assign(m, std::vector<double>(m, 0));
+  sub.latency.assign(m, std::vector<double>(m, 0));
+  for (size_t a = 0; a < m; ++a)
+    for (size_t b = 0; b < m; ++b) {
+      sub.bandwidth[a][b] = p.bandwidth[index[a]][index[b]];
+      sub.latency[a][b] = p.latency[index[a]][index[b]];
+    }
+  if (!p.segment_time.empty())
+    for (int n : nodes) sub.segment_time.push_back(p.segment_time[n]);
+  return sub;
+}
+
 }  // namespace tandem

@@ -84,6 +84,11 @@ struct PlanEvaluation {
 // one output activation.
 uint64_t StageMemory(const PlanProblem& p, int begin, int end);
 
+// The problem restricted to `nodes` (indices into p.nodes, in the order
+// given; the dispatcher stays last). A plan of the result names nodes by
+// their position in `nodes`.
+PlanProblem SubProblem(const PlanProblem& p, const std::vector<int>& nodes);
+
 // Recomputes every term of `plan` from the problem alone, and checks it: the
 // stages cover the segments contiguously, each node is used at most once, and
 // each stage fits its node's memory.

@@ -1,0 +1,65 @@
+// Failure detection: the dispatcher pings every worker of the cluster on a
+// thread of its own and declares a worker failed when no answer has come for
+// `timeout_s`. A worker process that crashed, hangs (SIGSTOP), or sits behind a
+// cut link stops answering; a busy one does not, since its control thread never
+// waits on compute. A worker that answers again is alive again; its PONG
+// carries the process's instance id, so one that restarted (and lost its
+// deployments) is told apart from one that only went quiet.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+namespace tandem {
+
+struct HeartbeatOptions {
+  // A worker silent this long is failed. Default 1 s.
+  double timeout_s = 1.0;
+  // A PING goes to every worker this often. Default: a quarter of the timeout.
+  double interval_s = 0.25;
+};
+
+struct WorkerHealth {
+  bool alive = true;      // answered within the timeout (at start: not silent for a whole timeout yet)
+  bool answered = false;  // has answered at least once since the monitor started
+  uint64_t instance = 0;  // from its latest PONG (0: none yet, or a minor-0 worker)
+  double silent_s = 0;    // since its latest PONG (or the start)
+};
+
+class HeartbeatMonitor {
+ public:
+  // `endpoints`: the workers' control endpoints, in cluster order.
+  HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string> endpoints, HeartbeatOptions options);
+  ~HeartbeatMonitor();
+  HeartbeatMonitor(const HeartbeatMonitor&) = delete;
+  HeartbeatMonitor& operator=(const HeartbeatMonitor&) = delete;
+
+  void Start();
+  void Stop();
+  std::vector<WorkerHealth> Snapshot() const;
+  // Whether worker i is silent past the timeout now. Thread-safe.
+  bool Failed(size_t i) const;
+  const HeartbeatOptions& options() const { return options_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void Loop();
+
+  zmq::context_t& ctx_;
+  const std::vector<std::string> endpoints_;
+  const HeartbeatOptions options_;
+  mutable std::mutex mu_;
+  std::vector<Clock::time_point> last_;   // latest PONG, or the start
+  std::vector<uint64_t> instance_;
+  std::vector<bool> answered_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,556 @@
+#include "dispatcher/pipeline_manager.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+#include "common/log.h"
+#include "common/sha256.h"
+#include "dispatcher/model_setup.h"
+#include "dispatcher/planning.h"
+
+namespace tandem {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::pair<int64_t, int64_t> FileStamp(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {0, 0};
+  return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, static_cast<int64_t>(st.st_size)};
+}
+
+std::string Names(const ClusterConfig& c, const Plan& p) {
+  std::string s;
+  for (const auto& st : p.stages) s += (s.empty() ? "" : ", ") + c.workers[st.node].name;
+  return s;
+}
+
+}  // namespace
+
+PipelineManager::PipelineManager(zmq::context_t& ctx, ClusterConfig cluster, ManagerOptions options)
+    : ctx_(ctx), cluster_(std::move(cluster)), options_(std::move(options)) {
+  // Versions differ between runs (and dispatchers), so a worker drops what an
+  // earlier run left in flight.
+  next_version_ = (static_cast<uint32_t>(std::time(nullptr)) << 8) ^ (static_cast<uint32_t>(::getpid()) << 20);
+  if (next_version_ == 0) next_version_ = 1;
+}
+
+PipelineManager::~PipelineManager() {
+  if (monitor_) monitor_->Stop();
+  if (loading_.valid()) loading_.wait();
+}
+
+void PipelineManager::Event(const std::string& what) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s: ", Since(started_));
+  events_.push_back(buf + what);
+  TANDEM_LOG(kInfo) << what;
+}
+
+Status PipelineManager::Connect() {
+  workers_.assign(cluster_.workers.size(), WorkerState());
+  Status first_error;
+  size_t reached = 0;
+  for (size_t i = 0; i < cluster_.workers.size(); ++i) {
+    const auto& w = cluster_.workers[i];
+    clients_.push_back(std::make_unique<WorkerClient>(ctx_, w));
+    Status st = clients_.back()->Hello(cluster_.connect_timeout_s);
+    if (!st.ok()) {
+      // Not fatal: the heartbeat re-admits it when it answers.
+      TANDEM_LOG(kWarning) << st.message();
+      workers_[i].admitted = false;
+      workers_[i].last_admit_try = Clock::now();
+      workers_[i].hello = st;
+      if (first_error.ok()) first_error = st;
+      continue;
+    }
+    ++reached;
+    TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << clients_.back()->hello().software << ", data "
+                      << clients_.back()->data_endpoint() << ")";
+  }
+  if (reached == 0) return first_error;
+  // One process listed twice (under two host names, say) would be handed two stages.
+  for (size_t i = 0; i < clients_.size(); ++i)
+    for (size_t j = i + 1; j < clients_.size(); ++j)
+      if (workers_[i].admitted && workers_[j].admitted && clients_[i]->hello().name == clients_[j]->hello().name &&
+          clients_[i]->hello().data_port == clients_[j]->hello().data_port)
+        return Status::InvalidArgument("workers '" + cluster_.workers[i].name + "' and '" + cluster_.workers[j].name +
+                                       "' are the same tandem-worker (" + clients_[i]->hello().name +
+                                       ", data port " + std::to_string(clients_[i]->hello().data_port) + ")");
+  std::vector<std::string> endpoints;
+  for (const auto& w : cluster_.workers) endpoints.push_back(w.endpoint);
+  HeartbeatOptions ho;
+  ho.timeout_s = options_.heartbeat_timeout_s;
+  ho.interval_s = options_.heartbeat_timeout_s / 4;
+  monitor_ = std::make_unique<HeartbeatMonitor>(ctx_, endpoints, ho);
+  monitor_->Start();
+  for (size_t i = 0; i < clients_.size(); ++i) clients_[i]->SetGiveUp([this, i] { return monitor_->Failed(i); });
+  return Status::OK();
+}
+
+std::vector<int> PipelineManager::Reachable() const {
+  std::vector<int> out;
+  for (size_t i = 0; i < workers_.size(); ++i)
+    if (workers_[i].admitted) out.push_back(static_cast<int>(i));
+  return out;
+}
+
+Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int generation) const {
+  if (generation == 1) return BuildPlanProblem(profile, cluster_);
+  // Profiles measured on the workers belong to the first model.
+  ClusterConfig c = cluster_;
+  for (auto& w : c.workers) w.profile.clear();
+  return BuildPlanProblem(profile, c);
+}
+
+Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
+                              const std::string& results_endpoint) {
+  results_endpoint_ = results_endpoint;
+  auto gen = std::make_shared<ModelGeneration>();
+  gen->generation = 1;
+  gen->model = std::move(model);
+  gen->profile = std::move(profile);
+  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1));
+  gen_ = gen;
+  model_stamp_ = seen_stamp_ = FileStamp(gen->model->path());
+  last_watch_ = Clock::now();
+  TANDEM_ASSIGN_OR_RETURN(Pipeline p, DeployPlan(gen, plan, /*beside=*/false));
+  live_.push_back(std::move(p));
+  current_ = 0;
+  return Status::OK();
+}
+
+void PipelineManager::Shutdown() {
+  for (const auto& p : live_)
+    for (const auto& s : p.plan.stages) UndeployQuietly(s.node, p.route.version);
+  if (monitor_) monitor_->Stop();
+}
+
+void PipelineManager::UndeployQuietly(size_t worker, uint32_t version) {
+  if (!workers_[worker].admitted) return;
+  Status st = clients_[worker]->Undeploy(1.0, version);
+  if (!st.ok()) TANDEM_LOG(kDebug) << "undeploy: " << st.message();
+}
+
+Result<std::shared_ptr<const ModelGeneration::Archive>> PipelineManager::GetArchive(ModelGeneration& gen,
+                                                                                   const PlanStage& s) {
+  const auto key = std::make_pair(s.begin, s.end);
+  auto it = gen.archives.find(key);
+  if (it != gen.archives.end()) return it->second;
+  const int begin = gen.profile.segments[s.begin].begin;
+  const int end = gen.profile.segments[s.end - 1].end;
+  TANDEM_ASSIGN_OR_RETURN(auto stage, gen.model->MakeStage(begin, end));
+  auto a = std::make_shared<ModelGeneration::Archive>();
+  TANDEM_ASSIGN_OR_RETURN(a->bytes, stage->Serialize());
+  a->sha256 = Sha256Hex(a->bytes);
+  a->num_inputs = static_cast<uint32_t>(stage->num_inputs());
+  gen.archives[key] = a;
+  return std::shared_ptr<const ModelGeneration::Archive>(a);
+}
+
+Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_ptr<ModelGeneration>& gen,
+                                                              const Plan& plan, bool beside) {
+  const auto t0 = Clock::now();
+  const size_t k = plan.stages.size();
+  const uint32_t version = ++next_version_;
+  const auto& prof = gen->profile;
+  std::vector<DeployBody> bodies(k);
+  std::vector<std::shared_ptr<const ModelGeneration::Archive>> archives(k);
+  for (size_t i = 0; i < k; ++i) {
+    const auto& s = plan.stages[i];
+    const WorkerEntry& w = cluster_.workers[s.node];
+    TANDEM_ASSIGN_OR_RETURN(archives[i], GetArchive(*gen, s));
+    DeployBody& d = bodies[i];
+    d.model_id = prof.model_hash;
+    d.model_version = version;
+    d.stage_index = static_cast<uint32_t>(i);
+    d.num_stages = static_cast<uint32_t>(k);
+    d.next_hop = i + 1 < k ? clients_[plan.stages[i + 1].node]->data_endpoint() : results_endpoint_;
+    d.codec = options_.codec ? *options_.codec : cluster_.HopCodec(w);
+    d.num_inputs = archives[i]->num_inputs;
+    d.activation_bytes = gen->problem.InBytes(s.begin) + (i + 1 < k ? prof.segments[s.end - 1].output_bytes : 0);
+    d.stage_sha256 = archives[i]->sha256;
+    d.beside = beside;
+    const uint64_t limit = clients_[s.node]->hello().max_message_bytes;
+    if (limit > 0 && archives[i]->bytes.size() + 64 * 1024 > limit)
+      return Status::InvalidArgument("stage " + std::to_string(i) + " is " + FormatBytes(archives[i]->bytes.size()) +
+                                     "; worker '" + w.name + "' accepts deployments up to " + FormatBytes(limit) +
+                                     " (its --max-message-mb)");
+  }
+  // Send every deployment, then collect the answers: the workers load at once.
+  std::vector<bool> reused(k), done(k);
+  std::vector<uint64_t> calls(k);
+  Status failed;
+  for (size_t i = 0; i < k && failed.ok(); ++i) {
+    const int node = plan.stages[i].node;
+    reused[i] = workers_[node].loaded.count(bodies[i].stage_sha256) > 0;
+    if (!reused[i]) bodies[i].stage = archives[i]->bytes;
+    auto call = clients_[node]->StartDeploy(bodies[i]);
+    bodies[i].stage.clear();
+    if (call.ok()) calls[i] = call.value();
+    else failed = call.status();
+  }
+  for (size_t i = 0; i < k && failed.ok(); ++i) {
+    const int node = plan.stages[i].node;
+    auto ack = clients_[node]->FinishDeploy(calls[i], static_cast<uint32_t>(i), cluster_.deploy_timeout_s);
+    if (!ack.ok() && reused[i] && ack.status().code() == Status::Code::kNotFound) {
+      // The worker no longer holds that stage: send it.
+      reused[i] = false;
+      bodies[i].stage = archives[i]->bytes;
+      ack = clients_[node]->Deploy(bodies[i], cluster_.deploy_timeout_s);
+      bodies[i].stage.clear();
+    }
+    if (!ack.ok()) {
+      failed = ack.status();
+      break;
+    }
+    done[i] = true;
+    workers_[node].loaded.insert(bodies[i].stage_sha256);
+    TANDEM_LOG(kInfo) << "deployed stage " << i << " (" << FormatBytes(archives[i]->bytes.size())
+                      << (reused[i] ? ", already loaded" : "") << ") to " << cluster_.workers[node].name << " in "
+                      << ack->load_seconds << " s";
+  }
+  if (!failed.ok()) {
+    for (size_t i = 0; i < k; ++i)
+      if (done[i]) UndeployQuietly(plan.stages[i].node, version);
+    return failed;
+  }
+  Pipeline p;
+  p.gen = gen;
+  p.plan = plan;
+  p.route.version = version;
+  p.route.num_stages = static_cast<uint32_t>(k);
+  p.route.first_hop = clients_[plan.stages[0].node]->data_endpoint();
+  p.route.codec = options_.codec ? *options_.codec : cluster_.codec;
+  p.route.pipeline = ++pipelines_made_;
+  p.route.generation = gen->generation;
+  p.route.model_sha256 = prof.model_hash;
+  PipelineDescription d;
+  d.pipeline = p.route.pipeline;
+  d.generation = gen->generation;
+  d.cuts = PlanCuts(prof, plan);
+  d.first_codec = p.route.codec;
+  for (size_t i = 0; i < k; ++i) {
+    d.workers.push_back(cluster_.workers[plan.stages[i].node].name);
+    d.hop_codecs.push_back(bodies[i].codec);
+    d.hop_raw_bytes.push_back(prof.segments[plan.stages[i].end - 1].output_bytes);
+  }
+  described_.push_back(std::move(d));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " in %.2f s", Since(t0));
+  std::string cuts;
+  for (int c : described_.back().cuts) cuts += " " + std::to_string(c);
+  Event("pipeline " + std::to_string(p.route.pipeline) + " (model generation " + std::to_string(gen->generation) +
+        ", " + std::to_string(k) + " stage(s) on " + Names(cluster_, plan) + ", cuts" + (cuts.empty() ? " none" : cuts) +
+        ") deployed" + buf);
+  return p;
+}
+
+Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* previous) {
+  std::vector<int> alive;
+  for (size_t i = 0; i < workers_.size(); ++i)
+    if (workers_[i].admitted) alive.push_back(static_cast<int>(i));
+  if (alive.empty()) return Status::Unavailable("no worker is alive");
+  const PlanProblem sub = SubProblem(gen.problem, alive);
+  TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(options_.algorithm));
+  PlannerOptions po;
+  po.time_budget_s = 0.5;
+  auto fresh = planner->Solve(sub, po);
+  std::optional<Plan> best;
+  double best_s = 0;
+  if (fresh.ok()) {
+    best = fresh->plan;
+    for (auto& s : best->stages) s.node = alive[s.node];
+    best_s = fresh->evaluation.bottleneck_s;
+  }
+  // The old stages where they are; each lost one on the spare worker that
+  // keeps the bottleneck smallest.
+  if (previous) {
+    Plan keep = *previous;
+    std::set<int> used;
+    for (const auto& s : keep.stages)
+      if (workers_[s.node].admitted) used.insert(s.node);
+    bool ok = true;
+    for (auto& s : keep.stages) {
+      if (workers_[s.node].admitted) continue;
+      int pick = -1;
+      double pick_s = 0;
+      for (int n : alive) {
+        if (used.count(n)) continue;
+        s.node = n;
+        // Stages not placed yet still name their failed workers, which
+        // were feasible there; the whole plan is checked again below.
+        PlanEvaluation ev = Evaluate(gen.problem, keep);
+        if (!ev.feasible) continue;
+        const double cost = ev.bottleneck_s;
+        if (pick < 0 || cost < pick_s) pick = n, pick_s = cost;
+      }
+      if (pick < 0) {
+        ok = false;
+        break;
+      }
+      s.node = pick;
+      used.insert(pick);
+    }
+    if (ok) {
+      PlanEvaluation ev = Evaluate(gen.problem, keep);
+      if (ev.feasible && (!best || ev.bottleneck_s <= best_s * (1 + options_.keep_margin))) {
+        best = keep;
+        best_s = ev.bottleneck_s;
+      }
+    }
+  }
+  if (!best) return fresh.status();
+  return *best;
+}
+
+void PipelineManager::KillPipelinesUsing(size_t worker, const std::string& why) {
+  for (size_t i = 0; i < live_.size();) {
+    bool uses = false;
+    for (const auto& s : live_[i].plan.stages) uses |= s.node == static_cast<int>(worker);
+    if (!uses) {
+      ++i;
+      continue;
+    }
+    if (current_ && *current_ == i) {
+      lost_plan_ = live_[i].plan;
+      lost_at_ = Clock::now();
+      current_.reset();
+      Event("pipeline " + std::to_string(live_[i].route.pipeline) + " is down: " + why + "; " +
+            std::to_string(in_flight_total_) + " request(s) in flight will be sent again");
+    } else if (current_ && *current_ > i) {
+      --*current_;
+    }
+    live_.erase(live_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+void PipelineManager::Recover() {
+  last_recover_try_ = Clock::now();
+  auto gen = pending_ ? pending_ : gen_;
+  auto plan = Replan(*gen, gen == gen_ && lost_plan_ ? &*lost_plan_ : nullptr);
+  if (!plan.ok()) {
+    const std::string why = plan.status().message();
+    if (!waiting_ || why != last_wait_reason_) {
+      size_t alive = 0;
+      for (const auto& w : workers_) alive += w.admitted;
+      Event("the " + std::to_string(alive) + " worker(s) alive cannot run the model: " + why + "; keeping " +
+            std::to_string(in_flight_total_) + " request(s) until a worker comes back (Ctrl-C stops)");
+    }
+    waiting_ = true;
+    last_wait_reason_ = why;
+    return;
+  }
+  // Everything else stops: requests of the old pipelines are sent again.
+  auto p = DeployPlan(gen, plan.value(), /*beside=*/false);
+  if (!p.ok()) {
+    if (!waiting_ || p.status().message() != last_wait_reason_)
+      Event("cannot deploy the new pipeline: " + p.status().message() + "; will try again");
+    waiting_ = true;
+    last_wait_reason_ = p.status().message();
+    return;
+  }
+  std::set<int> in_plan;
+  for (const auto& s : plan->stages) in_plan.insert(s.node);
+  for (size_t i = 0; i < workers_.size(); ++i)
+    if (!in_plan.count(static_cast<int>(i)) && workers_[i].admitted) UndeployQuietly(i, 0);
+  live_.clear();
+  live_.push_back(std::move(p).value());
+  current_ = 0;
+  gen_ = gen;
+  pending_.reset();
+  draining_for_update_ = false;
+  waiting_ = false;
+  lost_plan_.reset();
+  ++recoveries_;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f s", Since(lost_at_));
+  Event("recovered: pipeline " + std::to_string(live_[0].route.pipeline) + " serves " + buf +
+        " after the failure was declared");
+}
+
+void PipelineManager::CheckModelFile() {
+  if (!options_.watch_model || loading_.valid() || Since(last_watch_) < 1.0) return;
+  last_watch_ = Clock::now();
+  const std::string path = gen_->model->path();
+  const auto stamp = FileStamp(path);
+  // Load a changed file once it has stayed the same for one check (a copy in
+  // progress; a rename is atomic).
+  const bool stable = stamp == seen_stamp_;
+  seen_stamp_ = stamp;
+  if (stamp == model_stamp_ || !stable || stamp.second == 0) return;
+  model_stamp_ = stamp;
+  const int next = (pending_ ? pending_->generation : gen_->generation) + 1;
+  const std::vector<int64_t> shape = gen_->model->input_shape();
+  const ManagerOptions o = options_;
+  Event("model file " + path + " changed: loading it as generation " + std::to_string(next));
+  loading_ = std::async(std::launch::async, [path, shape, o, next, this]() -> Result<std::shared_ptr<ModelGeneration>> {
+    auto gen = std::make_shared<ModelGeneration>();
+    gen->generation = next;
+    auto model = Model::Load(path, shape);
+    if (!model.ok()) return model.status();
+    gen->model = std::move(model).value();
+    ProfileOptions po;
+    po.warmup = o.warmup;
+    po.repeats = o.repeats;
+    TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileModel(*gen->model, po));
+    TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next));
+    return gen;
+  });
+}
+
+void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
+  if (loading_.valid() && loading_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    auto loaded = loading_.get();
+    if (!loaded.ok()) {
+      Event("model update failed: " + loaded.status().message() + "; still serving generation " +
+            std::to_string(gen_->generation));
+    } else if (loaded.value()->profile.model_hash == gen_->profile.model_hash) {
+      Event("model file changed but its content is the one being served; nothing to do");
+    } else {
+      pending_ = loaded.value();
+    }
+  }
+  if (!pending_ || !current_) return;  // without a pipeline, Recover deploys the pending model
+  if (!draining_for_update_) {
+    auto plan = Replan(*pending_, nullptr);
+    if (!plan.ok()) {
+      Event("cannot place model generation " + std::to_string(pending_->generation) + ": " + plan.status().message() +
+            "; still serving generation " + std::to_string(gen_->generation));
+      pending_.reset();
+      return;
+    }
+    auto p = DeployPlan(pending_, plan.value(), /*beside=*/true);
+    if (p.ok()) {
+      Event("model generation " + std::to_string(pending_->generation) + " (" + pending_->profile.model_hash.substr(0, 12) +
+            ") serves new requests; generation " + std::to_string(gen_->generation) + " finishes what it holds");
+      live_.push_back(std::move(p).value());
+      current_ = live_.size() - 1;
+      gen_ = pending_;
+      pending_.reset();
+      return;
+    }
+    // Most likely the workers cannot hold both versions: let the old one
+    // drain, then deploy the new one alone.
+    Event("cannot deploy generation " + std::to_string(pending_->generation) + " beside the running one (" +
+          p.status().message() + "); draining generation " + std::to_string(gen_->generation) + " first");
+    draining_for_update_ = true;
+  }
+  size_t total = 0;
+  for (const auto& [v, c] : in_flight) total += c;
+  if (total > 0) return;
+  auto plan = Replan(*pending_, nullptr);
+  if (!plan.ok()) {
+    Event("cannot place model generation " + std::to_string(pending_->generation) + ": " + plan.status().message() +
+          "; still serving generation " + std::to_string(gen_->generation));
+    pending_.reset();
+    draining_for_update_ = false;
+    return;
+  }
+  auto p = DeployPlan(pending_, plan.value(), /*beside=*/false);
+  draining_for_update_ = false;
+  if (!p.ok()) {
+    Event("model update failed: " + p.status().message() + "; still serving generation " +
+          std::to_string(gen_->generation));
+    pending_.reset();
+    return;
+  }
+  // The old pipeline was replaced on the workers the new one uses; it is
+  // empty, so it goes everywhere.
+  for (const auto& old : live_)
+    for (const auto& s : old.plan.stages) UndeployQuietly(s.node, old.route.version);
+  live_.clear();
+  live_.push_back(std::move(p).value());
+  current_ = 0;
+  gen_ = pending_;
+  pending_.reset();
+  Event("model generation " + std::to_string(gen_->generation) + " serves all requests");
+}
+
+Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
+  in_flight_total_ = 0;
+  for (const auto& [v, c] : in_flight) in_flight_total_ += c;
+  const auto health = monitor_->Snapshot();
+  bool membership = false;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    WorkerState& w = workers_[i];
+    const WorkerHealth& h = health[i];
+    const std::string who = "worker '" + cluster_.workers[i].name + "'";
+    if (w.admitted && !h.alive) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.2f s", h.silent_s);
+      Event(who + " failed: no heartbeat for " + buf);
+      w.admitted = false;
+      membership = true;
+      KillPipelinesUsing(i, who + " failed");
+    } else if (w.admitted && h.instance != 0 && w.instance != 0 && h.instance != w.instance) {
+      Event(who + " restarted: its deployments are gone");
+      w.admitted = false;
+      w.loaded.clear();
+      membership = true;
+      KillPipelinesUsing(i, who + " restarted");
+    } else if (!w.admitted && h.alive && h.answered && Since(w.last_admit_try) > 1.0) {
+      w.last_admit_try = Clock::now();
+      const double t = std::min(1.0, cluster_.connect_timeout_s);
+      Status st = clients_[i]->Hello(t);
+      if (st.ok()) st = clients_[i]->Undeploy(t, 0);  // whatever it still runs is stale
+      if (st.ok()) {
+        w.admitted = true;
+        if (h.instance != w.instance) w.loaded.clear();  // a new process holds nothing
+        w.instance = h.instance;
+        membership = true;
+        Event(who + " is back; it will be used from the next plan on");
+      }
+    }
+    if (w.admitted && w.instance == 0) w.instance = h.instance;
+  }
+  if (!current_ && (membership || !waiting_ || Since(last_recover_try_) > 2.0)) Recover();
+  CheckModelFile();
+  ApplyUpdate(in_flight);
+  // Pipelines that no longer get requests go once empty.
+  for (size_t i = 0; i < live_.size();) {
+    if (current_ && *current_ == i) {
+      ++i;
+      continue;
+    }
+    auto it = in_flight.find(live_[i].route.version);
+    if (it != in_flight.end() && it->second > 0) {
+      ++i;
+      continue;
+    }
+    if (draining_for_update_) {  // ApplyUpdate replaces it
+      ++i;
+      continue;
+    }
+    for (const auto& s : live_[i].plan.stages) UndeployQuietly(s.node, live_[i].route.version);
+    Event("pipeline " + std::to_string(live_[i].route.pipeline) + " (generation " +
+          std::to_string(live_[i].route.generation) + ") drained and undeployed");
+    if (current_ && *current_ > i) --*current_;
+    live_.erase(live_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  return Status::OK();
+}
+
+const Route* PipelineManager::route() const {
+  if (!current_ || draining_for_update_) return nullptr;
+  return &live_[*current_].route;
+}
+
+bool PipelineManager::Live(uint32_t version) const {
+  for (const auto& p : live_)
+    if (p.route.version == version) return true;
+  return false;
+}
+
+PipelineDescription PipelineManager::Describe() const {
+  return described_.empty() ? PipelineDescription() : described_.back();
+}
+
+}  // namespace tandem

@@ -1,0 +1,178 @@
+// The dispatcher's side of keeping a pipeline up: deploying it, watching the
+// workers, replacing it when one fails, and switching to a new model version.
+//
+// Failure model (docs/failures.md). A worker is failed when it has not
+// answered a heartbeat for `heartbeat_timeout_s` (a crash, a hang, a cut
+// link look the same), or when it answers as a new process (a restart). Then
+// every pipeline that uses it is dead: the manager plans again over the
+// workers that are alive (keeping the old stages on their workers and only
+// moving the lost ones when that is nearly as fast), deploys what changed, and
+// the Streamer sends every request whose result has not come to the new
+// pipeline. Results of dead pipelines are dropped. When the survivors cannot
+// hold the model the manager says so and waits, keeping every request, until
+// a worker comes back (it is re-admitted as soon as it answers) or the user
+// stops it.
+//
+// Model update: with `watch_model`, a change of the model file (replace it
+// with a rename) loads and profiles the new version on a thread, deploys it
+// beside the running one, and sends new requests to it; the old pipeline
+// finishes what it holds and is undeployed. If the workers cannot hold both,
+// the old one drains first (no new requests meanwhile), then the new one is
+// deployed. Each result says which model generation answered it.
+#pragma once
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/cluster_config.h"
+#include "common/model/model.h"
+#include "common/model/profile.h"
+#include "common/plan/planner.h"
+#include "dispatcher/heartbeat.h"
+#include "dispatcher/stream.h"
+#include "dispatcher/worker_client.h"
+
+namespace tandem {
+
+struct ManagerOptions {
+  // A worker silent this long is failed. Default 1 s.
+  double heartbeat_timeout_s = 1.0;
+  // The planner used after a failure and for a model update.
+  std::string algorithm = "auto";
+  // Every hop's codec; empty: the cluster config's.
+  std::optional<CodecSpec> codec;
+  // After a failure, keep the surviving stages where they are (only the lost
+  // ones move to spare workers) unless a fresh plan's bottleneck is smaller
+  // by more than this fraction. Default 5%.
+  double keep_margin = 0.05;
+  // Watch the model file and deploy a new version when it changes.
+  bool watch_model = false;
+  int threads = 0;  // LibTorch threads for loading a new version here
+  int warmup = 3;   // profiling a new version
+  int repeats = 10;
+};
+
+// One model version the dispatcher serves.
+struct ModelGeneration {
+  int generation = 1;
+  std::shared_ptr<Model> model;
+  ModelProfile profile;
+  PlanProblem problem;  // over every worker of the cluster
+  struct Archive {
+    std::string bytes, sha256;
+    uint32_t num_inputs = 1;
+  };
+  std::map<std::pair<int, int>, std::shared_ptr<const Archive>> archives;  // by segment range
+};
+
+// What the report prints about the pipeline that served last.
+struct PipelineDescription {
+  int pipeline = 0;
+  int generation = 0;
+  std::vector<std::string> workers;      // per stage
+  std::vector<int> cuts;                 // node positions
+  std::vector<CodecSpec> hop_codecs;     // out of each stage
+  std::vector<uint64_t> hop_raw_bytes;   // uncompressed bytes out of each stage
+  CodecSpec first_codec;
+};
+
+class PipelineManager : public Director {
+ public:
+  PipelineManager(zmq::context_t& ctx, ClusterConfig cluster, ManagerOptions options);
+  ~PipelineManager() override;
+
+  // Says HELLO to every worker of the cluster and starts the heartbeats. A
+  // worker that does not answer is left out (with a warning) until it does;
+  // errors: none answers, or two entries are one process.
+  Status Connect();
+  // The workers that answered (cluster indices), and a worker's client.
+  std::vector<int> Reachable() const;
+  // Why worker i was left out at Connect (OK if it answered).
+  const Status& hello_status(size_t i) const { return workers_[i].hello; }
+  WorkerClient& client(size_t i) { return *clients_[i]; }
+  // Deploys `plan` (node indices into the cluster's workers) of `model` and
+  // makes it the route. `results_endpoint`: where the last stage pushes.
+  Status Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
+               const std::string& results_endpoint);
+  // Undeploys everything this run deployed (best effort, short timeouts).
+  void Shutdown();
+
+  Status Tick(const std::map<uint32_t, size_t>& in_flight) override;
+  const Route* route() const override;
+  bool Live(uint32_t version) const override;
+
+  PipelineDescription Describe() const;
+  // What happened, one line each ("12.3 s: worker 'w2' failed: ...").
+  const std::vector<std::string>& events() const { return events_; }
+  int recoveries() const { return recoveries_; }
+
+ private:
+  struct Pipeline {
+    Route route;
+    std::shared_ptr<ModelGeneration> gen;
+    Plan plan;  // nodes: cluster worker indices
+  };
+  struct WorkerState {
+    bool admitted = true;  // answered HELLO and not failed since
+    uint64_t instance = 0;
+    std::set<std::string> loaded;  // stage SHA-256s it holds
+    std::chrono::steady_clock::time_point last_admit_try;
+    Status hello;  // at Connect
+  };
+
+  void Event(const std::string& what);
+  Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
+  Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation) const;
+  // Deploys a plan as a new pipeline (beside: keep the workers' other
+  // deployments). On error nothing of it stays deployed.
+  Result<Pipeline> DeployPlan(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan, bool beside);
+  // The plan for `gen` over the admitted workers; `previous`: the plan of the
+  // pipeline that died, whose surviving stages may stay.
+  Result<Plan> Replan(const ModelGeneration& gen, const Plan* previous);
+  void KillPipelinesUsing(size_t worker, const std::string& why);
+  void Recover();
+  void CheckModelFile();
+  void ApplyUpdate(const std::map<uint32_t, size_t>& in_flight);
+  void UndeployQuietly(size_t worker, uint32_t version);
+
+  zmq::context_t& ctx_;
+  ClusterConfig cluster_;
+  ManagerOptions options_;
+  std::vector<std::unique_ptr<WorkerClient>> clients_;
+  std::vector<WorkerState> workers_;
+  std::unique_ptr<HeartbeatMonitor> monitor_;
+  std::string results_endpoint_;
+  uint32_t next_version_ = 0;
+  int pipelines_made_ = 0;
+
+  std::shared_ptr<ModelGeneration> gen_;       // the newest model
+  std::vector<Pipeline> live_;                 // pipelines whose results may still come
+  std::optional<size_t> current_;              // index into live_: where new requests go
+  std::optional<Plan> lost_plan_;              // the plan of the pipeline that died, for Replan
+  std::chrono::steady_clock::time_point lost_at_;
+  bool waiting_ = false;                       // no pipeline; said so
+  std::string last_wait_reason_;
+  std::chrono::steady_clock::time_point last_recover_try_;
+  size_t in_flight_total_ = 0;
+
+  // Model update.
+  std::shared_ptr<ModelGeneration> pending_;   // loaded, not deployed yet
+  bool draining_for_update_ = false;           // the workers cannot hold both: old drains first
+  std::future<Result<std::shared_ptr<ModelGeneration>>> loading_;
+  std::pair<int64_t, int64_t> model_stamp_{0, 0}, seen_stamp_{0, 0};  // (mtime ns, size)
+  std::chrono::steady_clock::time_point last_watch_;
+
+  std::vector<std::string> events_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  int recoveries_ = 0;
+  std::vector<PipelineDescription> described_;
+};
+
+}  // namespace tandem
