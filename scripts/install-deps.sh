@@ -11,6 +11,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev catch2
   python3-torch python3-torchvision python3-numpy
   systemd
+  iptables
 )
 
 missing=()

@@ -163,10 +163,15 @@ WorkerProcess::WorkerProcess(const std::string& name, const std::string& log_dir
   while (data == control) data = FreePort();
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(control);
   data_endpoint_ = "tcp://127.0.0.1:" + std::to_string(data);
-  std::vector<std::string> argv = {WorkerPath(), "--listen", endpoint_, "--data-listen", data_endpoint_,
-                                   "--name", name, "--threads", "1"};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<Process>(argv, log_dir + "/" + name + ".log");
+  argv_ = {WorkerPath(), "--listen", endpoint_, "--data-listen", data_endpoint_, "--name", name, "--threads", "1"};
+  argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
+  log_ = log_dir + "/" + name + ".log";
+  Restart();
+}
+
+void WorkerProcess::Restart() {
+  process_.reset();  // SIGKILL if it still runs
+  process_ = std::make_unique<Process>(argv_, log_ + (restarts_++ ? "." + std::to_string(restarts_) : ""));
   // Wait until it answers HELLO (bounded).
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::dealer);

@@ -86,9 +86,14 @@ class WorkerProcess {
   const std::string& endpoint() const { return endpoint_; }
   const std::string& data_endpoint() const { return data_endpoint_; }
   Process& process() { return *process_; }
+  // Kills it if it runs and starts it again on the same ports (as systemd
+  // restarts a worker); waits until it answers HELLO.
+  void Restart();
 
  private:
-  std::string endpoint_, data_endpoint_;
+  std::string endpoint_, data_endpoint_, log_;
+  std::vector<std::string> argv_;
+  int restarts_ = 0;
   std::unique_ptr<Process> process_;
 };
 

@@ -1,0 +1,300 @@
+// Faults during a stream: real tandem-worker processes on loopback and the
+// tandem-dispatcher binary. Each test asserts that every request has exactly
+// one result, in order, equal to the reference output of the model version
+// that answered it (results.jsonl says which), and prints the time from the
+// fault to the first result of the new pipeline.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "common/model/chain.h"
+#include "common/model/model.h"
+#include "dispatcher/local_cluster.h"
+#include "support.h"
+
+namespace tandem {
+namespace {
+
+using nlohmann::json;
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+const std::vector<int64_t> kShape = {1, 3, 64, 64};
+
+// A dispatcher streaming N input files through a cluster in the background.
+class Stream {
+ public:
+  Stream(LocalCluster& cluster, const std::string& model, int n, const std::vector<std::string>& extra = {}) {
+    in_ = dir_.path() + "/in";
+    out_ = dir_.path() + "/out";
+    REQUIRE(test::RunCommand("mkdir -p " + in_).exit_code == 0);
+    inputs_ = WriteInputs(in_, n, kShape, 11);
+    std::vector<std::string> argv = {test::DispatcherPath(), "run", "-m", model, "-c", cluster.config(), "-i", in_,
+                                     "-o", out_, "--warmup", "0", "--repeats", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    dispatcher_ = std::make_unique<test::Process>(argv, dir_.path() + "/dispatcher.log");
+  }
+  // The results logged so far.
+  std::vector<json> Results() const {
+    std::vector<json> rs;
+    std::ifstream f(out_ + "/results.jsonl");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.empty()) continue;
+      auto j = json::parse(line, nullptr, false);
+      if (!j.is_discarded()) rs.push_back(j);
+    }
+    return rs;
+  }
+  // Waits (bounded) until some result satisfies `pred`.
+  void WaitFor(const std::function<bool(const json&)>& pred, const char* what, double timeout_s = 90) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < timeout_s) {
+      for (const auto& r : Results())
+        if (pred(r)) return;
+      if (dispatcher_->Wait(0) >= 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    INFO(dispatcher_->Log());
+    FAIL("no result " << what);
+  }
+  void WaitResults(int k) {
+    WaitFor([k](const json& r) { return r["index"].get<int>() >= k - 1; }, "reached the count");
+  }
+  void WaitPipeline(int p) {
+    WaitFor([p](const json& r) { return r["pipeline"].get<int>() >= p; }, "came from the new pipeline");
+  }
+  // Waits for the dispatcher to exit; returns its exit code.
+  int Finish(double timeout_s = 180) { return dispatcher_->Wait(timeout_s); }
+  std::string Log() const { return dispatcher_->Log(); }
+  const std::string& out() const { return out_; }
+  const std::vector<HostTensor>& inputs() const { return inputs_; }
+
+ private:
+  test::TempDir dir_;
+  std::string in_, out_;
+  std::vector<HostTensor> inputs_;
+  std::unique_ptr<test::Process> dispatcher_;
+};
+
+// Every input has one result, in order, ok, equal to the reference output of
+// the model generation that answered it (`models`: generation -> file).
+void CheckAnswers(const Stream& s, const std::map<int, std::string>& models) {
+  const auto rs = s.Results();
+  REQUIRE(rs.size() == s.inputs().size());
+  std::map<int, std::unique_ptr<Model>> loaded;
+  SetComputeThreads(2);
+  for (const auto& [g, path] : models) {
+    auto m = Model::Load(path, kShape);
+    REQUIRE(m.ok());
+    loaded[g] = std::move(m).value();
+  }
+  for (size_t i = 0; i < rs.size(); ++i) {
+    INFO("result " << i << ": " << rs[i].dump());
+    REQUIRE(rs[i]["index"].get<size_t>() == i);
+    REQUIRE(rs[i]["ok"].get<bool>());
+    const int g = rs[i]["model_generation"].get<int>();
+    REQUIRE(loaded.count(g));
+    auto ref = loaded[g]->RunOriginal(s.inputs()[i]);
+    REQUIRE(ref.ok());
+    auto got = ReadOutputs(s.out(), static_cast<int>(i), ref->size());
+    auto d = CheckOutputs(got, ref.value());
+    INFO(d.status().ToString());
+    CHECK(d.ok());
+  }
+  CHECK(CountFiles(s.out()) == static_cast<int>(rs.size()));
+}
+
+// Seconds from `fault` to the first result of a pipeline after `before`.
+double RecoverySeconds(const Stream& s, double fault, int before) {
+  double first = 1e300;
+  for (const auto& r : s.Results())
+    if (r["pipeline"].get<int>() > before) first = std::min(first, r["received_unix_s"].get<double>());
+  return first - fault;
+}
+
+std::string Model18() { return test::FixturePath("resnet18.traced.pt"); }
+
+TEST_CASE("kill -9 of a middle worker: the survivors take over and every request is answered once", "[recovery]") {
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 600, {"-k", "4"});
+  s.WaitResults(40);
+  const double fault = UnixNow();
+  cluster.worker(1).process().Signal(SIGKILL);
+  s.WaitPipeline(2);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("worker 'w1' failed: no heartbeat") != std::string::npos);
+  CHECK(s.Log().find("3 stage(s) on w0, w2, w3") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after kill -9 of a middle worker: %.2f s from the fault to the first new result\n",
+              RecoverySeconds(s, fault, 1));
+}
+
+TEST_CASE("SIGSTOP of a worker: a spare takes its stage only, and it is re-admitted after SIGCONT", "[recovery]") {
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 800, {"-k", "3"});
+  s.WaitResults(40);
+  const double fault = UnixNow();
+  cluster.worker(1).process().Signal(SIGSTOP);
+  s.WaitPipeline(2);
+  cluster.worker(1).process().Signal(SIGCONT);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  // Only the lost stage moved: the others stayed loaded where they were.
+  CHECK(s.Log().find("3 stage(s) on w0, w3, w2") != std::string::npos);
+  CHECK(s.Log().find("to w0 in") != std::string::npos);
+  CHECK(s.Log().find("already loaded) to w0") != std::string::npos);
+  CHECK(s.Log().find("already loaded) to w2") != std::string::npos);
+  CHECK(s.Log().find("worker 'w1' is back") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after SIGSTOP of a worker: %.2f s from the fault to the first new result\n",
+              RecoverySeconds(s, fault, 1));
+}
+
+TEST_CASE("two workers failing one after the other: each is survived", "[recovery]") {
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 800, {"-k", "4"});
+  s.WaitResults(40);
+  const double fault1 = UnixNow();
+  cluster.worker(1).process().Signal(SIGKILL);
+  s.WaitPipeline(2);
+  const double fault2 = UnixNow();
+  cluster.worker(2).process().Signal(SIGKILL);
+  s.WaitPipeline(3);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("on w0, w3") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after the first of two failures: %.2f s, after the second: %.2f s\n",
+              RecoverySeconds(s, fault1, 1), RecoverySeconds(s, fault2, 2));
+}
+
+TEST_CASE("survivors that cannot hold the model keep every request until a restarted worker is re-admitted",
+          "[recovery]") {
+  // ResNet-18 holds about 45 MB of weights: one 30 MiB worker cannot run it,
+  // two can.
+  LocalCluster cluster(2, "", {"--memory-mb", "30"}, ", \"memory_mb\": 30");
+  Stream s(cluster, Model18(), 300);  // the planner keeps within memory
+  s.WaitResults(20);
+  cluster.worker(1).process().Signal(SIGKILL);
+  // The dispatcher says it is waiting, and loses nothing meanwhile.
+  const auto t0 = std::chrono::steady_clock::now();
+  while (s.Log().find("cannot run the model") == std::string::npos &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  INFO(s.Log());
+  REQUIRE(s.Log().find("cannot run the model") != std::string::npos);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  CHECK(s.Finish(0) == -1);  // still running
+  const double restarted = UnixNow();
+  cluster.worker(1).Restart();  // as systemd would
+  s.WaitPipeline(2);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("worker 'w1' is back") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("restarted worker re-admitted: first new result %.2f s after its restart began\n",
+              RecoverySeconds(s, restarted, 1));
+}
+
+TEST_CASE("a model update during a stream: each request is answered by one version, none lost", "[recovery]") {
+  LocalCluster cluster(3);
+  test::TempDir dir;
+  const std::string model = dir.path() + "/model.pt";
+  REQUIRE(test::RunCommand("cp " + Model18() + " " + model).exit_code == 0);
+  Stream s(cluster, model, 600, {"--watch-model"});
+  s.WaitResults(40);
+  // Replace the file with a rename, as the documentation says.
+  const std::string next = test::FixturePath("mobilenet_v2.traced.pt");
+  REQUIRE(test::RunCommand("cp " + next + " " + model + ".new && mv " + model + ".new " + model).exit_code == 0);
+  const double updated = UnixNow();
+  s.WaitFor([](const json& r) { return r["model_generation"].get<int>() == 2; }, "from the new model");
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("drained and undeployed") != std::string::npos);
+  // New requests switched at one request boundary: generations never go back.
+  const auto rs = s.Results();
+  int last = 1, second = 0;
+  for (const auto& r : rs) {
+    const int g = r["model_generation"].get<int>();
+    CHECK(g >= last);
+    last = g;
+    second += g == 2;
+  }
+  CHECK(second > 0);
+  CHECK(second < static_cast<int>(rs.size()));
+  CheckAnswers(s, {{1, Model18()}, {2, next}});
+  double first = 1e300;
+  for (const auto& r : rs)
+    if (r["model_generation"].get<int>() == 2) first = std::min(first, r["received_unix_s"].get<double>());
+  std::printf("model update: first result of the new version %.2f s after the file was replaced\n", first - updated);
+}
+
+// Runs iptables; false when it is missing or fails.
+bool Iptables(const std::string& args) {
+  return test::RunCommand("iptables -w 5 " + args).exit_code == 0;
+}
+
+// Drops loopback traffic to and from a worker's two ports while it lives.
+class LinkCut {
+ public:
+  explicit LinkCut(const std::vector<std::string>& ports) {
+    for (const auto& p : ports)
+      for (const char* dir : {"--dport", "--sport"})
+        rules_.push_back(std::string("INPUT -i lo -p tcp ") + dir + " " + p +
+                         " -m comment --comment tandem-test -j DROP");
+    for (const auto& r : rules_) REQUIRE(Iptables("-I " + r));
+  }
+  void Heal() {
+    for (const auto& r : rules_) Iptables("-D " + r);
+    rules_.clear();
+  }
+  ~LinkCut() { Heal(); }
+
+ private:
+  std::vector<std::string> rules_;
+};
+
+std::string PortOf(const std::string& endpoint) { return endpoint.substr(endpoint.rfind(':') + 1); }
+
+TEST_CASE("a link cut then healed: the worker is replaced, then re-admitted", "[recovery][root]") {
+  if (::geteuid() != 0 || !Iptables("-L INPUT -n")) {
+    WARN("skipped: cutting a link needs root and iptables");
+    return;
+  }
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 800, {"-k", "3"});
+  s.WaitResults(40);
+  const double fault = UnixNow();
+  {
+    LinkCut cut({PortOf(cluster.worker(1).endpoint()), PortOf(cluster.worker(1).data_endpoint())});
+    s.WaitPipeline(2);
+  }
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("worker 'w1' failed: no heartbeat") != std::string::npos);
+  CHECK(s.Log().find("worker 'w1' is back") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after a link cut: %.2f s from the fault to the first new result\n",
+              RecoverySeconds(s, fault, 1));
+}
+
+}  // namespace
+}  // namespace tandem
