@@ -55,7 +55,7 @@ struct ClusterConfig {
   CodecSpec codec;                 // default codec for every hop: zfp+lz4
   double connect_timeout_s = 5;    // HELLO must be answered within this
   double deploy_timeout_s = 120;   // DEPLOY must be answered within this
-  double result_timeout_s = 60;    // no result for this long while requests are in flight: error
+  double result_timeout_s = 60;    // a request without a result this long after its send is sent again
   NetworkConfig network;
   std::vector<WorkerEntry> workers;
 

@@ -26,6 +26,7 @@ Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {
 }
 
 Worker::~Worker() {
+  if (loading_ && loading_->thread.joinable()) loading_->thread.join();
   if (receiver_) receiver_->Stop();
   Retire([](const Deployment&) { return true; });
   control_.reset();
@@ -104,9 +105,10 @@ void Worker::Run(const std::atomic<bool>& stop) {
                     << ", " << GetComputeThreads() << " compute thread(s))";
   zmq::pollitem_t item{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0};
   while (!stop) {
+    FinishLoading();
     int n = 0;
     try {
-      n = zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      n = zmq::poll(&item, 1, std::chrono::milliseconds(loading_ ? 10 : 100));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       TANDEM_LOG(kError) << "poll failed: " << e.what();
@@ -139,6 +141,7 @@ void Worker::Run(const std::atomic<bool>& stop) {
         reply = Error(0, header.status());
       } else {
         Reader body(static_cast<const uint8_t*>(payload.data()) + kHeaderSize, payload.size() - kHeaderSize);
+        current_identity_ = identity.to_string();
         try {
           reply = Handle(header.value(), body);
         } catch (const std::exception& e) {
@@ -150,10 +153,13 @@ void Worker::Run(const std::atomic<bool>& stop) {
         }
       }
     }
+    if (reply.empty()) continue;  // answered later (a stage being loaded)
     if (!SendBytes(*control_, identity.to_string(), true) || !SendBytes(*control_, reply))
       TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
   }
   TANDEM_LOG(kInfo) << "shutting down";
+  if (loading_ && loading_->thread.joinable()) loading_->thread.join();
+  loading_.reset();
   if (receiver_) receiver_->Stop();
   Retire([](const Deployment&) { return true; });
 }
@@ -200,22 +206,26 @@ std::string Worker::Handle(const Header& h, Reader& body) {
   }
 }
 
+std::string Worker::DeployReply(uint64_t id, const Status& st, uint64_t params,
+                                std::chrono::steady_clock::time_point t0) {
+  DeployAckBody ack;
+  ack.code = st.code();
+  ack.message = st.message();
+  ack.param_bytes = params;
+  ack.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!st.ok()) {
+    last_error_ = st.message();
+    TANDEM_LOG(kWarning) << "deploy refused: " << st.message();
+  }
+  return EncodeMessage(MessageType::kDeployAck, id, ack.Encode());
+}
+
 std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
-  auto t0 = std::chrono::steady_clock::now();
-  auto reply = [&](const Status& st, uint64_t params) {
-    DeployAckBody ack;
-    ack.code = st.code();
-    ack.message = st.message();
-    ack.param_bytes = params;
-    ack.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!st.ok()) {
-      last_error_ = st.message();
-      TANDEM_LOG(kWarning) << "deploy refused: " << st.message();
-    }
-    return EncodeMessage(MessageType::kDeployAck, id, ack.Encode());
-  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto reply = [&](const Status& st) { return DeployReply(id, st, 0, t0); };
   auto d = DeployBody::Decode(body);
-  if (!d.ok()) return reply(d.status(), 0);
+  if (!d.ok()) return reply(d.status());
+  if (loading_) return reply(Status::Unavailable(options_.name + " is still loading an earlier deployment"));
   std::shared_ptr<SharedStage> stage;
   if (d->stage.empty()) {
     // Reuse a stage this worker holds (a redeployment after a failure
@@ -223,8 +233,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
     stage = FindStage(d->stage_sha256);
     if (!stage)
       return reply(Status::NotFound("stage " + d->stage_sha256.substr(0, 12) + " is not loaded on " + options_.name +
-                                    "; send it"),
-                   0);
+                                    "; send it"));
   }
   const uint64_t stage_bytes = stage ? stage->bytes() : d->stage.size();
   const uint64_t need = stage_bytes + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
@@ -241,41 +250,78 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
                                          std::to_string(need >> 20) + " MiB (weights and activation buffers)" +
                                          (kept ? " beside " + std::to_string(kept >> 20) + " MiB already deployed" : "") +
                                          ", over " + options_.name + "'s memory budget of " +
-                                         std::to_string(options_.memory_mb) + " MiB"),
-                 0);
+                                         std::to_string(options_.memory_mb) + " MiB"));
   if (kept_count + 1 > kMaxDeployments)
     return reply(Status::InvalidArgument(options_.name + " already runs " + std::to_string(kept_count) +
-                                         " deployments; undeploy one first"),
-                 0);
-  if (!stage) {
-    if (Sha256Hex(d->stage) != d->stage_sha256)
-      return reply(Status::Corruption("stage bytes do not match their SHA-256"), 0);
-    auto loaded = Stage::FromBytes(d->stage, "deployed stage " + std::to_string(d->stage_index));
-    if (!loaded.ok()) return reply(loaded.status(), 0);
-    stage = std::make_shared<SharedStage>(std::move(loaded).value(), d->stage.size(), d->stage_sha256);
+                                         " deployments; undeploy one first"));
+  if (stage) return CompleteDeploy(id, std::move(d).value(), stage, need, t0);
+  // Checking and loading a large stage takes seconds: do it on a thread, so
+  // this one goes on answering heartbeats, and reply when it is done.
+  loading_ = std::make_unique<Loading>();
+  Loading* l = loading_.get();
+  l->id = id;
+  l->identity = current_identity_;
+  l->body = std::move(d).value();
+  l->need = need;
+  l->t0 = t0;
+  l->thread = std::thread([l] {
+    if (Sha256Hex(l->body.stage) != l->body.stage_sha256) {
+      l->loaded = Status::Corruption("stage bytes do not match their SHA-256");
+    } else {
+      try {
+        l->loaded = Stage::FromBytes(l->body.stage, "deployed stage " + std::to_string(l->body.stage_index));
+      } catch (const std::exception& e) {
+        l->loaded = Status::Internal(std::string("cannot load the stage: ") + e.what());
+      }
+    }
+    l->done = true;
+  });
+  return "";  // answered by FinishLoading
+}
+
+void Worker::FinishLoading() {
+  if (!loading_ || !loading_->done) return;
+  loading_->thread.join();
+  std::unique_ptr<Loading> l = std::move(loading_);
+  std::string reply;
+  if (!l->loaded.ok()) {
+    reply = DeployReply(l->id, l->loaded.status(), 0, l->t0);
+  } else {
+    const uint64_t bytes = l->body.stage.size();
+    auto stage = std::make_shared<SharedStage>(std::move(l->loaded).value(), bytes, l->body.stage_sha256);
+    l->body.stage.clear();
+    l->body.stage.shrink_to_fit();
+    reply = CompleteDeploy(l->id, std::move(l->body), stage, l->need, l->t0, /*loaded=*/true);
   }
-  if (stage->num_inputs() != static_cast<int>(d->num_inputs))
-    return reply(Status::InvalidArgument("stage takes " + std::to_string(stage->num_inputs()) +
-                                         " inputs, the deployment says " + std::to_string(d->num_inputs)),
-                 0);
+  if (!SendBytes(*control_, l->identity, true) || !SendBytes(*control_, reply))
+    TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
+}
+
+std::string Worker::CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage,
+                                   uint64_t need, std::chrono::steady_clock::time_point t0, bool loaded) {
+  if (stage->num_inputs() != static_cast<int>(d.num_inputs))
+    return DeployReply(id,
+                       Status::InvalidArgument("stage takes " + std::to_string(stage->num_inputs()) +
+                                               " inputs, the deployment says " + std::to_string(d.num_inputs)),
+                       0, t0);
   Deployment dep;
-  dep.model_id = d->model_id;
-  dep.model_version = d->model_version;
-  dep.stage_index = d->stage_index;
-  dep.num_stages = d->num_stages;
-  dep.num_inputs = d->num_inputs;
-  dep.next_hop = d->next_hop;
-  dep.codec = d->codec;
-  dep.stage_sha256 = d->stage_sha256;
+  dep.model_id = d.model_id;
+  dep.model_version = d.model_version;
+  dep.stage_index = d.stage_index;
+  dep.num_stages = d.num_stages;
+  dep.num_inputs = d.num_inputs;
+  dep.next_hop = d.next_hop;
+  dep.codec = d.codec;
+  dep.stage_sha256 = d.stage_sha256;
   dep.memory_bytes = need;
   // Replace the deployments this one does not run beside (and any earlier
   // deployment of the same version) before starting it.
-  const bool beside = d->beside;
-  const uint32_t version = d->model_version;
+  const bool beside = d.beside;
+  const uint32_t version = d.model_version;
   Retire([&](const Deployment& other) { return !beside || other.model_version == version; });
   auto pipeline = std::make_shared<StagePipeline>(ctx_, stage, dep, &counters_, options_.queue_depth);
   Status st = pipeline->Start();
-  if (!st.ok()) return reply(st, 0);
+  if (!st.ok()) return DeployReply(id, st, 0, t0);
   {
     std::lock_guard<std::mutex> lock(mu_);
     deployments_[version] = pipeline;
@@ -283,9 +329,8 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   last_error_.clear();
   TANDEM_LOG(kInfo) << "deployed stage " << dep.stage_index + 1 << "/" << dep.num_stages << " of model "
                     << dep.model_id.substr(0, 12) << " v" << dep.model_version << " -> " << dep.next_hop << " ("
-                    << d->codec.ToString() << (d->stage.empty() ? ", reused" : "") << (beside ? ", beside" : "")
-                    << ")";
-  return reply(Status::OK(), stage_bytes);
+                    << d.codec.ToString() << (loaded ? "" : ", reused") << (beside ? ", beside" : "") << ")";
+  return DeployReply(id, Status::OK(), stage->bytes(), t0);
 }
 
 std::string Worker::HandleUndeploy(uint64_t id, Reader& body) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
@@ -42,7 +43,14 @@ class Worker {
 
  private:
   std::string Handle(const Header& h, Reader& body);
+  // DEPLOY: checks, then loads the stage on a thread (the reply is sent by
+  // FinishLoading), or reuses a stage it holds and replies at once. Returns
+  // the reply, or "" when it comes later.
   std::string HandleDeploy(uint64_t id, Reader& body);
+  void FinishLoading();
+  std::string CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
+                             std::chrono::steady_clock::time_point t0, bool loaded = false);
+  std::string DeployReply(uint64_t id, const Status& st, uint64_t params, std::chrono::steady_clock::time_point t0);
   std::string HandleStatus(uint64_t id);
   std::string HandleUndeploy(uint64_t id, Reader& body);
   // The deployment of `version`, or null.
@@ -67,6 +75,19 @@ class Worker {
   // reuses one (recovery after another worker failed). Bounded.
   std::vector<std::shared_ptr<SharedStage>> retired_;
   uint64_t instance_ = 0;
+  // A stage being checked and loaded off the control thread.
+  struct Loading {
+    uint64_t id = 0;
+    std::string identity;  // the dispatcher's ROUTER identity, for the reply
+    DeployBody body;
+    uint64_t need = 0;
+    std::chrono::steady_clock::time_point t0;
+    std::thread thread;
+    std::atomic<bool> done{false};
+    Result<std::unique_ptr<Stage>> loaded = Status::Internal("not loaded");
+  };
+  std::unique_ptr<Loading> loading_;
+  std::string current_identity_;  // of the request being handled
   PipelineCounters counters_;
   std::string last_error_;
   uint64_t refused_ = 0;

@@ -111,8 +111,21 @@ TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   d.next_hop = "tcp://h:1";
   d.stage = std::string(100, 's');
   const std::string body = d.Encode();
-  for (size_t n = 0; n < body.size(); ++n) {
+  // The last byte (flags) is optional: a 1.0 DEPLOY ends before it.
+  for (size_t n = 0; n + 1 < body.size(); ++n) {
     Reader r(body.data(), n);
+    CHECK_FALSE(DeployBody::Decode(r).ok());
+  }
+  {
+    Reader r(body.data(), body.size() - 1);
+    auto v10 = DeployBody::Decode(r);
+    REQUIRE(v10.ok());
+    CHECK_FALSE(v10->beside);
+  }
+  {
+    std::string bad = body;
+    bad.back() = 7;  // unknown flags
+    Reader r(bad);
     CHECK_FALSE(DeployBody::Decode(r).ok());
   }
   // A name longer than its bound.
@@ -137,6 +150,51 @@ TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   std::string bb = bad_index.Encode();
   Reader br(bb);
   CHECK_FALSE(DeployBody::Decode(br).ok());
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST_CASE("1.1 bodies round-trip and accept their 1.0 forms", "[protocol]") {
+  PongBody p{0x0123456789abcdefull, 3};
+  std::string pb = p.Encode();
+  REQUIRE(pb.size() == 12);
+  Reader pr(pb);
+  auto pong = PongBody::Decode(pr);
+  REQUIRE(pong.ok());
+  CHECK(pong->instance == p.instance);
+  CHECK(pong->deployments == 3);
+  Reader empty("", 0);
+  CHECK(PongBody::Decode(empty).value().instance == 0);  // a 1.0 PONG
+  Reader short_pong(pb.data(), 5);
+  CHECK_FALSE(PongBody::Decode(short_pong).ok());
+
+  UndeployBody u{77};
+  std::string ub = u.Encode();
+  Reader ur(ub);
+  CHECK(UndeployBody::Decode(ur).value().model_version == 77);
+  Reader none("", 0);
+  CHECK(UndeployBody::Decode(none).value().model_version == 0);  // 1.0: every deployment
+
+  DeployBody d;
+  d.model_id = "m";
+  d.next_hop = "tcp://h:1";
+  d.stage_sha256 = "abc";
+  d.beside = true;  // and no stage: reuse
+  std::string db = d.Encode();
+  Reader dr(db);
+  auto back = DeployBody::Decode(dr);
+  REQUIRE(back.ok());
+  CHECK(back->beside);
+  CHECK(back->stage.empty());
+  CHECK(back->stage_sha256 == "abc");
+  d.stage_sha256.clear();  // neither a stage nor a hash to reuse
+  db = d.Encode();
+  Reader nothing(db);
+  CHECK_FALSE(DeployBody::Decode(nothing).ok());
 }
 
 }  // namespace

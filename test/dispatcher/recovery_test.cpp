@@ -17,6 +17,7 @@
 
 #include "common/model/chain.h"
 #include "common/model/model.h"
+#include "common/npy.h"
 #include "dispatcher/local_cluster.h"
 #include "support.h"
 
@@ -244,6 +245,71 @@ TEST_CASE("a model update during a stream: each request is answered by one versi
   for (const auto& r : rs)
     if (r["model_generation"].get<int>() == 2) first = std::min(first, r["received_unix_s"].get<double>());
   std::printf("model update: first result of the new version %.2f s after the file was replaced\n", first - updated);
+}
+
+TEST_CASE("a stage that raises on one input fails that request only; the pipeline goes on", "[recovery]") {
+  test::TempDir dir;
+  const std::string model = dir.path() + "/picky.pt";
+  // A model that refuses inputs whose activations are too large.
+  const std::string script =
+      "import torch\n"
+      "class Picky(torch.nn.Module):\n"
+      "    def __init__(self):\n"
+      "        super().__init__()\n"
+      "        self.a = torch.nn.Conv2d(3, 8, 3)\n"
+      "        self.b = torch.nn.Conv2d(8, 4, 3)\n"
+      "    def forward(self, x):\n"
+      "        y = torch.relu(self.a(x))\n"
+      "        if bool(y.mean() > 10.0):\n"
+      "            raise RuntimeError('activation out of range')\n"
+      "        return self.b(y)\n"
+      "torch.manual_seed(0)\n"
+      "torch.jit.script(Picky().eval()).save('" + model + "')\n";
+  std::ofstream(dir.path() + "/make.py") << script;
+  auto made = test::RunCommand("/usr/bin/python3 " + dir.path() + "/make.py");
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  LocalCluster cluster(2);
+  const std::string in = dir.path() + "/in", out = dir.path() + "/out";
+  REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
+  auto inputs = WriteInputs(in, 30, kShape, 5);
+  // Every fifth input is scaled far out of range.
+  for (int i = 0; i < 30; i += 5) {
+    for (int64_t k = 0; k < inputs[i].numel(); ++k) inputs[i].f32()[k] *= 1000;
+    char name[64];
+    std::snprintf(name, sizeof name, "/in-%03d.npy", i);
+    REQUIRE(WriteNpy(in + name, inputs[i]).ok());
+  }
+  auto r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() + " -i " + in +
+                            " -o " + out + " -k 2 --warmup 0 --repeats 1");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("6 of 30 requests failed") != std::string::npos);
+  CHECK(r.out.find("24 completed, 6 failed") != std::string::npos);
+  std::ifstream f(out + "/results.jsonl");
+  std::string line;
+  int i = 0;
+  SetComputeThreads(2);
+  auto m = Model::Load(model, kShape);
+  REQUIRE(m.ok());
+  while (std::getline(f, line)) {
+    auto j = json::parse(line);
+    REQUIRE(j["index"].get<int>() == i);
+    if (i % 5 == 0) {
+      CHECK_FALSE(j["ok"].get<bool>());
+      CHECK(j["error"].get<std::string>().find("activation out of range") != std::string::npos);
+      CHECK(j["attempts"].get<int>() == 1);  // a model error is not retried
+    } else {
+      CHECK(j["ok"].get<bool>());
+      auto ref = m.value()->RunOriginal(inputs[i]);
+      REQUIRE(ref.ok());
+      auto d = CheckOutputs(ReadOutputs(out, i, 1), ref.value());
+      CHECK(d.ok());
+    }
+    ++i;
+  }
+  CHECK(i == 30);
+  CHECK(CountFiles(out) == 24);
 }
 
 // Runs iptables; false when it is missing or fails.

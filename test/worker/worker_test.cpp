@@ -202,6 +202,73 @@ TEST_CASE("deploy errors are clear and leave the worker serving", "[worker]") {
   ExpectServing(c);
 }
 
+uint32_t DeploymentsOf(Control& c) {
+  const std::string pong = c.Call(MessageType::kPing, "", 78);
+  REQUIRE(TypeOf(pong) == MessageType::kPong);
+  auto p = BodyOf<PongBody>(pong);
+  CHECK(p.instance != 0);
+  return p.deployments;
+}
+
+TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, beside, undeploy by version",
+          "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path());
+  Control c(w.endpoint());
+  SetComputeThreads(1);
+  auto model = Model::Load(test::FixturePath("resnet18.traced.pt"), {1, 3, 64, 64});
+  REQUIRE(model.ok());
+  auto stage = model.value()->MakeStage(0, model.value()->num_nodes());
+  REQUIRE(stage.ok());
+  DeployBody d;
+  d.model_id = "m";
+  d.model_version = 1;
+  d.next_hop = "tcp://127.0.0.1:1";
+  d.stage = stage.value()->Serialize().value();
+  d.stage_sha256 = Sha256Hex(d.stage);
+  // The worker checks and loads 45 MB on a thread: a PING sent right after
+  // the DEPLOY is answered first.
+  c.SendRaw(EncodeMessage(MessageType::kDeploy, 1, d.Encode()));
+  c.SendRaw(EncodeMessage(MessageType::kPing, 2, ""));
+  const std::string first = c.Receive();
+  CHECK(TypeOf(first) == MessageType::kPong);
+  const std::string second = c.Receive(30000);
+  REQUIRE(TypeOf(second) == MessageType::kDeployAck);
+  CHECK(BodyOf<DeployAckBody>(second).code == Status::Code::kOk);
+  CHECK(DeploymentsOf(c) == 1);
+
+  // Reuse by hash, replacing version 1.
+  const std::string sha = d.stage_sha256;
+  d.stage.clear();
+  d.model_version = 2;
+  auto ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kOk);
+  CHECK(DeploymentsOf(c) == 1);
+  CHECK(BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, "")).model_version == 2);
+  // Beside version 2.
+  d.model_version = 3;
+  d.beside = true;
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kOk);
+  CHECK(DeploymentsOf(c) == 2);
+  // A hash it never held.
+  d.stage_sha256 = std::string(64, 'f');
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kNotFound);
+  // Undeploy one version, then all.
+  CHECK(TypeOf(c.Call(MessageType::kUndeploy, UndeployBody{2}.Encode())) == MessageType::kUndeployAck);
+  CHECK(DeploymentsOf(c) == 1);
+  CHECK(BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, "")).model_version == 3);
+  CHECK(TypeOf(c.Call(MessageType::kUndeploy, "")) == MessageType::kUndeployAck);
+  CHECK(DeploymentsOf(c) == 0);
+  // A retired stage can still be reused.
+  d.stage_sha256 = sha;
+  d.model_version = 4;
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.code == Status::Code::kOk);
+  CHECK(DeploymentsOf(c) == 1);
+}
+
 TEST_CASE("SIGTERM stops an idle worker cleanly", "[worker]") {
   test::TempDir dir;
   test::WorkerProcess w("w", dir.path());
