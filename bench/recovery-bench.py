@@ -5,7 +5,10 @@ pipeline, and throughput after recovery against a fresh deployment.
 Starts N tandem-worker processes on loopback, streams synthetic inputs with
 tandem-dispatcher (the planner chooses the stages), injects a fault into the
 worker running stage 1 once the stream is steady, and reads the dispatcher's
-results.jsonl. Each fault is repeated; medians are printed as a Markdown table.
+results.jsonl. Then it deploys the pipeline the dispatcher recovered to (same
+cuts, same workers) afresh with `run --plan` and streams the same requests, to
+compare throughput. Each fault is repeated; medians are printed as a Markdown
+table.
 
   bench/recovery-bench.py [--build build] [--model resnet18.traced.pt]
                           [--workers 4] [--requests 1500] [--repeats 5]
@@ -95,9 +98,10 @@ def steady_rate(rs, after):
     return (len(ts) - 1) / (ts[-1] - ts[0])
 
 
-def run_dispatcher(args, config, out, log):
+def run_dispatcher(args, config, out, log, extra=()):
     cmd = [os.path.join(args.build, "bin/tandem-dispatcher"), "run", "-m", args.model, "-c", config,
            "--synthetic", str(args.requests), "-s", args.shape, "-o", out, "--warmup", "1", "--repeats", "3"]
+    cmd += list(extra)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), cmd
 
 
@@ -143,7 +147,16 @@ def one_run(args, fault, tmp):
         with open(logpath) as f:
             text = f.read()
         replayed = re.search(r"(\d+) request\(s\) sent again", text)
-        # A fresh deployment on the survivors, same planner, same requests.
+        # A fresh deployment of the same pipeline (cuts and workers) on the
+        # same worker processes, same requests.
+        m2 = re.search(r"pipeline 2 \(model generation 1, \d+ stage\(s\) on ([^)]*), cuts ([^)]*)\)", text)
+        if not m2:
+            raise RuntimeError("no second pipeline in " + logpath)
+        workers = [w.strip() for w in m2.group(1).split(",")]
+        cuts = [] if m2.group(2).strip() == "none" else [int(c) for c in m2.group(2).split()]
+        plan = os.path.join(tmp, "recovered-plan.json")
+        with open(plan, "w") as f:
+            json.dump({"cuts": cuts, "workers": workers}, f)
         for r in rules:
             iptables(["-D"] + r)
         rules = []
@@ -151,10 +164,13 @@ def one_run(args, fault, tmp):
         fresh_out = os.path.join(tmp, "fresh")
         shutil.rmtree(fresh_out, ignore_errors=True)
         with open(os.path.join(tmp, "fresh.log"), "w") as log:
-            f, _ = run_dispatcher(args, cluster.config(os.path.join(tmp, "s.json"), survivors), fresh_out, log)
+            f, _ = run_dispatcher(args, cluster.config(os.path.join(tmp, "s.json"), survivors), fresh_out, log,
+                                  ["--plan", plan])
             f.wait(300)
         frs = results(fresh_out)
         fresh_rate = steady_rate(frs, frs[0]["received_unix_s"] + 1.0) if frs else float("nan")
+        if f.returncode != 0 or len(frs) != args.requests:
+            raise RuntimeError(f"the fresh run failed (exit {f.returncode}); see {tmp}/fresh.log")
         return {"recovery_s": first_new - fault_t, "before": before_rate, "after": after_rate, "fresh": fresh_rate,
                 "replayed": int(replayed.group(1)) if replayed else 0, "cmd": " ".join(cmd)}
     finally:
@@ -188,14 +204,15 @@ def main():
                   file=sys.stderr, flush=True)
             runs.append(r)
         med = lambda key: statistics.median(r[key] for r in runs)
+        ratio = statistics.median(r["after"] / r["fresh"] for r in runs)
         rows.append((fault, med("recovery_s"), min(r["recovery_s"] for r in runs), max(r["recovery_s"] for r in runs),
-                     med("replayed"), med("before"), med("after"), med("fresh")))
+                     med("replayed"), med("before"), med("after"), med("fresh"), ratio))
     print(f"model {os.path.basename(args.model)} {args.shape}, {args.workers} workers on loopback, "
           f"{args.requests} requests, fault after {args.before} results, {args.repeats} runs per fault\n")
-    print("| fault | recovery median (min-max) | replayed | throughput before | after recovery | fresh on survivors | after / fresh |")
+    print("| fault | recovery median (min-max) | replayed | throughput before | after recovery | fresh, same pipeline | after / fresh (median of runs) |")
     print("|---|---|---|---|---|---|---|")
-    for f, m, lo, hi, rep, b, a, fr in rows:
-        print(f"| {f} | {m:.2f} s ({lo:.2f}-{hi:.2f}) | {rep:.0f} | {b:.1f}/s | {a:.1f}/s | {fr:.1f}/s | {a / fr:.2f} |")
+    for f, m, lo, hi, rep, b, a, fr, ratio in rows:
+        print(f"| {f} | {m:.2f} s ({lo:.2f}-{hi:.2f}) | {rep:.0f} | {b:.1f}/s | {a:.1f}/s | {fr:.1f}/s | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

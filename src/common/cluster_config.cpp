@@ -153,6 +153,8 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
       if (slash != std::string::npos) e.profile = source.substr(0, slash + 1) + e.profile;
     }
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "latency_ms", &e.latency_ms));
+    if (e.memory_mb >= (uint64_t{1} << 30))
+      return f.Error(path + ".memory_mb", "must be below 1073741824 MiB (1 PiB); 0 means no limit");
     if (w.contains("bandwidth_mbps") && !(e.bandwidth_mbps > 0 && std::isfinite(e.bandwidth_mbps)))
       return f.Error(path + ".bandwidth_mbps", "must be a positive number of Mbit/s");
     if (w.contains("latency_ms") && !(e.latency_ms >= 0 && std::isfinite(e.latency_ms)))

@@ -65,6 +65,7 @@ TEST_CASE("config errors name the file and the field", "[config]") {
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:*"}]})", "workers[0].endpoint"},
       {R"({"workers": [{"name": 5, "endpoint": "tcp://h:1"}]})", "workers[0].name: must be a string"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "memory_mb": -5}]})", "workers[0].memory_mb"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "memory_mb": 18446744073709551615}]})", "workers[0].memory_mb: must be below"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "speed": 0}]})", "workers[0].speed"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "codec": "gzip"}]})", "workers[0].codec"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "colour": "red"}]})", "workers[0].colour: unknown field"},

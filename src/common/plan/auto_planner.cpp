@@ -36,7 +36,9 @@ class AutoPlanner : public Planner {
         r->solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         return r;
       }
-      if (r.status().code() != Status::Code::kTimeout) return r.status();
+      // Out of time or beyond what the exact search handles: the heuristics.
+      if (r.status().code() != Status::Code::kTimeout && r.status().code() != Status::Code::kUnsupported)
+        return r.status();
     }
     double lb = BottleneckLowerBound(p);
     auto fast = MakeFastPlanner()->Solve(p, o);

@@ -83,9 +83,10 @@ class FastPlanner : public Planner {
     TANDEM_RETURN_IF_ERROR(CheckCapacity(p));
     const auto never = std::chrono::steady_clock::time_point::max();
     const double lb = BottleneckLowerBound(p);
-    double lo = lb, hi = lb;
+    // A bound of 0 (every term free) must still grow.
+    double lo = lb, hi = lb > 0 ? lb : 1e-9;
     std::optional<Plan> best;
-    for (int i = 0; i < 80 && !best; ++i) {
+    for (int i = 0; i < 120 && !best; ++i) {
       TANDEM_ASSIGN_OR_RETURN(best, FindPlanWithin(p, hi, false, never));
       if (!best) {
         lo = hi;

@@ -64,11 +64,21 @@ Status CheckCapacity(const PlanProblem& p) {
     total += n.memory_bytes;
   }
   if (unlimited) return Status::OK();
-  for (size_t s = 0; s < p.segments.size(); ++s) {
-    const uint64_t need = StageMemory(p, static_cast<int>(s), static_cast<int>(s) + 1);
+  // The least memory of any stage holding segment s: the best start b <= s
+  // (input of b plus weights of b..s-1) and the best end e > s (weights of
+  // s+1..e-1 plus the output of e-1), around s's own weights. O(S).
+  const int S = static_cast<int>(p.segments.size());
+  std::vector<uint64_t> left(S), right(S);
+  for (int s = 0; s < S; ++s)
+    left[s] = s == 0 ? p.InBytes(0) : std::min(p.InBytes(s), left[s - 1] + p.segments[s - 1].param_bytes);
+  for (int s = S - 1; s >= 0; --s)
+    right[s] = s == S - 1 ? p.segments[s].out_bytes
+                          : std::min(p.segments[s].out_bytes, p.segments[s + 1].param_bytes + right[s + 1]);
+  for (int s = 0; s < S; ++s) {
+    const uint64_t need = left[s] + p.segments[s].param_bytes + right[s];
     if (need > largest)
-      return Status::InvalidArgument("segment " + std::to_string(s) + " alone needs " + Mb(need) +
-                                     " (weights and activations); the largest worker has " + Mb(largest) +
+      return Status::InvalidArgument("segment " + std::to_string(s) + " needs at least " + Mb(need) +
+                                     " in any stage (weights and activations); the largest worker has " + Mb(largest) +
                                      ", " + Mb(need - largest) + " short");
   }
   uint64_t weights = 0;

@@ -102,7 +102,9 @@ class SeiferPlanner : public Planner {
     if (k == 1) {
       path = {0};
       for (int v = 1; v < M; ++v)
-        if (p.nodes[v].memory_bytes == 0 || p.nodes[v].memory_bytes > p.nodes[path[0]].memory_bytes) path = {v};
+        if (p.nodes[path[0]].memory_bytes != 0 &&
+            (p.nodes[v].memory_bytes == 0 || p.nodes[v].memory_bytes > p.nodes[path[0]].memory_bytes))
+          path = {v};  // the most memory; 0 is unlimited
     } else {
       int lo = 0, hi = static_cast<int>(classes.size()) - 1, found = -1;
       std::vector<int> candidate;
