@@ -21,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <dlfcn.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -191,6 +192,11 @@ void SetComputeThreads(int n) {
   });
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
+  // OpenBLAS (pthreads build) keeps its own pool of one thread per core and
+  // ignores LibTorch's setting; its idle threads spin. Hold it to the same
+  // count when it is the BLAS in this process.
+  using SetBlasThreads = void (*)(int);
+  if (auto* f = reinterpret_cast<SetBlasThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
 }
 
 int GetComputeThreads() { return at::get_num_threads(); }
