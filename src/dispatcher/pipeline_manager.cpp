@@ -185,7 +185,7 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
                                      " (its --max-message-mb)");
   }
   // Send every deployment, then collect the answers: the workers load at once.
-  std::vector<bool> reused(k), done(k);
+  std::vector<bool> reused(k), sent(k), done(k);
   std::vector<uint64_t> calls(k);
   Status failed;
   for (size_t i = 0; i < k && failed.ok(); ++i) {
@@ -194,8 +194,12 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
     if (!reused[i]) bodies[i].stage = archives[i]->bytes;
     auto call = clients_[node]->StartDeploy(bodies[i]);
     bodies[i].stage.clear();
-    if (call.ok()) calls[i] = call.value();
-    else failed = call.status();
+    if (call.ok()) {
+      calls[i] = call.value();
+      sent[i] = true;
+    } else {
+      failed = call.status();
+    }
   }
   for (size_t i = 0; i < k && failed.ok(); ++i) {
     const int node = plan.stages[i].node;
@@ -218,8 +222,10 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
                       << ack->load_seconds << " s";
   }
   if (!failed.ok()) {
+    // Every stage sent goes, including those still loading (the worker drops
+    // a load whose version is undeployed).
     for (size_t i = 0; i < k; ++i)
-      if (done[i]) UndeployQuietly(plan.stages[i].node, version);
+      if (sent[i] && !monitor_->Failed(plan.stages[i].node)) UndeployQuietly(plan.stages[i].node, version);
     return failed;
   }
   Pipeline p;
@@ -319,6 +325,10 @@ void PipelineManager::KillPipelinesUsing(size_t worker, const std::string& why) 
       ++i;
       continue;
     }
+    // Its stages on the workers still alive stop (they would block on the
+    // lost one and hold memory).
+    for (const auto& s : live_[i].plan.stages)
+      if (s.node != static_cast<int>(worker)) UndeployQuietly(s.node, live_[i].route.version);
     if (current_ && *current_ == i) {
       lost_plan_ = live_[i].plan;
       lost_at_ = Clock::now();
@@ -336,6 +346,14 @@ void PipelineManager::Recover() {
   last_recover_try_ = Clock::now();
   auto gen = pending_ ? pending_ : gen_;
   auto plan = Replan(*gen, gen == gen_ && lost_plan_ ? &*lost_plan_ : nullptr);
+  if (!plan.ok() && gen != gen_) {
+    Event("model generation " + std::to_string(gen->generation) + " cannot be placed on the workers alive (" +
+          plan.status().message() + "); recovering generation " + std::to_string(gen_->generation));
+    pending_.reset();
+    draining_for_update_ = false;
+    gen = gen_;
+    plan = Replan(*gen, lost_plan_ ? &*lost_plan_ : nullptr);
+  }
   if (!plan.ok()) {
     const std::string why = plan.status().message();
     if (!waiting_ || why != last_wait_reason_) {
@@ -444,7 +462,8 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
     draining_for_update_ = true;
   }
   size_t total = 0;
-  for (const auto& [v, c] : in_flight) total += c;
+  for (const auto& [v, c] : in_flight)
+    if (Live(v)) total += c;  // others are being sent again to the current pipeline
   if (total > 0) return;
   auto plan = Replan(*pending_, nullptr);
   if (!plan.ok()) {
@@ -457,9 +476,18 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
   auto p = DeployPlan(pending_, plan.value(), /*beside=*/false);
   draining_for_update_ = false;
   if (!p.ok()) {
-    Event("model update failed: " + p.status().message() + "; still serving generation " +
-          std::to_string(gen_->generation));
+    // The attempt replaced the old stages on the workers it reached: deploy
+    // the old version again (Recover, next turn). Nothing is in flight.
+    Event("model update failed: " + p.status().message() + "; deploying generation " +
+          std::to_string(gen_->generation) + " again");
     pending_.reset();
+    for (const auto& old : live_)
+      for (const auto& s : old.plan.stages) UndeployQuietly(s.node, old.route.version);
+    if (current_) lost_plan_ = live_[*current_].plan;
+    lost_at_ = Clock::now();
+    live_.clear();
+    current_.reset();
+    waiting_ = false;
     return;
   }
   // The old pipeline was replaced on the workers the new one uses; it is
@@ -539,7 +567,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
 }
 
 const Route* PipelineManager::route() const {
-  if (!current_ || draining_for_update_) return nullptr;
+  if (!current_) return nullptr;
   return &live_[*current_].route;
 }
 

@@ -107,6 +107,7 @@ class PipelineManager : public Director {
   Status Tick(const std::map<uint32_t, size_t>& in_flight) override;
   const Route* route() const override;
   bool Live(uint32_t version) const override;
+  bool AcceptingNew() const override { return !draining_for_update_; }
 
   PipelineDescription Describe() const;
   // What happened, one line each ("12.3 s: worker 'w2' failed: ...").

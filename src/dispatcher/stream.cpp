@@ -150,6 +150,9 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
     if (route) {
       routes_seen.emplace(route->version, *route);
       if (!push || push_hop != route->first_hop || push_version != route->version) {
+        // Requests still queued for a pipeline that is live (a model update
+        // switched the route) get a moment to leave; a dead one's are replayed.
+        if (push) push->set(zmq::sockopt::linger, director.Live(push_version) ? 2000 : 0);
         push = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
         SocketOptions so;
         so.linger_ms = 0;
@@ -168,7 +171,8 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
         const bool overdue = r.version != 0 && now - r.sent > std::chrono::duration<double>(o.result_timeout_s);
         if (r.version == 0 || lost || overdue) to_send.push_back(id);
       }
-      while (next_new < total && static_cast<int>(in_flight.size() + finished.size()) < o.window) {
+      while (director.AcceptingNew() && next_new < total &&
+             static_cast<int>(in_flight.size() + finished.size()) < o.window) {
         Request r;
         r.index = next_new;
         TANDEM_ASSIGN_OR_RETURN(r.input, inputs.Get(next_new));
@@ -196,8 +200,8 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
         zmq::message_t zmsg = OwnedMessage(std::move(msg));
         if (!SendMessage(*push, zmsg)) {
           // Stage 0 is not taking requests now (busy, or gone: the director
-          // will tell). Mark it unsent; the next turn tries again.
-          r.version = 0;
+          // will tell). The next turn tries again; an earlier send, if any,
+          // may still answer meanwhile.
           break;
         }
         if (r.attempts > 0) ++rep.replayed;

@@ -92,6 +92,9 @@ class Director {
   // Whether results of `version` may still come. Requests in flight on a
   // version that is no longer live are sent again on the route.
   virtual bool Live(uint32_t version) const = 0;
+  // Whether new requests may be sent now (false while a pipeline drains
+  // before a model update; replays and resends still go to the route).
+  virtual bool AcceptingNew() const { return true; }
 };
 
 // One fixed pipeline that never changes.

@@ -60,10 +60,14 @@ Status StagePipeline::Start() {
   return Status::OK();
 }
 
-void StagePipeline::Stop() {
+void StagePipeline::RequestStop() {
   stop_ = true;
   to_compute_.Close();
   to_send_.Close();
+}
+
+void StagePipeline::Stop() {
+  RequestStop();
   for (auto& t : threads_)
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
   threads_.clear();

@@ -98,7 +98,10 @@ class StagePipeline {
   Status Start();
   // Stops the threads and closes the outgoing socket; requests in the queues
   // are dropped (the dispatcher replays what has no result). Idempotent.
+  // Waits for a computation in progress to end.
   void Stop();
+  // The part of Stop that does not wait: no new work is taken.
+  void RequestStop();
   // Queues a decoded request for compute; false when the queue stayed full
   // for `wait` or the pipeline stopped (the caller keeps the item).
   bool Offer(std::unique_ptr<WorkItem>& item, std::chrono::milliseconds wait);

@@ -29,6 +29,7 @@ Worker::~Worker() {
   if (loading_ && loading_->thread.joinable()) loading_->thread.join();
   if (receiver_) receiver_->Stop();
   Retire([](const Deployment&) { return true; });
+  JoinReapers(true);
   control_.reset();
   data_.reset();
 }
@@ -61,16 +62,35 @@ void Worker::Retire(const std::function<bool(const Deployment&)>& which) {
       }
     }
   }
-  // Stopped outside the lock: the receive thread may be waiting to hand one
-  // of them a request.
+  if (gone.empty()) return;
+  // They take no new work now; a computation in progress may take seconds,
+  // so the threads are joined on a thread of their own: this one goes on
+  // answering heartbeats.
   for (auto& p : gone) {
-    p->Stop();
+    p->RequestStop();
     TANDEM_LOG(kInfo) << "undeployed stage " << p->deployment().stage_index + 1 << "/" << p->deployment().num_stages
                       << " v" << p->deployment().model_version;
     std::lock_guard<std::mutex> lock(mu_);
     retired_.erase(std::remove(retired_.begin(), retired_.end(), p->stage()), retired_.end());
     retired_.push_back(p->stage());
     if (retired_.size() > kMaxRetiredStages) retired_.erase(retired_.begin());
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  reapers_.emplace_back(std::thread([gone, done] {
+                          for (auto& p : gone) p->Stop();
+                          *done = true;
+                        }),
+                        done);
+}
+
+void Worker::JoinReapers(bool all) {
+  for (auto it = reapers_.begin(); it != reapers_.end();) {
+    if (all || *it->second) {
+      it->first.join();
+      it = reapers_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -106,6 +126,7 @@ void Worker::Run(const std::atomic<bool>& stop) {
   zmq::pollitem_t item{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0};
   while (!stop) {
     FinishLoading();
+    JoinReapers(false);
     int n = 0;
     try {
       n = zmq::poll(&item, 1, std::chrono::milliseconds(loading_ ? 10 : 100));
@@ -162,6 +183,7 @@ void Worker::Run(const std::atomic<bool>& stop) {
   loading_.reset();
   if (receiver_) receiver_->Stop();
   Retire([](const Deployment&) { return true; });
+  JoinReapers(true);
 }
 
 std::string Worker::Error(uint64_t id, const Status& st) {
@@ -284,7 +306,9 @@ void Worker::FinishLoading() {
   loading_->thread.join();
   std::unique_ptr<Loading> l = std::move(loading_);
   std::string reply;
-  if (!l->loaded.ok()) {
+  if (l->discard) {
+    reply = DeployReply(l->id, Status::Unavailable("undeployed while its stage was loading"), 0, l->t0);
+  } else if (!l->loaded.ok()) {
     reply = DeployReply(l->id, l->loaded.status(), 0, l->t0);
   } else {
     const uint64_t bytes = l->body.stage.size();
@@ -337,6 +361,7 @@ std::string Worker::HandleUndeploy(uint64_t id, Reader& body) {
   auto u = UndeployBody::Decode(body);
   if (!u.ok()) return Error(id, u.status());
   const uint32_t v = u->model_version;
+  if (loading_ && (v == 0 || loading_->body.model_version == v)) loading_->discard = true;
   Retire([v](const Deployment& d) { return v == 0 || d.model_version == v; });
   return EncodeMessage(MessageType::kUndeployAck, id, "");
 }

@@ -84,8 +84,12 @@ class Worker {
     std::chrono::steady_clock::time_point t0;
     std::thread thread;
     std::atomic<bool> done{false};
+    bool discard = false;  // an UNDEPLOY of its version came while it loaded
     Result<std::unique_ptr<Stage>> loaded = Status::Internal("not loaded");
   };
+  // Threads joining retired pipelines, with their "finished" flags.
+  std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> reapers_;
+  void JoinReapers(bool all);
   std::unique_ptr<Loading> loading_;
   std::string current_identity_;  // of the request being handled
   PipelineCounters counters_;

@@ -108,7 +108,7 @@ TEST_CASE("split --stages writes stages and a verified manifest", "[cli]") {
   CHECK(j2["cuts"] == j["cuts"]);
 }
 
-TEST_CASE("plan writes a plan that split and run accept; infeasible clusters are explained", "[cli][plan]") {
+TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters are explained", "[cli][plan]") {
   test::TempDir dir;
   const std::string model = FixturePath("resnet18.traced.pt");
   auto prof = Run("profile -m " + model + " -s 1,3,224,224 --repeats 2 -o " + dir.path() + "/p.json");

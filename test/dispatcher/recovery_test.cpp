@@ -247,7 +247,31 @@ TEST_CASE("a model update during a stream: each request is answered by one versi
   std::printf("model update: first result of the new version %.2f s after the file was replaced\n", first - updated);
 }
 
-TEST_CASE("a stage that raises on one input fails that request only; the pipeline goes on", "[recovery]") {
+TEST_CASE("a model update the workers cannot hold beside the old one drains the old one first", "[recovery]") {
+  // Two 32 MiB workers hold one ResNet-18 (45 MB) between them, not two.
+  LocalCluster cluster(2, "", {"--memory-mb", "32"}, ", \"memory_mb\": 32");
+  test::TempDir dir;
+  const std::string model = dir.path() + "/model.pt";
+  REQUIRE(test::RunCommand("cp " + Model18() + " " + model).exit_code == 0);
+  Stream s(cluster, model, 300, {"--watch-model"});
+  s.WaitResults(30);
+  const std::string next = test::FixturePath("resnet18.scripted.pt");
+  REQUIRE(test::RunCommand("cp " + next + " " + model + ".new && mv " + model + ".new " + model).exit_code == 0);
+  s.WaitFor([](const json& r) { return r["model_generation"].get<int>() == 2; }, "from the new model");
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("draining generation 1 first") != std::string::npos);
+  CHECK(s.Log().find("model generation 2 serves all requests") != std::string::npos);
+  int last = 1;
+  for (const auto& r : s.Results()) {
+    CHECK(r["model_generation"].get<int>() >= last);
+    last = r["model_generation"].get<int>();
+  }
+  CheckAnswers(s, {{1, Model18()}, {2, next}});
+}
+
+TEST_CASE("a stage that raises on one input fails that request only and the pipeline goes on", "[recovery]") {
   test::TempDir dir;
   const std::string model = dir.path() + "/picky.pt";
   // A model that refuses inputs whose activations are too large.
