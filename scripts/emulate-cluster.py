@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Emulates a cluster of edge devices on this machine: each node a
+tandem-worker in its own network namespace on a private bridge, with its own
+CPU share (cgroup v1 cpu quota), memory budget, uplink and downlink bandwidth
+(tc tbf) and packet loss (iptables statistic). Writes the cluster config that
+`tandem-dispatcher run --cluster` takes.
+
+  emulate-cluster.py up --profile configs/emulation/pi4-ethernet.json --nodes 3 --dir DIR [--build build]
+                        [-- COMMAND ...]
+      brings the cluster up and writes DIR/cluster.json; runs COMMAND (with
+      $TANDEM_CLUSTER set to it) and tears down when it ends, or holds until
+      Ctrl-C / SIGTERM and tears down then.
+  emulate-cluster.py fault --dir DIR (kill|stop|cont|cut|heal) NODE...
+  emulate-cluster.py fault --dir DIR partition NODE...   (those nodes reach only each other)
+  emulate-cluster.py fault --dir DIR heal-all
+  emulate-cluster.py stats --dir DIR                    (cgroup throttling, qdisc drops per node)
+  emulate-cluster.py down --dir DIR                     (tears down what DIR/state.json names)
+
+Needs root, network namespaces, iproute2, iptables and the cgroup v1 cpu
+controller; refuses clearly otherwise. It creates only interfaces,
+namespaces and cgroups named after its own tag and touches no other
+interface. Added latency (an NFQUEUE delayer) is not built yet: profiles'
+latency_ms is passed to the planner only.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+CGROUP_CPU = "/sys/fs/cgroup/cpu"
+CONTROL_PORT = 5550
+NODE_FIELDS = {"cpu_share", "memory_mb", "uplink_mbps", "downlink_mbps", "latency_ms", "loss", "threads"}
+
+
+class Refused(Exception):
+    pass
+
+
+PROCS = {}  # node name -> Popen of its worker (this process's children)
+
+
+def sh(*args, check=True, ns=None):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip() or r.stdout.strip()}")
+    return r
+
+
+def load_profile(path):
+    try:
+        with open(path) as f:
+            p = json.load(f)
+    except (OSError, ValueError) as e:
+        raise Refused(f"{path}: {e}")
+    if not isinstance(p, dict) or not isinstance(p.get("node"), dict):
+        raise Refused(f"{path}: needs a \"node\" object with the per-node settings")
+    for key in p["node"]:
+        if key not in NODE_FIELDS:
+            raise Refused(f"{path}: node.{key}: unknown field (known: {', '.join(sorted(NODE_FIELDS))})")
+    node = {"cpu_share": 1.0, "memory_mb": 0, "uplink_mbps": 1000, "downlink_mbps": 1000, "latency_ms": 0.2,
+            "loss": 0.0, "threads": 1}
+    node.update(p["node"])
+    for key in ("cpu_share", "uplink_mbps", "downlink_mbps"):
+        if not (isinstance(node[key], (int, float)) and node[key] > 0):
+            raise Refused(f"{path}: node.{key}: must be a positive number")
+    if not (0 <= node["loss"] < 1):
+        raise Refused(f"{path}: node.loss: must be in [0, 1)")
+    return p.get("name", os.path.basename(path)), node
+
+
+def preflight():
+    if os.geteuid() != 0:
+        raise Refused("needs root (network namespaces, tc, iptables, cgroups)")
+    for tool in ("ip", "tc", "iptables"):
+        if shutil.which(tool) is None:
+            raise Refused(f"'{tool}' is not installed (scripts/install-deps.sh installs it)")
+    if not os.path.isdir(CGROUP_CPU) or not os.path.exists(os.path.join(CGROUP_CPU, "cpu.cfs_quota_us")):
+        raise Refused(f"no cgroup v1 cpu controller at {CGROUP_CPU}")
+    probe = f"tdprobe{os.getpid()}"
+    if sh("ip", "netns", "add", probe, check=False).returncode != 0:
+        raise Refused("cannot create network namespaces here")
+    sh("ip", "netns", "del", probe, check=False)
+
+
+def up(args):
+    preflight()
+    name, node = load_profile(args.profile)
+    if not 1 <= args.nodes <= 64:
+        raise Refused("--nodes must be in 1..64")
+    worker_bin = os.path.abspath(os.path.join(args.build, "bin/tandem-worker"))
+    if not os.access(worker_bin, os.X_OK):
+        raise Refused(f"{worker_bin}: not built")
+    os.makedirs(args.dir, exist_ok=True)
+    for stale in ("cluster.json", "state.json"):
+        if os.path.exists(os.path.join(args.dir, stale)):
+            os.remove(os.path.join(args.dir, stale))
+    tag = "td%04x" % random.randrange(0x10000)
+    subnet = f"10.213.{random.randrange(1, 255)}"
+    state = {"tag": tag, "subnet": subnet, "profile": name, "hub": f"{tag}-hub", "root_veth": f"{tag}-d",
+             "cgroup": os.path.join(CGROUP_CPU, tag), "nodes": [], "dir": os.path.abspath(args.dir)}
+    state_path = os.path.join(args.dir, "state.json")
+
+    def save():
+        with open(state_path, "w") as f:
+            json.dump(state, f, indent=1)
+
+    save()
+    try:
+        hub = state["hub"]
+        sh("ip", "netns", "add", hub)
+        sh("ip", "-n", hub, "link", "set", "lo", "up")
+        sh("ip", "-n", hub, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", hub, "link", "set", "br0", "up")
+        rv = state["root_veth"]
+        sh("ip", "link", "add", rv, "type", "veth", "peer", "name", f"{tag}-dh")
+        sh("ip", "link", "set", f"{tag}-dh", "netns", hub)
+        sh("ip", "-n", hub, "link", "set", f"{tag}-dh", "master", "br0", "up")
+        sh("ip", "addr", "add", f"{subnet}.1/24", "dev", rv)
+        sh("ip", "link", "set", rv, "up")
+        os.makedirs(state["cgroup"], exist_ok=True)
+        for i in range(args.nodes):
+            n = {"name": f"n{i}", "ns": f"{tag}-n{i}", "ip": f"{subnet}.{10 + i}", "hub_veth": f"{tag}-h{i}",
+                 "cgroup": os.path.join(state["cgroup"], f"n{i}"), "pid": 0}
+            state["nodes"].append(n)
+            save()
+            ns = n["ns"]
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "link", "add", n["hub_veth"], "type", "veth", "peer", "name", f"{tag}-e{i}")
+            sh("ip", "link", "set", f"{tag}-e{i}", "netns", ns)
+            sh("ip", "-n", ns, "link", "set", f"{tag}-e{i}", "name", "eth0")
+            sh("ip", "-n", ns, "addr", "add", f"{n['ip']}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "link", "set", n["hub_veth"], "netns", hub)
+            sh("ip", "-n", hub, "link", "set", n["hub_veth"], "master", "br0", "up")
+            # Bandwidth: the node's uplink leaves eth0; its downlink leaves
+            # the hub's port towards it.
+            for dev, rate, where in (("eth0", node["uplink_mbps"], ns), (n["hub_veth"], node["downlink_mbps"], hub)):
+                burst = max(32, int(rate * 1000 / 8 / 250))  # kbit: about 4 ms at the rate
+                sh("tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{rate}mbit", "burst", f"{burst}kb",
+                   "latency", "100ms", ns=where)
+            if node["loss"] > 0:
+                sh("iptables", "-A", "INPUT", "-i", "eth0", "-m", "statistic", "--mode", "random", "--probability",
+                   str(node["loss"]), "-j", "DROP", ns=ns)
+            # CPU: a short period so bursts are throttled too (quota >= 1 ms).
+            os.makedirs(n["cgroup"], exist_ok=True)
+            period = max(4000, int(1000 / node["cpu_share"]) + 1)
+            with open(os.path.join(n["cgroup"], "cpu.cfs_period_us"), "w") as f:
+                f.write(str(period))
+            with open(os.path.join(n["cgroup"], "cpu.cfs_quota_us"), "w") as f:
+                f.write(str(int(period * node["cpu_share"])))
+            log = open(os.path.join(args.dir, f"n{i}.log"), "w")
+            cmd = (f"echo $$ > {n['cgroup']}/cgroup.procs && exec ip netns exec {ns} {worker_bin} "
+                   f"--listen tcp://{n['ip']}:{CONTROL_PORT} --name n{i} --threads {node['threads']} "
+                   f"--memory-mb {node['memory_mb']}")
+            p = subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            PROCS[n["name"]] = p
+            n["pid"] = p.pid
+            save()
+        wait_workers(state)
+        cluster = {
+            "dispatcher": {"results_bind": f"tcp://{subnet}.1:*"},
+            "timeouts": {"connect_s": 20, "deploy_s": 300, "result_s": 120},
+            "workers": [{"name": n["name"], "endpoint": f"tcp://{n['ip']}:{CONTROL_PORT}",
+                         "memory_mb": node["memory_mb"], "speed": node["cpu_share"] / node["threads"],
+                         "bandwidth_mbps": min(node["uplink_mbps"], node["downlink_mbps"]),
+                         "latency_ms": node["latency_ms"]} for n in state["nodes"]],
+        }
+        # Written once every worker listens: its presence means "up".
+        tmp = os.path.join(args.dir, "cluster.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(cluster, f, indent=1)
+        os.replace(tmp, os.path.join(args.dir, "cluster.json"))
+    except BaseException:
+        down_state(state)
+        raise
+    print(f"emulate-cluster: {args.nodes} node(s) of '{name}' up; cluster config {args.dir}/cluster.json",
+          file=sys.stderr)
+    return state
+
+
+def wait_workers(state, timeout=60):
+    """Until every worker's control port accepts a connection inside its namespace."""
+    t0 = time.time()
+    for n in state["nodes"]:
+        while True:
+            r = sh("ss", "-ltnH", f"sport = :{CONTROL_PORT}", ns=n["ns"], check=False)
+            if r.returncode == 0 and r.stdout.strip():
+                break
+            if PROCS[n["name"]].poll() is not None:
+                raise RuntimeError(f"worker {n['name']} exited; see {state['dir']}/{n['name']}.log")
+            if time.time() - t0 > timeout:
+                raise RuntimeError(f"worker {n['name']} did not start listening within {timeout} s")
+            time.sleep(0.1)
+
+
+def down_state(state):
+    for n in state.get("nodes", []):
+        if n.get("pid"):
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.kill(n["pid"], sig)
+                except ProcessLookupError:
+                    pass
+    time.sleep(0.2)
+    for n in state.get("nodes", []):
+        sh("ip", "netns", "del", n["ns"], check=False)
+    sh("ip", "netns", "del", state["hub"], check=False)
+    sh("ip", "link", "del", state["root_veth"], check=False)
+    for n in state.get("nodes", []):
+        for _ in range(50):
+            try:
+                if os.path.isdir(n["cgroup"]):
+                    os.rmdir(n["cgroup"])
+                break
+            except OSError:
+                time.sleep(0.1)  # its processes are still exiting
+    try:
+        if os.path.isdir(state["cgroup"]):
+            os.rmdir(state["cgroup"])
+    except OSError as e:
+        print(f"emulate-cluster: cannot remove {state['cgroup']}: {e}", file=sys.stderr)
+
+
+def read_state(d):
+    try:
+        with open(os.path.join(d, "state.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise Refused(f"{d}/state.json: {e}; is an emulated cluster up there?")
+
+
+def node_of(state, name):
+    for n in state["nodes"]:
+        if n["name"] == name:
+            return n
+    raise Refused(f"no node '{name}' (nodes: {', '.join(n['name'] for n in state['nodes'])})")
+
+
+def fault(args):
+    state = read_state(args.dir)
+    if args.action == "heal-all":
+        for n in state["nodes"]:
+            sh("ip", "-n", state["hub"], "link", "set", n["hub_veth"], "up", check=False)
+            sh("iptables", "-F", "TANDEM-PARTITION", ns=n["ns"], check=False)
+        return
+    nodes = [node_of(state, x) for x in args.nodes]
+    if not nodes:
+        raise Refused(f"fault {args.action}: name at least one node")
+    for n in nodes:
+        if args.action in ("kill", "stop", "cont"):
+            sig = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[args.action]
+            os.kill(n["pid"], sig)
+        elif args.action in ("cut", "heal"):
+            sh("ip", "-n", state["hub"], "link", "set", n["hub_veth"], "down" if args.action == "cut" else "up")
+        elif args.action == "partition":
+            inside = {m["ip"] for m in nodes}
+            sh("iptables", "-N", "TANDEM-PARTITION", ns=n["ns"], check=False)
+            sh("iptables", "-F", "TANDEM-PARTITION", ns=n["ns"])
+            sh("iptables", "-C", "INPUT", "-j", "TANDEM-PARTITION", ns=n["ns"], check=False).returncode == 0 or \
+                sh("iptables", "-I", "INPUT", "-j", "TANDEM-PARTITION", ns=n["ns"])
+            sh("iptables", "-A", "TANDEM-PARTITION", "-i", "lo", "-j", "RETURN", ns=n["ns"])
+            for ip in sorted(inside):
+                sh("iptables", "-A", "TANDEM-PARTITION", "-s", ip, "-j", "RETURN", ns=n["ns"])
+            sh("iptables", "-A", "TANDEM-PARTITION", "-j", "DROP", ns=n["ns"])
+
+
+def stats(args):
+    state = read_state(args.dir)
+    out = {}
+    for n in state["nodes"]:
+        s = {}
+        try:
+            with open(os.path.join(n["cgroup"], "cpu.stat")) as f:
+                for line in f:
+                    k, v = line.split()
+                    s[k] = int(v)
+        except OSError:
+            pass
+        drops = 0
+        for dev, ns in (("eth0", n["ns"]), (n["hub_veth"], state["hub"])):
+            r = sh("tc", "-s", "-j", "qdisc", "show", "dev", dev, ns=ns, check=False)
+            try:
+                drops += sum(q.get("drops", 0) for q in json.loads(r.stdout or "[]"))
+            except ValueError:
+                pass
+        s["qdisc_drops"] = drops
+        out[n["name"]] = s
+    json.dump(out, sys.stdout, indent=1)
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up")
+    u.add_argument("--profile", required=True)
+    u.add_argument("--nodes", type=int, required=True)
+    u.add_argument("--dir", required=True)
+    u.add_argument("--build", default="build")
+    u.add_argument("command", nargs=argparse.REMAINDER)
+    f = sub.add_parser("fault")
+    f.add_argument("--dir", required=True)
+    f.add_argument("action", choices=["kill", "stop", "cont", "cut", "heal", "partition", "heal-all"])
+    f.add_argument("nodes", nargs="*")
+    for name in ("stats", "down"):
+        s = sub.add_parser(name)
+        s.add_argument("--dir", required=True)
+    args = ap.parse_args()
+    try:
+        if args.cmd == "up":
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            state = up(args)
+            stop = {"now": False}
+
+            def on_signal(signum, _frame):
+                stop["now"] = True
+
+            signal.signal(signal.SIGINT, on_signal)
+            signal.signal(signal.SIGTERM, on_signal)
+            rc = 0
+            try:
+                if command:
+                    env = dict(os.environ, TANDEM_CLUSTER=os.path.join(args.dir, "cluster.json"))
+                    p = subprocess.Popen(command, env=env)
+                    while p.poll() is None and not stop["now"]:
+                        time.sleep(0.1)
+                    if p.poll() is None:
+                        p.terminate()
+                        p.wait(30)
+                    rc = p.returncode
+                else:
+                    while not stop["now"]:
+                        time.sleep(0.2)
+            finally:
+                down_state(state)
+                print("emulate-cluster: torn down", file=sys.stderr)
+            return rc
+        if args.cmd == "down":
+            down_state(read_state(args.dir))
+        elif args.cmd == "fault":
+            fault(args)
+        elif args.cmd == "stats":
+            stats(args)
+        return 0
+    except Refused as e:
+        print(f"emulate-cluster: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"emulate-cluster: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

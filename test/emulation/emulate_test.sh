@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Brings up 3 emulated nodes (network namespaces on a private bridge, tc
+# bandwidth limits, packet loss, cgroup CPU shares), runs a pipeline across
+# them, checks the outputs against the model's reference output, checks that
+# the nodes were throttled to their CPU share, and that nothing (namespace,
+# interface, cgroup) is left behind. Needs root: exits 77 (skipped) otherwise.
+# usage: emulate_test.sh SOURCE_DIR BUILD_DIR FIXTURE_DIR
+set -euo pipefail
+src=$1 build=$2 fixtures=$3
+if [ "$(id -u)" -ne 0 ]; then echo "skipped: the emulated cluster needs root"; exit 77; fi
+if ! ip netns add tdskipprobe$$ 2>/dev/null; then echo "skipped: cannot create network namespaces here"; exit 77; fi
+ip netns del tdskipprobe$$
+command -v iptables >/dev/null || { echo "skipped: iptables is not installed"; exit 77; }
+
+work=$(mktemp -d /tmp/tandem-emulate-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/in" "$work/out"
+for i in 0 1 2 3 4; do cp "$fixtures/small_cnn.input.npy" "$work/in/in-$i.npy"; done
+cat > "$work/profile.json" <<'JSON'
+{"name": "test", "node": {"cpu_share": 0.3, "threads": 1, "memory_mb": 512,
+ "uplink_mbps": 50, "downlink_mbps": 80, "latency_ms": 1, "loss": 0.001}}
+JSON
+cat > "$work/check.sh" <<CHECK
+set -e
+python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats-before.json"
+"$build/bin/tandem-dispatcher" run -m "$fixtures/small_cnn.traced.pt" -c "\$TANDEM_CLUSTER" -i "$work/in" \
+  -o "$work/out" -k 3 --warmup 0 --repeats 1
+python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats.json"
+ip netns list > "$work/netns-during"
+CHECK
+python3 "$src/scripts/emulate-cluster.py" up --profile "$work/profile.json" --nodes 3 --dir "$work/emu" \
+  --build "$build" -- sh "$work/check.sh"
+
+# Outputs equal the reference.
+/usr/bin/python3 - "$work" "$fixtures" <<'PY'
+import json, sys, numpy as np
+work, fixtures = sys.argv[1], sys.argv[2]
+ref = np.load(f"{fixtures}/small_cnn.traced.out.npy")
+for i in range(5):
+    got = np.load(f"{work}/out/in-{i}.out.npy")
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    diff = float(np.max(np.abs(got - ref)))
+    assert diff <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), f"in-{i}: max |diff| {diff}"
+stats = json.load(open(f"{work}/stats.json"))
+assert set(stats) == {"n0", "n1", "n2"}, stats
+for name, s in stats.items():
+    assert s.get("nr_periods", 0) > 0, f"{name}: no cgroup periods: {s}"
+    assert s.get("nr_throttled", 0) > 0, f"{name}: never throttled at a 0.3 CPU share: {s}"
+print("outputs match; every node was throttled to its CPU share")
+PY
+tag=$(python3 -c "import json;print(json.load(open('$work/emu/state.json'))['tag'])")
+grep -q "$tag-n0" "$work/netns-during"
+# Nothing left behind.
+if ip netns list | grep -q "$tag"; then echo "FAIL: namespaces left: $(ip netns list | grep "$tag")"; exit 1; fi
+if ip -o link | grep -q "$tag"; then echo "FAIL: interfaces left"; exit 1; fi
+if [ -e "/sys/fs/cgroup/cpu/$tag" ]; then echo "FAIL: cgroup left"; exit 1; fi
+echo "emulated cluster: pipeline ran, nothing left behind"
+
+# Held until Ctrl-C, with a worker killed first: still torn down completely.
+python3 "$src/scripts/emulate-cluster.py" up --profile "$work/profile.json" --nodes 2 --dir "$work/emu2" \
+  --build "$build" &
+holder=$!
+for _ in $(seq 300); do [ -f "$work/emu2/cluster.json" ] && break; sleep 0.1; done
+[ -f "$work/emu2/cluster.json" ] || { echo "FAIL: the held cluster did not come up"; kill $holder; exit 1; }
+sleep 1
+python3 "$src/scripts/emulate-cluster.py" fault --dir "$work/emu2" kill n1
+kill -INT $holder
+wait $holder || true
+tag2=$(python3 -c "import json;print(json.load(open('$work/emu2/state.json'))['tag'])")
+if ip netns list | grep -q "$tag2" || ip -o link | grep -q "$tag2" || [ -e "/sys/fs/cgroup/cpu/$tag2" ]; then
+  echo "FAIL: Ctrl-C after a worker crash left $tag2 behind"; exit 1
+fi
+echo "Ctrl-C after a worker crash: nothing left behind"
+
+# Not root: a clear refusal.
+if command -v setpriv >/dev/null; then
+  set +e
+  msg=$(setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 "$src/scripts/emulate-cluster.py" up \
+        --profile "$work/profile.json" --nodes 1 --dir /tmp/tandem-emulate-nobody-$$ 2>&1)
+  rc=$?
+  set -e
+  [ $rc -eq 2 ] && echo "$msg" | grep -q "needs root" || { echo "FAIL: non-root run: rc $rc: $msg"; exit 1; }
+  echo "not root: refused with '$msg'"
+fi
