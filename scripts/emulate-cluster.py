@@ -19,8 +19,9 @@ CPU share (cgroup v1 cpu quota), memory budget, uplink and downlink bandwidth
 Needs root, network namespaces, iproute2, iptables and the cgroup v1 cpu
 controller; refuses clearly otherwise. It creates only interfaces,
 namespaces and cgroups named after its own tag and touches no other
-interface. Added latency (an NFQUEUE delayer) is not built yet: profiles'
-latency_ms is passed to the planner only.
+interface (its only rule in the root namespace names its own veth). Added
+latency: every node's incoming packets, and the dispatcher's from the
+emulated network, are held latency_ms by tandem-delayer (NFQUEUE).
 """
 import argparse
 import json
@@ -96,6 +97,9 @@ def up(args):
     worker_bin = os.path.abspath(os.path.join(args.build, "bin/tandem-worker"))
     if not os.access(worker_bin, os.X_OK):
         raise Refused(f"{worker_bin}: not built")
+    delayer_bin = os.path.abspath(os.path.join(args.build, "bin/tandem-delayer"))
+    if node["latency_ms"] > 0 and not os.access(delayer_bin, os.X_OK):
+        raise Refused(f"latency_ms needs {delayer_bin} (built when libnetfilter-queue-dev is installed)")
     os.makedirs(args.dir, exist_ok=True)
     for stale in ("cluster.json", "state.json"):
         if os.path.exists(os.path.join(args.dir, stale)):
@@ -123,6 +127,15 @@ def up(args):
         sh("ip", "-n", hub, "link", "set", f"{tag}-dh", "master", "br0", "up")
         sh("ip", "addr", "add", f"{subnet}.1/24", "dev", rv)
         sh("ip", "link", "set", rv, "up")
+        if node["latency_ms"] > 0:
+            # The dispatcher's incoming traffic from the emulated network is
+            # delayed too; the rule names our interface only.
+            state["root_queue"] = 40000 + random.randrange(20000)
+            state["root_delayer_pid"] = spawn_delayer(delayer_bin, None, state["root_queue"], node["latency_ms"],
+                                                      os.path.join(args.dir, "delayer-dispatcher.log"))
+            sh("iptables", "-I", "INPUT", "-i", rv, "-j", "NFQUEUE", "--queue-num", str(state["root_queue"]),
+               "--queue-bypass")
+            save()
         os.makedirs(state["cgroup"], exist_ok=True)
         for i in range(args.nodes):
             n = {"name": f"n{i}", "ns": f"{tag}-n{i}", "ip": f"{subnet}.{10 + i}", "hub_veth": f"{tag}-h{i}",
@@ -148,6 +161,13 @@ def up(args):
             if node["loss"] > 0:
                 sh("iptables", "-A", "INPUT", "-i", "eth0", "-m", "statistic", "--mode", "random", "--probability",
                    str(node["loss"]), "-j", "DROP", ns=ns)
+            if node["latency_ms"] > 0:
+                # Delay on the receiving side (in a sender's OUTPUT chain it
+                # would throttle TCP). --queue-bypass: no delayer, no delay.
+                n["delayer_pid"] = spawn_delayer(delayer_bin, ns, 0, node["latency_ms"],
+                                                 os.path.join(args.dir, f"delayer-n{i}.log"))
+                sh("iptables", "-A", "INPUT", "-i", "eth0", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass",
+                   ns=ns)
             # CPU: a short period so bursts are throttled too (quota >= 1 ms).
             os.makedirs(n["cgroup"], exist_ok=True)
             period = max(4000, int(1000 / node["cpu_share"]) + 1)
@@ -170,7 +190,10 @@ def up(args):
             "workers": [{"name": n["name"], "endpoint": f"tcp://{n['ip']}:{CONTROL_PORT}",
                          "memory_mb": node["memory_mb"], "speed": node["cpu_share"] / node["threads"],
                          "bandwidth_mbps": min(node["uplink_mbps"], node["downlink_mbps"]),
-                         "latency_ms": node["latency_ms"]} for n in state["nodes"]],
+                         # A link's latency is the sum of its ends' (cluster
+                         # config); every hop here is delayed once, on receipt.
+                         "latency_ms": node["latency_ms"] / 2} for n in state["nodes"]],
+            "network": {"dispatcher_latency_ms": node["latency_ms"] / 2},
         }
         # Written once every worker listens: its presence means "up".
         tmp = os.path.join(args.dir, "cluster.json.tmp")
@@ -183,6 +206,16 @@ def up(args):
     print(f"emulate-cluster: {args.nodes} node(s) of '{name}' up; cluster config {args.dir}/cluster.json",
           file=sys.stderr)
     return state
+
+
+def spawn_delayer(delayer_bin, ns, queue, delay_ms, log_path):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [delayer_bin, "--queue", str(queue), "--delay-ms",
+                                                         str(delay_ms)]
+    p = subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    time.sleep(0.05)
+    if p.poll() is not None:
+        raise RuntimeError(f"the delayer exited at once; see {log_path}")
+    return p.pid
 
 
 def wait_workers(state, timeout=60):
@@ -201,13 +234,19 @@ def wait_workers(state, timeout=60):
 
 
 def down_state(state):
+    pids = [state.get("root_delayer_pid")]
     for n in state.get("nodes", []):
-        if n.get("pid"):
+        pids += [n.get("pid"), n.get("delayer_pid")]
+    for pid in pids:
+        if pid:
             for sig in (signal.SIGCONT, signal.SIGKILL):
                 try:
-                    os.kill(n["pid"], sig)
+                    os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
+    if state.get("root_queue"):
+        sh("iptables", "-D", "INPUT", "-i", state["root_veth"], "-j", "NFQUEUE", "--queue-num",
+           str(state["root_queue"]), "--queue-bypass", check=False)
     time.sleep(0.2)
     for n in state.get("nodes", []):
         sh("ip", "netns", "del", n["ns"], check=False)

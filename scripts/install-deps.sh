@@ -11,7 +11,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev catch2
   python3-torch python3-torchvision python3-numpy
   systemd
-  iptables iproute2
+  iptables iproute2 libnetfilter-queue-dev
 )
 
 missing=()

@@ -38,7 +38,7 @@ std::vector<HostTensor> WriteInputs(const std::string& dir, int n, const std::ve
     HostTensor t = HostTensor::Zeros(DType::kFloat32, shape);
     for (int64_t k = 0; k < t.numel(); ++k) t.f32()[k] = dist(rng);
     char name[64];
-    std::snprintf(name, sizeof name, "/in-%03d.npy", i);
+    std::snprintf(name, sizeof name, "/in-%04d.npy", i);
     REQUIRE(WriteNpy(dir + name, t).ok());
     inputs.push_back(std::move(t));
   }
@@ -47,7 +47,7 @@ std::vector<HostTensor> WriteInputs(const std::string& dir, int n, const std::ve
 
 std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count) {
   char stem[64];
-  std::snprintf(stem, sizeof stem, "/in-%03d.out", i);
+  std::snprintf(stem, sizeof stem, "/in-%04d.out", i);
   std::vector<HostTensor> outs;
   for (size_t k = 0; k < count; ++k) {
     const std::string path = dir + stem + (count == 1 ? std::string(".npy") : "." + std::to_string(k) + ".npy");

@@ -145,7 +145,7 @@ TEST_CASE("kill -9 of a middle worker: the survivors take over and every request
 
 TEST_CASE("SIGSTOP of a worker: a spare takes its stage only, and it is re-admitted after SIGCONT", "[recovery]") {
   LocalCluster cluster(4);
-  Stream s(cluster, Model18(), 800, {"-k", "3"});
+  Stream s(cluster, Model18(), 1500, {"-k", "3"});
   s.WaitResults(40);
   const double fault = UnixNow();
   cluster.worker(1).process().Signal(SIGSTOP);
@@ -218,8 +218,8 @@ TEST_CASE("a model update during a stream: each request is answered by one versi
   test::TempDir dir;
   const std::string model = dir.path() + "/model.pt";
   REQUIRE(test::RunCommand("cp " + Model18() + " " + model).exit_code == 0);
-  Stream s(cluster, model, 600, {"--watch-model"});
-  s.WaitResults(40);
+  Stream s(cluster, model, 2000, {"--watch-model"});
+  s.WaitResults(20);
   // Replace the file with a rename, as the documentation says.
   const std::string next = test::FixturePath("mobilenet_v2.traced.pt");
   REQUIRE(test::RunCommand("cp " + next + " " + model + ".new && mv " + model + ".new " + model).exit_code == 0);
@@ -253,8 +253,8 @@ TEST_CASE("a model update the workers cannot hold beside the old one drains the 
   test::TempDir dir;
   const std::string model = dir.path() + "/model.pt";
   REQUIRE(test::RunCommand("cp " + Model18() + " " + model).exit_code == 0);
-  Stream s(cluster, model, 300, {"--watch-model"});
-  s.WaitResults(30);
+  Stream s(cluster, model, 1500, {"--watch-model"});
+  s.WaitResults(20);
   const std::string next = test::FixturePath("resnet18.scripted.pt");
   REQUIRE(test::RunCommand("cp " + next + " " + model + ".new && mv " + model + ".new " + model).exit_code == 0);
   s.WaitFor([](const json& r) { return r["model_generation"].get<int>() == 2; }, "from the new model");
@@ -301,7 +301,7 @@ TEST_CASE("a stage that raises on one input fails that request only and the pipe
   for (int i = 0; i < 30; i += 5) {
     for (int64_t k = 0; k < inputs[i].numel(); ++k) inputs[i].f32()[k] *= 1000;
     char name[64];
-    std::snprintf(name, sizeof name, "/in-%03d.npy", i);
+    std::snprintf(name, sizeof name, "/in-%04d.npy", i);
     REQUIRE(WriteNpy(in + name, inputs[i]).ok());
   }
   auto r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() + " -i " + in +
@@ -369,7 +369,7 @@ TEST_CASE("a link cut then healed: the worker is replaced, then re-admitted", "[
     return;
   }
   LocalCluster cluster(4);
-  Stream s(cluster, Model18(), 800, {"-k", "3"});
+  Stream s(cluster, Model18(), 1500, {"-k", "3"});
   s.WaitResults(40);
   const double fault = UnixNow();
   {

@@ -18,11 +18,18 @@ mkdir -p "$work/in" "$work/out"
 for i in 0 1 2 3 4; do cp "$fixtures/small_cnn.input.npy" "$work/in/in-$i.npy"; done
 cat > "$work/profile.json" <<'JSON'
 {"name": "test", "node": {"cpu_share": 0.3, "threads": 1, "memory_mb": 512,
- "uplink_mbps": 50, "downlink_mbps": 80, "latency_ms": 1, "loss": 0.001}}
+ "uplink_mbps": 50, "downlink_mbps": 80, "latency_ms": 20, "loss": 0.001}}
 JSON
 cat > "$work/check.sh" <<CHECK
 set -e
 python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats-before.json"
+# A TCP connect is a SYN into the node and a SYN-ACK back: two delayed hops.
+python3 -c "
+import json, socket, time
+c = json.load(open('\$TANDEM_CLUSTER'))
+host, port = c['workers'][0]['endpoint'][6:].rsplit(':', 1)
+t = time.time(); socket.create_connection((host, int(port)), 5).close(); print(time.time() - t)
+" > "$work/connect_s"
 "$build/bin/tandem-dispatcher" run -m "$fixtures/small_cnn.traced.pt" -c "\$TANDEM_CLUSTER" -i "$work/in" \
   -o "$work/out" -k 3 --warmup 0 --repeats 1
 python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats.json"
@@ -41,6 +48,9 @@ for i in range(5):
     assert got.shape == ref.shape, (got.shape, ref.shape)
     diff = float(np.max(np.abs(got - ref)))
     assert diff <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), f"in-{i}: max |diff| {diff}"
+connect = float(open(f"{work}/connect_s").read())
+assert 0.032 <= connect < 1.0, f"TCP connect took {connect:.4f} s; two 20 ms delays expected"
+print(f"TCP connect across the emulated network: {connect * 1000:.1f} ms (two 20 ms delays)")
 stats = json.load(open(f"{work}/stats.json"))
 assert set(stats) == {"n0", "n1", "n2"}, stats
 for name, s in stats.items():

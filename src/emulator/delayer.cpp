@@ -1,0 +1,119 @@
+// tandem-delayer: holds every packet an iptables NFQUEUE rule hands it for a
+// fixed time, then accepts it. The emulated cluster (scripts/emulate-cluster.py)
+// runs one per node, inside the node's network namespace, on its incoming
+// traffic: delay on the receiving side, since holding packets in a sender's
+// OUTPUT chain throttles TCP. tc netem would do this in the kernel; it is not
+// available everywhere.
+//
+//   tandem-delayer --queue N --delay-ms D
+//
+// Packets keep their order (one delay for all). Stops on SIGTERM/SIGINT and
+// accepts what it still holds.
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <string>
+
+extern "C" {
+#include <libnetfilter_queue/libnetfilter_queue.h>
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+struct Held {
+  uint32_t id;
+  Clock::time_point due;
+};
+
+struct State {
+  std::deque<Held> held;
+  Clock::duration delay;
+};
+
+int OnPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* data) {
+  auto* st = static_cast<State*>(data);
+  nfqnl_msg_packet_hdr* ph = nfq_get_msg_packet_hdr(nfa);
+  if (ph) st->held.push_back(Held{ntohl(ph->packet_id), Clock::now() + st->delay});
+  return 0;
+}
+
+int Usage() {
+  std::fprintf(stderr, "usage: tandem-delayer --queue N --delay-ms D\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long queue = -1;
+  double delay_ms = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    char* end = nullptr;
+    if (a == "--queue") queue = std::strtol(argv[i + 1], &end, 10);
+    else if (a == "--delay-ms") delay_ms = std::strtod(argv[i + 1], &end);
+    else return Usage();
+    if (!end || *end) return Usage();
+  }
+  if (argc % 2 == 0 || queue < 0 || queue > 65535 || !(delay_ms >= 0 && delay_ms <= 60000)) return Usage();
+  State st;
+  st.delay = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(delay_ms));
+  nfq_handle* h = nfq_open();
+  if (!h) {
+    std::fprintf(stderr, "tandem-delayer: cannot open the netfilter queue interface: %s\n", std::strerror(errno));
+    return 1;
+  }
+  nfq_q_handle* qh = nfq_create_queue(h, static_cast<uint16_t>(queue), &OnPacket, &st);
+  if (!qh) {
+    std::fprintf(stderr, "tandem-delayer: cannot bind queue %ld (is another program on it?)\n", queue);
+    nfq_close(h);
+    return 1;
+  }
+  nfq_set_mode(qh, NFQNL_COPY_META, 0);
+  nfq_set_queue_maxlen(qh, 65536);
+  const int fd = nfq_fd(h);
+  int one = 1;
+  setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  static char buf[1 << 16];
+  while (!g_stop) {
+    int timeout_ms = 100;
+    if (!st.held.empty()) {
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(st.held.front().due - Clock::now());
+      timeout_ms = left.count() <= 0 ? 0 : static_cast<int>((left.count() + 999) / 1000);
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) > 0) {
+      // Drain what is there without blocking.
+      while (true) {
+        const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) break;
+        nfq_handle_packet(h, buf, static_cast<int>(n));
+      }
+    }
+    const auto now = Clock::now();
+    while (!st.held.empty() && st.held.front().due <= now) {
+      nfq_set_verdict(qh, st.held.front().id, NF_ACCEPT, 0, nullptr);
+      st.held.pop_front();
+    }
+  }
+  for (const auto& x : st.held) nfq_set_verdict(qh, x.id, NF_ACCEPT, 0, nullptr);
+  nfq_destroy_queue(qh);
+  nfq_close(h);
+  return 0;
+}
