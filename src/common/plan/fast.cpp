@@ -21,27 +21,6 @@ constexpr int kPoolSize = 16;   // workers per neighbourhood
 constexpr int kPools = 24;      // neighbourhoods searched
 constexpr double kPoolDeadlineS = 0.02;
 
-// The problem restricted to `nodes` (indices into p.nodes), the dispatcher last.
-PlanProblem Restrict(const PlanProblem& p, const std::vector<int>& nodes) {
-  PlanProblem q;
-  q.segments = p.segments;
-  q.input_bytes = p.input_bytes;
-  std::vector<int> idx = nodes;
-  idx.push_back(p.dispatcher());
-  for (int v : nodes) q.nodes.push_back(p.nodes[v]);
-  const size_t n = idx.size();
-  q.bandwidth.assign(n, std::vector<double>(n, 0));
-  q.latency.assign(n, std::vector<double>(n, 0));
-  for (size_t a = 0; a < n; ++a)
-    for (size_t b = 0; b < n; ++b) {
-      q.bandwidth[a][b] = p.bandwidth[idx[a]][idx[b]];
-      q.latency[a][b] = p.latency[idx[a]][idx[b]];
-    }
-  if (!p.segment_time.empty())
-    for (int v : nodes) q.segment_time.push_back(p.segment_time[v]);
-  return q;
-}
-
 // Neighbourhoods: around the dispatcher, and around the workers whose best
 // links are fastest.
 std::vector<std::vector<int>> Neighbourhoods(const PlanProblem& p) {
@@ -111,7 +90,7 @@ class FastPlanner : public Planner {
       PlannerOptions po;
       po.deadline_s = kPoolDeadlineS;
       for (const auto& pool : Neighbourhoods(p)) {
-        auto sub = MakeOptimalPlanner()->Solve(Restrict(p, pool), po);
+        auto sub = MakeOptimalPlanner()->Solve(SubProblem(p, pool), po);
         if (!sub.ok() || sub->evaluation.bottleneck_s >= best_value) continue;
         Plan mapped = sub->plan;
         for (auto& st : mapped.stages) st.node = pool[st.node];
