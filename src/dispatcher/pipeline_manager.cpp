@@ -248,11 +248,11 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
     d.hop_codecs.push_back(bodies[i].codec);
     d.hop_raw_bytes.push_back(prof.segments[plan.stages[i].end - 1].output_bytes);
   }
-  described_.push_back(std::move(d));
+  described_ = std::move(d);
   char buf[64];
   std::snprintf(buf, sizeof buf, " in %.2f s", Since(t0));
   std::string cuts;
-  for (int c : described_.back().cuts) cuts += " " + std::to_string(c);
+  for (int c : described_.cuts) cuts += " " + std::to_string(c);
   Event("pipeline " + std::to_string(p.route.pipeline) + " (model generation " + std::to_string(gen->generation) +
         ", " + std::to_string(k) + " stage(s) on " + Names(cluster_, plan) + ", cuts" + (cuts.empty() ? " none" : cuts) +
         ") deployed" + buf);
@@ -260,9 +260,7 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
 }
 
 Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* previous) {
-  std::vector<int> alive;
-  for (size_t i = 0; i < workers_.size(); ++i)
-    if (workers_[i].admitted) alive.push_back(static_cast<int>(i));
+  const std::vector<int> alive = Reachable();
   if (alive.empty()) return Status::Unavailable("no worker is alive");
   const PlanProblem sub = SubProblem(gen.problem, alive);
   TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(options_.algorithm));
@@ -578,7 +576,7 @@ bool PipelineManager::Live(uint32_t version) const {
 }
 
 PipelineDescription PipelineManager::Describe() const {
-  return described_.empty() ? PipelineDescription() : described_.back();
+  return described_;
 }
 
 }  // namespace tandem

@@ -54,7 +54,6 @@ struct ManagerOptions {
   double keep_margin = 0.05;
   // Watch the model file and deploy a new version when it changes.
   bool watch_model = false;
-  int threads = 0;  // LibTorch threads for loading a new version here
   int warmup = 3;   // profiling a new version
   int repeats = 10;
 };
@@ -92,11 +91,10 @@ class PipelineManager : public Director {
   // worker that does not answer is left out (with a warning) until it does;
   // errors: none answers, or two entries are one process.
   Status Connect();
-  // The workers that answered (cluster indices), and a worker's client.
+  // The workers admitted now (cluster indices): answered and not failed since.
   std::vector<int> Reachable() const;
   // Why worker i was left out at Connect (OK if it answered).
   const Status& hello_status(size_t i) const { return workers_[i].hello; }
-  WorkerClient& client(size_t i) { return *clients_[i]; }
   // Deploys `plan` (node indices into the cluster's workers) of `model` and
   // makes it the route. `results_endpoint`: where the last stage pushes.
   Status Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -173,7 +171,7 @@ class PipelineManager : public Director {
   std::vector<std::string> events_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   int recoveries_ = 0;
-  std::vector<PipelineDescription> described_;
+  PipelineDescription described_;  // of the latest pipeline deployed
 };
 
 }  // namespace tandem

@@ -176,7 +176,6 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
   mo.algorithm = o.algorithm;
   mo.codec = codec_override;
   mo.watch_model = o.watch_model;
-  mo.threads = o.threads;
   mo.warmup = o.warmup;
   mo.repeats = o.repeats;
   TANDEM_RETURN_IF_ERROR(MakePlanner(o.algorithm).status());

@@ -118,12 +118,6 @@ Result<DeployAckBody> WorkerClient::FinishDeploy(uint64_t call, uint32_t stage_i
   return ack;
 }
 
-Result<StatusBody> WorkerClient::GetStatus(double timeout_s) {
-  TANDEM_ASSIGN_OR_RETURN(std::string body, Call(MessageType::kStatusRequest, "", MessageType::kStatusReply, timeout_s));
-  Reader r(body);
-  return StatusBody::Decode(r);
-}
-
 Status WorkerClient::Undeploy(double timeout_s, uint32_t model_version) {
   UndeployBody u{model_version};
   return Call(MessageType::kUndeploy, u.Encode(), MessageType::kUndeployAck, timeout_s).status();

@@ -29,7 +29,6 @@ class WorkerClient {
   // Deploy in two halves, so deployments to several workers load at once.
   Result<uint64_t> StartDeploy(const DeployBody& d);
   Result<DeployAckBody> FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s);
-  Result<StatusBody> GetStatus(double timeout_s);
   // Stops one deployment (`model_version`), or every one (0).
   Status Undeploy(double timeout_s, uint32_t model_version = 0);
 
