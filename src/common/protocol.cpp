@@ -1,5 +1,6 @@
 #include "common/protocol.h"
 
+#include <chrono>
 #include <cstring>
 
 namespace tandem {
@@ -336,6 +337,22 @@ void EncodeTimings(const std::vector<StageTiming>& timings, std::string* out) {
     w.U64(t.bytes_out);
     w.F64(t.max_abs_error);
   }
+  for (const auto& t : timings) {  // 1.2
+    w.U64(t.recv_unix_us);
+    w.U64(t.send_unix_us);
+  }
+}
+
+void SetLastSendTime(void* message, size_t size, uint64_t unix_us) {
+  if (size < kHeaderSize + 8) return;
+  uint8_t* p = static_cast<uint8_t*>(message) + size - 8;
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(unix_us >> (8 * i));
+}
+
+uint64_t UnixMicros() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 Result<std::vector<StageTiming>> DecodeTimings(Reader& r) {
@@ -353,6 +370,13 @@ Result<std::vector<StageTiming>> DecodeTimings(Reader& r) {
     r.F64(&t.max_abs_error);
   }
   if (!r.ok()) return Truncated("ACTIVATION timings");
+  if (r.remaining() != 0) {  // 1.2: times
+    for (auto& t : timings) {
+      r.U64(&t.recv_unix_us);
+      r.U64(&t.send_unix_us);
+    }
+    if (!r.ok()) return Truncated("ACTIVATION timing times");
+  }
   if (r.remaining() != 0) return Status::Corruption("ACTIVATION has trailing bytes after its timings");
   return timings;
 }

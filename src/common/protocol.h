@@ -32,7 +32,9 @@
 namespace tandem {
 
 constexpr uint8_t kProtocolMajor = 1;
-constexpr uint8_t kProtocolMinor = 1;  // 1: PONG and UNDEPLOY bodies, DEPLOY flags and stage reuse
+// 1: PONG and UNDEPLOY bodies, DEPLOY flags and stage reuse.
+// 2: receive and send times in the ACTIVATION timings trailer.
+constexpr uint8_t kProtocolMinor = 2;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -196,6 +198,12 @@ struct StageTiming {
   uint32_t encode_us = 0;
   uint64_t bytes_out = 0;   // frame bytes this stage sent on
   double max_abs_error = 0; // largest error its lossy codec introduced (0: lossless)
+  // Wall-clock times (µs since the Unix epoch; 0: unknown, e.g. a 1.1 peer):
+  // when the stage took the request off its socket, and when the socket
+  // accepted its output. The next hop's receive time minus this send time is
+  // the transfer time of that hop, when the two clocks agree.
+  uint64_t recv_unix_us = 0;
+  uint64_t send_unix_us = 0;
 };
 
 struct ActivationHeader {
@@ -205,13 +213,22 @@ struct ActivationHeader {
 
 // Activation body: u32 version, u32 stage, u32 tensor count, that many codec
 // frames (codec.h), then the timings trailer: u32 count and that many
-// StageTiming records (one per stage passed so far). The trailer comes last
-// so a stage can append its own record after encoding its outputs.
+// StageTiming records (one per stage passed so far), then (1.2) per record
+// u64 receive time and u64 send time. The trailer comes last so a stage can
+// append its own record after encoding its outputs, and the last record's
+// send time is the message's last 8 bytes (SetLastSendTime).
 std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tensors);
 Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors);
 void EncodeTimings(const std::vector<StageTiming>& timings, std::string* out);
-// Reads the trailer, which must end the body.
+// Reads the trailer, which must end the body; a 1.1 trailer (no times)
+// decodes with zero times.
 Result<std::vector<StageTiming>> DecodeTimings(Reader& r);
+// Overwrites the send time of the last timing record of a whole encoded
+// ACTIVATION message (header included) whose trailer has at least one record
+// and its times: a sender stamps the moment its socket takes the message.
+void SetLastSendTime(void* message, size_t size, uint64_t unix_us);
+// Now, in µs since the Unix epoch (the clock of the times above).
+uint64_t UnixMicros();
 
 struct RequestFailedBody {
   uint32_t model_version = 0;

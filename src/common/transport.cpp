@@ -1,5 +1,7 @@
 #include "common/transport.h"
 
+#include <chrono>
+
 namespace tandem {
 
 void ApplySocketOptions(zmq::socket_t& s, const SocketOptions& o) {
@@ -65,6 +67,15 @@ zmq::message_t OwnedMessage(std::string&& bytes) {
 bool SendMessage(zmq::socket_t& socket, zmq::message_t& message) {
   try {
     return socket.send(message, zmq::send_flags::none).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+bool WaitWritable(zmq::socket_t& socket, int wait_ms) {
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLOUT, 0};
+  try {
+    return zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms)) > 0 && (item.revents & ZMQ_POLLOUT) != 0;
   } catch (const zmq::error_t&) {
     return false;
   }

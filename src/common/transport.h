@@ -43,5 +43,8 @@ bool SendBytes(zmq::socket_t& socket, const std::string& bytes, bool more = fals
 // sent). Send it with SendMessage; a failed send leaves it intact for a retry.
 zmq::message_t OwnedMessage(std::string&& bytes);
 bool SendMessage(zmq::socket_t& socket, zmq::message_t& message);
+// Waits up to `wait_ms` until `socket` can queue a message without blocking;
+// false on timeout or when the context is shutting down.
+bool WaitWritable(zmq::socket_t& socket, int wait_ms);
 
 }  // namespace tandem

@@ -52,6 +52,8 @@ struct RunCommandOptions {
   int threads = 0;           // LibTorch threads for profiling here; 0: one per core
   int warmup = 3;            // profiling runs, as in `profile`
   int repeats = 10;
+  std::string profile;       // a profile of this model file instead of profiling here
+  std::string report;        // write the run's figures as JSON here (docs/formats.md)
 };
 
 struct PlanCommandOptions {

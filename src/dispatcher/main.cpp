@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
                     "deploy a new version of the model file when it changes (replace the file with a rename)");
   run_cmd->add_option("--warmup", run.warmup, "profiling: untimed runs per segment")->default_val(3);
   run_cmd->add_option("--repeats", run.repeats, "profiling: timed runs per segment")->default_val(10);
+  run_cmd->add_option("--profile", run.profile,
+                      "use this profile (from `profile --out`, of the same model file) instead of profiling here");
+  run_cmd->add_option("--report", run.report,
+                      "write the run's figures as JSON here: throughput, latency, prediction, per hop and stage");
 
   try {
     app.parse(argc, argv);

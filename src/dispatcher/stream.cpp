@@ -92,7 +92,24 @@ struct Request {
   uint32_t version = 0;  // the deployment it was last sent to (0: waiting to be sent)
   int attempts = 0;
   Clock::time_point sent;
+  uint64_t sent_unix_us = 0;
 };
+
+// Adds one request's per-hop transfer times to `hops` (resized to stages +
+// 1) when every stage stamped its times.
+void AddTransfers(const std::vector<StageTiming>& t, uint32_t num_stages, uint64_t sent_us, uint64_t received_us,
+                  std::vector<std::vector<double>>* hops) {
+  if (t.size() != num_stages || sent_us == 0) return;
+  for (uint32_t k = 0; k < num_stages; ++k)
+    if (t[k].stage != k || t[k].recv_unix_us == 0 || t[k].send_unix_us == 0) return;
+  if (hops->size() != num_stages + 1) hops->assign(num_stages + 1, {});
+  auto diff = [](uint64_t later, uint64_t earlier) {
+    return (static_cast<double>(later) - static_cast<double>(earlier)) * 1e-6;
+  };
+  (*hops)[0].push_back(diff(t[0].recv_unix_us, sent_us));
+  for (uint32_t k = 1; k < num_stages; ++k) (*hops)[k].push_back(diff(t[k].recv_unix_us, t[k - 1].send_unix_us));
+  (*hops)[num_stages].push_back(diff(received_us, t[num_stages - 1].send_unix_us));
+}
 
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -198,6 +215,7 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
         FinishMessage(MessageType::kActivation, id, &msg);
         const size_t size = msg.size();
         zmq::message_t zmsg = OwnedMessage(std::move(msg));
+        const uint64_t sent_us = UnixMicros();
         if (!SendMessage(*push, zmsg)) {
           // Stage 0 is not taking requests now (busy, or gone: the director
           // will tell). The next turn tries again; an earlier send, if any,
@@ -208,6 +226,7 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
         ++r.attempts;
         r.version = route->version;
         r.sent = Clock::now();
+        r.sent_unix_us = sent_us;
         rep.first_hop_bytes += size;
         rep.first_hop_raw_bytes += r.input.nbytes();
         rep.first_hop_max_error = std::max(rep.first_hop_max_error, es.max_abs_error);
@@ -270,8 +289,15 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
           in_flight.erase(it);
           continue;
         }
-        rep.latencies_s.push_back(std::chrono::duration<double>(Clock::now() - req.sent).count());
-        if (rep.stages.size() != rs->second.num_stages) rep.stages.assign(rs->second.num_stages, StageStats());
+        const auto arrived = Clock::now();
+        rep.latencies_s.push_back(std::chrono::duration<double>(arrived - req.sent).count());
+        rep.arrivals_s.push_back(std::chrono::duration<double>(arrived - start).count());
+        if (rep.stages.size() != rs->second.num_stages) {
+          rep.stages.assign(rs->second.num_stages, StageStats());
+          rep.hop_transfer_s.clear();
+        }
+        if (req.attempts == 1)
+          AddTransfers(timings.value(), rs->second.num_stages, req.sent_unix_us, UnixMicros(), &rep.hop_transfer_s);
         for (const auto& t : timings.value()) {
           if (t.stage >= rep.stages.size()) continue;
           auto& s = rep.stages[t.stage];

@@ -140,6 +140,13 @@ struct StreamReport {
   // Per stage of the pipeline that answered last (stage counts may change
   // with a recovery or an update).
   std::vector<StageStats> stages;
+  // Transfer time samples per hop of that pipeline (dispatcher -> stage 0,
+  // stage i -> i + 1, last stage -> dispatcher), from the wall-clock times
+  // in the timings trailer: the receiver's clock minus the sender's, so
+  // meaningful where the clocks agree. Requests sent once only.
+  std::vector<std::vector<double>> hop_transfer_s;
+  // When each result arrived, seconds after the first send, in arrival order.
+  std::vector<double> arrivals_s;
   int replayed = 0;                   // sends after the first, for any reason
   int duplicates = 0;                 // results dropped: stale version or already answered
   std::map<int, int> by_generation;   // completed requests per model generation

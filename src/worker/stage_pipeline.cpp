@@ -129,6 +129,7 @@ void DataReceiver::Loop() {
 
 void DataReceiver::HandleMessage(const zmq::message_t& msg) {
   auto t0 = Clock::now();
+  const uint64_t received_us = UnixMicros();
   counters_->bytes_in += msg.size();
   auto drop = [&](const Status& why) {
     ++counters_->dropped;
@@ -139,6 +140,7 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
   Reader r(static_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
   auto it = std::make_unique<WorkItem>();
   it->id = header->id;
+  it->timing.recv_unix_us = received_us;
   std::shared_ptr<StagePipeline> target;
   auto stale = [&](uint32_t version, uint32_t stage) {
     ++counters_->dropped;
@@ -260,8 +262,11 @@ void StagePipeline::SendLoop() {
     const size_t size = msg.size();
     zmq::message_t zmsg = OwnedMessage(std::move(msg));
     // Retries until the next hop takes it or the pipeline stops (a slow or
-    // absent next hop blocks here: back-pressure up the chain).
+    // absent next hop blocks here: back-pressure up the chain). The send time
+    // is when the socket takes it, so waiting here is not counted as transfer.
     while (!stop_) {
+      if (!WaitWritable(*push_, static_cast<int>(kTick.count()))) continue;
+      if (type == MessageType::kActivation) SetLastSendTime(zmsg.data(), zmsg.size(), UnixMicros());
       if (SendMessage(*push_, zmsg)) {
         ++counters_->sent;
         counters_->bytes_out += size;

@@ -105,6 +105,53 @@ TEST_CASE("control bodies round-trip", "[protocol]") {
   CHECK_FALSE(DecodeTimings(xr).ok());
 }
 
+TEST_CASE("timings carry receive and send times, and decode without them from 1.1 peers", "[protocol]") {
+  StageTiming a{0, 1, 2, 3, 4, 5, 0};
+  a.recv_unix_us = 1000;
+  a.send_unix_us = 2000;
+  StageTiming b{1, 1, 2, 3, 4, 5, 0};
+  b.recv_unix_us = 3000;
+  b.send_unix_us = 4000;
+  std::string body;
+  EncodeTimings({a, b}, &body);
+  // A whole message: the sender stamps the last record's send time in place.
+  std::string msg = StartMessage() + body;
+  FinishMessage(MessageType::kActivation, 7, &msg);
+  SetLastSendTime(msg.data(), msg.size(), 0x0102030405060708ull);
+  Reader r(reinterpret_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
+  auto t = DecodeTimings(r);
+  REQUIRE(t.ok());
+  REQUIRE(t->size() == 2);
+  CHECK(t->at(0).recv_unix_us == 1000);
+  CHECK(t->at(0).send_unix_us == 2000);
+  CHECK(t->at(1).recv_unix_us == 3000);
+  CHECK(t->at(1).send_unix_us == 0x0102030405060708ull);
+  CHECK(t->at(1).encode_us == 4);
+
+  // 1.1: the records alone.
+  std::string old;
+  Writer w(&old);
+  w.U32(1);
+  w.U16(0);
+  for (int i = 0; i < 4; ++i) w.U32(9);
+  w.U64(10);
+  w.F64(0.25);
+  Reader orr(old);
+  auto o = DecodeTimings(orr);
+  REQUIRE(o.ok());
+  CHECK(o->at(0).compute_us == 9);
+  CHECK(o->at(0).recv_unix_us == 0);
+  CHECK(o->at(0).send_unix_us == 0);
+
+  // Times cut short, or one pair too many: refused.
+  std::string cut = body.substr(0, body.size() - 3);
+  Reader cr(cut);
+  CHECK_FALSE(DecodeTimings(cr).ok());
+  std::string longer = body + std::string(16, '\0');
+  Reader lr(longer);
+  CHECK_FALSE(DecodeTimings(lr).ok());
+}
+
 TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   DeployBody d;
   d.model_id = "m";

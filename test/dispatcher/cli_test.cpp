@@ -161,6 +161,13 @@ TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters
               .ok());
   ExpectCleanError(Run("plan -p " + dir.path() + "/p.json -c " + dir.path() + "/wrong.json"),
                    {"wrong.json: workers[0].profile", "another model"});
+  // run --profile: refused, before any worker is asked, for another model or input shape.
+  ExpectCleanError(Run("run -m " + FixturePath("small_cnn.traced.pt") + " --profile " + dir.path() +
+                       "/p.json --synthetic 1 -s 1,3,224,224 -c " + cluster),
+                   {"p.json: model.sha256: measured on another model"});
+  ExpectCleanError(Run("run -m " + FixturePath("small_cnn.traced.pt") + " --profile " + dir.path() +
+                       "/small.json --synthetic 1 -s 1,3,64,64 -c " + cluster),
+                   {"small.json: input_shape: measured with 1x3x32x32"});
 
   // Memory the model cannot fit: the message says what and by how much.
   REQUIRE(WriteFileAtomic(cluster, R"({"workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1", "memory_mb": 10},

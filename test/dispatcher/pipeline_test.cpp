@@ -11,7 +11,9 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <nlohmann/json.hpp>
 
+#include "common/file_util.h"
 #include "common/model/chain.h"
 #include "common/model/model.h"
 #include "common/npy.h"
@@ -23,15 +25,15 @@ namespace {
 
 using test::CommandResult;
 
-// Max error per hop, read from the report's hop table.
-std::vector<double> HopErrors(const std::string& out) {
+struct RunResult {
+  CommandResult command;
+  nlohmann::json report;  // run --report
+};
+
+// Max error per hop, from the run's report.
+std::vector<double> HopErrors(const RunResult& r) {
   std::vector<double> errs;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find(" -> ") == std::string::npos) continue;
-    errs.push_back(std::stod(line.substr(line.find_last_of(' ') + 1)));
-  }
+  for (const auto& h : r.report["hops"]) errs.push_back(h["max_abs_error"].get<double>());
   return errs;
 }
 
@@ -42,15 +44,16 @@ struct RunSpec {
   int inputs = 24;
 };
 
-// Runs the pipeline; checks every output against the unsplit model.
-CommandResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossless = true) {
+// Runs the pipeline; checks every output against the unsplit model, and the
+// report against what was run.
+RunResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossless = true) {
   test::TempDir dir;
   const std::string in = dir.path() + "/in", out = dir.path() + "/out";
   REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
   auto f = test::LoadFixture(spec.fixture);
   auto inputs = WriteInputs(in, spec.inputs, f.input_shape, 7);
   std::string cmd = test::DispatcherPath() + " run -m " + f.model + " -c " + cluster.config() + " -i " + in +
-                    " -o " + out + " --warmup 1 --repeats 1 --window 6";
+                    " -o " + out + " --warmup 1 --repeats 1 --window 6 --report " + dir.path() + "/report.json";
   if (spec.stages > 0) cmd += " -k " + std::to_string(spec.stages);  // else the planner decides
   if (!spec.codec.empty()) cmd += " --codec " + spec.codec;
   CommandResult r = test::RunCommand(cmd);
@@ -58,6 +61,27 @@ CommandResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossl
                     << cluster.Logs());
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find(std::to_string(spec.inputs) + " completed, 0 failed") != std::string::npos);
+  auto text = ReadFile(dir.path() + "/report.json");
+  REQUIRE(text.ok());
+  RunResult result{r, nlohmann::json::parse(text.value())};
+  const auto& rep = result.report;
+  CHECK(rep["requests"]["completed"] == spec.inputs);
+  CHECK(rep["requests"]["failed"] == 0);
+  CHECK(rep["requests"]["throughput_per_s"].get<double>() > 0);
+  CHECK(rep["model"]["sha256"].get<std::string>().size() == 64);
+  const size_t stages = rep["pipeline"]["workers"].size();
+  if (spec.stages > 0) CHECK(stages == static_cast<size_t>(spec.stages));
+  CHECK(rep["stages"].size() == stages);
+  REQUIRE(rep["hops"].size() == stages + 1);
+  // Every request passed every hop once, and all clocks here are one clock.
+  for (const auto& h : rep["hops"]) {
+    INFO(h.dump());
+    CHECK(h["bytes_per_request"].get<double>() > 0);
+    REQUIRE(h["transfer_ms"].is_object());
+    CHECK(h["transfer_ms"]["samples"] == spec.inputs);
+    CHECK(h["transfer_ms"]["p50"].get<double>() >= 0);
+  }
+  CHECK(rep["predicted"]["throughput_per_s"].get<double>() > 0);
 
   SetComputeThreads(2);
   auto model = Model::Load(f.model, f.input_shape);
@@ -88,7 +112,7 @@ CommandResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossl
   size_t tensors = 0;
   for (const auto& t : f.outputs) tensors += !t.is_none();
   CHECK(CountFiles(out) == static_cast<int>(tensors) * spec.inputs);
-  return r;
+  return result;
 }
 
 void CheckFixture(const std::string& id) {
@@ -117,27 +141,27 @@ TANDEM_PIPELINE_TEST("vgg16.scripted")
 TEST_CASE("the planner's placement reproduces the model", "[pipeline][plan]") {
   LocalCluster cluster(3);
   auto r = RunAndCheck(cluster, {"googlenet.scripted", 0, "", 24});
-  CHECK(r.out.find("bottleneck:") != std::string::npos);
-  CHECK(r.out.find("predicted throughput") != std::string::npos);
+  CHECK(r.command.out.find("bottleneck:") != std::string::npos);
+  CHECK(r.command.out.find("predicted throughput") != std::string::npos);
 }
 
 TEST_CASE("every lossless codec gives exact outputs", "[pipeline][codec]") {
   LocalCluster cluster(3);
   for (const char* codec : {"raw", "lz4", "zfp", "zfp+lz4"}) {
     auto r = RunAndCheck(cluster, {"resnet18.traced", 3, codec, 24});
-    for (double e : HopErrors(r.out)) CHECK(e == 0);
+    for (double e : HopErrors(r)) CHECK(e == 0);
   }
 }
 
 TEST_CASE("lossy zfp stays within its stated error", "[pipeline][codec]") {
   LocalCluster cluster(3);
   auto r = RunAndCheck(cluster, {"resnet18.traced", 3, "zfp+lz4:accuracy=0.001", 24}, /*lossless=*/false);
-  auto errs = HopErrors(r.out);
+  auto errs = HopErrors(r);
   REQUIRE(errs.size() == 4);
   for (double e : errs) CHECK(e <= 0.001);
   CHECK(*std::max_element(errs.begin(), errs.end()) > 0);
   auto rate = RunAndCheck(cluster, {"resnet18.traced", 3, "zfp:rate=16", 24}, /*lossless=*/false);
-  for (double e : HopErrors(rate.out)) CHECK(e > 0);
+  for (double e : HopErrors(rate)) CHECK(e > 0);
 }
 
 TEST_CASE("a worker that is not running gives a clear error within the connect timeout", "[pipeline][errors]") {

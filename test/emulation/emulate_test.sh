@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Brings up 3 emulated nodes (network namespaces on a private bridge, tc
-# bandwidth limits, packet loss, cgroup CPU shares), runs a pipeline across
-# them, checks the outputs against the model's reference output, checks that
-# the nodes were throttled to their CPU share, and that nothing (namespace,
-# interface, cgroup) is left behind. Needs root: exits 77 (skipped) otherwise.
+# bandwidth limits, an NFQUEUE delay, cgroup CPU shares), runs a pipeline
+# across them, checks the outputs against the model's reference output, that
+# each bandwidth-bound hop's measured transfer time is what the limit and the
+# delay give (within 25%), that the nodes were throttled to their CPU share,
+# and that nothing (namespace, interface, cgroup) is left behind. Needs root:
+# exits 77 (skipped) otherwise.
 # usage: emulate_test.sh SOURCE_DIR BUILD_DIR FIXTURE_DIR
 set -euo pipefail
 src=$1 build=$2 fixtures=$3
@@ -15,10 +17,10 @@ command -v iptables >/dev/null || { echo "skipped: iptables is not installed"; e
 work=$(mktemp -d /tmp/tandem-emulate-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$work/out"
-for i in 0 1 2 3 4; do cp "$fixtures/small_cnn.input.npy" "$work/in/in-$i.npy"; done
+for i in 0 1 2 3 4 5 6 7; do cp "$fixtures/small_cnn.input.npy" "$work/in/in-$i.npy"; done
 cat > "$work/profile.json" <<'JSON'
 {"name": "test", "node": {"cpu_share": 0.3, "threads": 1, "memory_mb": 512,
- "uplink_mbps": 50, "downlink_mbps": 80, "latency_ms": 20, "loss": 0.001}}
+ "uplink_mbps": 50, "downlink_mbps": 80, "latency_ms": 5, "loss": 0}}
 JSON
 cat > "$work/check.sh" <<CHECK
 set -e
@@ -31,7 +33,7 @@ host, port = c['workers'][0]['endpoint'][6:].rsplit(':', 1)
 t = time.time(); socket.create_connection((host, int(port)), 5).close(); print(time.time() - t)
 " > "$work/connect_s"
 "$build/bin/tandem-dispatcher" run -m "$fixtures/small_cnn.traced.pt" -c "\$TANDEM_CLUSTER" -i "$work/in" \
-  -o "$work/out" -k 3 --warmup 0 --repeats 1
+  -o "$work/out" -k 3 --warmup 0 --repeats 1 --codec raw --window 1 --report "$work/report.json"
 python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats.json"
 ip netns list > "$work/netns-during"
 CHECK
@@ -43,14 +45,30 @@ python3 "$src/scripts/emulate-cluster.py" up --profile "$work/profile.json" --no
 import json, sys, numpy as np
 work, fixtures = sys.argv[1], sys.argv[2]
 ref = np.load(f"{fixtures}/small_cnn.traced.out.npy")
-for i in range(5):
+for i in range(8):
     got = np.load(f"{work}/out/in-{i}.out.npy")
     assert got.shape == ref.shape, (got.shape, ref.shape)
     diff = float(np.max(np.abs(got - ref)))
     assert diff <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), f"in-{i}: max |diff| {diff}"
 connect = float(open(f"{work}/connect_s").read())
-assert 0.032 <= connect < 1.0, f"TCP connect took {connect:.4f} s; two 20 ms delays expected"
-print(f"TCP connect across the emulated network: {connect * 1000:.1f} ms (two 20 ms delays)")
+assert 0.008 <= connect < 1.0, f"TCP connect took {connect:.4f} s; two 5 ms delays expected"
+print(f"TCP connect across the emulated network: {connect * 1000:.1f} ms (two 5 ms delays)")
+# Per-hop transfer time, one request at a time: bytes over the narrowest
+# limit on the way (the sender's uplink, 50 Mbit/s, or the receiver's
+# downlink, 80) plus the receiver's 5 ms delay. Checked where the bandwidth
+# term dominates; the others are printed.
+rep = json.load(open(f"{work}/report.json"))
+checked = 0
+for h in rep["hops"]:
+    mbps = 80 if h["from"] == "dispatcher" else 50
+    expect_ms = h["bytes_per_request"] * 8 / (mbps * 1e6) * 1e3 + 5
+    got_ms = h["transfer_ms"]["p50"]
+    line = f"hop {h['from']} -> {h['to']}: {h['bytes_per_request'] / 1e3:.0f} kB, {got_ms:.1f} ms, limit and delay give {expect_ms:.1f} ms"
+    print(line)
+    if h["bytes_per_request"] >= 100e3:
+        assert abs(got_ms - expect_ms) <= 0.25 * expect_ms, "off by more than 25%: " + line
+        checked += 1
+assert checked >= 2, f"only {checked} bandwidth-bound hops: {rep['hops']}"
 stats = json.load(open(f"{work}/stats.json"))
 assert set(stats) == {"n0", "n1", "n2"}, stats
 for name, s in stats.items():
