@@ -13,7 +13,7 @@ CPU share (cgroup v1 cpu quota), memory budget, uplink and downlink bandwidth
   emulate-cluster.py fault --dir DIR (kill|stop|cont|cut|heal) NODE...
   emulate-cluster.py fault --dir DIR partition NODE...   (those nodes reach only each other)
   emulate-cluster.py fault --dir DIR heal-all
-  emulate-cluster.py stats --dir DIR                    (cgroup throttling, qdisc drops per node)
+  emulate-cluster.py stats --dir DIR                    (cgroup CPU time and throttling, qdisc drops per node)
   emulate-cluster.py down --dir DIR                     (tears down what DIR/state.json names)
 
 Needs root, network namespaces, iproute2, iptables and the cgroup v1 cpu
@@ -310,6 +310,26 @@ def fault(args):
             sh("iptables", "-A", "TANDEM-PARTITION", "-j", "DROP", ns=n["ns"])
 
 
+def process_cpu_seconds(pid):
+    """CPU time (user + system) a process has used so far; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cgroup_cpu_seconds(cgroup):
+    """CPU time (user + system) used so far by the processes in a cgroup."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs")) as f:
+            pids = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return 0.0
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
 def stats(args):
     state = read_state(args.dir)
     out = {}
@@ -322,6 +342,9 @@ def stats(args):
                     s[k] = int(v)
         except OSError:
             pass
+        s["cpu_s"] = cgroup_cpu_seconds(n["cgroup"])
+        if n.get("delayer_pid"):
+            s["delayer_cpu_s"] = process_cpu_seconds(n["delayer_pid"])
         drops = 0
         for dev, ns in (("eth0", n["ns"]), (n["hub_veth"], state["hub"])):
             r = sh("tc", "-s", "-j", "qdisc", "show", "dev", dev, ns=ns, check=False)
@@ -331,7 +354,9 @@ def stats(args):
                 pass
         s["qdisc_drops"] = drops
         out[n["name"]] = s
-    json.dump(out, sys.stdout, indent=1)
+    root = state.get("root_delayer_pid")
+    json.dump({"nodes": out, "dispatcher_delayer_cpu_s": process_cpu_seconds(root) if root else 0.0}, sys.stdout,
+              indent=1)
     print()
 
 

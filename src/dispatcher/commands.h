@@ -20,7 +20,8 @@ struct ModelOptions {
 struct ProfileCommandOptions {
   ModelOptions model;
   int warmup = 3;    // untimed runs per segment
-  int repeats = 10;  // timed runs per segment; the median is reported
+  int repeats = 10;  // timed runs per segment
+  bool mean = false; // report their mean instead of their median
   std::string out;   // write the profile as JSON here (optional)
 };
 

@@ -32,9 +32,12 @@ int main(int argc, char** argv) {
       "profile", "find every valid cut and measure each segment's compute time, weights and cut sizes");
   AddModelFlags(profile_cmd, &profile.model);
   profile_cmd->add_option("--warmup", profile.warmup, "untimed runs per segment")->default_val(3)->check(CLI::Range(0, 1000));
-  profile_cmd->add_option("--repeats", profile.repeats, "timed runs per segment (median reported)")
+  profile_cmd->add_option("--repeats", profile.repeats, "timed runs per segment (their median is reported)")
       ->default_val(10)
       ->check(CLI::Range(1, 10000));
+  profile_cmd->add_flag("--mean", profile.mean,
+                        "report the mean of the timed runs, not the median (a node whose CPU is a cgroup quota: "
+                        "the runs that meet the throttle count)");
   profile_cmd->add_option("--out,-o", profile.out, "write the profile as JSON to this file");
 
   tandem::SplitCommandOptions split;

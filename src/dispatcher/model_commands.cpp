@@ -19,11 +19,12 @@ Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, con
   return Model::Load(path, shape);
 }
 
-Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats) {
+Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean) {
   Progress progress("profiling " + model.path());
   ProfileOptions po;
   po.warmup = warmup;
   po.repeats = repeats;
+  po.mean = mean;
   po.progress = [&](int done, int total) { progress.Update(done, total); };
   return ProfileModel(model, po);
 }
@@ -82,7 +83,7 @@ Result<std::vector<int>> ParseCutList(const std::string& text) {
 
 Status RunProfileCommand(const ProfileCommandOptions& o) {
   TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
-  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats));
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats, o.mean));
   std::fputs(FormatProfile(profile).c_str(), stdout);
   if (!o.out.empty()) {
     TANDEM_RETURN_IF_ERROR(WriteProfile(o.out, profile));

@@ -69,7 +69,7 @@ for h in rep["hops"]:
         assert abs(got_ms - expect_ms) <= 0.25 * expect_ms, "off by more than 25%: " + line
         checked += 1
 assert checked >= 2, f"only {checked} bandwidth-bound hops: {rep['hops']}"
-stats = json.load(open(f"{work}/stats.json"))
+stats = json.load(open(f"{work}/stats.json"))["nodes"]
 assert set(stats) == {"n0", "n1", "n2"}, stats
 for name, s in stats.items():
     assert s.get("nr_periods", 0) > 0, f"{name}: no cgroup periods: {s}"

@@ -81,6 +81,13 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   p.measured_at = NowUtc();
   p.warmup = options.warmup;
   p.repeats = options.repeats;
+  p.statistic = options.mean ? "mean" : "median";
+  auto stat = [&](const std::vector<double>& v) {
+    if (!options.mean) return Median(v);
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum / static_cast<double>(v.size());
+  };
   p.cuts = model.cuts();
 
   std::vector<int> bounds{0};
@@ -100,7 +107,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
     s.param_bytes = model.ParamBytes(s.begin, s.end);
     TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
     TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats));
-    s.compute_s = Median(times);
+    s.compute_s = stat(times);
     s.compute_min_s = *std::min_element(times.begin(), times.end());
     TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
     s.output_bytes = TotalBytes(out);
@@ -110,7 +117,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   }
   TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
   TANDEM_ASSIGN_OR_RETURN(auto times, whole->Time({model.sample_input()}, options.warmup, options.repeats));
-  p.model_compute_s = Median(times);
+  p.model_compute_s = stat(times);
   if (options.progress) options.progress(nseg + 1, nseg + 1);
   return p;
 }
@@ -175,6 +182,7 @@ void to_json(json& j, const ModelProfile& p) {
            {"measured_at", p.measured_at},
            {"warmup", p.warmup},
            {"repeats", p.repeats},
+           {"statistic", p.statistic},
            {"model_compute_s", p.model_compute_s},
            {"cuts", p.cuts},
            {"segments", p.segments}};
@@ -196,6 +204,7 @@ void from_json(const json& j, ModelProfile& p) {
   p.measured_at = j.value("measured_at", "");
   p.warmup = j.value("warmup", 0);
   p.repeats = j.value("repeats", 0);
+  p.statistic = j.value("statistic", "median");
   p.model_compute_s = j.value("model_compute_s", 0.0);
   j.at("cuts").get_to(p.cuts);
   j.at("segments").get_to(p.segments);
@@ -244,11 +253,11 @@ std::string FormatProfile(const ModelProfile& p) {
   std::snprintf(buf, sizeof buf,
                 "model      %s\nsha256     %s\ninput      %s (%s)\nnodes      %d\n"
                 "cuts       %zu valid (%zu carry one tensor, %d several)\nmachine    %s, %s, %d thread(s), %s\n"
-                "whole model %.2f ms (median of %d after %d warm-up)\n\n",
+                "whole model %.2f ms (%s of %d after %d warm-up)\n\n",
                 p.model_path.c_str(), p.model_hash.c_str(), ShapeToString(p.input_shape).c_str(),
                 FormatBytes(p.input_bytes).c_str(), p.num_nodes, p.cuts.size(), p.cuts.size() - multi, multi,
                 p.machine.hostname.c_str(), p.machine.cpu.c_str(), p.machine.threads,
-                p.machine.compute_library.c_str(), p.model_compute_s * 1e3, p.repeats, p.warmup);
+                p.machine.compute_library.c_str(), p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup);
   out += buf;
   out += " seg  nodes        ms      params   out bytes  tensors  ops\n";
   double total = 0;

@@ -50,6 +50,7 @@ struct ModelProfile {
   std::string measured_at;     // UTC, ISO 8601
   int warmup = 0;
   int repeats = 0;
+  std::string statistic = "median";  // of the timed runs: "median" or "mean"
   double model_compute_s = 0;  // median of the whole model run as one stage
   std::vector<CutPoint> cuts;  // every valid cut, ascending
   std::vector<SegmentProfile> segments;  // cuts.size() + 1 of them
@@ -61,8 +62,13 @@ struct ModelProfile {
 struct ProfileOptions {
   // Untimed runs before measuring; first calls are 1.5-4x slower. Default 3.
   int warmup = 3;
-  // Timed runs per segment; the median is reported. Default 10.
+  // Timed runs per segment. Default 10.
   int repeats = 10;
+  // What is reported of them: the median (default: steady timings, robust to
+  // outliers) or the mean (their throughput: on a node whose CPU is a
+  // cgroup quota, the runs that meet the throttle count; the median of short
+  // runs would hide it).
+  bool mean = false;
   // Called after each segment with (done, total); may be empty.
   std::function<void(int, int)> progress;
 };
