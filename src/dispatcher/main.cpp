@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   profile_cmd->add_flag("--mean", profile.mean,
                         "report the mean of the timed runs, not the median (a node whose CPU is a cgroup quota: "
                         "the runs that meet the throttle count)");
+  profile_cmd->add_option("--min-time", profile.min_time_s,
+                          "keep timing each segment until its timed runs add up to this many seconds")
+      ->default_val(0.0)
+      ->check(CLI::Range(0.0, 3600.0));
   profile_cmd->add_option("--out,-o", profile.out, "write the profile as JSON to this file");
 
   tandem::SplitCommandOptions split;

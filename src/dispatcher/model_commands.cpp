@@ -19,12 +19,13 @@ Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, con
   return Model::Load(path, shape);
 }
 
-Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean) {
+Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean, double min_time_s) {
   Progress progress("profiling " + model.path());
   ProfileOptions po;
   po.warmup = warmup;
   po.repeats = repeats;
   po.mean = mean;
+  po.min_time_s = min_time_s;
   po.progress = [&](int done, int total) { progress.Update(done, total); };
   return ProfileModel(model, po);
 }
@@ -83,7 +84,7 @@ Result<std::vector<int>> ParseCutList(const std::string& text) {
 
 Status RunProfileCommand(const ProfileCommandOptions& o) {
   TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
-  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats, o.mean));
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats, o.mean, o.min_time_s));
   std::fputs(FormatProfile(profile).c_str(), stdout);
   if (!o.out.empty()) {
     TANDEM_RETURN_IF_ERROR(WriteProfile(o.out, profile));

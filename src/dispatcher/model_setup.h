@@ -15,7 +15,8 @@ namespace tandem {
 // Sets the compute thread count (0: one per core) and loads the model.
 Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
                                                     int threads);
-Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean = false);
+Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean = false,
+                                         double min_time_s = 0);
 // Profiles the model and returns the K-1 cut positions that balance measured
 // compute over K stages. Errors when the model has fewer than K-1 cuts.
 Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats);

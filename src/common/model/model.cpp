@@ -279,19 +279,27 @@ Result<std::vector<HostTensor>> Stage::Run(const std::vector<HostTensor>& inputs
   }
 }
 
-Result<std::vector<double>> Stage::Time(const std::vector<HostTensor>& inputs, int warmup, int repeats) {
+Result<std::vector<double>> Stage::Time(const std::vector<HostTensor>& inputs, int warmup, int repeats,
+                                        double min_total_s) {
+  constexpr int kMaxTimed = 100000;
   try {
     c10::InferenceMode guard;
     TANDEM_ASSIGN_OR_RETURN(auto args, StageInputs(*impl_, inputs));
     std::vector<double> times;
-    for (int i = 0; i < warmup + repeats; ++i) {
+    double total = 0;
+    for (int i = 0; i < warmup || static_cast<int>(times.size()) < repeats ||
+                    (total < min_total_s && static_cast<int>(times.size()) < kMaxTimed);
+         ++i) {
       // Fresh copies: a stage may write to its inputs in place.
       std::vector<c10::IValue> call;
       for (const auto& a : args) call.emplace_back(a.toTensor().clone());
       auto t0 = std::chrono::steady_clock::now();
       c10::IValue out = impl_->module.forward(std::move(call));
       auto t1 = std::chrono::steady_clock::now();
-      if (i >= warmup) times.push_back(std::chrono::duration<double>(t1 - t0).count());
+      if (i >= warmup) {
+        times.push_back(std::chrono::duration<double>(t1 - t0).count());
+        total += times.back();
+      }
     }
     return times;
   } catch (const std::exception& e) {

@@ -124,10 +124,12 @@ class Stage {
   // element, recursively, and None a kNone element. A model exception becomes
   // an InvalidArgument error with the model's message.
   Result<std::vector<HostTensor>> Run(const std::vector<HostTensor>& inputs);
-  // Runs forward warmup + repeats times on the same inputs and returns the
-  // wall time of each of the last `repeats` calls, in seconds (conversion of
-  // inputs and outputs excluded).
-  Result<std::vector<double>> Time(const std::vector<HostTensor>& inputs, int warmup, int repeats);
+  // Runs forward `warmup` times, then keeps timing calls on the same inputs
+  // until there are `repeats` of them and they add up to `min_total_s` (at
+  // most 100000 calls); returns the wall time of each timed call, in seconds
+  // (conversion of inputs and outputs excluded).
+  Result<std::vector<double>> Time(const std::vector<HostTensor>& inputs, int warmup, int repeats,
+                                   double min_total_s = 0);
   // The TorchScript archive (the format torch.jit.save writes).
   Result<std::string> Serialize() const;
   Status Save(const std::string& path) const;

@@ -68,8 +68,8 @@ uint64_t TotalBytes(const std::vector<HostTensor>& ts) {
 }  // namespace
 
 Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& options) {
-  if (options.warmup < 0 || options.repeats < 1)
-    return Status::InvalidArgument("profiling needs warmup >= 0 and repeats >= 1");
+  if (options.warmup < 0 || options.repeats < 1 || !(options.min_time_s >= 0))
+    return Status::InvalidArgument("profiling needs warmup >= 0, repeats >= 1 and min_time_s >= 0");
   ModelProfile p;
   p.model_path = model.path();
   p.model_hash = model.content_hash();
@@ -82,6 +82,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   p.warmup = options.warmup;
   p.repeats = options.repeats;
   p.statistic = options.mean ? "mean" : "median";
+  p.min_time_s = options.min_time_s;
   auto stat = [&](const std::vector<double>& v) {
     if (!options.mean) return Median(v);
     double sum = 0;
@@ -106,7 +107,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
     s.last_op = model.NodeKind(s.end - 1);
     s.param_bytes = model.ParamBytes(s.begin, s.end);
     TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
-    TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats));
+    TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats, options.min_time_s));
     s.compute_s = stat(times);
     s.compute_min_s = *std::min_element(times.begin(), times.end());
     TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
@@ -116,7 +117,8 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
     if (options.progress) options.progress(i + 1, nseg + 1);
   }
   TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
-  TANDEM_ASSIGN_OR_RETURN(auto times, whole->Time({model.sample_input()}, options.warmup, options.repeats));
+  TANDEM_ASSIGN_OR_RETURN(auto times,
+                          whole->Time({model.sample_input()}, options.warmup, options.repeats, options.min_time_s));
   p.model_compute_s = stat(times);
   if (options.progress) options.progress(nseg + 1, nseg + 1);
   return p;
@@ -183,6 +185,7 @@ void to_json(json& j, const ModelProfile& p) {
            {"warmup", p.warmup},
            {"repeats", p.repeats},
            {"statistic", p.statistic},
+           {"min_time_s", p.min_time_s},
            {"model_compute_s", p.model_compute_s},
            {"cuts", p.cuts},
            {"segments", p.segments}};
@@ -205,6 +208,7 @@ void from_json(const json& j, ModelProfile& p) {
   p.warmup = j.value("warmup", 0);
   p.repeats = j.value("repeats", 0);
   p.statistic = j.value("statistic", "median");
+  p.min_time_s = j.value("min_time_s", 0.0);
   p.model_compute_s = j.value("model_compute_s", 0.0);
   j.at("cuts").get_to(p.cuts);
   j.at("segments").get_to(p.segments);

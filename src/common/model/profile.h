@@ -51,6 +51,7 @@ struct ModelProfile {
   int warmup = 0;
   int repeats = 0;
   std::string statistic = "median";  // of the timed runs: "median" or "mean"
+  double min_time_s = 0;             // each segment was timed for at least this long
   double model_compute_s = 0;  // median of the whole model run as one stage
   std::vector<CutPoint> cuts;  // every valid cut, ascending
   std::vector<SegmentProfile> segments;  // cuts.size() + 1 of them
@@ -69,6 +70,10 @@ struct ProfileOptions {
   // cgroup quota, the runs that meet the throttle count; the median of short
   // runs would hide it).
   bool mean = false;
+  // Keep timing each segment until its timed runs add up to this many
+  // seconds (with `mean`, on a throttled node: long enough that the throttle
+  // meets each segment as often as it meets it in a pipeline). Default 0.
+  double min_time_s = 0;
   // Called after each segment with (done, total); may be empty.
   std::function<void(int, int)> progress;
 };
