@@ -22,6 +22,7 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
   PlanProblem p;
   p.segments = PlanSegments(profile);
   p.input_bytes = profile.input_bytes;
+  p.activation_copies = kWorkerActivationCopies;  // what the workers' memory check counts
   for (const auto& w : cluster.workers) p.nodes.push_back(PlanNode{w.name, w.speed, w.memory_mb << 20});
   const size_t n = cluster.workers.size() + 1;
   p.bandwidth.assign(n, std::vector<double>(n, 0));

@@ -258,6 +258,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
                                     "; send it"));
   }
   const uint64_t stage_bytes = stage ? stage->bytes() : d->stage.size();
+  // The planner counts the same at the default depth (kWorkerActivationCopies).
   const uint64_t need = stage_bytes + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
   uint64_t kept = 0;  // memory of the deployments this one runs beside
   size_t kept_count = 0;

@@ -7,9 +7,13 @@
 //    best linked to it (and the dispatcher's best-linked workers), a few
 //    milliseconds each. Good plans keep consecutive stages on fast links, so
 //    they live in such neighbourhoods.
+// The best plan is then polished by local search: move a cut, move a stage to
+// an unused worker, swap two stages' workers, or split the slowest stage onto
+// an unused worker, while the bottleneck drops.
 // Reports the lower bound (planner.h), so the gap to the optimum is bounded.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <numeric>
 
 #include "common/plan/planner.h"
@@ -20,6 +24,105 @@ namespace {
 constexpr int kPoolSize = 16;   // workers per neighbourhood
 constexpr int kPools = 24;      // neighbourhoods searched
 constexpr double kPoolDeadlineS = 0.02;
+constexpr double kPolishDeadlineS = 0.15;
+constexpr double kBoundDeadlineS = 0.3;
+
+std::chrono::steady_clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+}
+
+// The plan's bottleneck and latency, or infinity when it breaks memory or
+// uses a worker twice (Evaluate without the words).
+struct Score {
+  double bottleneck = 0;
+  double latency = 0;
+  bool operator<(const Score& o) const {
+    if (bottleneck < o.bottleneck * (1 - 1e-12)) return true;
+    if (o.bottleneck < bottleneck * (1 - 1e-12)) return false;
+    return latency < o.latency * (1 - 1e-12);
+  }
+};
+
+Score ScorePlan(const PlanProblem& p, const Plan& plan, std::vector<char>* used) {
+  const double inf = std::numeric_limits<double>::infinity();
+  std::fill(used->begin(), used->end(), 0);
+  Score sc;
+  int prev = p.dispatcher();
+  for (const auto& st : plan.stages) {
+    if (st.end <= st.begin || (*used)[st.node]) return {inf, inf};
+    (*used)[st.node] = 1;
+    const auto& node = p.nodes[st.node];
+    if (node.memory_bytes > 0 && StageMemory(p, st.begin, st.end) > node.memory_bytes) return {inf, inf};
+    const double t = p.Transfer(prev, st.node, p.InBytes(st.begin));
+    double c = 0;
+    for (int s = st.begin; s < st.end; ++s) c += p.SegmentTime(st.node, s);
+    sc.bottleneck = std::max({sc.bottleneck, t, c});
+    sc.latency += t + c;
+    prev = st.node;
+  }
+  const double back = p.Transfer(prev, p.dispatcher(), p.segments.back().out_bytes);
+  sc.bottleneck = std::max(sc.bottleneck, back);
+  sc.latency += back;
+  return sc;
+}
+
+// Local search from `plan` until no move lowers the score or the deadline.
+Plan Polish(const PlanProblem& p, Plan plan, std::chrono::steady_clock::time_point deadline) {
+  const int M = static_cast<int>(p.nodes.size());
+  std::vector<char> used(M);
+  Score best = ScorePlan(p, plan, &used);
+  auto try_plan = [&](const Plan& cand) {
+    Score sc = ScorePlan(p, cand, &used);
+    if (!(sc < best)) return false;
+    best = sc;
+    plan = cand;
+    return true;
+  };
+  for (bool improved = true; improved && std::chrono::steady_clock::now() < deadline;) {
+    improved = false;
+    const int K = static_cast<int>(plan.stages.size());
+    ScorePlan(p, plan, &used);
+    const std::vector<char> taken = used;
+    // Move the cut between stages k and k + 1 by up to 4 segments.
+    for (int k = 0; k + 1 < K && !improved; ++k)
+      for (int d = -4; d <= 4 && !improved; ++d) {
+        const int cut = plan.stages[k].end + d;
+        if (d == 0 || cut <= plan.stages[k].begin || cut >= plan.stages[k + 1].end) continue;
+        Plan cand = plan;
+        cand.stages[k].end = cut;
+        cand.stages[k + 1].begin = cut;
+        improved = try_plan(cand);
+      }
+    // Move a stage to an unused worker.
+    for (int k = 0; k < K && !improved; ++k)
+      for (int u = 0; u < M && !improved; ++u) {
+        if (taken[u]) continue;
+        Plan cand = plan;
+        cand.stages[k].node = u;
+        improved = try_plan(cand);
+      }
+    // Swap two stages' workers.
+    for (int a = 0; a < K && !improved; ++a)
+      for (int b = a + 1; b < K && !improved; ++b) {
+        Plan cand = plan;
+        std::swap(cand.stages[a].node, cand.stages[b].node);
+        improved = try_plan(cand);
+      }
+    // Split a stage in two, the second half on an unused worker.
+    for (int k = 0; k < K && !improved && std::chrono::steady_clock::now() < deadline; ++k)
+      for (int cut = plan.stages[k].begin + 1; cut < plan.stages[k].end && !improved; ++cut) {
+        for (int u = 0; u < M && !improved; ++u) {
+          if (taken[u]) continue;
+          Plan cand = plan;
+          PlanStage second{u, cut, plan.stages[k].end};
+          cand.stages[k].end = cut;
+          cand.stages.insert(cand.stages.begin() + k + 1, second);
+          improved = try_plan(cand);
+        }
+      }
+  }
+  return plan;
+}
 
 // Neighbourhoods: around the dispatcher, and around the workers whose best
 // links are fastest.
@@ -103,7 +206,11 @@ class FastPlanner : public Planner {
       auto all = MakeOptimalPlanner()->Solve(p, po);
       if (all.ok() && all->evaluation.bottleneck_s < best_value) best = all->plan;
     }
-    return FinishPlan(name(), p, *best, false, lb, t0);
+    best = Polish(p, *best, std::chrono::steady_clock::now() + Seconds(kPolishDeadlineS));
+    // The bound, tightened with the real links.
+    const double tight = LinkRelaxedBound(p, lb, Evaluate(p, *best).bottleneck_s,
+                                          std::chrono::steady_clock::now() + Seconds(kBoundDeadlineS));
+    return FinishPlan(name(), p, *best, false, std::max(lb, tight), t0);
   }
 };
 

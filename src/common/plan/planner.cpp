@@ -65,15 +65,18 @@ Status CheckCapacity(const PlanProblem& p) {
   }
   if (unlimited) return Status::OK();
   // The least memory of any stage holding segment s: the best start b <= s
-  // (input of b plus weights of b..s-1) and the best end e > s (weights of
-  // s+1..e-1 plus the output of e-1), around s's own weights. O(S).
+  // (input copies of b plus weights of b..s-1) and the best end e > s
+  // (weights of s+1..e-1 plus output copies of e-1), around s's own
+  // weights. O(S).
   const int S = static_cast<int>(p.segments.size());
+  const uint64_t copies = static_cast<uint64_t>(p.activation_copies);
   std::vector<uint64_t> left(S), right(S);
   for (int s = 0; s < S; ++s)
-    left[s] = s == 0 ? p.InBytes(0) : std::min(p.InBytes(s), left[s - 1] + p.segments[s - 1].param_bytes);
+    left[s] = s == 0 ? copies * p.InBytes(0)
+                     : std::min(copies * p.InBytes(s), left[s - 1] + p.segments[s - 1].param_bytes);
   for (int s = S - 1; s >= 0; --s)
-    right[s] = s == S - 1 ? p.segments[s].out_bytes
-                          : std::min(p.segments[s].out_bytes, p.segments[s + 1].param_bytes + right[s + 1]);
+    right[s] = s == S - 1 ? copies * p.segments[s].out_bytes
+                          : std::min(copies * p.segments[s].out_bytes, p.segments[s + 1].param_bytes + right[s + 1]);
   for (int s = 0; s < S; ++s) {
     const uint64_t need = left[s] + p.segments[s].param_bytes + right[s];
     if (need > largest)
@@ -115,6 +118,23 @@ double BottleneckLowerBound(const PlanProblem& p) {
 
 namespace {
 
+// Calls f(end) for every end such that a stage over segments [begin, end)
+// on node v computes within `limit` and fits v's memory.
+template <class F>
+void ForEachStageEnd(const PlanProblem& p, int v, int begin, double limit, F f) {
+  const int S = static_cast<int>(p.segments.size());
+  double t = 0;
+  uint64_t params = 0;
+  const uint64_t budget = p.nodes[v].memory_bytes;
+  for (int e = begin; e < S; ++e) {
+    t += p.SegmentTime(v, e);
+    params += p.segments[e].param_bytes;
+    if (t > limit || (budget > 0 && params > budget)) break;
+    if (budget > 0 && params + p.activation_copies * (p.InBytes(begin) + p.segments[e].out_bytes) > budget) continue;
+    f(e + 1);
+  }
+}
+
 // Is the relaxation feasible within `limit`? Stages may use any node whose
 // memory and speed allow them (nodes may repeat), every cut crosses the
 // best link of the cluster, at most as many stages as nodes. Every real
@@ -132,17 +152,10 @@ bool RelaxedFeasible(const PlanProblem& p, double limit, double best_bw, double 
     if (b > 0 && static_cast<double>(p.segments[b - 1].out_bytes) / best_bw + best_lat > limit) continue;
     for (int v = 0; v < M; ++v) {
       if (b == 0 && p.Transfer(D, v, p.input_bytes) > limit) continue;
-      double t = 0;
-      uint64_t params = 0;
-      const uint64_t budget = p.nodes[v].memory_bytes;
-      for (int e = b; e < S; ++e) {
-        t += p.SegmentTime(v, e);
-        params += p.segments[e].param_bytes;
-        if (t > limit || (budget > 0 && params > budget)) break;
-        if (budget > 0 && params + p.InBytes(b) + p.segments[e].out_bytes > budget) continue;
-        if (e + 1 == S && p.Transfer(v, D, p.segments[S - 1].out_bytes) > limit) continue;
-        stages[e + 1] = std::min(stages[e + 1], stages[b] + 1);
-      }
+      ForEachStageEnd(p, v, b, limit, [&](int end) {
+        if (end == S && p.Transfer(v, D, p.segments[S - 1].out_bytes) > limit) return;
+        stages[end] = std::min(stages[end], stages[b] + 1);
+      });
     }
   }
   return stages[S] <= M;
@@ -167,6 +180,51 @@ double RelaxedBound(const PlanProblem& p, double from) {
   for (int i = 0; i < 50 && hi - lo > 1e-9 * hi; ++i) {
     const double mid = 0.5 * (lo + hi);
     if (RelaxedFeasible(p, mid, best_bw, best_lat)) hi = mid;
+    else lo = mid;
+  }
+  return lo;
+}
+
+namespace {
+
+// The relaxation where nodes may repeat (at most as many stages as nodes)
+// but every transfer crosses its real link: is it feasible within `limit`?
+// stages[b][v]: fewest stages covering [0, b) with the last on v.
+bool LinkRelaxedFeasible(const PlanProblem& p, double limit) {
+  const int S = static_cast<int>(p.segments.size());
+  const int M = static_cast<int>(p.nodes.size());
+  const int D = p.dispatcher();
+  constexpr int kNone = std::numeric_limits<int>::max();
+  std::vector<std::vector<int>> stages(S + 1, std::vector<int>(M, kNone));
+  std::vector<int> entry(M);
+  for (int b = 0; b < S; ++b) {
+    // The fewest stages before a stage on v that starts at b.
+    for (int v = 0; v < M; ++v) {
+      entry[v] = kNone;
+      if (b == 0) {
+        if (p.Transfer(D, v, p.input_bytes) <= limit) entry[v] = 0;
+        continue;
+      }
+      for (int u = 0; u < M; ++u)
+        if (u != v && stages[b][u] < entry[v] && p.Transfer(u, v, p.InBytes(b)) <= limit) entry[v] = stages[b][u];
+    }
+    for (int v = 0; v < M; ++v) {
+      if (entry[v] == kNone || entry[v] + 1 > M) continue;
+      ForEachStageEnd(p, v, b, limit, [&](int end) { stages[end][v] = std::min(stages[end][v], entry[v] + 1); });
+    }
+  }
+  for (int v = 0; v < M; ++v)
+    if (stages[S][v] <= M && p.Transfer(v, D, p.segments[S - 1].out_bytes) <= limit) return true;
+  return false;
+}
+
+}  // namespace
+
+double LinkRelaxedBound(const PlanProblem& p, double lo, double hi, std::chrono::steady_clock::time_point deadline) {
+  if (!(hi > lo) || LinkRelaxedFeasible(p, lo)) return lo;
+  for (int i = 0; i < 40 && hi - lo > 1e-6 * hi && std::chrono::steady_clock::now() < deadline; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (LinkRelaxedFeasible(p, mid)) hi = mid;
     else lo = mid;
   }
   return lo;
@@ -216,7 +274,8 @@ void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int
     if (t > limit) break;
     params += p.segments[x].param_bytes;
     if (budget > 0 && params > budget) break;
-    if (budget == 0 || params + p.InBytes(e) + p.segments[x].out_bytes <= budget) ends->push_back(x + 1);
+    if (budget == 0 || params + p.activation_copies * (p.InBytes(e) + p.segments[x].out_bytes) <= budget)
+      ends->push_back(x + 1);
   }
 }
 

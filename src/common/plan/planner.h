@@ -73,6 +73,12 @@ double BottleneckLowerBound(const PlanProblem& problem);
 // The bound of a relaxation where stages may reuse nodes and every cut
 // crosses the cluster's best link (at least `from`).
 double RelaxedBound(const PlanProblem& problem, double from);
+// A tighter bound for large clusters: the relaxation where stages may reuse
+// nodes but every transfer crosses its real link. Bisection between `lo` (a
+// bound) and `hi` (a feasible plan's bottleneck) until the deadline; returns
+// the largest limit shown infeasible (at least `lo`).
+double LinkRelaxedBound(const PlanProblem& problem, double lo, double hi,
+                        std::chrono::steady_clock::time_point deadline);
 
 // The exact plan with the least end-to-end latency (sum of every transfer
 // and compute), by branch and bound over (workers used, last worker, next

@@ -8,6 +8,8 @@ namespace tandem {
 Status PlanProblem::Validate() const {
   if (segments.empty()) return Status::InvalidArgument("the model has no segments");
   if (nodes.empty()) return Status::InvalidArgument("the cluster has no workers");
+  if (activation_copies < 1 || activation_copies > 1024)
+    return Status::InvalidArgument("activation_copies must be in 1..1024");
   const size_t n = nodes.size() + 1;
   if (bandwidth.size() != n || latency.size() != n)
     return Status::InvalidArgument("link matrices must be " + std::to_string(n) + "x" + std::to_string(n));
@@ -38,7 +40,7 @@ Status PlanProblem::Validate() const {
 }
 
 uint64_t StageMemory(const PlanProblem& p, int begin, int end) {
-  uint64_t m = p.InBytes(begin) + p.segments[end - 1].out_bytes;
+  uint64_t m = static_cast<uint64_t>(p.activation_copies) * (p.InBytes(begin) + p.segments[end - 1].out_bytes);
   for (int s = begin; s < end; ++s) m += p.segments[s].param_bytes;
   return m;
 }
@@ -111,6 +113,7 @@ PlanProblem SubProblem(const PlanProblem& p, const std::vector<int>& nodes) {
   PlanProblem sub;
   sub.segments = p.segments;
   sub.input_bytes = p.input_bytes;
+  sub.activation_copies = p.activation_copies;
   std::vector<int> index = nodes;
   index.push_back(p.dispatcher());
   for (int n : nodes) sub.nodes.push_back(p.nodes[n]);

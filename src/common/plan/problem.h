@@ -33,9 +33,19 @@ struct PlanNode {
   uint64_t memory_bytes = 0;  // budget for a stage (weights + input + output); 0: unlimited
 };
 
+// Copies of a stage's input and output activation a tandem-worker holds at
+// once at its default queue depth (2): the decoded request waiting, the one
+// computing and the one being sent, each in and out: 2 x depth + 2
+// (worker.cpp's memory check).
+constexpr int kWorkerActivationCopies = 6;
+
 struct PlanProblem {
   std::vector<PlanSegment> segments;
   uint64_t input_bytes = 0;  // the model input, sent by the dispatcher
+  // How many copies of its input and output activation a stage's node holds
+  // (memory). 1 by default (SEIFER's model); the dispatcher plans with
+  // kWorkerActivationCopies, what its workers count.
+  int activation_copies = 1;
   std::vector<PlanNode> nodes;
   // (nodes+1) x (nodes+1) matrices; index nodes.size() is the dispatcher.
   std::vector<std::vector<double>> bandwidth;  // bytes per second, > 0
@@ -80,8 +90,8 @@ struct PlanEvaluation {
   double throughput() const { return bottleneck_s > 0 ? 1.0 / bottleneck_s : 0; }
 };
 
-// Memory a stage over segments [begin, end) needs: weights plus one input and
-// one output activation.
+// Memory a stage over segments [begin, end) needs: weights plus
+// activation_copies of its input and output activations.
 uint64_t StageMemory(const PlanProblem& p, int begin, int end);
 
 // The problem restricted to `nodes` (indices into p.nodes, in the order

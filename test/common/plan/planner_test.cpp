@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -163,6 +164,31 @@ TEST_CASE("optimal equals brute force on random small instances", "[plan]") {
     CheckValid(p, r.value());
   }
   CHECK(feasible > 80);
+}
+
+TEST_CASE("lower bounds never exceed the optimum, and real links tighten them", "[plan]") {
+  std::mt19937 rng(404);
+  int tighter = 0, feasible = 0;
+  const auto far = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  for (int trial = 0; trial < 150; ++trial) {
+    const int M = 2 + static_cast<int>(rng() % 6), S = 1 + static_cast<int>(rng() % 12);
+    PlanProblem p = RandomProblem(rng, M, S, trial % 2 == 0, trial % 5 == 0);
+    const double brute = BruteForce(p);
+    if (!std::isfinite(brute)) continue;
+    ++feasible;
+    INFO("trial " << trial << " M=" << M << " S=" << S);
+    const double base = BottleneckLowerBound(p);
+    CHECK(base <= brute * (1 + 1e-12));
+    const double link = LinkRelaxedBound(p, base, brute, far);
+    CHECK(link >= base);
+    CHECK(link <= brute * (1 + 1e-12));
+    tighter += link > base * (1 + 1e-6);
+    auto r = MakePlanner("fast").value()->Solve(p, PlannerOptions());
+    REQUIRE(r.ok());
+    CHECK(r->lower_bound_s <= brute * (1 + 1e-12));
+  }
+  CHECK(feasible > 100);
+  CHECK(tighter > 0);
 }
 
 TEST_CASE("the latency objective finds the least end-to-end latency", "[plan]") {
