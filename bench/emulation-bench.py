@@ -90,15 +90,14 @@ def calibrate(args, model, prof_path):
             f.write(str(period))
         with open(os.path.join(cg, "cpu.cfs_quota_us"), "w") as f:
             f.write(str(int(period * share)))
-        # About 3 s of timed runs of the whole model (and as much again of its
-        # segments), 3 to 30 runs.
-        guess = load(prof_path)["model_compute_s"] / (share * 0.6)
-        repeats = min(30, max(3, math.ceil(3 / guess)))
-        log(f"profiling {model} on an emulated node (CPU share {share}, {repeats} runs)")
+        # Each segment timed for --min-time at least (many CFS periods, so the
+        # throttle meets it as often as in a pipeline), 3 runs at least.
+        log(f"profiling {model} on an emulated node (CPU share {share}, {args.min_time} s per segment)")
         subprocess.run(["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$0" "$@"',
                         os.path.join(args.build, "bin", "tandem-dispatcher"), "profile", "-m",
                         os.path.join(args.fixtures, f"{model}.traced.pt"), "-s", SHAPE, "-t", "1", "--warmup", "1",
-                        "--repeats", str(repeats), "--mean", "-o", out], check=True, stdout=subprocess.DEVNULL)
+                        "--repeats", "3", "--mean", "--min-time", str(args.min_time), "-o", out],
+                       check=True, stdout=subprocess.DEVNULL)
     finally:
         os.rmdir(cg)
     here = load(prof_path)["model_compute_s"]
@@ -128,7 +127,8 @@ def dispatcher_script(args, run_dir, model, prof, node_prof, extra):
     cluster = os.path.join(run_dir, "cluster.json")
     disp = [os.path.join(args.build, "bin", "tandem-dispatcher"), "run", "-m",
             os.path.join(args.fixtures, f"{model}.traced.pt"), "-c", cluster, "--profile", prof,
-            "--threads", "1", "--report", os.path.join(run_dir, "report.json")] + extra
+            "--threads", "1", "--heartbeat-timeout", str(args.heartbeat_timeout),
+            "--report", os.path.join(run_dir, "report.json")] + extra
     stats = f"{sys.executable} {EMULATE} stats --dir {emu}"
     return f"""set -e
 {sys.executable} -c "import json, os; c = json.load(open(os.environ['TANDEM_CLUSTER']))
@@ -307,6 +307,23 @@ def report(args, results):
             lines.append(f"| {model} | {codec} | {sent / len(hops) / 1e3:.0f} kB ({sent / raw * 100:.0f}%) | "
                          f"{codec_ms:.2f} | {err:.2g} | {agree} | "
                          f"{rep['requests']['steady_throughput_per_s']:.3f} |")
+    lines.append("")
+    lines.append("| model | nodes | stage | worker | compute ms predicted | compute ms measured | codec ms | queue ms "
+                 "| transfer in ms predicted | transfer in ms measured (p50) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for model in args.models:
+        for n in args.breakdown_nodes:
+            r = sc.get(f"{model}/{n}")
+            if not r:
+                continue
+            rep = r["report"]
+            p = rep["predicted"] or {}
+            for i, (row, st) in enumerate(zip(stage_breakdown(rep), rep["stages"])):
+                pc = p.get("compute_s", [])
+                pt = p.get("transfer_s", [])
+                lines.append(f"| {model} | {n} | {i} | {st['worker']} | "
+                             f"{pc[i] * 1e3 if i < len(pc) else 0:.1f} | {row['compute']:.1f} | {row['codec']:.1f} | "
+                             f"{row['queue']:.1f} | {pt[i] * 1e3 if i < len(pt) else 0:.1f} | {row['transfer_in']:.1f} |")
     print("\n".join(lines))
     if args.plots:
         plot(args, results)
@@ -366,24 +383,39 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--fixtures", default=os.path.expanduser("~/.cache/tandem/fixtures"))
     ap.add_argument("--profile", default=os.path.join(SRC, "configs", "emulation", "pi4-ethernet.json"))
+    ap.add_argument("--cpu-share", type=float, help="override the profile's CPU share per node")
     ap.add_argument("--models", default="resnet50,vgg16,mobilenet_v2")
     ap.add_argument("--nodes", default="1,2,4,6,8")
     ap.add_argument("--seconds", type=float, default=25, help="streaming time to aim for per run")
+    ap.add_argument("--heartbeat-timeout", type=float, default=60,
+                    help="run --heartbeat-timeout: a node at a small CPU share receiving a 500 MB stage "
+                         "answers late")
+    ap.add_argument("--min-time", type=float, default=0.25,
+                    help="profiling on an emulated node: seconds of timed runs per segment at least")
     ap.add_argument("--codec", default="raw", help="every hop's codec in the scaling runs")
     ap.add_argument("--codec-nodes", type=int, default=4)
     ap.add_argument("--codec-inputs", type=int, default=16)
     ap.add_argument("--skip-codecs", action="store_true")
     ap.add_argument("--run-timeout", type=float, default=900)
     ap.add_argument("--out", required=True, help="results directory (kept between runs)")
+    ap.add_argument("--breakdown-nodes", default="2,8", help="node counts in the per-stage table")
     ap.add_argument("--report-only", action="store_true", help="print the tables (and plots) from OUT")
     ap.add_argument("--plots", help="write the PNG plots here")
     args = ap.parse_args()
     args.models = args.models.split(",")
     args.nodes = [int(n) for n in args.nodes.split(",")]
+    args.breakdown_nodes = [int(n) for n in args.breakdown_nodes.split(",")]
     args.build = os.path.abspath(args.build)
     args.profile = os.path.abspath(args.profile)
     os.makedirs(args.out, exist_ok=True)
     args.out = os.path.abspath(args.out)
+    if args.cpu_share:
+        # The profile with another CPU share per node, kept with the results.
+        prof = load(args.profile)
+        prof["node"]["cpu_share"] = args.cpu_share
+        prof["name"] += f", {args.cpu_share} CPU per node"
+        args.profile = os.path.join(args.out, "emulation-profile.json")
+        save(args.profile, prof)
     results = load(os.path.join(args.out, "results.json"), {"scaling": {}, "codecs": {}})
     if not args.report_only:
         if os.geteuid() != 0:
