@@ -158,7 +158,7 @@ std::string DeployBody::Encode() const {
   w.U8(beside ? 1 : 0);
   return s;
 }
-Result<DeployBody> DeployBody::Decode(Reader& r) {
+Result<DeployBody> DeployBody::Decode(Reader& r, bool copy_stage) {
   DeployBody b;
   r.Str(&b.model_id, kMaxNameLen);
   r.U32(&b.model_version);
@@ -176,14 +176,17 @@ Result<DeployBody> DeployBody::Decode(Reader& r) {
   if (b.num_stages == 0 || b.num_stages > kMaxStages || b.stage_index >= b.num_stages ||
       b.num_inputs == 0 || b.num_inputs > kMaxTensorsPerMessage)
     return Status::Corruption("DEPLOY has an invalid stage index, stage count or input count");
-  b.stage.assign(reinterpret_cast<const char*>(at), static_cast<size_t>(n));
+  if (copy_stage)
+    b.stage.assign(reinterpret_cast<const char*>(at), static_cast<size_t>(n));
+  else
+    b.stage_view = std::string_view(reinterpret_cast<const char*>(at), static_cast<size_t>(n));
   if (r.remaining() > 0) {  // minor 1
     uint8_t flags = 0;
     r.U8(&flags);
     if (!r.ok() || flags > 1) return Status::Corruption("DEPLOY has unknown flags");
     b.beside = flags & 1;
   }
-  if (b.stage.empty() && b.stage_sha256.empty())
+  if (n == 0 && b.stage_sha256.empty())
     return Status::Corruption("DEPLOY carries neither a stage nor the SHA-256 of one to reuse");
   return b;
 }

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/codec.h"
@@ -125,11 +126,17 @@ struct DeployBody {
   // The TorchScript stage archive. Empty: reuse the stage with this SHA-256
   // that the worker already holds (NOT_FOUND when it holds none).
   std::string stage;
+  // Decode(r, /*copy_stage=*/false) leaves `stage` empty and points this at
+  // the archive inside the decoded buffer instead, which must outlive it
+  // (copying hundreds of MB takes a slow device seconds).
+  std::string_view stage_view;
   // Keep the worker's other deployments running beside this one (a model
   // update); otherwise this one replaces them all. Minor 1; absent: replace.
   bool beside = false;
   std::string Encode() const;
-  static Result<DeployBody> Decode(Reader& r);
+  static Result<DeployBody> Decode(Reader& r, bool copy_stage = true);
+  // The archive: `stage`, or `stage_view` when decoded without a copy.
+  std::string_view archive() const { return stage.empty() ? stage_view : std::string_view(stage); }
 };
 
 // UNDEPLOY: stop one deployment, or all of them (version 0, or an empty

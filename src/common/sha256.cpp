@@ -67,9 +67,11 @@ std::string Sha256::FinishHex() {
   return out;
 }
 
-std::string Sha256Hex(const std::string& data) {
+std::string Sha256Hex(const std::string& data) { return Sha256Hex(data.data(), data.size()); }
+
+std::string Sha256Hex(const void* data, size_t len) {
   Sha256 s;
-  s.Update(data.data(), data.size());
+  s.Update(data, len);
   return s.FinishHex();
 }
 

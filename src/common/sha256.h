@@ -23,5 +23,6 @@ class Sha256 {
 };
 
 std::string Sha256Hex(const std::string& data);
+std::string Sha256Hex(const void* data, size_t len);
 
 }  // namespace tandem

@@ -163,6 +163,7 @@ void Worker::Run(const std::atomic<bool>& stop) {
       } else {
         Reader body(static_cast<const uint8_t*>(payload.data()) + kHeaderSize, payload.size() - kHeaderSize);
         current_identity_ = identity.to_string();
+        current_message_ = &payload;
         try {
           reply = Handle(header.value(), body);
         } catch (const std::exception& e) {
@@ -245,11 +246,13 @@ std::string Worker::DeployReply(uint64_t id, const Status& st, uint64_t params,
 std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   const auto t0 = std::chrono::steady_clock::now();
   auto reply = [&](const Status& st) { return DeployReply(id, st, 0, t0); };
-  auto d = DeployBody::Decode(body);
+  // The archive stays in the received frame: copying it here would stall
+  // this thread (and its heartbeat answers) on a slow device.
+  auto d = DeployBody::Decode(body, /*copy_stage=*/false);
   if (!d.ok()) return reply(d.status());
   if (loading_) return reply(Status::Unavailable(options_.name + " is still loading an earlier deployment"));
   std::shared_ptr<SharedStage> stage;
-  if (d->stage.empty()) {
+  if (d->archive().empty()) {
     // Reuse a stage this worker holds (a redeployment after a failure
     // elsewhere): nothing to transfer or load.
     stage = FindStage(d->stage_sha256);
@@ -257,7 +260,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
       return reply(Status::NotFound("stage " + d->stage_sha256.substr(0, 12) + " is not loaded on " + options_.name +
                                     "; send it"));
   }
-  const uint64_t stage_bytes = stage ? stage->bytes() : d->stage.size();
+  const uint64_t stage_bytes = stage ? stage->bytes() : d->archive().size();
   // The planner counts the same at the default depth (kWorkerActivationCopies).
   const uint64_t need = stage_bytes + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
   uint64_t kept = 0;  // memory of the deployments this one runs beside
@@ -285,13 +288,18 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   l->id = id;
   l->identity = current_identity_;
   l->body = std::move(d).value();
+  l->message = std::move(*current_message_);  // keeps body.stage_view valid
   l->need = need;
   l->t0 = t0;
   l->thread = std::thread([l] {
-    if (Sha256Hex(l->body.stage) != l->body.stage_sha256) {
+    const std::string_view archive = l->body.archive();
+    if (Sha256Hex(archive.data(), archive.size()) != l->body.stage_sha256) {
       l->loaded = Status::Corruption("stage bytes do not match their SHA-256");
     } else {
       try {
+        l->body.stage.assign(archive.data(), archive.size());
+        l->body.stage_view = {};
+        l->message = zmq::message_t();
         l->loaded = Stage::FromBytes(l->body.stage, "deployed stage " + std::to_string(l->body.stage_index));
       } catch (const std::exception& e) {
         l->loaded = Status::Internal(std::string("cannot load the stage: ") + e.what());

@@ -79,7 +79,8 @@ class Worker {
   struct Loading {
     uint64_t id = 0;
     std::string identity;  // the dispatcher's ROUTER identity, for the reply
-    DeployBody body;
+    DeployBody body;        // its stage_view points into `message`
+    zmq::message_t message;  // the DEPLOY as received, until the stage is copied out
     uint64_t need = 0;
     std::chrono::steady_clock::time_point t0;
     std::thread thread;
@@ -92,6 +93,7 @@ class Worker {
   void JoinReapers(bool all);
   std::unique_ptr<Loading> loading_;
   std::string current_identity_;  // of the request being handled
+  zmq::message_t* current_message_ = nullptr;  // its frame (HandleDeploy may keep it)
   PipelineCounters counters_;
   std::string last_error_;
   uint64_t refused_ = 0;
