@@ -320,6 +320,18 @@ def process_cpu_seconds(pid):
         return 0.0
 
 
+def nfqueue_dropped(ns):
+    """Packets the kernel dropped from a namespace's NFQUEUE queues (queue
+    full, or the delayer's socket full)."""
+    r = sh("cat", "/proc/net/netfilter/nfnetlink_queue", ns=ns, check=False)
+    total = 0
+    for line in (r.stdout or "").splitlines():
+        f = line.split()
+        if len(f) >= 7:
+            total += int(f[5]) + int(f[6])  # queue_dropped, user_dropped
+    return total
+
+
 def cgroup_cpu_seconds(cgroup):
     """CPU time (user + system) used so far by the processes in a cgroup."""
     try:
@@ -343,6 +355,7 @@ def stats(args):
         except OSError:
             pass
         s["cpu_s"] = cgroup_cpu_seconds(n["cgroup"])
+        s["delayer_dropped"] = nfqueue_dropped(n["ns"])
         if n.get("delayer_pid"):
             s["delayer_cpu_s"] = process_cpu_seconds(n["delayer_pid"])
         drops = 0

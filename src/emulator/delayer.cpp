@@ -7,8 +7,9 @@
 //
 //   tandem-delayer --queue N --delay-ms D
 //
-// Packets keep their order (one delay for all). Stops on SIGTERM/SIGINT and
-// accepts what it still holds.
+// Packets keep their order (one delay for all). If it cannot keep up, the
+// kernel passes packets undelayed rather than dropping them (fail-open).
+// Stops on SIGTERM/SIGINT and accepts what it still holds.
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <poll.h>
@@ -85,6 +86,13 @@ int main(int argc, char** argv) {
   }
   nfq_set_mode(qh, NFQNL_COPY_META, 0);
   nfq_set_queue_maxlen(qh, 65536);
+  // When this process falls behind (the machine is busy), packets must not
+  // be dropped: a dropped packet costs TCP a retransmission timeout, which is
+  // no part of the emulated link. A large socket buffer absorbs bursts
+  // (gigabit is ~80k packets/s); beyond it, fail open: the kernel accepts the
+  // packet undelayed (counted in /proc/net/netfilter/nfnetlink_queue).
+  nfnl_rcvbufsiz(nfq_nfnlh(h), 32u << 20);
+  nfq_set_queue_flags(qh, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN);
   const int fd = nfq_fd(h);
   int one = 1;
   setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
