@@ -26,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -117,7 +118,19 @@ def emulate(args, run_dir, nodes, inner):
     cmd = [sys.executable, EMULATE, "up", "--profile", args.profile, "--nodes", str(nodes), "--dir",
            os.path.join(run_dir, "emu"), "--build", args.build, "--", "bash", script]
     with open(os.path.join(run_dir, "emulate.log"), "w") as f:
-        return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=args.run_timeout).returncode
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            return p.wait(timeout=args.run_timeout)
+        except BaseException:
+            # Ctrl-C, SIGTERM or the timeout: let the emulator tear its
+            # cluster down (SIGINT), never kill it outright.
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                log(f"the emulator did not stop; tear down with: {EMULATE} down --dir {run_dir}/emu")
+            raise
 
 
 def dispatcher_script(args, run_dir, model, prof, node_prof, extra):
@@ -381,6 +394,10 @@ def plot(args, results):
     log(f"plots in {args.plots}")
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
@@ -418,6 +435,8 @@ def main():
         prof["name"] += f", {args.cpu_share} CPU per node"
         args.profile = os.path.join(args.out, "emulation-profile.json")
         save(args.profile, prof)
+    # SIGTERM ends the run like Ctrl-C: the current cluster is torn down.
+    signal.signal(signal.SIGTERM, interrupt)
     results = load(os.path.join(args.out, "results.json"), {"scaling": {}, "codecs": {}})
     if not args.report_only:
         if os.geteuid() != 0:
