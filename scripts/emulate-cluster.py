@@ -332,6 +332,24 @@ def nfqueue_dropped(ns):
     return total
 
 
+def stop_group(p, sig, wait_s):
+    """Sends `sig` to the process group `p` leads; True once the group is
+    gone (or was already) within wait_s."""
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        return True
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        p.poll()
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def cgroup_cpu_seconds(cgroup):
     """CPU time (user + system) used so far by the processes in a cgroup."""
     try:
@@ -405,12 +423,15 @@ def main():
             try:
                 if command:
                     env = dict(os.environ, TANDEM_CLUSTER=os.path.join(args.dir, "cluster.json"))
-                    p = subprocess.Popen(command, env=env)
+                    # Its own process group, so that stopping it stops what it
+                    # started too (a shell script's dispatcher, say).
+                    p = subprocess.Popen(command, env=env, start_new_session=True)
                     while p.poll() is None and not stop["now"]:
                         time.sleep(0.1)
                     if p.poll() is None:
-                        p.terminate()
-                        p.wait(30)
+                        stop_group(p, signal.SIGTERM, 30) or stop_group(p, signal.SIGKILL, 10)
+                    else:
+                        stop_group(p, signal.SIGTERM, 5)  # what it left running
                     rc = p.returncode
                 else:
                     while not stop["now"]:
