@@ -65,7 +65,8 @@ def profile_model(args, model):
         log(f"profiling {model} (1 thread)")
         subprocess.run([os.path.join(args.build, "bin", "tandem-dispatcher"), "profile", "-m",
                         os.path.join(args.fixtures, f"{model}.traced.pt"), "-s", SHAPE, "-t", "1", "--warmup", "3",
-                        "--repeats", "10", "-o", path], check=True, stdout=subprocess.DEVNULL)
+                        "--repeats", "10", "--move-codec", args.codec, "-o", path], check=True,
+                       stdout=subprocess.DEVNULL)
     return path
 
 
@@ -97,7 +98,8 @@ def calibrate(args, model, prof_path):
         subprocess.run(["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$0" "$@"',
                         os.path.join(args.build, "bin", "tandem-dispatcher"), "profile", "-m",
                         os.path.join(args.fixtures, f"{model}.traced.pt"), "-s", SHAPE, "-t", "1", "--warmup", "1",
-                        "--repeats", "3", "--mean", "--min-time", str(args.min_time), "-o", out],
+                        "--repeats", "3", "--mean", "--min-time", str(args.min_time), "--move-codec",
+                        args.codec, "-o", out],
                        check=True, stdout=subprocess.DEVNULL)
     finally:
         os.rmdir(cg)

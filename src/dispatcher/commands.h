@@ -23,6 +23,7 @@ struct ProfileCommandOptions {
   int repeats = 10;  // timed runs per segment
   bool mean = false; // report their mean instead of their median
   double min_time_s = 0;  // time each segment until its runs add up to this
+  std::string move_codec = "zfp+lz4";  // measure moving activations with this codec; "none": do not
   std::string out;   // write the profile as JSON here (optional)
 };
 

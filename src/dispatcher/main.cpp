@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
                           "keep timing each segment until its timed runs add up to this many seconds")
       ->default_val(0.0)
       ->check(CLI::Range(0.0, 3600.0));
+  profile_cmd->add_option("--move-codec", profile.move_codec,
+                          "also measure the time per byte a node spends receiving and sending activations with "
+                          "this codec (the planner adds it to each stage; plan with the same codec); none: skip")
+      ->default_val("zfp+lz4");
   profile_cmd->add_option("--out,-o", profile.out, "write the profile as JSON to this file");
 
   tandem::SplitCommandOptions split;

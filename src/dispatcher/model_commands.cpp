@@ -1,8 +1,10 @@
 // `tandem-dispatcher profile` and `tandem-dispatcher split`.
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
 #include "common/log.h"
+#include "common/move_cost.h"
 #include "common/model/model.h"
 #include "common/model/partition.h"
 #include "common/model/profile.h"
@@ -19,16 +21,43 @@ Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, con
   return Model::Load(path, shape);
 }
 
-Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean, double min_time_s) {
+Result<ModelProfile> ProfileForPlanning(const Model& model, ProfileOptions options,
+                                        const std::optional<CodecSpec>& move_codec) {
+  std::vector<HostTensor> largest;
+  uint64_t largest_bytes = 0;
+  if (move_codec)
+    options.on_cut = [&](const std::vector<HostTensor>& tensors) {
+      uint64_t bytes = 0;
+      for (const auto& t : tensors) bytes += t.nbytes();
+      if (bytes > largest_bytes) largest = tensors, largest_bytes = bytes;
+    };
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileModel(model, options));
+  if (!move_codec || largest_bytes == 0) return profile;
+  MoveCostOptions mo;
+  mo.codec = *move_codec;
+  mo.min_time_s = std::max(0.2, options.min_time_s);
+  TANDEM_ASSIGN_OR_RETURN(MoveCost cost, MeasureMoveCost(largest, mo));
+  profile.move_codec = move_codec->ToString();
+  profile.move_s_per_byte = cost.s_per_byte;
+  profile.move_sample_bytes = cost.sample_bytes;
+  return profile;
+}
+
+Result<ModelProfile> ProfileWithProgress(const Model& model, ProfileOptions options,
+                                         const std::optional<CodecSpec>& move_codec) {
   Progress progress("profiling " + model.path());
+  options.progress = [&](int done, int total) { progress.Update(done, total); };
+  return ProfileForPlanning(model, std::move(options), move_codec);
+}
+
+namespace {
+ProfileOptions Repeats(int warmup, int repeats) {
   ProfileOptions po;
   po.warmup = warmup;
   po.repeats = repeats;
-  po.mean = mean;
-  po.min_time_s = min_time_s;
-  po.progress = [&](int done, int total) { progress.Update(done, total); };
-  return ProfileModel(model, po);
+  return po;
 }
+}  // namespace
 
 Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats) {
   const int max_stages = static_cast<int>(model.cuts().size()) + 1;
@@ -36,7 +65,7 @@ Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup
     return Status::InvalidArgument("--stages " + std::to_string(stages) + ": " + model.path() + " has " +
                                    std::to_string(model.cuts().size()) + " valid cuts, so at most " +
                                    std::to_string(max_stages) + " stages");
-  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(model, warmup, repeats));
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(model, Repeats(warmup, repeats), std::nullopt));
   return BalancedCuts(profile, stages);
 }
 
@@ -84,7 +113,15 @@ Result<std::vector<int>> ParseCutList(const std::string& text) {
 
 Status RunProfileCommand(const ProfileCommandOptions& o) {
   TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
-  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, o.warmup, o.repeats, o.mean, o.min_time_s));
+  ProfileOptions po = Repeats(o.warmup, o.repeats);
+  po.mean = o.mean;
+  po.min_time_s = o.min_time_s;
+  std::optional<CodecSpec> move_codec;
+  if (o.move_codec != "none") {
+    TANDEM_ASSIGN_OR_RETURN(CodecSpec c, ParseCodec(o.move_codec));
+    move_codec = c;
+  }
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, po, move_codec));
   std::fputs(FormatProfile(profile).c_str(), stdout);
   if (!o.out.empty()) {
     TANDEM_RETURN_IF_ERROR(WriteProfile(o.out, profile));

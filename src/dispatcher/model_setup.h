@@ -3,9 +3,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/codec.h"
 #include "common/model/model.h"
 #include "common/model/profile.h"
 #include "common/status.h"
@@ -15,8 +17,15 @@ namespace tandem {
 // Sets the compute thread count (0: one per core) and loads the model.
 Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
                                                     int threads);
-Result<ModelProfile> ProfileWithProgress(const Model& model, int warmup, int repeats, bool mean = false,
-                                         double min_time_s = 0);
+// Profiles the model (ProfileModel) and, with `move_codec`, measures moving
+// its largest cut activation with that codec (common/move_cost.h) into the
+// profile's move fields, for at least options.min_time_s and 0.2 s. A model
+// without cuts has nothing to move and gets no move cost.
+Result<ModelProfile> ProfileForPlanning(const Model& model, ProfileOptions options,
+                                        const std::optional<CodecSpec>& move_codec);
+// The same with progress on stderr.
+Result<ModelProfile> ProfileWithProgress(const Model& model, ProfileOptions options,
+                                         const std::optional<CodecSpec>& move_codec);
 // Profiles the model and returns the K-1 cut positions that balance measured
 // compute over K stages. Errors when the model has fewer than K-1 cuts.
 Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats);

@@ -103,11 +103,11 @@ std::vector<int> PipelineManager::Reachable() const {
 }
 
 Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int generation) const {
-  if (generation == 1) return BuildPlanProblem(profile, cluster_);
+  if (generation == 1) return BuildPlanProblem(profile, cluster_, HopCodec());
   // Profiles measured on the workers belong to the first model.
   ClusterConfig c = cluster_;
   for (auto& w : c.workers) w.profile.clear();
-  return BuildPlanProblem(profile, c);
+  return BuildPlanProblem(profile, c, HopCodec());
 }
 
 Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -407,7 +407,9 @@ void PipelineManager::CheckModelFile() {
   const std::vector<int64_t> shape = gen_->model->input_shape();
   const ManagerOptions o = options_;
   Event("model file " + path + " changed: loading it as generation " + std::to_string(next));
-  loading_ = std::async(std::launch::async, [path, shape, o, next, this]() -> Result<std::shared_ptr<ModelGeneration>> {
+  const CodecSpec codec = HopCodec();
+  loading_ = std::async(std::launch::async,
+                        [path, shape, o, codec, next, this]() -> Result<std::shared_ptr<ModelGeneration>> {
     auto gen = std::make_shared<ModelGeneration>();
     gen->generation = next;
     auto model = Model::Load(path, shape);
@@ -416,7 +418,7 @@ void PipelineManager::CheckModelFile() {
     ProfileOptions po;
     po.warmup = o.warmup;
     po.repeats = o.repeats;
-    TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileModel(*gen->model, po));
+    TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileForPlanning(*gen->model, po, codec));
     TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next));
     return gen;
   });

@@ -129,6 +129,8 @@ class PipelineManager : public Director {
   void Event(const std::string& what);
   Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
   Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation) const;
+  // Every hop's codec: the override, else the cluster config's.
+  const CodecSpec& HopCodec() const { return options_.codec ? *options_.codec : cluster_.codec; }
   // Deploys a plan as a new pipeline (beside: keep the workers' other
   // deployments). On error nothing of it stays deployed.
   Result<Pipeline> DeployPlan(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan, bool beside);

@@ -26,9 +26,12 @@ Status RunPlanCommand(const PlanCommandOptions& o) {
     if (o.input_shape.empty()) return Status::InvalidArgument("--model needs --input-shape");
     TANDEM_ASSIGN_OR_RETURN(auto shape, ParseShape(o.input_shape));
     TANDEM_ASSIGN_OR_RETURN(auto model, LoadModelWithThreads(o.model, shape, o.threads));
-    TANDEM_ASSIGN_OR_RETURN(profile, ProfileWithProgress(*model, o.warmup, o.repeats));
+    ProfileOptions po;
+    po.warmup = o.warmup;
+    po.repeats = o.repeats;
+    TANDEM_ASSIGN_OR_RETURN(profile, ProfileWithProgress(*model, po, cluster.codec));
   }
-  TANDEM_ASSIGN_OR_RETURN(const PlanProblem problem, BuildPlanProblem(profile, cluster));
+  TANDEM_ASSIGN_OR_RETURN(const PlanProblem problem, BuildPlanProblem(profile, cluster, cluster.codec));
   PlannerOptions po;
   po.time_budget_s = o.time_budget_s;
   if (o.objective == "latency") po.objective = Objective::kLatency;

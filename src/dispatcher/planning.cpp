@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
+
 namespace tandem {
 
 using nlohmann::json;
@@ -18,12 +20,23 @@ std::vector<PlanSegment> PlanSegments(const ModelProfile& profile) {
   return segments;
 }
 
-Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster) {
+Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster,
+                                     const CodecSpec& codec) {
   PlanProblem p;
   p.segments = PlanSegments(profile);
   p.input_bytes = profile.input_bytes;
   p.activation_copies = kWorkerActivationCopies;  // what the workers' memory check counts
-  for (const auto& w : cluster.workers) p.nodes.push_back(PlanNode{w.name, w.speed, w.memory_mb << 20});
+  const std::string hop_codec = codec.ToString();
+  const bool move_known = profile.move_codec == hop_codec;
+  if (!profile.move_codec.empty() && !move_known)
+    TANDEM_LOG(kWarning) << profile.model_path << ": the profile measured moving activations with codec "
+                         << profile.move_codec << ", the hops use " << hop_codec
+                         << "; planning without that cost (profile with --move-codec " << hop_codec << ")";
+  for (const auto& w : cluster.workers) {
+    PlanNode node{w.name, w.speed, w.memory_mb << 20};
+    if (move_known) node.move_s_per_byte = profile.move_s_per_byte / w.speed;
+    p.nodes.push_back(node);
+  }
   const size_t n = cluster.workers.size() + 1;
   p.bandwidth.assign(n, std::vector<double>(n, 0));
   p.latency.assign(n, std::vector<double>(n, 0));
@@ -49,6 +62,7 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
             own->segments.size() != profile.segments.size())
           return Status::InvalidArgument(field + ": " + w.profile + " was measured for another model or input shape");
         for (const auto& s : own->segments) row.push_back(s.compute_s);
+        if (own->move_codec == hop_codec) p.nodes[i].move_s_per_byte = own->move_s_per_byte;
       }
       p.segment_time.push_back(std::move(row));
     }
@@ -104,6 +118,7 @@ json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const
                           {"segments", {s.begin, s.end}},
                           {"nodes", {NodeBegin(profile, s.begin), NodeEnd(profile, s.end - 1)}},
                           {"compute_s", ev.compute_s[k]},
+                          {"move_s", ev.move_s[k]},
                           {"transfer_in_s", ev.transfer_s[k]},
                           {"memory_bytes", ev.memory_bytes[k]}});
   }
@@ -133,12 +148,13 @@ std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster
   std::snprintf(buf, sizeof buf, "plan: %zu stage(s) on %zu worker(s), algorithm %s%s, solved in %.3f s\n\n",
                 r.plan.stages.size(), cluster.workers.size(), r.algorithm.c_str(), r.exact ? " (exact)" : "", r.solve_s);
   out += buf;
-  out += "stage  worker            nodes       transfer in ms   compute ms   memory\n";
+  out += "stage  worker            nodes       transfer in ms   compute ms   (moving ms)   memory\n";
   for (size_t k = 0; k < r.plan.stages.size(); ++k) {
     const auto& s = r.plan.stages[k];
     std::string nodes = std::to_string(NodeBegin(profile, s.begin)) + "-" + std::to_string(NodeEnd(profile, s.end - 1) - 1);
-    std::snprintf(buf, sizeof buf, "%5zu  %-16s  %-10s %15.3f %12.3f   %s\n", k, cluster.workers[s.node].name.c_str(),
-                  nodes.c_str(), ev.transfer_s[k] * 1e3, ev.compute_s[k] * 1e3, FormatBytes(ev.memory_bytes[k]).c_str());
+    std::snprintf(buf, sizeof buf, "%5zu  %-16s  %-10s %15.3f %12.3f %13.3f   %s\n", k,
+                  cluster.workers[s.node].name.c_str(), nodes.c_str(), ev.transfer_s[k] * 1e3, ev.compute_s[k] * 1e3,
+                  ev.move_s[k] * 1e3, FormatBytes(ev.memory_bytes[k]).c_str());
     out += buf;
   }
   std::snprintf(buf, sizeof buf,

@@ -19,7 +19,11 @@ std::vector<PlanSegment> PlanSegments(const ModelProfile& profile);
 // Segments from the profile; workers, speeds, memory and links from the
 // cluster (memory_mb 0 means unlimited). A worker with its own profile gets
 // that profile's segment times; it must be of the same model and input.
-Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster);
+// Each worker's time per activation byte moved comes from its own profile,
+// or the model profile's divided by its speed, when measured with `codec`
+// (the hops' codec); otherwise it is not counted (a warning says so).
+Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster,
+                                     const CodecSpec& codec);
 
 // The plan whose stages end at `cuts` (node positions, ascending) and run on
 // `nodes` (worker indices, one per stage). Errors: a position that is not a

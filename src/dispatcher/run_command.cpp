@@ -226,6 +226,7 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     TANDEM_ASSIGN_OR_RETURN(CodecSpec c, ParseCodec(o.codec));
     codec_override = c;
   }
+  const CodecSpec hop_codec = codec_override ? *codec_override : cluster.codec;
   if (o.window < 1 || o.window > 4096) return Status::InvalidArgument("--window must be in 1..4096");
   if (!(o.heartbeat_timeout_s >= 0.1)) return Status::InvalidArgument("--heartbeat-timeout must be at least 0.1 s");
   if (o.max_attempts < 1) return Status::InvalidArgument("--max-attempts must be at least 1");
@@ -268,7 +269,10 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
       return Status::InvalidArgument(o.profile + ": input_shape: measured with " + ShapeToString(profile.input_shape) +
                                      ", the run's input is " + ShapeToString(model->input_shape()));
   } else {
-    TANDEM_ASSIGN_OR_RETURN(profile, ProfileWithProgress(*model, o.warmup, o.repeats));
+    ProfileOptions po;
+    po.warmup = o.warmup;
+    po.repeats = o.repeats;
+    TANDEM_ASSIGN_OR_RETURN(profile, ProfileWithProgress(*model, po, hop_codec));
   }
   const std::string model_sha256 = model->content_hash();
 
@@ -327,7 +331,7 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     TANDEM_ASSIGN_OR_RETURN(plan, PlanFromCuts(profile, cuts, nodes));
   } else {
     TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(o.algorithm));
-    TANDEM_ASSIGN_OR_RETURN(const PlanProblem full, BuildPlanProblem(profile, cluster));
+    TANDEM_ASSIGN_OR_RETURN(const PlanProblem full, BuildPlanProblem(profile, cluster, hop_codec));
     const PlanProblem problem = SubProblem(full, reachable);
     auto planned = planner->Solve(problem, PlannerOptions());
     if (!planned.ok())
@@ -343,7 +347,7 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
 
   // What the planner's model predicts for this plan (for the report).
   std::optional<PlanEvaluation> predicted;
-  if (auto problem = BuildPlanProblem(profile, cluster); problem.ok()) predicted = Evaluate(problem.value(), plan);
+  if (auto problem = BuildPlanProblem(profile, cluster, hop_codec); problem.ok()) predicted = Evaluate(problem.value(), plan);
 
   // 5. Deploy, then stream; the manager keeps a pipeline up.
   TANDEM_RETURN_IF_ERROR(manager.Start(model, profile, plan, results_endpoint));

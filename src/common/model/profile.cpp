@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -112,6 +113,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
     s.compute_min_s = *std::min_element(times.begin(), times.end());
     TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
     s.output_bytes = TotalBytes(out);
+    if (options.on_cut && i + 1 < nseg) options.on_cut(out);
     cur = std::move(out);
     p.segments.push_back(std::move(s));
     if (options.progress) options.progress(i + 1, nseg + 1);
@@ -189,6 +191,9 @@ void to_json(json& j, const ModelProfile& p) {
            {"model_compute_s", p.model_compute_s},
            {"cuts", p.cuts},
            {"segments", p.segments}};
+  if (!p.move_codec.empty())
+    j["activation_move"] = json{
+        {"codec", p.move_codec}, {"s_per_mb", p.move_s_per_byte * 1e6}, {"sample_bytes", p.move_sample_bytes}};
 }
 void from_json(const json& j, ModelProfile& p) {
   if (j.at("format").get<std::string>() != "tandem-profile") throw std::invalid_argument("format: not a tandem profile");
@@ -210,6 +215,14 @@ void from_json(const json& j, ModelProfile& p) {
   p.statistic = j.value("statistic", "median");
   p.min_time_s = j.value("min_time_s", 0.0);
   p.model_compute_s = j.value("model_compute_s", 0.0);
+  if (j.contains("activation_move")) {
+    const json& m = j.at("activation_move");
+    m.at("codec").get_to(p.move_codec);
+    p.move_s_per_byte = m.at("s_per_mb").get<double>() / 1e6;
+    p.move_sample_bytes = m.value("sample_bytes", uint64_t{0});
+    if (p.move_codec.empty() || !(p.move_s_per_byte >= 0) || !std::isfinite(p.move_s_per_byte))
+      throw std::invalid_argument("activation_move: needs a codec and s_per_mb >= 0");
+  }
   j.at("cuts").get_to(p.cuts);
   j.at("segments").get_to(p.segments);
 }
@@ -279,6 +292,11 @@ std::string FormatProfile(const ModelProfile& p) {
   }
   std::snprintf(buf, sizeof buf, "\nsum of segments %.2f ms\n", total * 1e3);
   out += buf;
+  if (!p.move_codec.empty()) {
+    std::snprintf(buf, sizeof buf, "moving activations %.3f ms per MB received or sent (codec %s, measured on %s)\n",
+                  p.move_s_per_byte * 1e9, p.move_codec.c_str(), FormatBytes(p.move_sample_bytes).c_str());
+    out += buf;
+  }
   return out;
 }
 

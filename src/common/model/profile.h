@@ -53,6 +53,12 @@ struct ModelProfile {
   std::string statistic = "median";  // of the timed runs: "median" or "mean"
   double min_time_s = 0;             // each segment was timed for at least this long
   double model_compute_s = 0;  // median of the whole model run as one stage
+  // Moving activations on this machine (common/move_cost.h): seconds per
+  // byte received or sent with codec `move_codec`, measured on an activation
+  // of `move_sample_bytes`. move_codec empty: not measured.
+  std::string move_codec;
+  double move_s_per_byte = 0;
+  uint64_t move_sample_bytes = 0;
   std::vector<CutPoint> cuts;  // every valid cut, ascending
   std::vector<SegmentProfile> segments;  // cuts.size() + 1 of them
 
@@ -76,6 +82,8 @@ struct ProfileOptions {
   double min_time_s = 0;
   // Called after each segment with (done, total); may be empty.
   std::function<void(int, int)> progress;
+  // Called with the tensors crossing each cut, in order; may be empty.
+  std::function<void(const std::vector<HostTensor>&)> on_cut;
 };
 
 // Measures every segment of `model` on this machine.

@@ -56,6 +56,7 @@ Score ScorePlan(const PlanProblem& p, const Plan& plan, std::vector<char>* used)
     const double t = p.Transfer(prev, st.node, p.InBytes(st.begin));
     double c = 0;
     for (int s = st.begin; s < st.end; ++s) c += p.SegmentTime(st.node, s);
+    c += p.MoveTime(st.node, st.begin, st.end);
     sc.bottleneck = std::max({sc.bottleneck, t, c});
     sc.latency += t + c;
     prev = st.node;

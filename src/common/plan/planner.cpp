@@ -123,14 +123,16 @@ namespace {
 template <class F>
 void ForEachStageEnd(const PlanProblem& p, int v, int begin, double limit, F f) {
   const int S = static_cast<int>(p.segments.size());
-  double t = 0;
   uint64_t params = 0;
   const uint64_t budget = p.nodes[v].memory_bytes;
+  // Segment times only grow with the end; moving the output does not.
+  double t = p.nodes[v].move_s_per_byte * static_cast<double>(p.InBytes(begin));
   for (int e = begin; e < S; ++e) {
     t += p.SegmentTime(v, e);
     params += p.segments[e].param_bytes;
     if (t > limit || (budget > 0 && params > budget)) break;
     if (budget > 0 && params + p.activation_copies * (p.InBytes(begin) + p.segments[e].out_bytes) > budget) continue;
+    if (t + p.nodes[v].move_s_per_byte * static_cast<double>(p.segments[e].out_bytes) > limit) continue;
     f(e + 1);
   }
 }
@@ -236,11 +238,12 @@ std::vector<double> BottleneckCandidates(const PlanProblem& p, double cap) {
   std::vector<double> c;
   for (int v = 0; v < M; ++v) {
     for (int b = 0; b < S; ++b) {
-      double t = 0;
+      double t = p.nodes[v].move_s_per_byte * static_cast<double>(p.InBytes(b));
       for (int e = b; e < S; ++e) {
         t += p.SegmentTime(v, e);
         if (t > cap) break;
-        c.push_back(t);
+        const double stage = t + p.nodes[v].move_s_per_byte * static_cast<double>(p.segments[e].out_bytes);
+        if (stage <= cap) c.push_back(stage);
       }
     }
   }
@@ -266,7 +269,8 @@ namespace {
 void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int>* ends) {
   ends->clear();
   const int S = static_cast<int>(p.segments.size());
-  double t = 0;
+  const double per_byte = p.nodes[v].move_s_per_byte;
+  double t = per_byte * static_cast<double>(p.InBytes(e));  // grows with the end; the output's move does not
   uint64_t params = 0;
   const uint64_t budget = p.nodes[v].memory_bytes;
   for (int x = e; x < S; ++x) {
@@ -274,6 +278,7 @@ void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int
     if (t > limit) break;
     params += p.segments[x].param_bytes;
     if (budget > 0 && params > budget) break;
+    if (t + per_byte * static_cast<double>(p.segments[x].out_bytes) > limit) continue;
     if (budget == 0 || params + p.activation_copies * (p.InBytes(e) + p.segments[x].out_bytes) <= budget)
       ends->push_back(x + 1);
   }
@@ -441,7 +446,7 @@ class LatencySearch {
       for (auto it = ends.begin(); it != ends.end(); ++it) {
         while (x < *it) compute += p_.SegmentTime(v, x++);
         path->push_back(PlanStage{v, e, *it});
-        Search(used | (uint64_t{1} << v), v, *it, cost + hop + compute, path);
+        Search(used | (uint64_t{1} << v), v, *it, cost + hop + compute + p_.MoveTime(v, e, *it), path);
         path->pop_back();
         if (timed_out_) return;
       }

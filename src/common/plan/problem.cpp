@@ -26,9 +26,12 @@ Status PlanProblem::Validate() const {
                                        std::to_string(j) + " must be >= 0");
     }
   }
-  for (const auto& node : nodes)
+  for (const auto& node : nodes) {
     if (!(node.speed > 0) || !std::isfinite(node.speed))
       return Status::InvalidArgument("worker '" + node.name + "': speed must be positive");
+    if (!(node.move_s_per_byte >= 0) || !std::isfinite(node.move_s_per_byte))
+      return Status::InvalidArgument("worker '" + node.name + "': time per activation byte must be >= 0");
+  }
   if (!segment_time.empty()) {
     if (segment_time.size() != nodes.size())
       return Status::InvalidArgument("measured segment times must have one row per worker");
@@ -89,7 +92,10 @@ PlanEvaluation Evaluate(const PlanProblem& p, const Plan& plan) {
     consider(t, "transfer " + (k == 0 ? std::string("dispatcher") : p.nodes[prev].name) + " -> " + name);
     double c = 0;
     for (int s = st.begin; s < st.end; ++s) c += p.SegmentTime(st.node, s);
+    const double move = p.MoveTime(st.node, st.begin, st.end);
+    c += move;
     e.compute_s.push_back(c);
+    e.move_s.push_back(move);
     consider(c, "compute of stage " + std::to_string(k) + " on " + name);
     const uint64_t mem = StageMemory(p, st.begin, st.end);
     e.memory_bytes.push_back(mem);

@@ -31,6 +31,10 @@ struct PlanNode {
   std::string name;
   double speed = 1.0;         // compute time = profiled time / speed
   uint64_t memory_bytes = 0;  // budget for a stage (weights + input + output); 0: unlimited
+  // The node's own time per activation byte it receives or sends (decoding
+  // and encoding, copies, the socket), seconds per byte; it adds to its
+  // stage's compute, since it takes the same CPU. 0: not counted.
+  double move_s_per_byte = 0;
 };
 
 // Copies of a stage's input and output activation a tandem-worker holds at
@@ -60,6 +64,11 @@ struct PlanProblem {
   double Transfer(int from, int to, uint64_t bytes) const {
     return static_cast<double>(bytes) / bandwidth[from][to] + latency[from][to];
   }
+  // The time node `node` spends receiving the input of a stage over segments
+  // [begin, end) and sending its output (PlanNode::move_s_per_byte).
+  double MoveTime(int node, int begin, int end) const {
+    return nodes[node].move_s_per_byte * static_cast<double>(InBytes(begin) + segments[end - 1].out_bytes);
+  }
   // Bytes entering segment s (the model input for s = 0).
   uint64_t InBytes(int s) const { return s == 0 ? input_bytes : segments[s - 1].out_bytes; }
   // Whether the cut before segment s (0 < s < segments) carries one tensor.
@@ -84,7 +93,8 @@ struct PlanEvaluation {
   double bottleneck_s = 0;             // the largest term
   std::string bottleneck;              // "compute of stage 2 on pi-3", "transfer pi-1 -> pi-2", ...
   double latency_s = 0;                // one request end to end: all transfers and computes
-  std::vector<double> compute_s;       // per stage
+  std::vector<double> compute_s;       // per stage: its segments plus moving its activations
+  std::vector<double> move_s;          // per stage: the part of compute_s that moves activations
   std::vector<double> transfer_s;      // per hop: stages+1 (dispatcher -> stage 0 ... last -> dispatcher)
   std::vector<uint64_t> memory_bytes;  // per stage: weights + input + output
   double throughput() const { return bottleneck_s > 0 ? 1.0 / bottleneck_s : 0; }

@@ -32,6 +32,12 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     po.warmup = 1;
     po.repeats = 2;
     int last_done = 0;
+    std::vector<uint64_t> cut_bytes;
+    po.on_cut = [&](const std::vector<HostTensor>& tensors) {
+      uint64_t b = 0;
+      for (const auto& t : tensors) b += t.nbytes();
+      cut_bytes.push_back(b);
+    };
     po.progress = [&](int done, int total) {
       CHECK(done == last_done + 1);
       last_done = done;
@@ -41,6 +47,9 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     REQUIRE(p.ok());
     CHECK(last_done == static_cast<int>(m.cuts().size()) + 2);
     REQUIRE(p->segments.size() == p->cuts.size() + 1);
+    // on_cut saw the real tensors crossing every cut, in order.
+    REQUIRE(cut_bytes.size() == p->cuts.size());
+    for (size_t i = 0; i < cut_bytes.size(); ++i) CHECK(cut_bytes[i] == p->cuts[i].bytes());
     CHECK(p->model_hash == m.content_hash());
     CHECK(p->model_hash.size() == 64);
     CHECK(p->input_bytes == 1 * 3 * 224 * 224 * 4);
@@ -88,7 +97,24 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     CHECK(back->segments.size() == p->segments.size());
     CHECK(back->cuts[5].bytes() == p->cuts[5].bytes());
     CHECK(back->segments[7].compute_s == p->segments[7].compute_s);
+    CHECK(back->move_codec.empty());
+    // The activation move figure round-trips; a negative one is refused.
+    ModelProfile moved = p.value();
+    moved.move_codec = "raw";
+    moved.move_s_per_byte = 2.5e-9;
+    moved.move_sample_bytes = 802816;
+    REQUIRE(WriteProfile(path, moved).ok());
+    back = ReadProfile(path);
+    REQUIRE(back.ok());
+    CHECK(back->move_codec == "raw");
+    CHECK(back->move_s_per_byte == Approx(2.5e-9));
+    CHECK(back->move_sample_bytes == 802816);
+    CHECK(FormatProfile(moved).find("2.500 ms per MB") != std::string::npos);
     auto j = nlohmann::json::parse(ReadFile(path).value());
+    j["activation_move"]["s_per_mb"] = -1;
+    REQUIRE(WriteFileAtomic(path, j.dump()).ok());
+    CHECK(ReadProfile(path).status().message().find("activation_move") != std::string::npos);
+    j.erase("activation_move");
     j["segments"].erase(3);
     REQUIRE(WriteFileAtomic(path, j.dump()).ok());
     auto bad = ReadProfile(path);

@@ -1,0 +1,74 @@
+#include "common/move_cost.h"
+
+#include <chrono>
+#include <zmq.hpp>
+
+#include "common/protocol.h"
+#include "common/transport.h"
+
+namespace tandem {
+
+namespace {
+
+// One round: encode into a message, push it through the socket pair,
+// receive it and decode every tensor.
+Status Round(const std::vector<HostTensor>& tensors, const CodecSpec& codec, zmq::socket_t& push,
+             zmq::socket_t& pull) {
+  std::string msg = StartMessage();
+  msg += EncodeActivationPrefix(ActivationHeader{}, static_cast<uint32_t>(tensors.size()));
+  for (const auto& t : tensors) TANDEM_RETURN_IF_ERROR(EncodeTensor(t, codec, &msg));
+  EncodeTimings({}, &msg);
+  FinishMessage(MessageType::kActivation, 0, &msg);
+  zmq::message_t out = OwnedMessage(std::move(msg));
+  if (!SendMessage(push, out)) return Status::Unavailable("loopback send failed");
+  zmq::message_t in;
+  try {
+    if (!pull.recv(in, zmq::recv_flags::none)) return Status::Timeout("loopback receive timed out");
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable(std::string("loopback receive failed: ") + e.what());
+  }
+  TANDEM_ASSIGN_OR_RETURN(Header h, DecodeHeader(in.data(), in.size()));
+  Reader r(static_cast<const uint8_t*>(in.data()) + kHeaderSize, h.body_len);
+  uint32_t n = 0;
+  TANDEM_RETURN_IF_ERROR(DecodeActivationPrefix(r, &n).status());
+  DecodeLimits limits;
+  limits.max_tensor_bytes = ~uint64_t{0};
+  for (uint32_t i = 0; i < n; ++i) TANDEM_RETURN_IF_ERROR(DecodeTensor(&r, limits).status());
+  return DecodeTimings(r).status();
+}
+
+}  // namespace
+
+Result<MoveCost> MeasureMoveCost(const std::vector<HostTensor>& tensors, const MoveCostOptions& options) {
+  MoveCost cost;
+  for (const auto& t : tensors) cost.sample_bytes += t.nbytes();
+  if (tensors.empty() || cost.sample_bytes == 0) return Status::InvalidArgument("no activation bytes to move");
+  if (tensors.size() > kMaxTensorsPerMessage) return Status::InvalidArgument("too many tensors for one message");
+  TANDEM_RETURN_IF_ERROR(ValidateCodec(options.codec));
+  try {
+    zmq::context_t ctx(1);
+    zmq::socket_t pull(ctx, zmq::socket_type::pull), push(ctx, zmq::socket_type::push);
+    SocketOptions so;
+    so.send_hwm = so.recv_hwm = 2;
+    ApplySocketOptions(pull, so);
+    ApplySocketOptions(push, so);
+    pull.set(zmq::sockopt::rcvtimeo, 30000);
+    push.set(zmq::sockopt::sndtimeo, 30000);
+    TANDEM_RETURN_IF_ERROR(BindSocket(pull, "tcp://127.0.0.1:*"));
+    TANDEM_RETURN_IF_ERROR(ConnectSocket(push, LastEndpoint(pull)));
+    TANDEM_RETURN_IF_ERROR(Round(tensors, options.codec, push, pull));  // warm-up: connection, allocations
+    double total = 0;
+    while (cost.rounds < options.min_rounds || total < options.min_time_s) {
+      const auto t0 = std::chrono::steady_clock::now();
+      TANDEM_RETURN_IF_ERROR(Round(tensors, options.codec, push, pull));
+      total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++cost.rounds;
+    }
+    cost.s_per_byte = total / cost.rounds / (2.0 * static_cast<double>(cost.sample_bytes));
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable(std::string("measuring activation moves on loopback: ") + e.what());
+  }
+  return cost;
+}
+
+}  // namespace tandem
