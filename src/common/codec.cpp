@@ -363,10 +363,16 @@ Result<HostTensor> DecodeTensor(Reader* in, const DecodeLimits& limits, DecodedI
     CodecSpec check{c, static_cast<ZfpMode>(mode), param};
     if (!ValidateCodec(check).ok()) return Status::Corruption("tensor frame has invalid zfp parameters");
   }
-  t.data.assign(static_cast<size_t>(raw_bytes), 0);
-  if (!t.is_none() && raw_bytes > 0)
-    TANDEM_RETURN_IF_ERROR(DecodePayload(c, static_cast<ZfpMode>(mode), param, payload,
-                                         static_cast<size_t>(payload_bytes), &t));
+  if (c == Codec::kRaw) {
+    // One pass: the bytes as they are (no zero fill first).
+    if (payload_bytes != raw_bytes) return Status::Corruption("raw payload size does not match the shape");
+    t.data.assign(payload, payload + static_cast<size_t>(raw_bytes));
+  } else {
+    t.data.assign(static_cast<size_t>(raw_bytes), 0);
+    if (!t.is_none() && raw_bytes > 0)
+      TANDEM_RETURN_IF_ERROR(DecodePayload(c, static_cast<ZfpMode>(mode), param, payload,
+                                           static_cast<size_t>(payload_bytes), &t));
+  }
   if (info) {
     info->codec = c;
     info->max_abs_error = max_err;

@@ -5,9 +5,10 @@
 // the same CPU share, so the planner adds it to each stage's compute
 // (PlanNode::move_s_per_byte).
 //
-// Measured on this machine over loopback, as a worker does it: an
-// ACTIVATION message of the given tensors encoded with a codec, pushed over
-// a ZeroMQ TCP connection, received and decoded, in rounds. A round is one
+// Measured on this machine over loopback, as a worker does it: the tensors
+// copied out of the model, an ACTIVATION message of them encoded with a
+// codec, pushed over a ZeroMQ TCP connection, received, decoded and copied
+// into the model's input, in rounds. A round is one
 // send and one receive of the tensors' bytes, so half of its time per raw
 // byte is the time per byte received or sent. Measure where the segment
 // times are measured (the same CPU share and threads) so the two add up.

@@ -132,14 +132,15 @@ int main(int argc, char** argv) {
   }
   if (verbose) tandem::SetLogLevel(tandem::LogLevel::kDebug);
 
-  const std::atomic<bool>& stop = tandem::InstallStopSignals();
-
   tandem::Status st;
   try {
+    // profile, plan and split keep the default SIGINT/SIGTERM action (they
+    // stop at once; their files are written whole or not at all); run
+    // stops cleanly: it undeploys its stages and delivers what it has.
     if (app.got_subcommand(profile_cmd)) st = tandem::RunProfileCommand(profile);
     else if (app.got_subcommand(plan_cmd)) st = tandem::RunPlanCommand(plan);
     else if (app.got_subcommand(split_cmd)) st = tandem::RunSplitCommand(split);
-    else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, stop);
+    else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, tandem::InstallStopSignals());
   } catch (const std::exception& e) {
     st = tandem::Status::Internal(e.what());
   }

@@ -20,7 +20,8 @@ Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, con
 // Profiles the model (ProfileModel) and, with `move_codec`, measures moving
 // its largest cut activation with that codec (common/move_cost.h) into the
 // profile's move fields, for at least options.min_time_s and 0.2 s. A model
-// without cuts has nothing to move and gets no move cost.
+// without cuts has nothing to move and gets no move cost; when the
+// measurement fails (no loopback) a warning says so and the profile has none.
 Result<ModelProfile> ProfileForPlanning(const Model& model, ProfileOptions options,
                                         const std::optional<CodecSpec>& move_codec);
 // The same with progress on stderr.

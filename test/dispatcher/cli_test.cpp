@@ -1,6 +1,7 @@
 // Black-box tests of the tandem-dispatcher binary: bad input of every kind
 // ends in one clear error line and a non-zero exit, never a crash.
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
@@ -126,6 +127,15 @@ TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters
   CHECK(r.out.find("predicted throughput") != std::string::npos);
   auto plan = nlohmann::json::parse(ReadFile(dir.path() + "/plan.json").value());
   CHECK(plan["exact"] == true);
+  // The profile measured moving activations with the default codec, which
+  // the cluster's hops use too, so every stage counts it.
+  auto pj0 = nlohmann::json::parse(ReadFile(dir.path() + "/p.json").value());
+  CHECK(pj0["activation_move"]["codec"] == "zfp+lz4");
+  CHECK(pj0["activation_move"]["s_per_mb"].get<double>() > 0);
+  for (const auto& st : plan["stages"]) {
+    CHECK(st["move_s"].get<double>() > 0);
+    CHECK(st["compute_s"].get<double>() > st["move_s"].get<double>());
+  }
   CHECK(plan["workers"].size() == plan["cuts"].size() + 1);
   CHECK(plan["predicted"]["bottleneck_s"].get<double>() > 0);
   // Every algorithm gives a plan no better than the exact one.
@@ -185,6 +195,29 @@ TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters
                    {"bad.json: cuts: '5.5' is not a cut position"});
   ExpectCleanError(Run("plan -p /nonexistent/p.json"), {"/nonexistent/p.json"});
   ExpectCleanError(Run("plan"), {"--profile"});
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST_CASE("profile stops at once on SIGTERM and writes nothing", "[cli]") {
+  test::TempDir dir;
+  const std::string out = dir.path() + "/p.json";
+  test::Process p({test::DispatcherPath(), "profile", "-m", FixturePath("resnet18.traced.pt"), "-s", "1,3,224,224",
+                   "--repeats", "10000", "-o", out},
+                  dir.path() + "/log.txt");
+  // Wait until it has started (it logs the model it loads), give it a
+  // moment to reach the profiling, then stop it.
+  for (int i = 0; i < 600 && p.Log().find("loading") == std::string::npos; ++i) {
+    REQUIRE(p.Wait(0.1) == -1);
+  }
+  REQUIRE(p.Wait(2.0) == -1);
+  p.Signal(SIGTERM);
+  CHECK(p.Wait(10) == 128 + SIGTERM);
+  CHECK(ReadFile(out).status().code() == Status::Code::kNotFound);
 }
 
 }  // namespace

@@ -122,8 +122,8 @@ Result<HostTensor> FromTorch(const at::Tensor& t) {
   if (c.is_mkldnn() || c.is_sparse()) c = c.to_dense();
   h.shape.assign(c.sizes().begin(), c.sizes().end());
   const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
-  h.data.resize(n);
-  if (n) std::memcpy(h.data.data(), c.data_ptr(), n);
+  const auto* p = static_cast<const uint8_t*>(c.data_ptr());
+  if (n) h.data.assign(p, p + n);  // one pass (resize would zero-fill first)
   return h;
 }
 
