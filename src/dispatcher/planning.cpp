@@ -137,6 +137,7 @@ json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const
                 {"throughput_per_s", ev.throughput()},
                 {"latency_s", ev.latency_s},
                 {"transfer_out_s", ev.transfer_s.back()}}},
+              {"objective", r.objective == Objective::kLatency ? "latency" : "throughput"},
               {"lower_bound_s", r.lower_bound_s},
               {"solve_s", r.solve_s}};
 }
@@ -164,8 +165,11 @@ std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster
                 ev.latency_s * 1e3);
   out += buf;
   if (!r.exact) {
-    std::snprintf(buf, sizeof buf, "lower bound on the optimum %.3f ms (gap at most %.1f%%)\n", r.lower_bound_s * 1e3,
-                  r.lower_bound_s > 0 ? 100.0 * (ev.bottleneck_s / r.lower_bound_s - 1) : 0.0);
+    const bool latency = r.objective == Objective::kLatency;
+    const double value = latency ? ev.latency_s : ev.bottleneck_s;
+    std::snprintf(buf, sizeof buf, "lower bound on the least %s %.3f ms (gap at most %.1f%%)\n",
+                  latency ? "latency" : "bottleneck", r.lower_bound_s * 1e3,
+                  r.lower_bound_s > 0 ? 100.0 * (value / r.lower_bound_s - 1) : 0.0);
     out += buf;
   }
   return out;

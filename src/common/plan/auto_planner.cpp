@@ -40,7 +40,8 @@ class AutoPlanner : public Planner {
       if (r.status().code() != Status::Code::kTimeout && r.status().code() != Status::Code::kUnsupported)
         return r.status();
     }
-    double lb = BottleneckLowerBound(p);
+    const bool latency = o.objective == Objective::kLatency;
+    double lb = latency ? LatencyLowerBound(p) : BottleneckLowerBound(p);
     auto fast = MakeFastPlanner()->Solve(p, o);
     if (fast.ok()) lb = fast->lower_bound_s;
     consider(std::move(fast));
@@ -49,6 +50,7 @@ class AutoPlanner : public Planner {
     if (!best) return last_error;
     best->algorithm = "auto (" + best->algorithm + ")";
     best->lower_bound_s = lb;
+    best->objective = o.objective;
     best->exact = false;
     best->solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return *best;

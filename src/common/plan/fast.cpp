@@ -11,6 +11,9 @@
 // an unused worker, swap two stages' workers, or split the slowest stage onto
 // an unused worker, while the bottleneck drops.
 // Reports the lower bound (planner.h), so the gap to the optimum is bounded.
+// With the latency objective: the exact latency search on the whole cluster
+// (small ones) or within neighbourhoods and among the fastest workers, then
+// the same local search on the latency (SolveLatency).
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -33,26 +36,32 @@ std::chrono::steady_clock::duration Seconds(double s) {
 
 // The plan's bottleneck and latency, or infinity when it breaks memory or
 // uses a worker twice (Evaluate without the words).
+// Compared on the objective first (both scores use the same one), the other
+// term breaks ties.
 struct Score {
   double bottleneck = 0;
   double latency = 0;
+  bool latency_first = false;
   bool operator<(const Score& o) const {
-    if (bottleneck < o.bottleneck * (1 - 1e-12)) return true;
-    if (o.bottleneck < bottleneck * (1 - 1e-12)) return false;
-    return latency < o.latency * (1 - 1e-12);
+    const double a = latency_first ? latency : bottleneck, b = latency_first ? o.latency : o.bottleneck;
+    if (a < b * (1 - 1e-12)) return true;
+    if (b < a * (1 - 1e-12)) return false;
+    const double c = latency_first ? bottleneck : latency, d = latency_first ? o.bottleneck : o.latency;
+    return c < d * (1 - 1e-12);
   }
 };
 
-Score ScorePlan(const PlanProblem& p, const Plan& plan, std::vector<char>* used) {
+Score ScorePlan(const PlanProblem& p, const Plan& plan, std::vector<char>* used, bool latency_first) {
   const double inf = std::numeric_limits<double>::infinity();
   std::fill(used->begin(), used->end(), 0);
   Score sc;
+  sc.latency_first = latency_first;
   int prev = p.dispatcher();
   for (const auto& st : plan.stages) {
-    if (st.end <= st.begin || (*used)[st.node]) return {inf, inf};
+    if (st.end <= st.begin || (*used)[st.node]) return {inf, inf, latency_first};
     (*used)[st.node] = 1;
     const auto& node = p.nodes[st.node];
-    if (node.memory_bytes > 0 && StageMemory(p, st.begin, st.end) > node.memory_bytes) return {inf, inf};
+    if (node.memory_bytes > 0 && StageMemory(p, st.begin, st.end) > node.memory_bytes) return {inf, inf, latency_first};
     const double t = p.Transfer(prev, st.node, p.InBytes(st.begin));
     double c = 0;
     for (int s = st.begin; s < st.end; ++s) c += p.SegmentTime(st.node, s);
@@ -67,13 +76,14 @@ Score ScorePlan(const PlanProblem& p, const Plan& plan, std::vector<char>* used)
   return sc;
 }
 
-// Local search from `plan` until no move lowers the score or the deadline.
-Plan Polish(const PlanProblem& p, Plan plan, std::chrono::steady_clock::time_point deadline) {
+// Local search from `plan` until no move lowers the score (the bottleneck,
+// or with `latency_first` the latency) or the deadline.
+Plan Polish(const PlanProblem& p, Plan plan, bool latency_first, std::chrono::steady_clock::time_point deadline) {
   const int M = static_cast<int>(p.nodes.size());
   std::vector<char> used(M);
-  Score best = ScorePlan(p, plan, &used);
+  Score best = ScorePlan(p, plan, &used, latency_first);
   auto try_plan = [&](const Plan& cand) {
-    Score sc = ScorePlan(p, cand, &used);
+    Score sc = ScorePlan(p, cand, &used, latency_first);
     if (!(sc < best)) return false;
     best = sc;
     plan = cand;
@@ -82,7 +92,7 @@ Plan Polish(const PlanProblem& p, Plan plan, std::chrono::steady_clock::time_poi
   for (bool improved = true; improved && std::chrono::steady_clock::now() < deadline;) {
     improved = false;
     const int K = static_cast<int>(plan.stages.size());
-    ScorePlan(p, plan, &used);
+    ScorePlan(p, plan, &used, latency_first);
     const std::vector<char> taken = used;
     // Move the cut between stages k and k + 1 by up to 4 segments.
     for (int k = 0; k + 1 < K && !improved; ++k)
@@ -161,9 +171,10 @@ class FastPlanner : public Planner {
  public:
   const char* name() const override { return "fast"; }
 
-  Result<PlanResult> Solve(const PlanProblem& p, const PlannerOptions&) override {
+  Result<PlanResult> Solve(const PlanProblem& p, const PlannerOptions& o) override {
     const auto t0 = std::chrono::steady_clock::now();
     TANDEM_RETURN_IF_ERROR(CheckCapacity(p));
+    if (o.objective == Objective::kLatency) return SolveLatency(p, t0);
     const auto never = std::chrono::steady_clock::time_point::max();
     const double lb = BottleneckLowerBound(p);
     // A bound of 0 (every term free) must still grow.
@@ -207,11 +218,59 @@ class FastPlanner : public Planner {
       auto all = MakeOptimalPlanner()->Solve(p, po);
       if (all.ok() && all->evaluation.bottleneck_s < best_value) best = all->plan;
     }
-    best = Polish(p, *best, std::chrono::steady_clock::now() + Seconds(kPolishDeadlineS));
+    best = Polish(p, *best, false, std::chrono::steady_clock::now() + Seconds(kPolishDeadlineS));
     // The bound, tightened with the real links.
     const double tight = LinkRelaxedBound(p, lb, Evaluate(p, *best).bottleneck_s,
                                           std::chrono::steady_clock::now() + Seconds(kBoundDeadlineS));
     return FinishPlan(name(), p, *best, false, std::max(lb, tight), t0);
+  }
+
+ private:
+  // The least latency: the exact search (FindLeastLatencyPlan) on the whole
+  // cluster when it is small, else inside the neighbourhoods and among the
+  // fastest workers (a latency-optimal plan has few stages, on fast workers
+  // with fast links), or the throughput plan if its latency is lower, then
+  // local search on the latency.
+  Result<PlanResult> SolveLatency(const PlanProblem& p, std::chrono::steady_clock::time_point t0) {
+    const int M = static_cast<int>(p.nodes.size());
+    std::vector<std::vector<int>> pools;
+    double deadline_s = kPools * kPoolDeadlineS;
+    if (M <= kPoolSize) {
+      std::vector<int> all(M);
+      std::iota(all.begin(), all.end(), 0);
+      pools.push_back(all);
+    } else {
+      deadline_s = kPoolDeadlineS;
+      // Fastest first: the least total time over every segment.
+      std::vector<double> total(M, 0);
+      for (int v = 0; v < M; ++v)
+        for (size_t s = 0; s < p.segments.size(); ++s) total[v] += p.SegmentTime(v, static_cast<int>(s));
+      std::vector<int> order(M);
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return total[a] < total[b]; });
+      order.resize(kPoolSize);
+      pools.push_back(order);
+      for (auto& pool : Neighbourhoods(p)) pools.push_back(std::move(pool));
+    }
+    std::optional<Plan> best;
+    double best_latency = std::numeric_limits<double>::infinity();
+    for (const auto& pool : pools) {
+      const PlanProblem sub = SubProblem(p, pool);
+      auto found = FindLeastLatencyPlan(sub, std::chrono::steady_clock::now() + Seconds(deadline_s));
+      if (!found.ok() || !found.value()) continue;  // out of time, or nothing fits this pool
+      Plan mapped = *found.value();
+      for (auto& st : mapped.stages) st.node = pool[st.node];
+      const double latency = Evaluate(p, mapped).latency_s;
+      if (latency < best_latency) best = mapped, best_latency = latency;
+    }
+    // The throughput plan is a candidate too (and the fallback when no
+    // search finished).
+    TANDEM_ASSIGN_OR_RETURN(PlanResult throughput, Solve(p, PlannerOptions{}));
+    if (!best || throughput.evaluation.latency_s < best_latency) best = throughput.plan;
+    best = Polish(p, *best, true, std::chrono::steady_clock::now() + Seconds(kPolishDeadlineS));
+    TANDEM_ASSIGN_OR_RETURN(PlanResult r, FinishPlan(name(), p, *best, false, LatencyLowerBound(p), t0));
+    r.objective = Objective::kLatency;
+    return r;
   }
 };
 

@@ -27,7 +27,10 @@ class OptimalPlanner : public Planner {
       if (!plan)
         return Status::InvalidArgument("no placement fits: the workers' memory cannot hold the model in stages of "
                                        "contiguous segments, one stage per worker");
-      return FinishPlan(name(), p, *plan, true, BottleneckLowerBound(p), t0);
+      TANDEM_ASSIGN_OR_RETURN(PlanResult r, FinishPlan(name(), p, *plan, true, 0, t0));
+      r.objective = Objective::kLatency;
+      r.lower_bound_s = r.evaluation.latency_s;  // exact: its own bound
+      return r;
     }
     const double lb = BottleneckLowerBound(p);
     std::vector<double> cands = BottleneckCandidates(p, std::numeric_limits<double>::infinity());

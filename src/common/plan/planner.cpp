@@ -116,6 +116,23 @@ double BottleneckLowerBound(const PlanProblem& p) {
   return std::max(lb, RelaxedBound(p, lb));
 }
 
+double LatencyLowerBound(const PlanProblem& p) {
+  const int S = static_cast<int>(p.segments.size());
+  const int M = static_cast<int>(p.nodes.size());
+  const int D = p.dispatcher();
+  double first = std::numeric_limits<double>::infinity(), last = first, sum = 0;
+  for (int v = 0; v < M; ++v) {
+    first = std::min(first, p.Transfer(D, v, p.input_bytes));
+    last = std::min(last, p.Transfer(v, D, p.segments[S - 1].out_bytes));
+  }
+  for (int s = 0; s < S; ++s) {
+    double best = std::numeric_limits<double>::infinity();
+    for (int v = 0; v < M; ++v) best = std::min(best, p.SegmentTime(v, s));
+    sum += best;
+  }
+  return first + sum + last;
+}
+
 namespace {
 
 // Calls f(end) for every end such that a stage over segments [begin, end)

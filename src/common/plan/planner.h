@@ -19,12 +19,12 @@ namespace tandem {
 
 enum class Objective {
   kThroughput,  // minimise the bottleneck (the default)
-  kLatency,     // minimise one request's end-to-end time (optimal and auto)
+  kLatency,     // minimise one request's end-to-end time (optimal, fast and auto)
 };
 
 struct PlannerOptions {
-  // What `optimal` and `auto` minimise; the heuristics always minimise the
-  // bottleneck.
+  // What `optimal`, `fast` and `auto` minimise; `greedy`, `seifer` and
+  // `random` ignore it.
   Objective objective = Objective::kThroughput;
   // `auto`: the exact search may use this long before `fast` takes over.
   double time_budget_s = 2.0;
@@ -39,7 +39,10 @@ struct PlanResult {
   Plan plan;
   PlanEvaluation evaluation;
   bool exact = false;         // proven optimal
-  double lower_bound_s = 0;   // a proven lower bound on the optimal bottleneck
+  // A proven lower bound on the optimum of `objective`: the least bottleneck,
+  // or with Objective::kLatency the least latency.
+  double lower_bound_s = 0;
+  Objective objective = Objective::kThroughput;
   double solve_s = 0;
 };
 
@@ -70,6 +73,9 @@ Status CheckCapacity(const PlanProblem& problem);
 // the input and output cross some dispatcher link, and all the work is shared
 // by all the nodes at best.
 double BottleneckLowerBound(const PlanProblem& problem);
+// A lower bound on any plan's end-to-end latency: every segment on its
+// fastest node, plus the best first and last hop.
+double LatencyLowerBound(const PlanProblem& problem);
 // The bound of a relaxation where stages may reuse nodes and every cut
 // crosses the cluster's best link (at least `from`).
 double RelaxedBound(const PlanProblem& problem, double from);

@@ -147,7 +147,9 @@ void CheckValid(const PlanProblem& p, const PlanResult& r) {
   REQUIRE(e == static_cast<int>(p.segments.size()));
   CHECK(r.evaluation.feasible);
   CHECK(r.evaluation.bottleneck_s == Approx(Recompute(p, r.plan)).epsilon(1e-12));
-  CHECK(r.lower_bound_s <= r.evaluation.bottleneck_s * (1 + 1e-12));
+  // The bound is on the objective the result was planned for.
+  const double value = r.objective == Objective::kLatency ? r.evaluation.latency_s : r.evaluation.bottleneck_s;
+  CHECK(r.lower_bound_s <= value * (1 + 1e-12));
 }
 
 TEST_CASE("optimal equals brute force on random small instances", "[plan]") {
@@ -219,8 +221,49 @@ TEST_CASE("the latency objective finds the least end-to-end latency", "[plan]") 
     auto a = MakePlanner("auto").value()->Solve(p, latency);
     REQUIRE(a.ok());
     CHECK(a->evaluation.latency_s == Approx(brute).epsilon(1e-12));
+    // On a cluster this small `fast` searches all of it: exact too.
+    auto f = MakePlanner("fast").value()->Solve(p, latency);
+    REQUIRE(f.ok());
+    CheckValid(p, f.value());
+    CHECK(f->evaluation.latency_s == Approx(brute).epsilon(1e-12));
+    CHECK(f->lower_bound_s <= brute * (1 + 1e-12));
+    CHECK(r->lower_bound_s == Approx(brute).epsilon(1e-12));  // exact: its own bound
   }
   CHECK(feasible > 50);
+}
+
+TEST_CASE("fast lowers the latency on clusters too big for the exact search", "[plan]") {
+  std::mt19937 rng(2026);
+  PlannerOptions latency;
+  latency.objective = Objective::kLatency;
+  for (int trial = 0; trial < 4; ++trial) {
+    INFO("trial " << trial);
+    PlanProblem p = RandomProblem(rng, 60 + 40 * trial, 60, trial % 2 == 0, false);
+    auto throughput = MakePlanner("fast").value()->Solve(p, PlannerOptions{});
+    auto r = MakePlanner("fast").value()->Solve(p, latency);
+    REQUIRE(throughput.ok());
+    REQUIRE(r.ok());
+    CheckValid(p, r.value());
+    // No worse than the throughput plan's latency, and no better than the
+    // least latency of any plan: every segment on its fastest worker, the
+    // best first and last hop.
+    CHECK(r->evaluation.latency_s <= throughput->evaluation.latency_s * (1 + 1e-12));
+    double bound = std::numeric_limits<double>::infinity(), last = bound;
+    for (size_t v = 0; v < p.nodes.size(); ++v) {
+      bound = std::min(bound, p.Transfer(p.dispatcher(), static_cast<int>(v), p.input_bytes));
+      last = std::min(last, p.Transfer(static_cast<int>(v), p.dispatcher(), p.segments.back().out_bytes));
+    }
+    bound += last;
+    for (size_t s = 0; s < p.segments.size(); ++s) {
+      double best = std::numeric_limits<double>::infinity();
+      for (size_t v = 0; v < p.nodes.size(); ++v) best = std::min(best, p.SegmentTime(static_cast<int>(v), static_cast<int>(s)));
+      bound += best;
+    }
+    CHECK(r->evaluation.latency_s >= bound * (1 - 1e-12));
+    // It reports that bound, on the latency.
+    CHECK(r->objective == Objective::kLatency);
+    CHECK(r->lower_bound_s == Approx(bound).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("every algorithm gives valid plans and auto is never worse than the baselines", "[plan]") {
