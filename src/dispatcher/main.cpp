@@ -69,11 +69,11 @@ int main(int argc, char** argv) {
   plan_cmd->add_option("--input-shape,-s", plan.input_shape, "with --model: input shape, e.g. 1,3,224,224");
   plan_cmd->add_option("--profile,-p", plan.profile, "or: a profile written by `profile --out`");
   plan_cmd->add_option("--cluster,-c", plan.cluster, "cluster config JSON (default: 3 local workers)");
-  plan_cmd->add_option("--algorithm,-a", plan.algorithm, "auto (default), optimal, fast, greedy, random")
+  plan_cmd->add_option("--algorithm,-a", plan.algorithm, "auto (default), optimal, fast, seifer, greedy, random")
       ->default_val("auto");
   plan_cmd->add_option("--objective", plan.objective,
                        "throughput (default: the slowest stage or transfer) or latency (one request end to end; "
-                       "optimal and auto)")
+                       "optimal, fast and auto)")
       ->default_val("throughput");
   plan_cmd->add_option("--time-budget", plan.time_budget_s, "auto: seconds for the exact search before fast")
       ->default_val(2.0)
