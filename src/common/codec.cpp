@@ -312,6 +312,12 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
   return Status::OK();
 }
 
+size_t MaxFrameBytes(const HostTensor& t) {
+  // version, dtype, codec, mode (u8), parameter (f64), rank (u8), dims,
+  // raw and payload bytes (u64), max error (f64), checksum (u32).
+  return 4 + 8 + 1 + 8 * t.shape.size() + 8 + 8 + 8 + 4 + t.nbytes();
+}
+
 Result<HostTensor> DecodeTensor(Reader* in, const DecodeLimits& limits, DecodedInfo* info) {
   const size_t before = in->remaining();
   uint8_t version, dtype, codec, mode, rank;

@@ -63,6 +63,11 @@ struct EncodeStats {
   double max_abs_error = 0;
 };
 
+// The most bytes EncodeTensor appends for `tensor` with any codec (a codec
+// never sends more than the raw bytes): reserve it to append frames without
+// copying earlier ones.
+size_t MaxFrameBytes(const HostTensor& tensor);
+
 // Appends one frame for `tensor` to `out`. kNone tensors are encoded as a
 // frame of dtype none with no payload.
 Status EncodeTensor(const HostTensor& tensor, const CodecSpec& spec, std::string* out, EncodeStats* stats = nullptr);

@@ -19,8 +19,8 @@ Status Round(const std::vector<HostTensor>& tensors, const CodecSpec& codec, zmq
              zmq::socket_t& pull) {
   std::string msg = StartMessage();
   msg += EncodeActivationPrefix(ActivationHeader{}, static_cast<uint32_t>(tensors.size()));
-  size_t room = 64;
-  for (const auto& t : tensors) room += t.nbytes() + 64 + 8 * t.shape.size();
+  size_t room = 64;  // the timings trailer
+  for (const auto& t : tensors) room += MaxFrameBytes(t);
   msg.reserve(msg.size() + room);
   for (const auto& t : tensors) {
     HostTensor out;  // the stage's output leaving the model

@@ -299,7 +299,9 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     return manager.hello_status(static_cast<size_t>(i));
   };
 
-  // 4. The first plan: a plan file, balanced stages, or the planner's.
+  // 4. The first plan: a plan file, balanced stages, or the planner's. The
+  // planner's problem also gives the prediction for the report.
+  const Result<PlanProblem> full = BuildPlanProblem(profile, cluster, hop_codec);
   Plan plan;
   if (plan_file) {
     std::vector<int> nodes;
@@ -331,8 +333,8 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
     TANDEM_ASSIGN_OR_RETURN(plan, PlanFromCuts(profile, cuts, nodes));
   } else {
     TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(o.algorithm));
-    TANDEM_ASSIGN_OR_RETURN(const PlanProblem full, BuildPlanProblem(profile, cluster, hop_codec));
-    const PlanProblem problem = SubProblem(full, reachable);
+    if (!full.ok()) return full.status();
+    const PlanProblem problem = SubProblem(full.value(), reachable);
     auto planned = planner->Solve(problem, PlannerOptions());
     if (!planned.ok())
       return planned.status().WithContext("cannot place " + o.model + " on " + cluster.source);
@@ -347,7 +349,7 @@ Status RunPipelineCommand(const RunCommandOptions& o, const std::atomic<bool>& s
 
   // What the planner's model predicts for this plan (for the report).
   std::optional<PlanEvaluation> predicted;
-  if (auto problem = BuildPlanProblem(profile, cluster, hop_codec); problem.ok()) predicted = Evaluate(problem.value(), plan);
+  if (full.ok()) predicted = Evaluate(full.value(), plan);
 
   // 5. Deploy, then stream; the manager keeps a pipeline up.
   TANDEM_RETURN_IF_ERROR(manager.Start(model, profile, plan, results_endpoint));

@@ -232,10 +232,10 @@ void StagePipeline::SendLoop() {
       auto t0 = Clock::now();
       ActivationHeader h{d_.model_version, d_.stage_index + 1};
       msg += EncodeActivationPrefix(h, static_cast<uint32_t>(it->tensors.size()));
-      // Room for every frame (a codec never sends more than the raw bytes)
-      // and the timings, so appending frames does not copy earlier ones.
+      // Room for every frame and the timings, so appending frames does not
+      // copy earlier ones.
       size_t room = 64 * (it->timings.size() + 1);
-      for (const auto& t : it->tensors) room += t.nbytes() + 64 + 8 * t.shape.size();
+      for (const auto& t : it->tensors) room += MaxFrameBytes(t);
       msg.reserve(msg.size() + room);
       const size_t frames_start = msg.size();
       EncodeStats stats;

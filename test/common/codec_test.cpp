@@ -62,6 +62,19 @@ TEST_CASE("lossless codecs round-trip bit for bit", "[codec]") {
   }
 }
 
+TEST_CASE("no frame is larger than MaxFrameBytes", "[codec]") {
+  const HostTensor tensors[] = {Random(DType::kFloat32, {2, 3, 17, 5}, 1), Random(DType::kFloat32, {64}, 2, true),
+                                Random(DType::kInt64, {9, 4}, 3), HostTensor::Zeros(DType::kFloat64, {3, 3, 3, 3, 3}),
+                                HostTensor::None()};
+  for (const char* codec : {"raw", "lz4", "zfp", "zfp+lz4", "zfp:accuracy=0.01", "zfp:rate=63"})
+    for (const auto& t : tensors) {
+      INFO(codec << " " << ShapeToString(t.shape));
+      std::string frame;
+      REQUIRE(EncodeTensor(t, ParseCodec(codec).value(), &frame).ok());
+      CHECK(frame.size() <= MaxFrameBytes(t));
+    }
+}
+
 TEST_CASE("zfp handles incompressible and extreme values without overflow", "[codec]") {
   // Values spanning the whole float range defeat compression: the frame must
   // still be exact in reversible mode.

@@ -92,21 +92,37 @@ Status CheckCapacity(const PlanProblem& p) {
   return Status::OK();
 }
 
-double BottleneckLowerBound(const PlanProblem& p) {
+namespace {
+
+// The least each term of a plan can cost over all nodes: the first hop, the
+// last hop, and each segment on its fastest node.
+struct TermFloors {
+  double first_hop = std::numeric_limits<double>::infinity();
+  double last_hop = std::numeric_limits<double>::infinity();
+  std::vector<double> segment;
+};
+
+TermFloors Floors(const PlanProblem& p) {
   const int S = static_cast<int>(p.segments.size());
   const int M = static_cast<int>(p.nodes.size());
   const int D = p.dispatcher();
-  double first = std::numeric_limits<double>::infinity(), last = first;
+  TermFloors f;
   for (int v = 0; v < M; ++v) {
-    first = std::min(first, p.Transfer(D, v, p.input_bytes));
-    last = std::min(last, p.Transfer(v, D, p.segments[S - 1].out_bytes));
+    f.first_hop = std::min(f.first_hop, p.Transfer(D, v, p.input_bytes));
+    f.last_hop = std::min(f.last_hop, p.Transfer(v, D, p.segments[S - 1].out_bytes));
   }
-  double lb = std::max(first, last);
-  for (int s = 0; s < S; ++s) {
-    double best = std::numeric_limits<double>::infinity();
-    for (int v = 0; v < M; ++v) best = std::min(best, p.SegmentTime(v, s));
-    lb = std::max(lb, best);
-  }
+  f.segment.assign(S, std::numeric_limits<double>::infinity());
+  for (int s = 0; s < S; ++s)
+    for (int v = 0; v < M; ++v) f.segment[s] = std::min(f.segment[s], p.SegmentTime(v, s));
+  return f;
+}
+
+}  // namespace
+
+double BottleneckLowerBound(const PlanProblem& p) {
+  const TermFloors f = Floors(p);
+  double lb = std::max(f.first_hop, f.last_hop);
+  for (double t : f.segment) lb = std::max(lb, t);
   if (p.segment_time.empty()) {
     double work = 0, speed = 0;
     for (const auto& s : p.segments) work += s.compute_s;
@@ -117,20 +133,10 @@ double BottleneckLowerBound(const PlanProblem& p) {
 }
 
 double LatencyLowerBound(const PlanProblem& p) {
-  const int S = static_cast<int>(p.segments.size());
-  const int M = static_cast<int>(p.nodes.size());
-  const int D = p.dispatcher();
-  double first = std::numeric_limits<double>::infinity(), last = first, sum = 0;
-  for (int v = 0; v < M; ++v) {
-    first = std::min(first, p.Transfer(D, v, p.input_bytes));
-    last = std::min(last, p.Transfer(v, D, p.segments[S - 1].out_bytes));
-  }
-  for (int s = 0; s < S; ++s) {
-    double best = std::numeric_limits<double>::infinity();
-    for (int v = 0; v < M; ++v) best = std::min(best, p.SegmentTime(v, s));
-    sum += best;
-  }
-  return first + sum + last;
+  const TermFloors f = Floors(p);
+  double sum = f.first_hop + f.last_hop;
+  for (double t : f.segment) sum += t;
+  return sum;
 }
 
 namespace {
@@ -415,15 +421,10 @@ class LatencySearch {
  public:
   LatencySearch(const PlanProblem& p, std::chrono::steady_clock::time_point deadline)
       : p_(p), deadline_(deadline), S_(static_cast<int>(p.segments.size())), M_(static_cast<int>(p.nodes.size())) {
+    const TermFloors f = Floors(p);
     rest_.assign(S_ + 1, 0.0);
-    double last_hop = std::numeric_limits<double>::infinity();
-    for (int v = 0; v < M_; ++v) last_hop = std::min(last_hop, p.Transfer(v, p.dispatcher(), p.segments[S_ - 1].out_bytes));
-    rest_[S_] = last_hop;
-    for (int s = S_ - 1; s >= 0; --s) {
-      double best = std::numeric_limits<double>::infinity();
-      for (int v = 0; v < M_; ++v) best = std::min(best, p.SegmentTime(v, s));
-      rest_[s] = rest_[s + 1] + best;
-    }
+    rest_[S_] = f.last_hop;
+    for (int s = S_ - 1; s >= 0; --s) rest_[s] = rest_[s + 1] + f.segment[s];
   }
 
   Result<std::optional<Plan>> Run() {
