@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/file_util.h"
+#include "common/measured_links.h"
 #include "common/transport.h"
 
 namespace tandem {
@@ -57,6 +58,13 @@ class Fields {
   }
   std::string source_;
 };
+
+// A relative path in a config names a file beside the config.
+std::string ResolveAgainst(const std::string& source, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  const size_t slash = source.find_last_of('/');
+  return slash == std::string::npos ? path : source.substr(0, slash + 1) + path;
+}
 
 Status CheckTimeout(const Fields& f, const std::string& path, double v) {
   if (!(v > 0 && v <= 86400)) return f.Error(path, "must be a number of seconds in (0, 86400]");
@@ -112,13 +120,17 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     auto& net = c.network;
     TANDEM_RETURN_IF_ERROR(f.OnlyKnown(n, "network", {"bandwidth_mbps", "latency_ms", "dispatcher_bandwidth_mbps",
                                                       "dispatcher_latency_ms", "bandwidth_matrix_mbps",
-                                                      "latency_matrix_ms"}));
+                                                      "latency_matrix_ms", "links"}));
     TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "bandwidth_mbps", &net.bandwidth_mbps));
     TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "latency_ms", &net.latency_ms));
     TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "dispatcher_bandwidth_mbps", &net.dispatcher_bandwidth_mbps));
     TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "dispatcher_latency_ms", &net.dispatcher_latency_ms));
     TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "bandwidth_matrix_mbps", &net.bandwidth_matrix_mbps));
     TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "latency_matrix_ms", &net.latency_matrix_ms));
+    TANDEM_RETURN_IF_ERROR(f.Get(n, "network", "links", &net.links));
+    if (n.contains("links") && net.links.empty())
+      return f.Error("network.links", "must name a file written by measure-links");
+    net.links = ResolveAgainst(source, net.links);
     if (!(net.bandwidth_mbps > 0 && std::isfinite(net.bandwidth_mbps)))
       return f.Error("network.bandwidth_mbps", "must be a positive number of Mbit/s");
     if (!(net.latency_ms >= 0 && std::isfinite(net.latency_ms)))
@@ -148,10 +160,7 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "speed", &e.speed));
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "bandwidth_mbps", &e.bandwidth_mbps));
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "profile", &e.profile));
-    if (!e.profile.empty() && e.profile[0] != '/') {
-      const size_t slash = source.find_last_of('/');
-      if (slash != std::string::npos) e.profile = source.substr(0, slash + 1) + e.profile;
-    }
+    e.profile = ResolveAgainst(source, e.profile);
     TANDEM_RETURN_IF_ERROR(f.Get(w, path, "latency_ms", &e.latency_ms));
     if (e.memory_mb >= (uint64_t{1} << 30))
       return f.Error(path + ".memory_mb", "must be below 1073741824 MiB (1 PiB); 0 means no limit");
@@ -161,6 +170,9 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
       return f.Error(path + ".latency_ms", "must be a number of milliseconds >= 0");
     if (e.name.empty() || e.name.size() > kMaxWorkerNameLen)
       return f.Error(path + ".name", "must be 1.." + std::to_string(kMaxWorkerNameLen) + " characters");
+    if (e.name == kDispatcherLinkName)
+      return f.Error(path + ".name", std::string("'") + kDispatcherLinkName +
+                                         "' names the dispatcher's end of a link; choose another name");
     if (!names.insert(e.name).second) return f.Error(path + ".name", "'" + e.name + "' is used by another worker");
     auto ep = ParseTcpEndpoint(e.endpoint);
     if (!ep.ok()) return f.Error(path + ".endpoint", ep.status().message());
@@ -203,6 +215,8 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
 }
 
 double ClusterConfig::LinkBandwidth(size_t a, size_t b) const {
+  if (!network.measured_bandwidth_mbps.empty() && network.measured_bandwidth_mbps[a][b] > 0)
+    return network.measured_bandwidth_mbps[a][b] * 1e6 / 8;
   if (!network.bandwidth_matrix_mbps.empty()) return network.bandwidth_matrix_mbps[a][b] * 1e6 / 8;
   auto own = [&](size_t i) {
     if (i == workers.size())
@@ -213,6 +227,8 @@ double ClusterConfig::LinkBandwidth(size_t a, size_t b) const {
 }
 
 double ClusterConfig::LinkLatency(size_t a, size_t b) const {
+  if (!network.measured_latency_ms.empty() && network.measured_latency_ms[a][b] >= 0)
+    return network.measured_latency_ms[a][b] * 1e-3;
   if (!network.latency_matrix_ms.empty()) return network.latency_matrix_ms[a][b] * 1e-3;
   auto own = [&](size_t i) {
     if (i == workers.size())
@@ -224,7 +240,13 @@ double ClusterConfig::LinkLatency(size_t a, size_t b) const {
 
 Result<ClusterConfig> LoadClusterConfig(const std::string& path) {
   TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 16 << 20));
-  return ParseClusterConfig(text, path);
+  TANDEM_ASSIGN_OR_RETURN(ClusterConfig c, ParseClusterConfig(text, path));
+  if (!c.network.links.empty()) {
+    auto m = LoadMeasuredLinks(c.network.links);
+    if (!m.ok()) return m.status().WithContext(path + ": network.links");
+    c.network.measured_links = ApplyMeasuredLinks(m.value(), &c);
+  }
+  return c;
 }
 
 std::string DefaultClusterConfigJson() {

@@ -42,6 +42,15 @@ struct NetworkConfig {
   // Optional (workers+1)^2 matrices in worker order, the dispatcher last.
   std::vector<std::vector<double>> bandwidth_matrix_mbps;
   std::vector<std::vector<double>> latency_matrix_ms;
+  // Optional: a file written by `tandem-dispatcher measure-links`, resolved
+  // against the config's folder. Its measurements win over every configured
+  // value, link by link; links it does not hold keep the configured ones.
+  std::string links;
+  // Filled from `links` by LoadClusterConfig (measured_links.h): (workers+1)^2
+  // in the matrices' order, < 0 where a link was not measured.
+  std::vector<std::vector<double>> measured_bandwidth_mbps;
+  std::vector<std::vector<double>> measured_latency_ms;
+  size_t measured_links = 0;  // how many links the file gave
 };
 
 struct ClusterConfig {
@@ -68,7 +77,10 @@ struct ClusterConfig {
   const CodecSpec& HopCodec(const WorkerEntry& worker) const { return worker.codec ? *worker.codec : codec; }
 };
 
+// Parses and validates; does not read the files the config names.
 Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::string& source);
+// Reads, parses and loads network.links when it is set (errors name the
+// config, the field and the links file).
 Result<ClusterConfig> LoadClusterConfig(const std::string& path);
 
 // Three workers on loopback (tcp://127.0.0.1:5550, :5560, :5570), the

@@ -1,6 +1,7 @@
 #include "common/protocol.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 namespace tandem {
@@ -8,7 +9,7 @@ namespace {
 
 constexpr char kMagic[4] = {'T', 'N', 'D', 'M'};
 
-bool KnownType(uint16_t t) { return (t >= 1 && t <= 11) || t == 20 || t == 21; }
+bool KnownType(uint16_t t) { return (t >= 1 && t <= 15) || t == 20 || t == 21; }
 
 Status Truncated(const char* what) { return Status::Corruption(std::string(what) + " body is truncated or malformed"); }
 
@@ -48,6 +49,10 @@ const char* MessageTypeName(MessageType t) {
     case MessageType::kError: return "ERROR";
     case MessageType::kUndeploy: return "UNDEPLOY";
     case MessageType::kUndeployAck: return "UNDEPLOY_ACK";
+    case MessageType::kProbe: return "PROBE";
+    case MessageType::kProbeReply: return "PROBE_REPLY";
+    case MessageType::kMeasureLinks: return "MEASURE_LINKS";
+    case MessageType::kLinksReport: return "LINKS_REPORT";
     case MessageType::kActivation: return "ACTIVATION";
     case MessageType::kRequestFailed: return "REQUEST_FAILED";
   }
@@ -202,6 +207,105 @@ Result<UndeployBody> UndeployBody::Decode(Reader& r) {
   if (r.remaining() == 0) return b;  // minor 0: every deployment
   r.U32(&b.model_version);
   if (!r.ok()) return Truncated("UNDEPLOY");
+  return b;
+}
+
+std::string EncodeProbe(uint64_t id, uint32_t reply_bytes, size_t payload_bytes) {
+  std::string m = StartMessage();
+  Writer w(&m);
+  w.U32(reply_bytes);
+  m.resize(m.size() + payload_bytes, '\0');
+  FinishMessage(MessageType::kProbe, id, &m);
+  return m;
+}
+
+Result<uint32_t> DecodeProbe(Reader& r) {
+  uint32_t reply_bytes = 0;
+  if (!r.U32(&reply_bytes)) return Truncated("PROBE");
+  if (reply_bytes > kMaxProbeBytes)
+    return Status::InvalidArgument("PROBE asks for a " + std::to_string(reply_bytes) + "-byte reply; the most is " +
+                                   std::to_string(kMaxProbeBytes));
+  return reply_bytes;
+}
+
+std::string MeasureLinksBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U32(probe_bytes);
+  w.U32(rounds);
+  w.F64(timeout_s);
+  w.U32(static_cast<uint32_t>(peers.size()));
+  for (const auto& p : peers) {
+    w.Str(p.name);
+    w.Str(p.endpoint);
+  }
+  return s;
+}
+
+Result<MeasureLinksBody> MeasureLinksBody::Decode(Reader& r) {
+  MeasureLinksBody b;
+  uint32_t n = 0;
+  r.U32(&b.probe_bytes);
+  r.U32(&b.rounds);
+  r.F64(&b.timeout_s);
+  r.U32(&n);
+  if (!r.ok()) return Truncated("MEASURE_LINKS");
+  if (b.probe_bytes == 0 || b.probe_bytes > kMaxProbeBytes)
+    return Status::InvalidArgument("MEASURE_LINKS probe size " + std::to_string(b.probe_bytes) + " is not in 1.." +
+                                   std::to_string(kMaxProbeBytes));
+  if (b.rounds == 0 || b.rounds > kMaxProbeRounds)
+    return Status::InvalidArgument("MEASURE_LINKS rounds " + std::to_string(b.rounds) + " is not in 1.." +
+                                   std::to_string(kMaxProbeRounds));
+  if (!(b.timeout_s > 0 && b.timeout_s <= 3600))
+    return Status::InvalidArgument("MEASURE_LINKS timeout is not in (0, 3600] s");
+  if (n > kMaxLinkPeers)
+    return Status::InvalidArgument("MEASURE_LINKS names " + std::to_string(n) + " peers; the most is " +
+                                   std::to_string(kMaxLinkPeers));
+  for (uint32_t i = 0; i < n; ++i) {
+    LinkPeer p;
+    if (!r.Str(&p.name, kMaxNameLen) || !r.Str(&p.endpoint, kMaxEndpointLen)) return Truncated("MEASURE_LINKS");
+    b.peers.push_back(std::move(p));
+  }
+  if (r.remaining() != 0) return Truncated("MEASURE_LINKS");
+  return b;
+}
+
+std::string LinksReportBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.U32(static_cast<uint32_t>(links.size()));
+  for (const auto& l : links) {
+    w.Str(l.name);
+    w.U8(static_cast<uint8_t>(l.code));
+    w.Str(l.message);
+    w.F64(l.rtt_s);
+    w.F64(l.out_bytes_per_s);
+    w.F64(l.in_bytes_per_s);
+  }
+  return s;
+}
+
+Result<LinksReportBody> LinksReportBody::Decode(Reader& r) {
+  LinksReportBody b;
+  uint32_t n = 0;
+  if (!r.U32(&n)) return Truncated("LINKS_REPORT");
+  if (n > kMaxLinkPeers) return Truncated("LINKS_REPORT");
+  for (uint32_t i = 0; i < n; ++i) {
+    LinkResult l;
+    uint8_t code = 0;
+    r.Str(&l.name, kMaxNameLen);
+    r.U8(&code);
+    r.Str(&l.message, kMaxTextLen);
+    r.F64(&l.rtt_s);
+    r.F64(&l.out_bytes_per_s);
+    r.F64(&l.in_bytes_per_s);
+    if (!r.ok()) return Truncated("LINKS_REPORT");
+    l.code = CodeFromWire(code);
+    const bool finite = std::isfinite(l.rtt_s) && std::isfinite(l.out_bytes_per_s) && std::isfinite(l.in_bytes_per_s);
+    if (!finite || l.rtt_s < 0 || l.out_bytes_per_s < 0 || l.in_bytes_per_s < 0) return Truncated("LINKS_REPORT");
+    b.links.push_back(std::move(l));
+  }
+  if (r.remaining() != 0) return Truncated("LINKS_REPORT");
   return b;
 }
 

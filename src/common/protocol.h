@@ -35,7 +35,8 @@ namespace tandem {
 constexpr uint8_t kProtocolMajor = 1;
 // 1: PONG and UNDEPLOY bodies, DEPLOY flags and stage reuse.
 // 2: receive and send times in the ACTIVATION timings trailer.
-constexpr uint8_t kProtocolMinor = 2;
+// 3: PROBE and MEASURE_LINKS (link measurement).
+constexpr uint8_t kProtocolMinor = 3;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -61,6 +62,12 @@ enum class MessageType : uint16_t {
   kError = 9,
   kUndeploy = 10,
   kUndeployAck = 11,
+  // link measurement (minor 3): PROBE from a dispatcher or another worker,
+  // MEASURE_LINKS from the dispatcher
+  kProbe = 12,
+  kProbeReply = 13,
+  kMeasureLinks = 14,
+  kLinksReport = 15,
   // data: along the pipeline, dispatcher -> stage 0 -> ... -> dispatcher
   kActivation = 20,
   kRequestFailed = 21,
@@ -192,6 +199,52 @@ struct ErrorBody {
   std::string Encode() const;
   static Result<ErrorBody> Decode(Reader& r);
   Status ToStatus() const;
+};
+
+// ---- link measurement (minor 3) -----------------------------------------
+
+constexpr uint32_t kMaxProbeBytes = 64u << 20;  // payload of a PROBE or its reply
+constexpr uint32_t kMaxProbeRounds = 100;
+constexpr uint32_t kMaxLinkPeers = 1024;
+
+// PROBE: u32 reply_bytes, then any number of padding bytes (the payload
+// whose transfer is timed; it is the rest of the body and never copied).
+// The answer, PROBE_REPLY, carries reply_bytes padding bytes as its body.
+// reply_bytes above kMaxProbeBytes is refused.
+std::string EncodeProbe(uint64_t id, uint32_t reply_bytes, size_t payload_bytes);
+Result<uint32_t> DecodeProbe(Reader& r);
+
+// MEASURE_LINKS: the dispatcher asks a worker to probe these peers' control
+// endpoints in turn and report what it measured. A worker refuses it while
+// it runs a stage (their traffic would skew both).
+struct LinkPeer {
+  std::string name;
+  std::string endpoint;  // the peer's control endpoint, tcp://HOST:PORT
+};
+struct MeasureLinksBody {
+  uint32_t probe_bytes = 1u << 20;  // 1..kMaxProbeBytes
+  uint32_t rounds = 3;              // 1..kMaxProbeRounds timed probes each way
+  double timeout_s = 10;            // per probe message, (0, 3600]
+  std::vector<LinkPeer> peers;      // at most kMaxLinkPeers
+  std::string Encode() const;
+  static Result<MeasureLinksBody> Decode(Reader& r);
+};
+
+// What one probe of a link found. bytes per second are the transfer rate
+// beyond the round trip of an empty probe; rtt_s is the least round trip of
+// an empty probe (latency: half of it).
+struct LinkResult {
+  std::string name;  // the peer
+  Status::Code code = Status::Code::kOk;
+  std::string message;  // why it failed (code != kOk)
+  double rtt_s = 0;
+  double out_bytes_per_s = 0;  // this end -> peer
+  double in_bytes_per_s = 0;   // peer -> this end
+};
+struct LinksReportBody {
+  std::vector<LinkResult> links;  // one per peer asked, in order
+  std::string Encode() const;
+  static Result<LinksReportBody> Decode(Reader& r);
 };
 
 // ---- data bodies ---------------------------------------------------------

@@ -74,9 +74,20 @@ struct PlanCommandOptions {
   int repeats = 10;
 };
 
+struct MeasureLinksCommandOptions {
+  std::string cluster;     // cluster config; empty: the embedded default
+  std::string out;         // write the measurements here (for network.links)
+  double probe_mb = 1;     // payload of a timed probe, MB (10^6 bytes)
+  int rounds = 3;          // timed probes each way; the fastest counts
+  double timeout_s = 10;   // for each probe's answer
+};
+
 Status RunProfileCommand(const ProfileCommandOptions& options);
 Status RunPlanCommand(const PlanCommandOptions& options);
 Status RunSplitCommand(const SplitCommandOptions& options);
+// Measures every link between the dispatcher and the workers and between
+// each pair of workers; prints them and writes them for network.links.
+Status RunMeasureLinksCommand(const MeasureLinksCommandOptions& options);
 // Stops streaming early (printing what was done) when `stop` becomes true.
 Status RunPipelineCommand(const RunCommandOptions& options, const std::atomic<bool>& stop);
 

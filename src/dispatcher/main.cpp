@@ -1,4 +1,4 @@
-// tandem-dispatcher: profile, split and (later) run a model across workers.
+// tandem-dispatcher: profile, plan, split and run a model across workers; measure the links between them.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
@@ -84,6 +84,23 @@ int main(int argc, char** argv) {
   plan_cmd->add_option("--warmup", plan.warmup, "profiling: untimed runs per segment")->default_val(3);
   plan_cmd->add_option("--repeats", plan.repeats, "profiling: timed runs per segment")->default_val(10);
 
+  tandem::MeasureLinksCommandOptions links;
+  CLI::App* links_cmd = app.add_subcommand(
+      "measure-links",
+      "measure bandwidth and latency between the dispatcher and each worker and between every two workers, for "
+      "the planner (the cluster config's network.links); run it while no pipeline runs");
+  links_cmd->add_option("--cluster,-c", links.cluster, "cluster config JSON (default: 3 local workers)");
+  links_cmd->add_option("--out,-o", links.out, "write the measurements (JSON) here");
+  links_cmd->add_option("--probe-mb", links.probe_mb, "payload of a timed probe, MB (larger: steadier on fast links)")
+      ->default_val(1.0)
+      ->check(CLI::Range(0.001, 64.0));
+  links_cmd->add_option("--rounds", links.rounds, "timed probes each way per link; the fastest counts")
+      ->default_val(3)
+      ->check(CLI::Range(1, 100));
+  links_cmd->add_option("--timeout", links.timeout_s, "seconds to wait for each probe's answer")
+      ->default_val(10.0)
+      ->check(CLI::Range(0.01, 3600.0));
+
   tandem::RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
       "run", "split the model, deploy the stages to the workers, stream inputs through, and report");
@@ -134,12 +151,13 @@ int main(int argc, char** argv) {
 
   tandem::Status st;
   try {
-    // profile, plan and split keep the default SIGINT/SIGTERM action (they
+    // profile, plan, split and measure-links keep the default SIGINT/SIGTERM action (they
     // stop at once; their files are written whole or not at all); run
     // stops cleanly: it undeploys its stages and delivers what it has.
     if (app.got_subcommand(profile_cmd)) st = tandem::RunProfileCommand(profile);
     else if (app.got_subcommand(plan_cmd)) st = tandem::RunPlanCommand(plan);
     else if (app.got_subcommand(split_cmd)) st = tandem::RunSplitCommand(split);
+    else if (app.got_subcommand(links_cmd)) st = tandem::RunMeasureLinksCommand(links);
     else if (app.got_subcommand(run_cmd)) st = tandem::RunPipelineCommand(run, tandem::InstallStopSignals());
   } catch (const std::exception& e) {
     st = tandem::Status::Internal(e.what());

@@ -119,15 +119,16 @@ Result<std::vector<int>> ParseCutList(const std::string& text) {
 }  // namespace
 
 Status RunProfileCommand(const ProfileCommandOptions& o) {
+  std::optional<CodecSpec> move_codec;  // checked before the model loads
+  if (o.move_codec != "none") {
+    auto c = ParseCodec(o.move_codec);
+    if (!c.ok()) return c.status().WithContext("--move-codec");
+    move_codec = c.value();
+  }
   TANDEM_ASSIGN_OR_RETURN(auto model, LoadModel(o.model));
   ProfileOptions po = Repeats(o.warmup, o.repeats);
   po.mean = o.mean;
   po.min_time_s = o.min_time_s;
-  std::optional<CodecSpec> move_codec;
-  if (o.move_codec != "none") {
-    TANDEM_ASSIGN_OR_RETURN(CodecSpec c, ParseCodec(o.move_codec));
-    move_codec = c;
-  }
   TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, po, move_codec));
   std::fputs(FormatProfile(profile).c_str(), stdout);
   if (!o.out.empty()) {

@@ -149,6 +149,13 @@ std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster
   std::snprintf(buf, sizeof buf, "plan: %zu stage(s) on %zu worker(s), algorithm %s%s, solved in %.3f s\n\n",
                 r.plan.stages.size(), cluster.workers.size(), r.algorithm.c_str(), r.exact ? " (exact)" : "", r.solve_s);
   out += buf;
+  if (cluster.network.measured_links > 0) {
+    const size_t links = (cluster.workers.size() + 1) * cluster.workers.size();
+    std::snprintf(buf, sizeof buf, "links: %zu of %zu measured (%s)%s\n\n", cluster.network.measured_links, links,
+                  cluster.network.links.c_str(),
+                  cluster.network.measured_links < links ? "; the others as the config says" : "");
+    out += buf;
+  }
   out += "stage  worker            nodes       transfer in ms   compute ms   (moving ms)   memory\n";
   for (size_t k = 0; k < r.plan.stages.size(); ++k) {
     const auto& s = r.plan.stages[k];

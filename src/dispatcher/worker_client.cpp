@@ -123,4 +123,15 @@ Status WorkerClient::Undeploy(double timeout_s, uint32_t model_version) {
   return Call(MessageType::kUndeploy, u.Encode(), MessageType::kUndeployAck, timeout_s).status();
 }
 
+Result<LinksReportBody> WorkerClient::MeasureLinks(const MeasureLinksBody& m, double timeout_s) {
+  TANDEM_ASSIGN_OR_RETURN(std::string body,
+                          Call(MessageType::kMeasureLinks, m.Encode(), MessageType::kLinksReport, timeout_s));
+  Reader r(body);
+  TANDEM_ASSIGN_OR_RETURN(LinksReportBody report, LinksReportBody::Decode(r));
+  if (report.links.size() != m.peers.size())
+    return Status::Corruption(Who() + " reported " + std::to_string(report.links.size()) + " links for " +
+                              std::to_string(m.peers.size()) + " peers");
+  return report;
+}
+
 }  // namespace tandem

@@ -31,6 +31,8 @@ class WorkerClient {
   Result<DeployAckBody> FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s);
   // Stops one deployment (`model_version`), or every one (0).
   Status Undeploy(double timeout_s, uint32_t model_version = 0);
+  // Asks the worker to probe its links to `m.peers` (MEASURE_LINKS).
+  Result<LinksReportBody> MeasureLinks(const MeasureLinksBody& m, double timeout_s);
 
   // Calls waiting for a reply give up (Unavailable) as soon as this returns
   // true: the heartbeat monitor has declared the worker failed.

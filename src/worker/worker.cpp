@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "common/link_probe.h"
 #include "common/log.h"
 #include "common/model/model.h"
 #include "common/sha256.h"
@@ -121,6 +122,7 @@ Status Worker::Start() {
 }
 
 void Worker::Run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
   TANDEM_LOG(kInfo) << options_.name << " listening on " << control_endpoint_ << " (data " << data_endpoint_
                     << ", " << GetComputeThreads() << " compute thread(s))";
   zmq::pollitem_t item{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0};
@@ -222,11 +224,67 @@ std::string Worker::Handle(const Header& h, Reader& body) {
     }
     case MessageType::kUndeploy:
       return HandleUndeploy(h.id, body);
+    case MessageType::kProbe:
+      return HandleProbe(h.id, body);
+    case MessageType::kMeasureLinks:
+      return HandleMeasureLinks(h.id, body);
     default:
       ++refused_;
       return Error(h.id, Status::InvalidArgument(std::string(MessageTypeName(h.type)) +
                                                  " is not a request a worker's control socket takes"));
   }
+}
+
+std::string Worker::HandleProbe(uint64_t id, Reader& body) {
+  auto reply_bytes = DecodeProbe(body);
+  if (!reply_bytes.ok()) {
+    ++refused_;
+    return Error(id, reply_bytes.status());
+  }
+  std::string m = StartMessage();
+  m.resize(kHeaderSize + reply_bytes.value(), '\0');
+  FinishMessage(MessageType::kProbeReply, id, &m);
+  return m;
+}
+
+std::string Worker::HandleMeasureLinks(uint64_t id, Reader& body) {
+  auto b = MeasureLinksBody::Decode(body);
+  if (!b.ok()) {
+    ++refused_;
+    return Error(id, b.status());
+  }
+  size_t running = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running = deployments_.size();
+  }
+  if (running > 0 || loading_)
+    return Error(id, Status::Unavailable(options_.name + (loading_ ? " is loading a stage" : " runs " +
+                                         std::to_string(running) + " stage(s)") +
+                                         "; measure links while no pipeline runs (its traffic would skew the figures)"));
+  ProbeOptions po;
+  po.probe_bytes = b->probe_bytes;
+  po.rounds = b->rounds;
+  po.timeout_s = b->timeout_s;
+  LinksReportBody report;
+  for (const auto& peer : b->peers) {
+    LinkResult l;
+    l.name = peer.name;
+    auto e = ProbeLink(ctx_, peer.endpoint, po, stop_);
+    if (e.ok()) {
+      l.rtt_s = e->rtt_s;
+      l.out_bytes_per_s = e->out_bytes_per_s;
+      l.in_bytes_per_s = e->in_bytes_per_s;
+      TANDEM_LOG(kInfo) << "link to " << peer.name << ": " << e->out_bytes_per_s * 8e-6 << " Mbit/s out, "
+                        << e->in_bytes_per_s * 8e-6 << " Mbit/s in, round trip " << e->rtt_s * 1e3 << " ms";
+    } else {
+      l.code = e.status().code();
+      l.message = e.status().message().substr(0, kMaxTextLen);
+      TANDEM_LOG(kWarning) << "link to " << peer.name << " not measured: " << e.status().message();
+    }
+    report.links.push_back(std::move(l));
+  }
+  return EncodeMessage(MessageType::kLinksReport, id, report.Encode());
 }
 
 std::string Worker::DeployReply(uint64_t id, const Status& st, uint64_t params,

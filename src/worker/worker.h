@@ -4,7 +4,8 @@
 // DEPLOY (load a stage, replacing the running ones or beside them for a
 // model update, without a restart; or reuse a stage it already holds), STATUS,
 // PING (the dispatcher's heartbeat, answered with this process's instance id),
-// UNDEPLOY (one version or all). The data path: a DataReceiver routes each
+// UNDEPLOY (one version or all), PROBE (answered at once: link measurement)
+// and MEASURE_LINKS (probe the peers named, when no stage runs). The data path: a DataReceiver routes each
 // message by model version to that deployment's StagePipeline.
 // Malformed or oversized messages are refused and counted; the worker keeps
 // serving.
@@ -53,6 +54,10 @@ class Worker {
   std::string DeployReply(uint64_t id, const Status& st, uint64_t params, std::chrono::steady_clock::time_point t0);
   std::string HandleStatus(uint64_t id);
   std::string HandleUndeploy(uint64_t id, Reader& body);
+  std::string HandleProbe(uint64_t id, Reader& body);
+  // Probes each peer in turn on this thread (bounded by the request's
+  // timeout per probe message); refused while a stage runs or loads.
+  std::string HandleMeasureLinks(uint64_t id, Reader& body);
   // The deployment of `version`, or null.
   std::shared_ptr<StagePipeline> Find(uint32_t version);
   // A loaded stage with this SHA-256 (deployed now or recently), or null.
@@ -64,6 +69,7 @@ class Worker {
 
   WorkerOptions options_;
   zmq::context_t ctx_;
+  const std::atomic<bool>* stop_ = nullptr;  // Run's flag
   std::unique_ptr<zmq::socket_t> control_;
   std::unique_ptr<zmq::socket_t> data_;
   std::string control_endpoint_, data_endpoint_;

@@ -1,6 +1,12 @@
 #include "common/cluster_config.h"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+
+#include "common/file_util.h"
+#include "common/measured_links.h"
+#include "support.h"
 
 namespace tandem {
 namespace {
@@ -46,6 +52,67 @@ TEST_CASE("a full cluster config parses", "[config]") {
   CHECK(m->LinkBandwidth(1, 0) == Approx(1e6));
 }
 
+TEST_CASE("measured links win over configured values, link by link", "[config][links]") {
+  test::TempDir dir;
+  const std::string links = R"({"format": "tandem-links", "version": 1, "probe_bytes": 1000000, "rounds": 3,
+    "links": [{"from": "dispatcher", "to": "a", "bandwidth_mbps": 400, "latency_ms": 0.5},
+              {"from": "a", "to": "b", "bandwidth_mbps": 16, "latency_ms": 2},
+              {"from": "a", "to": "gone", "bandwidth_mbps": 1, "latency_ms": 1}]})";
+  REQUIRE(WriteFileAtomic(dir.path() + "/links.json", links).ok());
+  const std::string cluster = dir.path() + "/cluster.json";
+  REQUIRE(WriteFileAtomic(cluster, R"({"network": {"bandwidth_mbps": 80, "latency_ms": 1, "links": "links.json"},
+      "workers": [{"name": "a", "endpoint": "tcp://h:1"}, {"name": "b", "endpoint": "tcp://h:2"}]})")
+              .ok());
+  auto c = LoadClusterConfig(cluster);
+  REQUIRE(c.ok());
+  CHECK(c->network.links == dir.path() + "/links.json");
+  CHECK(c->network.measured_links == 2);  // "gone" is not in the config
+  CHECK(c->LinkBandwidth(2, 0) == Approx(50e6));  // dispatcher -> a: measured 400 Mbit/s
+  CHECK(c->LinkLatency(2, 0) == Approx(0.0005));
+  CHECK(c->LinkBandwidth(0, 1) == Approx(2e6));   // a -> b: measured 16 Mbit/s
+  CHECK(c->LinkLatency(0, 1) == Approx(0.002));
+  CHECK(c->LinkBandwidth(1, 0) == Approx(10e6));  // b -> a: not measured, the default 80 Mbit/s
+  CHECK(c->LinkLatency(1, 0) == Approx(0.002));   // 1 ms per end
+  CHECK(c->LinkBandwidth(0, 2) == Approx(10e6));
+
+  // The file round-trips through its writer.
+  auto parsed = ParseMeasuredLinks(links, "links.json");
+  REQUIRE(parsed.ok());
+  auto again = ParseMeasuredLinks(MeasuredLinksToJson(parsed.value()), "again.json");
+  REQUIRE(again.ok());
+  REQUIRE(again->links.size() == 3);
+  CHECK(again->links[1].bandwidth_mbps == 16);
+  CHECK(again->probe_bytes == 1000000);
+
+  // Errors name the file and the field.
+  auto bad = [&](const std::string& text, const std::vector<std::string>& want) {
+    REQUIRE(WriteFileAtomic(dir.path() + "/links.json", text).ok());
+    auto r = LoadClusterConfig(cluster);
+    REQUIRE_FALSE(r.ok());
+    for (const auto& w : want) CHECK_THAT(r.status().message(), Catch::Contains(w));
+  };
+  bad("{", {"cluster.json: network.links", "links.json: not valid JSON"});
+  bad(R"({"format": "x", "version": 1, "links": []})", {"links.json: format"});
+  bad(R"({"format": "tandem-links", "version": 2, "links": []})", {"links.json: version"});
+  bad(R"({"format": "tandem-links", "version": 1})", {"links.json: links: required"});
+  bad(R"({"format": "tandem-links", "version": 1, "links": [{"from": "a", "to": "b", "bandwidth_mbps": 0,
+      "latency_ms": 1}]})",
+      {"links[0].bandwidth_mbps"});
+  bad(R"({"format": "tandem-links", "version": 1, "links": [{"from": "a", "to": "b", "bandwidth_mbps": 1,
+      "latency_ms": -1}]})",
+      {"links[0].latency_ms"});
+  bad(R"({"format": "tandem-links", "version": 1, "links": [{"from": "a", "to": "a", "bandwidth_mbps": 1,
+      "latency_ms": 1}]})",
+      {"links[0]", "two different ends"});
+  bad(R"({"format": "tandem-links", "version": 1, "links": [{"to": "a", "bandwidth_mbps": 1, "latency_ms": 1}]})",
+      {"links[0].from"});
+  REQUIRE(::unlink((dir.path() + "/links.json").c_str()) == 0);
+  auto missing = LoadClusterConfig(cluster);
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.status().message(), Catch::Contains("cluster.json: network.links"));
+  CHECK_THAT(missing.status().message(), Catch::Contains("links.json"));
+}
+
 TEST_CASE("config errors name the file and the field", "[config]") {
   const std::string w = R"({"name": "a", "endpoint": "tcp://127.0.0.1:5550"})";
   struct Case {
@@ -84,6 +151,9 @@ TEST_CASE("config errors name the file and the field", "[config]") {
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "bandwidth_mbps": -3}]})", "workers[0].bandwidth_mbps"},
       {"{\"dispatcher\": {\"results_advertise\": \"tcp://0.0.0.0:1\"}, \"workers\": [" + w + "]}",
        "dispatcher.results_advertise"},
+      {R"({"workers": [{"name": "dispatcher", "endpoint": "tcp://h:1"}]})", "workers[0].name: 'dispatcher' names"},
+      {"{\"network\": {\"links\": \"\"}, \"workers\": [" + w + "]}", "network.links: must name a file"},
+      {"{\"network\": {\"links\": 3}, \"workers\": [" + w + "]}", "network.links: must be a string"},
   };
   for (const auto& c : cases) {
     INFO(c.json);

@@ -152,6 +152,85 @@ TEST_CASE("timings carry receive and send times, and decode without them from 1.
   CHECK_FALSE(DecodeTimings(lr).ok());
 }
 
+TEST_CASE("link measurement bodies round-trip and are bounded", "[protocol]") {
+  const std::string probe = EncodeProbe(42, 1000, 300);
+  auto h = DecodeHeader(probe.data(), probe.size());
+  REQUIRE(h.ok());
+  CHECK(h->type == MessageType::kProbe);
+  CHECK(h->id == 42);
+  CHECK(h->body_len == 4 + 300);
+  Reader pr = BodyOf(probe);
+  auto reply_bytes = DecodeProbe(pr);
+  REQUIRE(reply_bytes.ok());
+  CHECK(reply_bytes.value() == 1000);
+  const std::string too_big = EncodeProbe(1, kMaxProbeBytes + 1, 0);
+  Reader tr = BodyOf(too_big);
+  CHECK(DecodeProbe(tr).status().code() == Status::Code::kInvalidArgument);
+  Reader empty("", 0);
+  CHECK_FALSE(DecodeProbe(empty).ok());
+
+  MeasureLinksBody m;
+  m.probe_bytes = 4096;
+  m.rounds = 5;
+  m.timeout_s = 2.5;
+  m.peers = {{"a", "tcp://10.0.0.1:5550"}, {"b", "tcp://10.0.0.2:5550"}};
+  const std::string mb = m.Encode();
+  Reader mr(mb);
+  auto md = MeasureLinksBody::Decode(mr);
+  REQUIRE(md.ok());
+  CHECK(md->probe_bytes == 4096);
+  CHECK(md->rounds == 5);
+  CHECK(md->timeout_s == 2.5);
+  REQUIRE(md->peers.size() == 2);
+  CHECK(md->peers[1].name == "b");
+  CHECK(md->peers[1].endpoint == "tcp://10.0.0.2:5550");
+  for (size_t n = 0; n < mb.size(); ++n) {
+    Reader r(mb.data(), n);
+    CHECK_FALSE(MeasureLinksBody::Decode(r).ok());
+  }
+  auto refused = [](MeasureLinksBody b) {
+    const std::string e = b.Encode();
+    Reader r(e);
+    return MeasureLinksBody::Decode(r).status().code() == Status::Code::kInvalidArgument;
+  };
+  MeasureLinksBody b = m;
+  b.probe_bytes = 0;
+  CHECK(refused(b));
+  b = m;
+  b.probe_bytes = kMaxProbeBytes + 1;
+  CHECK(refused(b));
+  b = m;
+  b.rounds = kMaxProbeRounds + 1;
+  CHECK(refused(b));
+  b = m;
+  b.timeout_s = -1;
+  CHECK(refused(b));
+  b = m;
+  b.peers.assign(kMaxLinkPeers + 1, {"p", "tcp://h:1"});
+  CHECK(refused(b));
+
+  LinksReportBody rep;
+  rep.links.push_back({"a", Status::Code::kOk, "", 0.001, 1e8, 2e8});
+  rep.links.push_back({"b", Status::Code::kTimeout, "did not answer", 0, 0, 0});
+  const std::string rb = rep.Encode();
+  Reader rr(rb);
+  auto rd = LinksReportBody::Decode(rr);
+  REQUIRE(rd.ok());
+  REQUIRE(rd->links.size() == 2);
+  CHECK(rd->links[0].in_bytes_per_s == 2e8);
+  CHECK(rd->links[1].code == Status::Code::kTimeout);
+  CHECK(rd->links[1].message == "did not answer");
+  for (size_t n = 0; n < rb.size(); ++n) {
+    Reader r(rb.data(), n);
+    CHECK_FALSE(LinksReportBody::Decode(r).ok());
+  }
+  LinksReportBody negative;
+  negative.links.push_back({"a", Status::Code::kOk, "", -1, 1, 1});
+  const std::string nb = negative.Encode();
+  Reader nr(nb);
+  CHECK_FALSE(LinksReportBody::Decode(nr).ok());
+}
+
 TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   DeployBody d;
   d.model_id = "m";

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/file_util.h"
 #include "support.h"
@@ -36,6 +37,7 @@ TEST_CASE("--help describes the subcommands", "[cli]") {
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("profile") != std::string::npos);
   CHECK(r.out.find("split") != std::string::npos);
+  CHECK(r.out.find("measure-links") != std::string::npos);
   auto s = Run("split --help");
   CHECK(s.exit_code == 0);
   CHECK(s.out.find("--stages") != std::string::npos);
@@ -83,6 +85,8 @@ TEST_CASE("profile and split bad inputs end in one clear error", "[cli][errors]"
   REQUIRE(WriteFileAtomic(out.path() + "/plan.json", "{not json").ok());
   ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --plan " + out.path() + "/plan.json" + o),
                    {"plan.json", "not a valid plan"});
+  // A codec the move measurement does not know, named before the model loads.
+  ExpectCleanError(Run("profile -m " + small + " -s 1,3,16,16 --move-codec zstd"), {"--move-codec", "zstd"});
 }
 
 TEST_CASE("split --stages writes stages and a verified manifest", "[cli]") {
@@ -202,6 +206,64 @@ TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters
 
 namespace tandem {
 namespace {
+
+TEST_CASE("measure-links measures every link, and plan uses the measurements", "[cli][links]") {
+  test::TempDir dir;
+  test::WorkerProcess a("a", dir.path()), b("b", dir.path());
+  const std::string cluster = dir.path() + "/c.json";
+  const std::string workers = "[{\"name\": \"a\", \"endpoint\": \"" + a.endpoint() +
+                              "\"}, {\"name\": \"b\", \"endpoint\": \"" + b.endpoint() + "\"}]";
+  // A 1 Mbit/s network on paper; loopback is far faster.
+  REQUIRE(WriteFileAtomic(cluster, "{\"network\": {\"bandwidth_mbps\": 1}, \"workers\": " + workers + "}").ok());
+  auto r = Run("measure-links -c " + cluster + " -o " + dir.path() + "/links.json --probe-mb 0.2 --rounds 2");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("3 of 3 links measured") != std::string::npos);
+  auto links = nlohmann::json::parse(ReadFile(dir.path() + "/links.json").value());
+  CHECK(links["format"] == "tandem-links");
+  REQUIRE(links["links"].size() == 6);  // both ways of dispatcher-a, dispatcher-b, a-b
+  std::set<std::pair<std::string, std::string>> ends;
+  for (const auto& l : links["links"]) {
+    ends.insert({l["from"].get<std::string>(), l["to"].get<std::string>()});
+    CHECK(l["bandwidth_mbps"].get<double>() > 8);  // more than 1 MB/s on loopback
+    CHECK(l["latency_ms"].get<double>() >= 0);
+    CHECK(l["latency_ms"].get<double>() < 100);
+  }
+  CHECK(ends.size() == 6);
+  CHECK(ends.count({"a", "b"}) == 1);
+  CHECK(ends.count({"b", "dispatcher"}) == 1);
+
+  // Plan the same model on paper and with the measurements.
+  const std::string prof = dir.path() + "/p.json";
+  REQUIRE(Run("profile -m " + FixturePath("small_cnn.traced.pt") + " -s 1,3,32,32 --repeats 1 -o " + prof).exit_code ==
+          0);
+  auto paper = Run("plan --json -p " + prof + " -c " + cluster);
+  REQUIRE(paper.exit_code == 0);
+  const std::string measured_cluster = dir.path() + "/m.json";
+  REQUIRE(WriteFileAtomic(measured_cluster, "{\"network\": {\"bandwidth_mbps\": 1, \"links\": \"links.json\"}, "
+                                            "\"workers\": " + workers + "}")
+              .ok());
+  auto measured = Run("plan --json -p " + prof + " -c " + measured_cluster);
+  REQUIRE(measured.exit_code == 0);
+  const double paper_in = nlohmann::json::parse(paper.out)["stages"][0]["transfer_in_s"].get<double>();
+  const double measured_in = nlohmann::json::parse(measured.out)["stages"][0]["transfer_in_s"].get<double>();
+  CHECK(paper_in > 0.05);  // 12 kB at 1 Mbit/s
+  CHECK(measured_in < paper_in / 10);
+  auto table = Run("plan -p " + prof + " -c " + measured_cluster);
+  CHECK(table.out.find("links: 6 of 6 measured") != std::string::npos);
+
+  // A worker that is down: the others are measured and written, the run
+  // says which links are missing and exits 1.
+  b.process().Signal(SIGKILL);
+  b.process().Wait(5);
+  auto partial = Run("measure-links -c " + cluster + " -o " + dir.path() + "/partial.json --probe-mb 0.1 --rounds 1 "
+                     "--timeout 0.5");
+  ExpectCleanError(partial, {"2 of 3 links could not be measured", "partial.json holds the others"});
+  CHECK(partial.err.find("not measured: dispatcher <-> b") != std::string::npos);
+  CHECK(partial.err.find("not measured: a <-> b") != std::string::npos);
+  auto kept = nlohmann::json::parse(ReadFile(dir.path() + "/partial.json").value());
+  CHECK(kept["links"].size() == 2);
+}
 
 TEST_CASE("profile stops at once on SIGTERM and writes nothing", "[cli]") {
   test::TempDir dir;

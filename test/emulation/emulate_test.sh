@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up 3 emulated nodes (network namespaces on a private bridge, tc
-# bandwidth limits, an NFQUEUE delay, cgroup CPU shares), runs a pipeline
+# bandwidth limits, an NFQUEUE delay, cgroup CPU shares), measures its links
+# (measure-links must see the limits and the delay), runs a pipeline
 # across them, checks the outputs against the model's reference output, that
 # each bandwidth-bound hop's measured transfer time is what the limit and the
 # delay give (within 25%), that the nodes were throttled to their CPU share,
@@ -33,6 +34,7 @@ c = json.load(open('\$TANDEM_CLUSTER'))
 host, port = c['workers'][0]['endpoint'][6:].rsplit(':', 1)
 t = time.time(); socket.create_connection((host, int(port)), 5).close(); print(time.time() - t)
 " > "$work/connect_s"
+"$build/bin/tandem-dispatcher" measure-links -c "\$TANDEM_CLUSTER" -o "$work/links.json" --probe-mb 1 --rounds 2
 "$build/bin/tandem-dispatcher" run -m "$fixtures/small_cnn.traced.pt" -c "\$TANDEM_CLUSTER" -i "$work/in" \
   -o "$work/out" -k 3 --warmup 0 --repeats 1 --codec raw --window 1 --report "$work/report.json"
 python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats.json"
@@ -70,6 +72,16 @@ for h in rep["hops"]:
         assert abs(got_ms - expect_ms) <= 0.25 * expect_ms, "off by more than 25%: " + line
         checked += 1
 assert checked >= 2, f"only {checked} bandwidth-bound hops: {rep['hops']}"
+# measure-links sees the same limits: into a node 80 Mbit/s (its downlink),
+# out of a node 50 (its uplink), each way 5 ms (the receiver's delay).
+links = json.load(open(f"{work}/links.json"))["links"]
+assert len(links) == 12, links  # 3 dispatcher links and 3 worker pairs, both ways
+for l in links:
+    mbps = 80 if l["from"] == "dispatcher" else 50
+    line = f"link {l['from']} -> {l['to']}: {l['bandwidth_mbps']:.1f} Mbit/s, {l['latency_ms']:.2f} ms; limit {mbps}, delay 5"
+    print(line)
+    assert abs(l["bandwidth_mbps"] - mbps) <= 0.25 * mbps, "bandwidth off by more than 25%: " + line
+    assert 4.5 <= l["latency_ms"] <= 7.0, "latency not the 5 ms delay: " + line
 stats = json.load(open(f"{work}/stats.json"))["nodes"]
 assert set(stats) == {"n0", "n1", "n2"}, stats
 for name, s in stats.items():

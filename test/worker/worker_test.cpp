@@ -267,6 +267,57 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
   CHECK(ack.code == Status::Code::kOk);
   CHECK(DeploymentsOf(c) == 1);
+  // Links are not measured while a stage runs; probes are still answered.
+  MeasureLinksBody m;
+  m.peers.push_back({"x", "tcp://127.0.0.1:1"});
+  auto busy = ErrorOf(c.Call(MessageType::kMeasureLinks, m.Encode()));
+  CHECK(busy.code == Status::Code::kUnavailable);
+  CHECK(busy.message.find("runs 1 stage") != std::string::npos);
+  CHECK(TypeOf(c.Call(MessageType::kProbe, "", 0)) == MessageType::kError);
+  c.SendRaw(EncodeProbe(5, 100, 10));
+  CHECK(TypeOf(c.Receive()) == MessageType::kProbeReply);
+}
+
+TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes each peer", "[worker][links]") {
+  test::TempDir dir;
+  test::WorkerProcess a("a", dir.path()), b("b", dir.path());
+  Control c(a.endpoint());
+  c.SendRaw(EncodeProbe(3, 12345, 1000));
+  const std::string reply = c.Receive();
+  REQUIRE(TypeOf(reply) == MessageType::kProbeReply);
+  CHECK(reply.size() == kHeaderSize + 12345);
+  CHECK(DecodeHeader(reply.data(), reply.size())->id == 3);
+  // Refused: a reply over the bound, a truncated PROBE, a bad MEASURE_LINKS.
+  c.SendRaw(EncodeProbe(4, kMaxProbeBytes + 1, 0));
+  CHECK(ErrorOf(c.Receive()).code == Status::Code::kInvalidArgument);
+  CHECK(ErrorOf(c.Call(MessageType::kProbe, "ab")).code == Status::Code::kCorruption);
+  MeasureLinksBody bad;
+  bad.rounds = 0;
+  CHECK(ErrorOf(c.Call(MessageType::kMeasureLinks, bad.Encode())).code == Status::Code::kInvalidArgument);
+  ExpectServing(c);
+
+  // Worker a probes b (a real worker) and a port where nothing listens.
+  MeasureLinksBody m;
+  m.probe_bytes = 256 << 10;
+  m.rounds = 2;
+  m.timeout_s = 0.5;
+  m.peers = {{"b", b.endpoint()}, {"gone", "tcp://127.0.0.1:" + std::to_string(test::FreePort())}};
+  c.SendRaw(EncodeMessage(MessageType::kMeasureLinks, 8, m.Encode()));
+  const std::string report_msg = c.Receive(20000);
+  REQUIRE(TypeOf(report_msg) == MessageType::kLinksReport);
+  auto report = BodyOf<LinksReportBody>(report_msg);
+  REQUIRE(report.links.size() == 2);
+  CHECK(report.links[0].name == "b");
+  CHECK(report.links[0].code == Status::Code::kOk);
+  CHECK(report.links[0].rtt_s > 0);
+  CHECK(report.links[0].rtt_s < 0.5);
+  // Loopback moves far more than 10 MB/s either way.
+  CHECK(report.links[0].out_bytes_per_s > 10e6);
+  CHECK(report.links[0].in_bytes_per_s > 10e6);
+  CHECK(report.links[1].name == "gone");
+  CHECK(report.links[1].code == Status::Code::kTimeout);
+  CHECK(report.links[1].message.find("did not") != std::string::npos);
+  ExpectServing(c);
 }
 
 TEST_CASE("SIGTERM stops an idle worker cleanly", "[worker]") {
