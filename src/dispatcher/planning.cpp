@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/log.h"
 
@@ -20,6 +22,17 @@ std::vector<PlanSegment> PlanSegments(const ModelProfile& profile) {
   return segments;
 }
 
+namespace {
+// True the first time this process sees `key` (a re-plan after a failure
+// does not repeat a warning the first plan gave).
+bool WarnOnce(const std::string& key) {
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  return seen.insert(key).second;
+}
+}  // namespace
+
 Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster,
                                      const CodecSpec& codec) {
   PlanProblem p;
@@ -28,7 +41,7 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
   p.activation_copies = kWorkerActivationCopies;  // what the workers' memory check counts
   const std::string hop_codec = codec.ToString();
   const bool move_known = profile.move_codec == hop_codec;
-  if (!profile.move_codec.empty() && !move_known)
+  if (!profile.move_codec.empty() && !move_known && WarnOnce(profile.model_path + "|" + profile.move_codec + "|" + hop_codec))
     TANDEM_LOG(kWarning) << profile.model_path << ": the profile measured moving activations with codec "
                          << profile.move_codec << ", the hops use " << hop_codec
                          << "; planning without that cost (profile with --move-codec " << hop_codec << ")";
@@ -150,7 +163,9 @@ std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster
                 r.plan.stages.size(), cluster.workers.size(), r.algorithm.c_str(), r.exact ? " (exact)" : "", r.solve_s);
   out += buf;
   if (cluster.network.measured_links > 0) {
-    const size_t links = (cluster.workers.size() + 1) * cluster.workers.size();
+    // The matrix covers the config's workers (a plan may show only some).
+    const size_t m = cluster.network.measured_bandwidth_mbps.size();
+    const size_t links = m * (m - 1);
     std::snprintf(buf, sizeof buf, "links: %zu of %zu measured (%s)%s\n\n", cluster.network.measured_links, links,
                   cluster.network.links.c_str(),
                   cluster.network.measured_links < links ? "; the others as the config says" : "");
