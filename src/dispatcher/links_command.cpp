@@ -57,6 +57,11 @@ Status RunMeasureLinksCommand(const MeasureLinksCommandOptions& o) {
   const int total = static_cast<int>(n + n * (n - 1) / 2);
   int done = 0;
   Progress progress("measuring " + std::to_string(total) + " links");
+  // A link between a and b that was not measured, and why.
+  auto fail = [&](const std::string& a, const std::string& b, const std::string& why) {
+    failed.push_back(a + " <-> " + b + ": " + why);
+    progress.Update(++done, total);
+  };
 
   // The dispatcher's own link to each worker.
   for (size_t i = 0; i < n; ++i) {
@@ -72,8 +77,8 @@ Status RunMeasureLinksCommand(const MeasureLinksCommandOptions& o) {
         st = e.status();
       }
     }
-    if (!st.ok()) failed.push_back(std::string(kDispatcherLinkName) + " <-> " + w.name + ": " + st.message());
-    progress.Update(++done, total);
+    if (st.ok()) progress.Update(++done, total);
+    else fail(kDispatcherLinkName, w.name, st.message());
   }
   // Worker to worker: worker i probes every later worker that answered.
   // One worker measures at a time, so transfers do not share a link.
@@ -82,40 +87,27 @@ Status RunMeasureLinksCommand(const MeasureLinksCommandOptions& o) {
     m.probe_bytes = po.probe_bytes;
     m.rounds = po.rounds;
     m.timeout_s = po.timeout_s;
+    const std::string& name = cluster.workers[i].name;
     for (size_t j = i + 1; j < n; ++j) {
-      if (clients[j]) {
-        m.peers.push_back({cluster.workers[j].name, cluster.workers[j].endpoint});
-      } else {
-        failed.push_back(cluster.workers[i].name + " <-> " + cluster.workers[j].name + ": " +
-                         cluster.workers[j].name + " did not answer the dispatcher");
-        progress.Update(++done, total);
-      }
+      const WorkerEntry& peer = cluster.workers[j];
+      if (!clients[i]) fail(name, peer.name, name + " did not answer the dispatcher");
+      else if (!clients[j]) fail(name, peer.name, peer.name + " did not answer the dispatcher");
+      else m.peers.push_back({peer.name, peer.endpoint});
     }
     if (m.peers.empty()) continue;
-    if (!clients[i]) {
-      for (const auto& p : m.peers) {
-        failed.push_back(cluster.workers[i].name + " <-> " + p.name + ": " + cluster.workers[i].name +
-                         " did not answer the dispatcher");
-        progress.Update(++done, total);
-      }
-      continue;
-    }
     // Each peer takes at most 3 + 3 * rounds probe messages.
     const double timeout = cluster.connect_timeout_s + m.peers.size() * (3.0 + 3.0 * po.rounds) * po.timeout_s;
     auto report = clients[i]->MeasureLinks(m, timeout);
     if (!report.ok()) {
-      for (const auto& p : m.peers) {
-        failed.push_back(cluster.workers[i].name + " <-> " + p.name + ": " + report.status().message());
-        progress.Update(++done, total);
-      }
+      for (const auto& p : m.peers) fail(name, p.name, report.status().message());
       continue;
     }
     for (const auto& l : report->links) {
-      if (l.code == Status::Code::kOk) {
-        Record(cluster.workers[i].name, l.name, l.rtt_s, l.out_bytes_per_s, l.in_bytes_per_s, &result);
-      } else {
-        failed.push_back(cluster.workers[i].name + " <-> " + l.name + ": " + l.message);
+      if (l.code != Status::Code::kOk) {
+        fail(name, l.name, l.message);
+        continue;
       }
+      Record(name, l.name, l.rtt_s, l.out_bytes_per_s, l.in_bytes_per_s, &result);
       progress.Update(++done, total);
     }
   }
