@@ -92,9 +92,10 @@ def calibrate(args, model, prof_path):
             f.write(str(period))
         with open(os.path.join(cg, "cpu.cfs_quota_us"), "w") as f:
             f.write(str(int(period * share)))
-        # Each segment timed for --min-time at least (many CFS periods, so the
-        # throttle meets it as often as in a pipeline), 3 runs at least.
-        log(f"profiling {model} on an emulated node (CPU share {share}, {args.min_time} s per segment)")
+        # Passes through the model (the profile's default timing) for
+        # --min-time at least, 3 at least: many CFS periods, so the throttle
+        # meets each segment as often as in a pipeline.
+        log(f"profiling {model} on an emulated node (CPU share {share}, {args.min_time} s of passes)")
         subprocess.run(["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$0" "$@"',
                         os.path.join(args.build, "bin", "tandem-dispatcher"), "profile", "-m",
                         os.path.join(args.fixtures, f"{model}.traced.pt"), "-s", SHAPE, "-t", "1", "--warmup", "1",
@@ -411,8 +412,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=25, help="streaming time to aim for per run")
     ap.add_argument("--heartbeat-timeout", type=float, default=1.0,
                     help="run --heartbeat-timeout (the results in docs/BENCHMARKS.md used 60)")
-    ap.add_argument("--min-time", type=float, default=0.25,
-                    help="profiling on an emulated node: seconds of timed runs per segment at least")
+    ap.add_argument("--min-time", type=float, default=20,
+                    help="profiling on an emulated node: seconds of timed passes through the model at least")
     ap.add_argument("--codec", default="raw", help="every hop's codec in the scaling runs")
     ap.add_argument("--codec-nodes", type=int, default=4)
     ap.add_argument("--codec-inputs", type=int, default=16)

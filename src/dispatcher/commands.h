@@ -22,6 +22,7 @@ struct ProfileCommandOptions {
   int warmup = 3;    // untimed runs per segment
   int repeats = 10;  // timed runs per segment
   bool mean = false; // report their mean instead of their median
+  bool loops = false;  // time each segment in its own loop, not pass by pass
   double min_time_s = 0;  // time each segment until its runs add up to this
   std::string move_codec = "zfp+lz4";  // measure moving activations with this codec; "none": do not
   std::string out;   // write the profile as JSON here (optional)

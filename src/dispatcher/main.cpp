@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/log.h"
+#include "common/model/model.h"
 #include "common/signals.h"
 #include "dispatcher/commands.h"
 
@@ -21,6 +22,7 @@ void AddModelFlags(CLI::App* cmd, tandem::ModelOptions* o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tandem::KeepActivationMemory();
   tandem::SetLogProgramName("tandem-dispatcher");
   CLI::App app{"tandem-dispatcher: run a TorchScript model as a pipeline across tandem workers"};
   app.require_subcommand(1);
@@ -31,17 +33,20 @@ int main(int argc, char** argv) {
   CLI::App* profile_cmd = app.add_subcommand(
       "profile", "find every valid cut and measure each segment's compute time, weights and cut sizes");
   AddModelFlags(profile_cmd, &profile.model);
-  profile_cmd->add_option("--warmup", profile.warmup, "untimed runs per segment")->default_val(3)->check(CLI::Range(0, 1000));
-  profile_cmd->add_option("--repeats", profile.repeats, "timed runs per segment (their median is reported)")
+  profile_cmd->add_option("--warmup", profile.warmup, "untimed passes through the model (with --loops: runs per segment)")->default_val(3)->check(CLI::Range(0, 1000));
+  profile_cmd->add_option("--repeats", profile.repeats, "timed passes (with --loops: runs per segment); their median is reported")
       ->default_val(10)
       ->check(CLI::Range(1, 10000));
   profile_cmd->add_flag("--mean", profile.mean,
                         "report the mean of the timed runs, not the median (a node whose CPU is a cgroup quota: "
                         "the runs that meet the throttle count)");
   profile_cmd->add_option("--min-time", profile.min_time_s,
-                          "keep timing each segment until its timed runs add up to this many seconds")
+                          "keep timing until the timed passes (with --loops: each segment's runs) add up to this many seconds")
       ->default_val(0.0)
       ->check(CLI::Range(0.0, 3600.0));
+  profile_cmd->add_flag("--loops", profile.loops,
+                        "time each segment in its own loop (its weights stay in cache), not pass by pass through "
+                        "the whole model as a pipeline runs them (the default)");
   profile_cmd->add_option("--move-codec", profile.move_codec,
                           "also measure the time per byte a node spends receiving and sending activations with "
                           "this codec (the planner adds it to each stage; plan with the same codec); none: skip")

@@ -129,6 +129,7 @@ Status RunProfileCommand(const ProfileCommandOptions& o) {
   ProfileOptions po = Repeats(o.warmup, o.repeats);
   po.mean = o.mean;
   po.min_time_s = o.min_time_s;
+  po.timing = o.loops ? SegmentTiming::kLoops : SegmentTiming::kPasses;
   TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ProfileWithProgress(*model, po, move_codec));
   std::fputs(FormatProfile(profile).c_str(), stdout);
   if (!o.out.empty()) {

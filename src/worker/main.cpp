@@ -1,6 +1,5 @@
 // tandem-worker: the daemon that runs one pipeline stage on a device.
 #include <CLI/CLI.hpp>
-#include <malloc.h>
 
 #include <atomic>
 #include <cstdio>
@@ -12,26 +11,8 @@
 #include "worker/options.h"
 #include "worker/worker.h"
 
-namespace {
-
-// A stage allocates and frees activations of megabytes on every request.
-// glibc's defaults give such memory back to the kernel between requests
-// (large blocks are mmap'd, a free heap top is trimmed), and the next request
-// page-faults it in again: on a 0.15-CPU emulated node ResNet-50's first
-// stage computed in 185 ms instead of 110. Keep blocks up to 32 MiB on the
-// heap and up to 128 MiB of free heap; where a limit is lower (32-bit) the
-// call fails and the default stays.
-void KeepActivationMemory() {
-#ifdef M_TRIM_THRESHOLD
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 128 << 20);
-#endif
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  KeepActivationMemory();
+  tandem::KeepActivationMemory();
   tandem::SetLogProgramName("tandem-worker");
   CLI::App app{"tandem-worker: serve one stage of a tandem pipeline (runs under systemd, stops on SIGTERM)"};
   tandem::WorkerOptions cli;

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <malloc.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -182,6 +183,13 @@ uint64_t CutPoint::bytes() const {
   return b;
 }
 
+void KeepActivationMemory() {
+#ifdef M_TRIM_THRESHOLD
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+}
+
 void SetComputeThreads(int n) {
   std::call_once(g_interop_once, [] {
     try {
@@ -304,6 +312,60 @@ Result<std::vector<double>> Stage::Time(const std::vector<HostTensor>& inputs, i
     return times;
   } catch (const std::exception& e) {
     return Status::InvalidArgument(impl_->name + ": model raised: " + ScriptErrorLine(ExceptionText(e)));
+  }
+}
+
+namespace {
+// The positional arguments a stage's flattened outputs make for the next.
+void FlattenArgs(const c10::IValue& v, std::vector<c10::IValue>* out) {
+  if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) FlattenArgs(e, out);
+  } else if (v.isList()) {
+    for (const auto& e : v.toListRef()) FlattenArgs(e, out);
+  } else {
+    out->push_back(v);
+  }
+}
+}  // namespace
+
+Result<std::vector<std::vector<double>>> Stage::TimePasses(const std::vector<Stage*>& chain,
+                                                           const std::vector<HostTensor>& inputs, int warmup,
+                                                           int repeats, double min_total_s,
+                                                           const std::function<void(int)>& on_pass) {
+  constexpr int kMaxPasses = 100000;
+  if (chain.empty()) return std::vector<std::vector<double>>{};
+  Stage* current = chain.front();
+  try {
+    c10::InferenceMode guard;
+    TANDEM_ASSIGN_OR_RETURN(auto first, StageInputs(*chain.front()->impl_, inputs));
+    std::vector<std::vector<double>> times(chain.size());
+    double total = 0;
+    for (int pass = 0; pass < warmup || static_cast<int>(times[0].size()) < repeats ||
+                       (total < min_total_s && static_cast<int>(times[0].size()) < kMaxPasses);
+         ++pass) {
+      std::vector<c10::IValue> args;
+      for (const auto& a : first) args.emplace_back(a.toTensor().clone());
+      for (size_t i = 0; i < chain.size(); ++i) {
+        current = chain[i];
+        if (static_cast<int>(args.size()) != current->impl_->num_inputs)
+          return Status::InvalidArgument(current->impl_->name + ": stage takes " +
+                                         std::to_string(current->impl_->num_inputs) + " input(s), the stage before it gives " +
+                                         std::to_string(args.size()));
+        auto t0 = std::chrono::steady_clock::now();
+        c10::IValue out = current->impl_->module.forward(std::move(args));
+        auto t1 = std::chrono::steady_clock::now();
+        if (pass >= warmup) {
+          times[i].push_back(std::chrono::duration<double>(t1 - t0).count());
+          total += times[i].back();
+        }
+        args.clear();
+        FlattenArgs(out, &args);
+      }
+      if (on_pass) on_pass(pass + 1);
+    }
+    return times;
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(current->impl_->name + ": model raised: " + ScriptErrorLine(ExceptionText(e)));
   }
 }
 

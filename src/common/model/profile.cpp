@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -68,6 +69,62 @@ uint64_t TotalBytes(const std::vector<HostTensor>& ts) {
 }
 }  // namespace
 
+namespace {
+// Segment i of `bounds` without its times and output size.
+SegmentProfile DescribeSegment(const Model& model, const std::vector<int>& bounds, int i) {
+  SegmentProfile s;
+  s.index = i;
+  s.begin = bounds[i];
+  s.end = bounds[i + 1];
+  s.first_op = model.NodeKind(s.begin);
+  s.last_op = model.NodeKind(s.end - 1);
+  s.param_bytes = model.ParamBytes(s.begin, s.end);
+  return s;
+}
+
+// Times every segment pass by pass (Stage::TimePasses): each segment meets
+// the caches a whole pass leaves, not the ones its own loop warmed.
+template <typename Stat>
+Result<ModelProfile> ProfileByPasses(const Model& model, const ProfileOptions& options, const std::vector<int>& bounds,
+                                     ModelProfile p, const Stat& stat) {
+  const int nseg = static_cast<int>(bounds.size()) - 1;
+  const int passes = options.warmup + options.repeats;  // at least; --min-time may add more
+  const int total_steps = nseg + passes + 1;
+  std::vector<std::unique_ptr<Stage>> stages;
+  std::vector<Stage*> chain;
+  std::vector<HostTensor> cur{model.sample_input()};
+  for (int i = 0; i < nseg; ++i) {
+    SegmentProfile s = DescribeSegment(model, bounds, i);
+    TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
+    TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
+    s.output_bytes = TotalBytes(out);
+    if (options.on_cut && i + 1 < nseg) options.on_cut(out);
+    cur = std::move(out);
+    chain.push_back(stage.get());
+    stages.push_back(std::move(stage));
+    p.segments.push_back(std::move(s));
+    if (options.progress) options.progress(i + 1, total_steps);
+  }
+  std::function<void(int)> on_pass;
+  if (options.progress)
+    on_pass = [&](int done) { options.progress(nseg + std::min(done, passes), total_steps); };
+  TANDEM_ASSIGN_OR_RETURN(auto times, Stage::TimePasses(chain, {model.sample_input()}, options.warmup,
+                                                        options.repeats, options.min_time_s, on_pass));
+  for (int i = 0; i < nseg; ++i) {
+    p.segments[i].compute_s = stat(times[i]);
+    p.segments[i].compute_min_s = *std::min_element(times[i].begin(), times[i].end());
+  }
+  TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
+  TANDEM_ASSIGN_OR_RETURN(auto wt, whole->Time({model.sample_input()}, options.warmup, options.repeats,
+                                               options.min_time_s));
+  p.model_compute_s = stat(wt);
+  if (options.progress) options.progress(total_steps, total_steps);
+  return p;
+}
+}  // namespace
+
+const char* SegmentTimingName(SegmentTiming t) { return t == SegmentTiming::kLoops ? "loops" : "passes"; }
+
 Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& options) {
   if (options.warmup < 0 || options.repeats < 1 || !(options.min_time_s >= 0))
     return Status::InvalidArgument("profiling needs warmup >= 0, repeats >= 1 and min_time_s >= 0");
@@ -97,16 +154,13 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   bounds.push_back(model.num_nodes());
   const int nseg = static_cast<int>(bounds.size()) - 1;
 
+  p.timing = SegmentTimingName(options.timing);
+  if (options.timing == SegmentTiming::kPasses) return ProfileByPasses(model, options, bounds, std::move(p), stat);
+
   // Run the segments in order, each on the previous one's outputs.
   std::vector<HostTensor> cur{model.sample_input()};
   for (int i = 0; i < nseg; ++i) {
-    SegmentProfile s;
-    s.index = i;
-    s.begin = bounds[i];
-    s.end = bounds[i + 1];
-    s.first_op = model.NodeKind(s.begin);
-    s.last_op = model.NodeKind(s.end - 1);
-    s.param_bytes = model.ParamBytes(s.begin, s.end);
+    SegmentProfile s = DescribeSegment(model, bounds, i);
     TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
     TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats, options.min_time_s));
     s.compute_s = stat(times);
@@ -188,6 +242,7 @@ void to_json(json& j, const ModelProfile& p) {
            {"repeats", p.repeats},
            {"statistic", p.statistic},
            {"min_time_s", p.min_time_s},
+           {"timing", p.timing},
            {"model_compute_s", p.model_compute_s},
            {"cuts", p.cuts},
            {"segments", p.segments}};
@@ -214,6 +269,7 @@ void from_json(const json& j, ModelProfile& p) {
   p.repeats = j.value("repeats", 0);
   p.statistic = j.value("statistic", "median");
   p.min_time_s = j.value("min_time_s", 0.0);
+  p.timing = j.value("timing", "loops");
   p.model_compute_s = j.value("model_compute_s", 0.0);
   if (j.contains("activation_move")) {
     const json& m = j.at("activation_move");
@@ -270,11 +326,12 @@ std::string FormatProfile(const ModelProfile& p) {
   std::snprintf(buf, sizeof buf,
                 "model      %s\nsha256     %s\ninput      %s (%s)\nnodes      %d\n"
                 "cuts       %zu valid (%zu carry one tensor, %d several)\nmachine    %s, %s, %d thread(s), %s\n"
-                "whole model %.2f ms (%s of %d after %d warm-up)\n\n",
+                "whole model %.2f ms (%s of %d after %d warm-up; segments timed in %s)\n\n",
                 p.model_path.c_str(), p.model_hash.c_str(), ShapeToString(p.input_shape).c_str(),
                 FormatBytes(p.input_bytes).c_str(), p.num_nodes, p.cuts.size(), p.cuts.size() - multi, multi,
                 p.machine.hostname.c_str(), p.machine.cpu.c_str(), p.machine.threads,
-                p.machine.compute_library.c_str(), p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup);
+                p.machine.compute_library.c_str(), p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup,
+                p.timing.c_str());
   out += buf;
   out += " seg  nodes        ms      params   out bytes  tensors  ops\n";
   double total = 0;

@@ -143,6 +143,43 @@ TEST_CASE("cuts carrying several tensors exist and are exact", "[model]") {
   CHECK(multi > 0);  // residual blocks: the skip and the branch both cross
 }
 
+TEST_CASE("stages timed pass by pass: chained through multi-tensor cuts", "[model]") {
+  Fixture f = LoadFixture("resnet18.traced");
+  auto model = LoadModel(f);
+  // Three stages whose cuts carry several tensors where there are such cuts.
+  std::vector<int> bounds{0};
+  for (const auto& c : model->cuts())
+    if (c.tensors.size() > 1 && (bounds.size() == 1 || c.position > bounds.back() + 5)) bounds.push_back(c.position);
+  bounds.resize(std::min<size_t>(bounds.size(), 3));
+  REQUIRE(bounds.size() == 3);
+  bounds.push_back(model->num_nodes());
+  std::vector<std::unique_ptr<Stage>> owned;
+  std::vector<Stage*> chain;
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    auto s = model->MakeStage(bounds[i], bounds[i + 1]);
+    REQUIRE(s.ok());
+    chain.push_back(s.value().get());
+    owned.push_back(std::move(s.value()));
+  }
+  const auto before = f.input.data;
+  int passes = 0;
+  auto t = Stage::TimePasses(chain, {f.input}, 1, 3, 0, [&](int done) { passes = done; });
+  REQUIRE(t.ok());
+  CHECK(passes == 4);
+  REQUIRE(t->size() == chain.size());
+  for (const auto& per_stage : t.value()) {
+    CHECK(per_stage.size() == 3);
+    for (double s : per_stage) CHECK(s > 0);
+  }
+  CHECK(f.input.data == before);  // copied for each pass, never modified
+  // A chain whose stages do not fit together is refused, naming the stage.
+  std::vector<Stage*> wrong{chain[0], chain[2], chain[1]};
+  auto bad = Stage::TimePasses(wrong, {f.input}, 0, 1);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("stage") != std::string::npos);
+  CHECK(Stage::TimePasses({}, {f.input}, 0, 1).ok());
+}
+
 TEST_CASE("irregular graph: non-tensor and in-place hazards make cuts invalid", "[model]") {
   Fixture f = LoadFixture("irregular.scripted");
   auto model = LoadModel(f);

@@ -16,8 +16,10 @@ int CountKind(const Model& m, const std::string& part) {
 }
 
 TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
+  // The traced model is timed in passes (the default), the scripted one in loops.
   for (const char* id : {"resnet50.traced", "resnet50.scripted"}) {
     INFO(id);
+    const bool loops = std::string(id) == "resnet50.scripted";
     auto f = test::LoadFixture(id);
     SetComputeThreads(2);
     auto model = Model::Load(f.model, f.input_shape);
@@ -31,6 +33,11 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     ProfileOptions po;
     po.warmup = 1;
     po.repeats = 2;
+    if (loops) po.timing = SegmentTiming::kLoops;
+    // Loops: one step per segment and one for the whole model. Passes: one
+    // per segment (built and run once), one per pass, one for the whole model.
+    const int nseg = static_cast<int>(m.cuts().size()) + 1;
+    const int steps = loops ? nseg + 1 : nseg + po.warmup + po.repeats + 1;
     int last_done = 0;
     std::vector<uint64_t> cut_bytes;
     po.on_cut = [&](const std::vector<HostTensor>& tensors) {
@@ -41,11 +48,12 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     po.progress = [&](int done, int total) {
       CHECK(done == last_done + 1);
       last_done = done;
-      CHECK(total == static_cast<int>(m.cuts().size()) + 2);
+      CHECK(total == steps);
     };
     auto p = ProfileModel(m, po);
     REQUIRE(p.ok());
-    CHECK(last_done == static_cast<int>(m.cuts().size()) + 2);
+    CHECK(last_done == steps);
+    CHECK(p->timing == (loops ? "loops" : "passes"));
     REQUIRE(p->segments.size() == p->cuts.size() + 1);
     // on_cut saw the real tensors crossing every cut, in order.
     REQUIRE(cut_bytes.size() == p->cuts.size());
@@ -73,6 +81,10 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     CHECK(params > 25000000ull * 4);
     CHECK(params < 25700000ull * 4);
     CHECK(sum > 0.3 * p->model_compute_s);
+    // In passes each segment runs once per pass as it would inside a stage,
+    // so the segments add up to about the whole model (loose bounds: this is
+    // a shared 2-core machine).
+    if (!loops) CHECK(sum < 2.5 * p->model_compute_s);
 
     bool saw_stem = false, saw_pool = false;
     for (const auto& c : p->cuts) {
@@ -97,6 +109,7 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     CHECK(back->segments.size() == p->segments.size());
     CHECK(back->cuts[5].bytes() == p->cuts[5].bytes());
     CHECK(back->segments[7].compute_s == p->segments[7].compute_s);
+    CHECK(back->timing == p->timing);
     CHECK(back->move_codec.empty());
     // The activation move figure round-trips; a negative one is refused.
     ModelProfile moved = p.value();
