@@ -386,6 +386,10 @@ def plot(args, results):
             vals = [r[part] for r in rows]
             ax.bar(x, vals, bottom=bottom, color=color, label=part.replace("_in", " in"))
             bottom = [b + v for b, v in zip(bottom, vals)]
+        pc = (sc[f"{model}/{n}"]["report"]["predicted"] or {}).get("compute_s", [])
+        if len(pc) == len(rows):
+            ax.scatter(list(x), [c * 1e3 for c in pc], marker="_", s=300, color="k", zorder=3,
+                       label="compute predicted")
         ax.set_title(f"{model}, {n} nodes", fontsize=9)
         ax.set_xlabel("stage")
         ax.set_ylabel("ms per request")
