@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
   stages_opt->excludes(cuts_opt)->excludes(plan_opt);
   cuts_opt->excludes(plan_opt);
   split_cmd->add_option("--out,-o", split.out, "directory for stage-K.pt and manifest.json")->required();
-  split_cmd->add_option("--warmup", split.warmup, "with --stages: untimed runs per segment")->default_val(3);
-  split_cmd->add_option("--repeats", split.repeats, "with --stages: timed runs per segment")->default_val(10);
+  split_cmd->add_option("--warmup", split.warmup, "with --stages: untimed passes through the model")->default_val(3);
+  split_cmd->add_option("--repeats", split.repeats, "with --stages: timed passes through the model")->default_val(10);
 
   tandem::PlanCommandOptions plan;
   CLI::App* plan_cmd = app.add_subcommand(
@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
   plan_cmd->add_flag("--json", plan.json, "print the plan as JSON");
   plan_cmd->add_option("--out,-o", plan.out, "write the plan file (for run --plan and split --plan)");
   plan_cmd->add_option("--threads,-t", plan.threads, "LibTorch threads for profiling (0: one per core)")->default_val(0);
-  plan_cmd->add_option("--warmup", plan.warmup, "profiling: untimed runs per segment")->default_val(3);
-  plan_cmd->add_option("--repeats", plan.repeats, "profiling: timed runs per segment")->default_val(10);
+  plan_cmd->add_option("--warmup", plan.warmup, "profiling: untimed passes through the model")->default_val(3);
+  plan_cmd->add_option("--repeats", plan.repeats, "profiling: timed passes through the model")->default_val(10);
 
   tandem::MeasureLinksCommandOptions links;
   CLI::App* links_cmd = app.add_subcommand(
@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   run_cmd->add_flag("--watch-model", run.watch_model,
                     "deploy a new version of the model file when it changes (replace the file with a rename)");
-  run_cmd->add_option("--warmup", run.warmup, "profiling: untimed runs per segment")->default_val(3);
-  run_cmd->add_option("--repeats", run.repeats, "profiling: timed runs per segment")->default_val(10);
+  run_cmd->add_option("--warmup", run.warmup, "profiling: untimed passes through the model")->default_val(3);
+  run_cmd->add_option("--repeats", run.repeats, "profiling: timed passes through the model")->default_val(10);
   run_cmd->add_option("--profile", run.profile,
                       "use this profile (from `profile --out`, of the same model file) instead of profiling here");
   run_cmd->add_option("--report", run.report,
