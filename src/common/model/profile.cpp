@@ -67,9 +67,7 @@ uint64_t TotalBytes(const std::vector<HostTensor>& ts) {
   for (const auto& t : ts) b += t.nbytes();
   return b;
 }
-}  // namespace
 
-namespace {
 // Segment i of `bounds` without its times and output size.
 SegmentProfile DescribeSegment(const Model& model, const std::vector<int>& bounds, int i) {
   SegmentProfile s;
@@ -270,6 +268,8 @@ void from_json(const json& j, ModelProfile& p) {
   p.statistic = j.value("statistic", "median");
   p.min_time_s = j.value("min_time_s", 0.0);
   p.timing = j.value("timing", "loops");
+  if (p.timing != "passes" && p.timing != "loops")
+    throw std::invalid_argument("timing: \"" + p.timing + "\" is neither \"passes\" nor \"loops\"");
   p.model_compute_s = j.value("model_compute_s", 0.0);
   if (j.contains("activation_move")) {
     const json& m = j.at("activation_move");

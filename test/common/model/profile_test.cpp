@@ -128,6 +128,10 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     REQUIRE(WriteFileAtomic(path, j.dump()).ok());
     CHECK(ReadProfile(path).status().message().find("activation_move") != std::string::npos);
     j.erase("activation_move");
+    j["timing"] = "sometimes";
+    REQUIRE(WriteFileAtomic(path, j.dump()).ok());
+    CHECK(ReadProfile(path).status().message().find("timing") != std::string::npos);
+    j["timing"] = "passes";
     j["segments"].erase(3);
     REQUIRE(WriteFileAtomic(path, j.dump()).ok());
     auto bad = ReadProfile(path);
