@@ -128,26 +128,41 @@ Result<HostTensor> FromTorch(const at::Tensor& t) {
   return h;
 }
 
-Status Flatten(const c10::IValue& v, std::vector<HostTensor>* out) {
-  if (v.isTensor()) {
-    TANDEM_ASSIGN_OR_RETURN(HostTensor h, FromTorch(v.toTensor()));
-    out->push_back(std::move(h));
-    return Status::OK();
-  }
-  if (v.isNone()) {
-    out->push_back(HostTensor::None());
-    return Status::OK();
-  }
+// The leaves of `v`, tuples and lists opened recursively, in order: the
+// values a stage's output hands on (the next stage's positional arguments).
+void FlattenValues(const c10::IValue& v, std::vector<c10::IValue>* out) {
   if (v.isTuple()) {
-    for (const auto& e : v.toTupleRef().elements()) TANDEM_RETURN_IF_ERROR(Flatten(e, out));
-    return Status::OK();
+    for (const auto& e : v.toTupleRef().elements()) FlattenValues(e, out);
+  } else if (v.isList()) {
+    for (const auto& e : v.toListRef()) FlattenValues(e, out);
+  } else {
+    out->push_back(v);
   }
-  if (v.isList()) {
-    for (const auto& e : v.toListRef()) TANDEM_RETURN_IF_ERROR(Flatten(e, out));
-    return Status::OK();
+}
+
+Status Flatten(const c10::IValue& v, std::vector<HostTensor>* out) {
+  std::vector<c10::IValue> leaves;
+  FlattenValues(v, &leaves);
+  for (const auto& e : leaves) {
+    if (e.isTensor()) {
+      TANDEM_ASSIGN_OR_RETURN(HostTensor h, FromTorch(e.toTensor()));
+      out->push_back(std::move(h));
+    } else if (e.isNone()) {
+      out->push_back(HostTensor::None());
+    } else {
+      return Status::Unsupported("model returns a value of type " + e.type()->str() +
+                                 "; tandem handles tensors and tuples or lists of tensors");
+    }
   }
-  return Status::Unsupported("model returns a value of type " + v.type()->str() +
-                             "; tandem handles tensors and tuples or lists of tensors");
+  return Status::OK();
+}
+
+// Whether a timing loop runs again at iteration `i`: the warm-up runs, then
+// until `timed` runs are at least `repeats` and add up to `total_s` >=
+// `min_total_s` (at most 100000 timed runs).
+bool KeepTiming(int i, int warmup, size_t timed, int repeats, double total_s, double min_total_s) {
+  constexpr size_t kMaxTimed = 100000;
+  return i < warmup || timed < static_cast<size_t>(repeats) || (total_s < min_total_s && timed < kMaxTimed);
 }
 
 bool IsConstant(const Value* v) { return v->node()->kind() == c10::prim::Constant; }
@@ -292,15 +307,12 @@ Result<std::vector<HostTensor>> Stage::Run(const std::vector<HostTensor>& inputs
 
 Result<std::vector<double>> Stage::Time(const std::vector<HostTensor>& inputs, int warmup, int repeats,
                                         double min_total_s) {
-  constexpr int kMaxTimed = 100000;
   try {
     c10::InferenceMode guard;
     TANDEM_ASSIGN_OR_RETURN(auto args, StageInputs(*impl_, inputs));
     std::vector<double> times;
     double total = 0;
-    for (int i = 0; i < warmup || static_cast<int>(times.size()) < repeats ||
-                    (total < min_total_s && static_cast<int>(times.size()) < kMaxTimed);
-         ++i) {
+    for (int i = 0; KeepTiming(i, warmup, times.size(), repeats, total, min_total_s); ++i) {
       // Fresh copies: a stage may write to its inputs in place.
       std::vector<c10::IValue> call;
       for (const auto& a : args) call.emplace_back(a.toTensor().clone());
@@ -318,24 +330,10 @@ Result<std::vector<double>> Stage::Time(const std::vector<HostTensor>& inputs, i
   }
 }
 
-namespace {
-// The positional arguments a stage's flattened outputs make for the next.
-void FlattenArgs(const c10::IValue& v, std::vector<c10::IValue>* out) {
-  if (v.isTuple()) {
-    for (const auto& e : v.toTupleRef().elements()) FlattenArgs(e, out);
-  } else if (v.isList()) {
-    for (const auto& e : v.toListRef()) FlattenArgs(e, out);
-  } else {
-    out->push_back(v);
-  }
-}
-}  // namespace
-
 Result<std::vector<std::vector<double>>> Stage::TimePasses(const std::vector<Stage*>& chain,
                                                            const std::vector<HostTensor>& inputs, int warmup,
                                                            int repeats, double min_total_s,
                                                            const std::function<void(int)>& on_pass) {
-  constexpr int kMaxPasses = 100000;
   if (chain.empty()) return std::vector<std::vector<double>>{};
   Stage* current = chain.front();
   try {
@@ -343,9 +341,7 @@ Result<std::vector<std::vector<double>>> Stage::TimePasses(const std::vector<Sta
     TANDEM_ASSIGN_OR_RETURN(auto first, StageInputs(*chain.front()->impl_, inputs));
     std::vector<std::vector<double>> times(chain.size());
     double total = 0;
-    for (int pass = 0; pass < warmup || static_cast<int>(times[0].size()) < repeats ||
-                       (total < min_total_s && static_cast<int>(times[0].size()) < kMaxPasses);
-         ++pass) {
+    for (int pass = 0; KeepTiming(pass, warmup, times[0].size(), repeats, total, min_total_s); ++pass) {
       std::vector<c10::IValue> args;
       for (const auto& a : first) args.emplace_back(a.toTensor().clone());
       for (size_t i = 0; i < chain.size(); ++i) {
@@ -362,7 +358,7 @@ Result<std::vector<std::vector<double>>> Stage::TimePasses(const std::vector<Sta
           total += times[i].back();
         }
         args.clear();
-        FlattenArgs(out, &args);
+        FlattenValues(out, &args);
       }
       if (on_pass) on_pass(pass + 1);
     }

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -67,58 +66,6 @@ uint64_t TotalBytes(const std::vector<HostTensor>& ts) {
   for (const auto& t : ts) b += t.nbytes();
   return b;
 }
-
-// Segment i of `bounds` without its times and output size.
-SegmentProfile DescribeSegment(const Model& model, const std::vector<int>& bounds, int i) {
-  SegmentProfile s;
-  s.index = i;
-  s.begin = bounds[i];
-  s.end = bounds[i + 1];
-  s.first_op = model.NodeKind(s.begin);
-  s.last_op = model.NodeKind(s.end - 1);
-  s.param_bytes = model.ParamBytes(s.begin, s.end);
-  return s;
-}
-
-// Times every segment pass by pass (Stage::TimePasses): each segment meets
-// the caches a whole pass leaves, not the ones its own loop warmed.
-template <typename Stat>
-Result<ModelProfile> ProfileByPasses(const Model& model, const ProfileOptions& options, const std::vector<int>& bounds,
-                                     ModelProfile p, const Stat& stat) {
-  const int nseg = static_cast<int>(bounds.size()) - 1;
-  const int passes = options.warmup + options.repeats;  // at least; --min-time may add more
-  const int total_steps = nseg + passes + 1;
-  std::vector<std::unique_ptr<Stage>> stages;
-  std::vector<Stage*> chain;
-  std::vector<HostTensor> cur{model.sample_input()};
-  for (int i = 0; i < nseg; ++i) {
-    SegmentProfile s = DescribeSegment(model, bounds, i);
-    TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
-    TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
-    s.output_bytes = TotalBytes(out);
-    if (options.on_cut && i + 1 < nseg) options.on_cut(out);
-    cur = std::move(out);
-    chain.push_back(stage.get());
-    stages.push_back(std::move(stage));
-    p.segments.push_back(std::move(s));
-    if (options.progress) options.progress(i + 1, total_steps);
-  }
-  std::function<void(int)> on_pass;
-  if (options.progress)
-    on_pass = [&](int done) { options.progress(nseg + std::min(done, passes), total_steps); };
-  TANDEM_ASSIGN_OR_RETURN(auto times, Stage::TimePasses(chain, {model.sample_input()}, options.warmup,
-                                                        options.repeats, options.min_time_s, on_pass));
-  for (int i = 0; i < nseg; ++i) {
-    p.segments[i].compute_s = stat(times[i]);
-    p.segments[i].compute_min_s = *std::min_element(times[i].begin(), times[i].end());
-  }
-  TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
-  TANDEM_ASSIGN_OR_RETURN(auto wt, whole->Time({model.sample_input()}, options.warmup, options.repeats,
-                                               options.min_time_s));
-  p.model_compute_s = stat(wt);
-  if (options.progress) options.progress(total_steps, total_steps);
-  return p;
-}
 }  // namespace
 
 const char* SegmentTimingName(SegmentTiming t) { return t == SegmentTiming::kLoops ? "loops" : "passes"; }
@@ -151,30 +98,58 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   for (const auto& c : p.cuts) bounds.push_back(c.position);
   bounds.push_back(model.num_nodes());
   const int nseg = static_cast<int>(bounds.size()) - 1;
-
   p.timing = SegmentTimingName(options.timing);
-  if (options.timing == SegmentTiming::kPasses) return ProfileByPasses(model, options, bounds, std::move(p), stat);
+  // In passes (Stage::TimePasses) each segment meets the caches a whole pass
+  // leaves, not the ones its own loop warmed. Progress: one step per
+  // segment, per pass (at least warmup + repeats of them) and the whole model.
+  const bool by_passes = options.timing == SegmentTiming::kPasses;
+  const int passes = by_passes ? options.warmup + options.repeats : 0;
+  const int total_steps = nseg + passes + 1;
 
-  // Run the segments in order, each on the previous one's outputs.
+  // Run the segments in order, each on the previous one's outputs; in loops,
+  // time each there.
+  std::vector<std::unique_ptr<Stage>> chain;  // in passes, timed after
   std::vector<HostTensor> cur{model.sample_input()};
   for (int i = 0; i < nseg; ++i) {
-    SegmentProfile s = DescribeSegment(model, bounds, i);
+    SegmentProfile s;
+    s.index = i;
+    s.begin = bounds[i];
+    s.end = bounds[i + 1];
+    s.first_op = model.NodeKind(s.begin);
+    s.last_op = model.NodeKind(s.end - 1);
+    s.param_bytes = model.ParamBytes(s.begin, s.end);
     TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
-    TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats, options.min_time_s));
-    s.compute_s = stat(times);
-    s.compute_min_s = *std::min_element(times.begin(), times.end());
+    if (!by_passes) {
+      TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats, options.min_time_s));
+      s.compute_s = stat(times);
+      s.compute_min_s = *std::min_element(times.begin(), times.end());
+    }
     TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
     s.output_bytes = TotalBytes(out);
     if (options.on_cut && i + 1 < nseg) options.on_cut(out);
     cur = std::move(out);
+    if (by_passes) chain.push_back(std::move(stage));
     p.segments.push_back(std::move(s));
-    if (options.progress) options.progress(i + 1, nseg + 1);
+    if (options.progress) options.progress(i + 1, total_steps);
+  }
+  if (by_passes) {
+    std::vector<Stage*> stages;
+    for (const auto& st : chain) stages.push_back(st.get());
+    std::function<void(int)> on_pass;
+    if (options.progress)
+      on_pass = [&](int done) { options.progress(nseg + std::min(done, passes), total_steps); };
+    TANDEM_ASSIGN_OR_RETURN(auto times, Stage::TimePasses(stages, {model.sample_input()}, options.warmup,
+                                                          options.repeats, options.min_time_s, on_pass));
+    for (int i = 0; i < nseg; ++i) {
+      p.segments[i].compute_s = stat(times[i]);
+      p.segments[i].compute_min_s = *std::min_element(times[i].begin(), times[i].end());
+    }
   }
   TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
   TANDEM_ASSIGN_OR_RETURN(auto times,
                           whole->Time({model.sample_input()}, options.warmup, options.repeats, options.min_time_s));
   p.model_compute_s = stat(times);
-  if (options.progress) options.progress(nseg + 1, nseg + 1);
+  if (options.progress) options.progress(total_steps, total_steps);
   return p;
 }
 
