@@ -1,4 +1,5 @@
-// Status and Result<T>: how recoverable errors travel inside tandem.
+// Status and Result<T>: how recoverable errors travel inside tandem. Both are
+// [[nodiscard]]: an error is handled or passed on, never dropped silently.
 //
 // A Status is either ok or carries a code and a one-line message meant for a
 // person ("model.pt: not a TorchScript file"). Functions that can fail return
@@ -16,7 +17,7 @@
 
 namespace tandem {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code : int {
     kOk = 0,
@@ -62,10 +63,10 @@ class Status {
 
 // Either a value or a non-ok Status. Access value() only when ok().
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {      // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an ok Status has no value");
   }
 
@@ -88,17 +89,16 @@ class Result {
 }  // namespace tandem
 
 // Returns early from the enclosing function when `expr` (a Status) is not ok.
-#define TANDEM_RETURN_IF_ERROR(expr)            \
-  do {                                          \
-    ::tandem::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                  \
+#define TANDEM_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::tandem::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 #define TANDEM_CONCAT_INNER(a, b) a##b
 #define TANDEM_CONCAT(a, b) TANDEM_CONCAT_INNER(a, b)
 // `TANDEM_ASSIGN_OR_RETURN(auto x, F())`: x = F().value(), or return its Status.
-#define TANDEM_ASSIGN_OR_RETURN(lhs, rexpr) \
-  TANDEM_ASSIGN_OR_RETURN_IMPL(TANDEM_CONCAT(_res_, __LINE__), lhs, rexpr)
+#define TANDEM_ASSIGN_OR_RETURN(lhs, rexpr) TANDEM_ASSIGN_OR_RETURN_IMPL(TANDEM_CONCAT(_res_, __LINE__), lhs, rexpr)
 #define TANDEM_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \
   auto tmp = (rexpr);                                 \
   if (!tmp.ok()) return tmp.status();                 \

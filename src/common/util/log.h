@@ -39,8 +39,7 @@ struct Voidify {
 }  // namespace tandem::detail
 
 // TANDEM_LOG(kInfo) << "loaded " << n << " stages";  (safe inside if/else)
-#define TANDEM_LOG(level)                                     \
-  !(::tandem::LogLevel::level >= ::tandem::GetLogLevel())     \
-      ? (void)0                                               \
-      : ::tandem::detail::Voidify() &                         \
-            ::tandem::detail::LogMessage(::tandem::LogLevel::level).stream()
+#define TANDEM_LOG(level)                                 \
+  !(::tandem::LogLevel::level >= ::tandem::GetLogLevel()) \
+      ? (void)0                                           \
+      : ::tandem::detail::Voidify() & ::tandem::detail::LogMessage(::tandem::LogLevel::level).stream()

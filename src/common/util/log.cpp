@@ -1,4 +1,4 @@
-#include "common/log.h"
+#include "common/util/log.h"
 
 #include <atomic>
 #include <cstdio>

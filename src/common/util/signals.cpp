@@ -1,4 +1,4 @@
-#include "common/signals.h"
+#include "common/util/signals.h"
 
 #include <signal.h>
 
