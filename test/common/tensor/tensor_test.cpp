@@ -1,4 +1,4 @@
-#include "common/tensor.h"
+#include "common/tensor/tensor.h"
 
 #include <catch2/catch.hpp>
 

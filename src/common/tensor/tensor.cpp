@@ -1,8 +1,10 @@
-#include "common/tensor.h"
+#include "common/tensor/tensor.h"
 
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include "common/util/int_list.h"
 
 namespace tandem {
 
@@ -78,30 +80,19 @@ std::string ShapeToString(const std::vector<int64_t>& shape) {
 }
 
 Result<std::vector<int64_t>> ParseShape(const std::string& text) {
-  std::vector<int64_t> shape;
-  std::string cur;
-  auto flush = [&]() -> Status {
-    if (cur.empty()) return Status::InvalidArgument("empty dimension in shape '" + text + "'");
-    if (cur.size() > 12) return Status::InvalidArgument("dimension '" + cur + "' in shape '" + text + "' is too large");
-    int64_t v = std::stoll(cur);
-    if (v <= 0) return Status::InvalidArgument("dimension " + cur + " in shape '" + text + "' must be positive");
-    shape.push_back(v);
-    cur.clear();
-    return Status::OK();
-  };
-  for (char c : text) {
-    if (c >= '0' && c <= '9') {
-      cur += c;
-    } else if (c == ',' || c == 'x') {
-      TANDEM_RETURN_IF_ERROR(flush());
-    } else if (c != ' ') {
-      return Status::InvalidArgument("shape '" + text + "' should be comma-separated positive integers, e.g. 1,3,224,224");
-    }
-  }
-  TANDEM_RETURN_IF_ERROR(flush());
-  if (shape.size() > 8) return Status::InvalidArgument("shape '" + text + "' has more than 8 dimensions");
-  TANDEM_RETURN_IF_ERROR(ShapeNumel(shape).status());
-  return shape;
+  IntListOptions o;
+  o.separators = ",x";
+  o.max_abs = 999999999999;
+  auto dims = ParseIntList(text, o);
+  if (!dims.ok())
+    return Status::InvalidArgument("shape " + dims.status().message() +
+                                   "; a shape is comma-separated positive integers, e.g. 1,3,224,224");
+  for (int64_t d : dims.value())
+    if (d <= 0)
+      return Status::InvalidArgument("dimension " + std::to_string(d) + " in shape '" + text + "' must be positive");
+  if (dims->size() > 8) return Status::InvalidArgument("shape '" + text + "' has more than 8 dimensions");
+  TANDEM_RETURN_IF_ERROR(ShapeNumel(dims.value()).status());
+  return dims;
 }
 
 int64_t HostTensor::numel() const {

@@ -1,8 +1,10 @@
-#include "common/npy.h"
+#include "common/tensor/npy.h"
 
+#include <algorithm>
 #include <cstring>
 
-#include "common/file_util.h"
+#include "common/util/files.h"
+#include "common/util/int_list.h"
 
 namespace tandem {
 namespace {
@@ -16,9 +18,9 @@ struct DescrEntry {
   DType dtype;
 };
 constexpr DescrEntry kDescrs[] = {
-    {"f4", DType::kFloat32}, {"f8", DType::kFloat64}, {"f2", DType::kFloat16}, {"i8", DType::kInt64},
-    {"i4", DType::kInt32},   {"i2", DType::kInt16},   {"i1", DType::kInt8},    {"u1", DType::kUInt8},
-    {"b1", DType::kBool},
+    {"f4", DType::kFloat32}, {"f8", DType::kFloat64}, {"f2", DType::kFloat16},
+    {"i8", DType::kInt64},   {"i4", DType::kInt32},   {"i2", DType::kInt16},
+    {"i1", DType::kInt8},    {"u1", DType::kUInt8},   {"b1", DType::kBool},
 };
 
 // Returns the text after `'key':` in a Python dict literal, or npos.
@@ -61,7 +63,8 @@ Result<HostTensor> ParseNpy(const std::string& bytes, const std::string& name) {
   if (descr.size() == 3 && (descr[0] == '<' || descr[0] == '|' || descr[0] == '=')) {
     descr = descr.substr(1);
   } else if (descr.size() == 3 && descr[0] == '>') {
-    if (descr[2] != '1') return Status::Unsupported(name + ": big-endian .npy data is not supported; save with '<' byte order");
+    if (descr[2] != '1')
+      return Status::Unsupported(name + ": big-endian .npy data is not supported; save with '<' byte order");
     descr = descr.substr(1);
   }
   HostTensor t;
@@ -83,26 +86,23 @@ Result<HostTensor> ParseNpy(const std::string& bytes, const std::string& name) {
   if (p == std::string::npos || p >= header.size() || header[p] != '(') return bad("no 'shape' in header");
   e = header.find(')', p);
   if (e == std::string::npos) return bad("unterminated 'shape'");
-  const std::string dims = header.substr(p + 1, e - p - 1);
-  std::string cur;
-  for (size_t i = 0; i <= dims.size(); ++i) {
-    char c = i < dims.size() ? dims[i] : ',';
-    if (c >= '0' && c <= '9') {
-      cur += c;
-      if (cur.size() > 15) return bad("dimension too large");
-    } else if (c == ',') {
-      if (!cur.empty()) t.shape.push_back(std::stoll(cur));
-      cur.clear();
-    } else if (c != ' ' && c != 'L') {
-      return bad("malformed 'shape'");
-    }
-  }
+  // A Python tuple: "(3, 224, 224)", "(3,)" or "()"; Python 2 wrote longs as "3L".
+  std::string dims = header.substr(p + 1, e - p - 1);
+  dims.erase(std::remove(dims.begin(), dims.end(), 'L'), dims.end());
+  IntListOptions list;
+  list.trailing_separator = true;
+  list.allow_empty = true;
+  list.max_abs = 999999999999999;
+  auto parsed = ParseIntList(dims, list);
+  if (!parsed.ok()) return bad("'shape' " + parsed.status().message());
+  t.shape = std::move(parsed).value();
   if (t.shape.size() > 16) return bad("too many dimensions");
   auto numel = ShapeNumel(t.shape);
   if (!numel.ok()) return bad(numel.status().message());
   const size_t elem = DTypeSize(t.dtype);
   if (static_cast<uint64_t>(numel.value()) > kMaxNpyBytes / elem)
-    return Status::InvalidArgument(name + ": array is larger than the limit of " + std::to_string(kMaxNpyBytes) + " bytes");
+    return Status::InvalidArgument(name + ": array is larger than the limit of " + std::to_string(kMaxNpyBytes) +
+                                   " bytes");
   const size_t need = static_cast<size_t>(numel.value()) * elem;
   if (bytes.size() - offset != need)
     return bad("data is " + std::to_string(bytes.size() - offset) + " bytes, shape " + ShapeToString(t.shape) +
@@ -145,7 +145,8 @@ Status WriteNpy(const std::string& path, const HostTensor& t) {
   if (t.is_none()) return Status::InvalidArgument(path + ": cannot write a None value as .npy");
   bool known = false;
   for (const auto& d : kDescrs) known |= d.dtype == t.dtype;
-  if (!known) return Status::Unsupported(path + ": dtype " + std::string(DTypeName(t.dtype)) + " cannot be written as .npy");
+  if (!known)
+    return Status::Unsupported(path + ": dtype " + std::string(DTypeName(t.dtype)) + " cannot be written as .npy");
   return WriteFileAtomic(path, SerializeNpy(t));
 }
 

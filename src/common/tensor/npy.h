@@ -8,8 +8,8 @@
 
 #include <string>
 
-#include "common/status.h"
-#include "common/tensor.h"
+#include "common/tensor/tensor.h"
+#include "common/util/status.h"
 
 namespace tandem {
 

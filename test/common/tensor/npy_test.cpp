@@ -1,4 +1,4 @@
-#include "common/npy.h"
+#include "common/tensor/npy.h"
 
 #include <catch2/catch.hpp>
 #include <cstring>
