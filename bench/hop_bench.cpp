@@ -8,6 +8,7 @@
 // checksum, codec) after receiving.
 //
 // Usage: hop_bench [--bytes N] [--messages M]
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,9 +19,10 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "common/codec.h"
-#include "common/protocol.h"
-#include "common/transport.h"
+#include "common/net/activation.h"
+#include "common/net/codec.h"
+#include "common/net/protocol.h"
+#include "common/net/transport.h"
 
 using namespace tandem;
 using Clock = std::chrono::steady_clock;
@@ -93,36 +95,38 @@ HopResult Measure(int messages, const Make& make, const Consume& consume) {
 int main(int argc, char** argv) {
   size_t bytes = 1 << 20;
   int messages = 200;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--bytes")) bytes = std::stoul(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--messages")) messages = std::stoi(argv[i + 1]);
-  }
-  const HostTensor t = Activation(bytes);
+  CLI::App app{"hop_bench: one activation over loopback TCP, tandem's wire path against a plain ZeroMQ push"};
+  app.add_option("--bytes", bytes, "activation size")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{65536}, size_t{1} << 30));
+  app.add_option("--messages", messages, "messages per measurement")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  CLI11_PARSE(app, argc, argv);
+  const std::vector<HostTensor> tensors{Activation(bytes)};
+  const HostTensor& t = tensors[0];
   const std::string raw(reinterpret_cast<const char*>(t.data.data()), t.data.size());
   std::printf("activation %s float32 (%zu bytes, %.0f%% zeros), %d messages, loopback TCP\n\n",
               ShapeToString(t.shape).c_str(), t.data.size(), 50.0, messages);
-  std::printf("| path | wire bytes | lockstep round trip (median, us) | stream (us/message) | overhead vs plain, lockstep (us) |\n");
+  std::printf(
+      "| path | wire bytes | lockstep round trip (median, us) | stream (us/message) | overhead vs plain, lockstep (us) "
+      "|\n");
   std::printf("|---|---|---|---|---|\n");
-  HopResult plain = Measure(messages, [&] { return raw; }, [](const zmq::message_t&) {});
+  HopResult plain = Measure(
+      messages, [&] { return raw; }, [](const zmq::message_t&) {});
   std::printf("| plain ZeroMQ push | %zu | %.0f | %.0f | - |\n", plain.wire_bytes, plain.lockstep_us, plain.stream_us);
   for (const char* name : {"raw", "lz4", "zfp+lz4", "zfp+lz4:accuracy=0.001"}) {
     CodecSpec spec = ParseCodec(name).value();
     auto make = [&] {
-      std::string msg = StartMessage();
-      msg += EncodeActivationPrefix(ActivationHeader{}, 1);
-      if (!EncodeTensor(t, spec, &msg).ok()) std::abort();
-      EncodeTimings({}, &msg);
-      FinishMessage(MessageType::kActivation, 1, &msg);
-      return msg;
+      auto msg = EncodeActivation(1, ActivationHeader{}, tensors, spec, {});
+      if (!msg.ok()) std::abort();
+      return std::move(msg).value();
     };
     auto consume = [&](const zmq::message_t& m) {
       auto hd = DecodeHeader(m.data(), m.size());
       Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
-      uint32_t n = 0;
-      auto ah = DecodeActivationPrefix(r, &n);
-      auto x = DecodeTensor(&r, DecodeLimits());
-      auto tm = DecodeTimings(r);
-      if (!hd.ok() || !ah.ok() || !x.ok() || !tm.ok()) std::abort();
+      auto ah = DecodeActivationHeader(r);
+      if (!hd.ok() || !ah.ok() || !DecodeActivationPayload(r, ah.value(), ~uint64_t{0}).ok()) std::abort();
     };
     HopResult res = Measure(messages, make, consume);
     std::printf("| tandem %s | %zu | %.0f | %.0f | %+.0f |\n", name, res.wire_bytes, res.lockstep_us, res.stream_us,

@@ -17,9 +17,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/codec.h"
-#include "common/status.h"
-#include "common/tensor.h"
+#include "common/net/codec.h"
+#include "common/tensor/tensor.h"
+#include "common/util/status.h"
 
 namespace tandem {
 

@@ -1,14 +1,14 @@
 // ProbeLink against a stand-in peer whose answers take a known time per
 // byte: the estimates must recover those rates, and every failure must end
 // in a clear error within the timeout.
-#include "common/link_probe.h"
+#include "common/net/link_probe.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
-#include "common/protocol.h"
-#include "common/transport.h"
+#include "common/net/protocol.h"
+#include "common/net/transport.h"
 #include "support.h"
 
 namespace tandem {
@@ -20,8 +20,7 @@ enum class Answer { kTimed, kWrongSize, kRefuse, kSilent };
 // reply / out_rate seconds (the peer's view: it receives at in_rate).
 class FakePeer {
  public:
-  FakePeer(Answer answer, double base_s, double in_rate, double out_rate)
-      : socket_(ctx_, zmq::socket_type::router) {
+  FakePeer(Answer answer, double base_s, double in_rate, double out_rate) : socket_(ctx_, zmq::socket_type::router) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.bind("tcp://127.0.0.1:*");
     endpoint_ = LastEndpoint(socket_);

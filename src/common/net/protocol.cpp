@@ -1,6 +1,5 @@
-#include "common/protocol.h"
+#include "common/net/protocol.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -82,7 +81,8 @@ std::string EncodeMessage(MessageType type, uint64_t id, const std::string& body
 }
 
 Result<Header> DecodeHeader(const void* data, size_t size) {
-  if (size < kHeaderSize) return Status::Corruption("message of " + std::to_string(size) + " bytes is shorter than a header");
+  if (size < kHeaderSize)
+    return Status::Corruption("message of " + std::to_string(size) + " bytes is shorter than a header");
   if (std::memcmp(data, kMagic, 4) != 0) return Status::Corruption("message does not start with the tandem magic");
   Reader r(static_cast<const uint8_t*>(data) + 4, kHeaderSize - 4);
   Header h;
@@ -131,6 +131,7 @@ std::string HelloAckBody::Encode() const {
   w.U64(memory_budget);
   w.U32(threads);
   w.U64(max_message_bytes);
+  w.U32(queue_depth);
   return s;
 }
 Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
@@ -141,6 +142,7 @@ Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
   r.U64(&b.memory_budget);
   r.U32(&b.threads);
   r.U64(&b.max_message_bytes);
+  if (r.ok() && r.remaining() > 0) r.U32(&b.queue_depth);  // minor 4
   if (!r.ok()) return Truncated("HELLO_ACK");
   return b;
 }
@@ -178,8 +180,8 @@ Result<DeployBody> DeployBody::Decode(Reader& r, bool copy_stage) {
   r.U64(&n);
   const uint8_t* at = nullptr;
   if (!r.ok() || n > kMaxStageBytes || !r.Skip(static_cast<size_t>(n), &at)) return Truncated("DEPLOY");
-  if (b.num_stages == 0 || b.num_stages > kMaxStages || b.stage_index >= b.num_stages ||
-      b.num_inputs == 0 || b.num_inputs > kMaxTensorsPerMessage)
+  if (b.num_stages == 0 || b.num_stages > kMaxStages || b.stage_index >= b.num_stages || b.num_inputs == 0 ||
+      b.num_inputs > kMaxTensorsPerMessage)
     return Status::Corruption("DEPLOY has an invalid stage index, stage count or input count");
   if (copy_stage)
     b.stage.assign(reinterpret_cast<const char*>(at), static_cast<size_t>(n));
@@ -412,80 +414,6 @@ Status ErrorBody::ToStatus() const {
     case Status::Code::kInternal: return Status::Internal(message);
   }
   return Status::Internal(message);
-}
-
-std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tensors) {
-  std::string s;
-  Writer w(&s);
-  w.U32(h.model_version);
-  w.U32(h.stage);
-  w.U32(num_tensors);
-  return s;
-}
-
-Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors) {
-  ActivationHeader h;
-  r.U32(&h.model_version);
-  r.U32(&h.stage);
-  r.U32(num_tensors);
-  if (!r.ok() || *num_tensors == 0 || *num_tensors > kMaxTensorsPerMessage) return Truncated("ACTIVATION");
-  return h;
-}
-
-void EncodeTimings(const std::vector<StageTiming>& timings, std::string* out) {
-  Writer w(out);
-  w.U32(static_cast<uint32_t>(timings.size()));
-  for (const auto& t : timings) {
-    w.U16(t.stage);
-    w.U32(t.queue_us);
-    w.U32(t.decode_us);
-    w.U32(t.compute_us);
-    w.U32(t.encode_us);
-    w.U64(t.bytes_out);
-    w.F64(t.max_abs_error);
-  }
-  for (const auto& t : timings) {  // 1.2
-    w.U64(t.recv_unix_us);
-    w.U64(t.send_unix_us);
-  }
-}
-
-void SetLastSendTime(void* message, size_t size, uint64_t unix_us) {
-  if (size < kHeaderSize + 8) return;
-  uint8_t* p = static_cast<uint8_t*>(message) + size - 8;
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(unix_us >> (8 * i));
-}
-
-uint64_t UnixMicros() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
-
-Result<std::vector<StageTiming>> DecodeTimings(Reader& r) {
-  uint32_t n = 0;
-  r.U32(&n);
-  if (!r.ok() || n > kMaxTimings) return Truncated("ACTIVATION timings");
-  std::vector<StageTiming> timings(n);
-  for (auto& t : timings) {
-    r.U16(&t.stage);
-    r.U32(&t.queue_us);
-    r.U32(&t.decode_us);
-    r.U32(&t.compute_us);
-    r.U32(&t.encode_us);
-    r.U64(&t.bytes_out);
-    r.F64(&t.max_abs_error);
-  }
-  if (!r.ok()) return Truncated("ACTIVATION timings");
-  if (r.remaining() != 0) {  // 1.2: times
-    for (auto& t : timings) {
-      r.U64(&t.recv_unix_us);
-      r.U64(&t.send_unix_us);
-    }
-    if (!r.ok()) return Truncated("ACTIVATION timing times");
-  }
-  if (r.remaining() != 0) return Status::Corruption("ACTIVATION has trailing bytes after its timings");
-  return timings;
 }
 
 std::string RequestFailedBody::Encode() const {

@@ -1,4 +1,4 @@
-#include "common/protocol.h"
+#include "common/net/protocol.h"
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +12,7 @@ TEST_CASE("header layout is fixed little-endian", "[protocol]") {
   REQUIRE(m.size() == kHeaderSize + 3);
   CHECK(m.substr(0, 4) == "TNDM");
   CHECK(static_cast<uint8_t>(m[4]) == kProtocolMajor);
-  CHECK(static_cast<uint8_t>(m[6]) == 3);   // type, low byte first
+  CHECK(static_cast<uint8_t>(m[6]) == 3);  // type, low byte first
   CHECK(static_cast<uint8_t>(m[7]) == 0);
   CHECK(static_cast<uint8_t>(m[12]) == 0x08);  // id, low byte first
   CHECK(static_cast<uint8_t>(m[19]) == 0x01);
@@ -85,71 +85,6 @@ TEST_CASE("control bodies round-trip", "[protocol]") {
   std::string eb = e.Encode();
   Reader er(eb);
   CHECK(ErrorBody::Decode(er)->ToStatus().code() == Status::Code::kVersionMismatch);
-
-  ActivationHeader ah{3, 2};
-  std::string ab = EncodeActivationPrefix(ah, 4);
-  EncodeTimings({StageTiming{1, 2, 3, 4, 5, 6, 0.5}}, &ab);
-  Reader ar(ab);
-  uint32_t n = 0;
-  auto aback = DecodeActivationPrefix(ar, &n);
-  REQUIRE(aback.ok());
-  CHECK(n == 4);
-  CHECK(aback->stage == 2);
-  auto timings = DecodeTimings(ar);
-  REQUIRE(timings.ok());
-  CHECK(timings->at(0).compute_us == 4);
-  CHECK(timings->at(0).max_abs_error == 0.5);
-  std::string extra = ab + "x";
-  Reader xr(extra);
-  DecodeActivationPrefix(xr, &n);
-  CHECK_FALSE(DecodeTimings(xr).ok());
-}
-
-TEST_CASE("timings carry receive and send times, and decode without them from 1.1 peers", "[protocol]") {
-  StageTiming a{0, 1, 2, 3, 4, 5, 0};
-  a.recv_unix_us = 1000;
-  a.send_unix_us = 2000;
-  StageTiming b{1, 1, 2, 3, 4, 5, 0};
-  b.recv_unix_us = 3000;
-  b.send_unix_us = 4000;
-  std::string body;
-  EncodeTimings({a, b}, &body);
-  // A whole message: the sender stamps the last record's send time in place.
-  std::string msg = StartMessage() + body;
-  FinishMessage(MessageType::kActivation, 7, &msg);
-  SetLastSendTime(msg.data(), msg.size(), 0x0102030405060708ull);
-  Reader r(reinterpret_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
-  auto t = DecodeTimings(r);
-  REQUIRE(t.ok());
-  REQUIRE(t->size() == 2);
-  CHECK(t->at(0).recv_unix_us == 1000);
-  CHECK(t->at(0).send_unix_us == 2000);
-  CHECK(t->at(1).recv_unix_us == 3000);
-  CHECK(t->at(1).send_unix_us == 0x0102030405060708ull);
-  CHECK(t->at(1).encode_us == 4);
-
-  // 1.1: the records alone.
-  std::string old;
-  Writer w(&old);
-  w.U32(1);
-  w.U16(0);
-  for (int i = 0; i < 4; ++i) w.U32(9);
-  w.U64(10);
-  w.F64(0.25);
-  Reader orr(old);
-  auto o = DecodeTimings(orr);
-  REQUIRE(o.ok());
-  CHECK(o->at(0).compute_us == 9);
-  CHECK(o->at(0).recv_unix_us == 0);
-  CHECK(o->at(0).send_unix_us == 0);
-
-  // Times cut short, or one pair too many: refused.
-  std::string cut = body.substr(0, body.size() - 3);
-  Reader cr(cut);
-  CHECK_FALSE(DecodeTimings(cr).ok());
-  std::string longer = body + std::string(16, '\0');
-  Reader lr(longer);
-  CHECK_FALSE(DecodeTimings(lr).ok());
 }
 
 TEST_CASE("link measurement bodies round-trip and are bounded", "[protocol]") {
@@ -265,11 +200,6 @@ TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   Reader lr(lying);
   CHECK_FALSE(DeployBody::Decode(lr).ok());
   // Counts beyond their bounds.
-  ActivationHeader ah;
-  std::string ab = EncodeActivationPrefix(ah, kMaxTensorsPerMessage + 1);
-  Reader ar(ab);
-  uint32_t n = 0;
-  CHECK_FALSE(DecodeActivationPrefix(ar, &n).ok());
   DeployBody bad_index = d;
   bad_index.stage_index = 3;
   bad_index.num_stages = 3;
@@ -321,6 +251,38 @@ TEST_CASE("1.1 bodies round-trip and accept their 1.0 forms", "[protocol]") {
   db = d.Encode();
   Reader nothing(db);
   CHECK_FALSE(DeployBody::Decode(nothing).ok());
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST_CASE("HELLO_ACK carries the worker's queue depth from 1.4, and decodes a 1.3 one without it", "[protocol]") {
+  HelloAckBody a;
+  a.name = "w";
+  a.software = "tandem 0.1.0";
+  a.data_port = 5551;
+  a.memory_budget = 1 << 20;
+  a.threads = 4;
+  a.max_message_bytes = 64 << 20;
+  a.queue_depth = 5;
+  const std::string body = a.Encode();
+  Reader r(body);
+  auto back = HelloAckBody::Decode(r);
+  REQUIRE(back.ok());
+  CHECK(back->queue_depth == 5);
+  CHECK(back->max_message_bytes == a.max_message_bytes);
+  // 1.3: the same body without the last u32.
+  Reader old(body.data(), body.size() - 4);
+  auto older = HelloAckBody::Decode(old);
+  REQUIRE(older.ok());
+  CHECK(older->queue_depth == 0);
+  CHECK(older->threads == 4);
+  // Cut inside the depth: refused.
+  Reader cut(body.data(), body.size() - 2);
+  CHECK_FALSE(HelloAckBody::Decode(cut).ok());
 }
 
 }  // namespace

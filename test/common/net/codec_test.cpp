@@ -1,11 +1,11 @@
-#include "common/codec.h"
+#include "common/net/codec.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
 #include <random>
 
-#include "common/checksum.h"
+#include "common/util/digest.h"
 
 namespace tandem {
 namespace {
@@ -17,9 +17,12 @@ HostTensor Random(DType dtype, std::vector<int64_t> shape, uint32_t seed, bool r
   for (int64_t i = 0; i < t.numel(); ++i) {
     double v = dist(rng);
     if (relu && v < 0) v = 0;
-    if (dtype == DType::kFloat32) t.f32()[i] = static_cast<float>(v);
-    else if (dtype == DType::kFloat64) reinterpret_cast<double*>(t.data.data())[i] = v;
-    else t.data[i * DTypeSize(dtype)] = static_cast<uint8_t>(rng());
+    if (dtype == DType::kFloat32)
+      t.f32()[i] = static_cast<float>(v);
+    else if (dtype == DType::kFloat64)
+      reinterpret_cast<double*>(t.data.data())[i] = v;
+    else
+      t.data[i * DTypeSize(dtype)] = static_cast<uint8_t>(rng());
   }
   return t;
 }
@@ -43,8 +46,8 @@ double MaxErr(const HostTensor& a, const HostTensor& b) {
 }
 
 TEST_CASE("lossless codecs round-trip bit for bit", "[codec]") {
-  const std::vector<std::vector<int64_t>> shapes = {{}, {1}, {7}, {3, 5}, {2, 3, 9}, {1, 64, 28, 28}, {2, 3, 4, 5, 6},
-                                                    {1, 1, 1, 1, 1, 1, 1, 3}, {0, 4}};
+  const std::vector<std::vector<int64_t>> shapes = {
+      {}, {1}, {7}, {3, 5}, {2, 3, 9}, {1, 64, 28, 28}, {2, 3, 4, 5, 6}, {1, 1, 1, 1, 1, 1, 1, 3}, {0, 4}};
   for (const char* name : {"raw", "lz4", "zfp", "zfp+lz4", "zfp:reversible"}) {
     CodecSpec spec = ParseCodec(name).value();
     for (DType d : {DType::kFloat32, DType::kFloat64, DType::kInt64, DType::kUInt8, DType::kBool}) {

@@ -1,12 +1,12 @@
-#include "common/link_probe.h"
+#include "common/net/link_probe.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <limits>
 
-#include "common/protocol.h"
-#include "common/transport.h"
+#include "common/net/protocol.h"
+#include "common/net/transport.h"
 
 namespace tandem {
 namespace {

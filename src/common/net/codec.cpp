@@ -1,4 +1,4 @@
-#include "common/codec.h"
+#include "common/net/codec.h"
 
 #include <lz4.h>
 #include <zfp.h>
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <memory>
 
-#include "common/checksum.h"
+#include "common/util/digest.h"
 
 namespace tandem {
 namespace {
@@ -34,8 +34,7 @@ struct ZfpHandles {
 // Sets up a zfp field over `data` (C order: the last dim varies fastest, so it
 // is zfp's x). Ranks above 4 fold their leading dims into zfp's slowest one.
 // Encoder and decoder derive the same field from the frame's shape.
-Status OpenZfp(DType dtype, const std::vector<int64_t>& shape, void* data, ZfpMode mode, double param,
-               ZfpHandles* h) {
+Status OpenZfp(DType dtype, const std::vector<int64_t>& shape, void* data, ZfpMode mode, double param, ZfpHandles* h) {
   // Size-1 dims are dropped: zfp codes blocks of 4 along every dim, so a
   // dim of 1 would be three quarters padding (a batch of 1 is common).
   std::vector<size_t> d;
@@ -117,7 +116,8 @@ Status Lz4Decompress(const uint8_t* src, size_t n, uint8_t* dst, size_t expect) 
     return Status::Corruption("lz4 block too large");
   const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(src), reinterpret_cast<char*>(dst),
                                     static_cast<int>(n), static_cast<int>(expect));
-  if (r < 0 || static_cast<size_t>(r) != expect) return Status::Corruption("lz4 block does not decode to the stated size");
+  if (r < 0 || static_cast<size_t>(r) != expect)
+    return Status::Corruption("lz4 block does not decode to the stated size");
   return Status::OK();
 }
 
@@ -127,10 +127,8 @@ Status DecodePayload(Codec codec, ZfpMode mode, double param, const uint8_t* p, 
       if (n != t->data.size()) return Status::Corruption("raw payload size does not match the shape");
       std::copy(p, p + n, t->data.begin());
       return Status::OK();
-    case Codec::kLz4:
-      return Lz4Decompress(p, n, t->data.data(), t->data.size());
-    case Codec::kZfp:
-      return ZfpDecompress(p, n, mode, param, t);
+    case Codec::kLz4: return Lz4Decompress(p, n, t->data.data(), t->data.size());
+    case Codec::kZfp: return ZfpDecompress(p, n, mode, param, t);
     case Codec::kZfpLz4: {
       Reader r(p, n);
       uint64_t zfp_bytes;
@@ -138,8 +136,8 @@ Status DecodePayload(Codec codec, ZfpMode mode, double param, const uint8_t* p, 
       if (zfp_bytes > ZfpMaxSize(t->dtype, t->shape, mode, param))
         return Status::Corruption("zfp+lz4 payload states an impossible zfp size");
       std::string zbuf(static_cast<size_t>(zfp_bytes), '\0');
-      TANDEM_RETURN_IF_ERROR(Lz4Decompress(r.position(), r.remaining(), reinterpret_cast<uint8_t*>(&zbuf[0]),
-                                           zbuf.size()));
+      TANDEM_RETURN_IF_ERROR(
+          Lz4Decompress(r.position(), r.remaining(), reinterpret_cast<uint8_t*>(&zbuf[0]), zbuf.size()));
       return ZfpDecompress(reinterpret_cast<const uint8_t*>(zbuf.data()), zbuf.size(), mode, param, t);
     }
   }
@@ -216,13 +214,19 @@ Result<CodecSpec> ParseCodec(const std::string& text) {
   const size_t colon = text.find(':');
   const std::string name = text.substr(0, colon);
   const std::string mode = colon == std::string::npos ? "" : text.substr(colon + 1);
-  const std::string help = "codec '" + text + "': expected raw, lz4, zfp or zfp+lz4, optionally with :reversible, "
+  const std::string help = "codec '" + text +
+                           "': expected raw, lz4, zfp or zfp+lz4, optionally with :reversible, "
                            ":accuracy=T, :rate=R or :precision=P after zfp";
-  if (name == "raw") s.codec = Codec::kRaw;
-  else if (name == "lz4") s.codec = Codec::kLz4;
-  else if (name == "zfp") s.codec = Codec::kZfp;
-  else if (name == "zfp+lz4") s.codec = Codec::kZfpLz4;
-  else return Status::InvalidArgument(help);
+  if (name == "raw")
+    s.codec = Codec::kRaw;
+  else if (name == "lz4")
+    s.codec = Codec::kLz4;
+  else if (name == "zfp")
+    s.codec = Codec::kZfp;
+  else if (name == "zfp+lz4")
+    s.codec = Codec::kZfpLz4;
+  else
+    return Status::InvalidArgument(help);
   if (!mode.empty()) {
     if (!s.uses_zfp()) return Status::InvalidArgument(help);
     const size_t eq = mode.find('=');
@@ -262,9 +266,7 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
   switch (codec) {
     case Codec::kRaw: break;
     case Codec::kLz4: TANDEM_RETURN_IF_ERROR(Lz4Compress(t.data.data(), t.data.size(), &payload)); break;
-    case Codec::kZfp:
-      TANDEM_RETURN_IF_ERROR(ZfpCompress(t, spec.zfp_mode, spec.zfp_param, &payload));
-      break;
+    case Codec::kZfp: TANDEM_RETURN_IF_ERROR(ZfpCompress(t, spec.zfp_mode, spec.zfp_param, &payload)); break;
     case Codec::kZfpLz4: {
       std::string z;
       TANDEM_RETURN_IF_ERROR(ZfpCompress(t, spec.zfp_mode, spec.zfp_param, &z));
@@ -279,8 +281,7 @@ Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out
     codec = Codec::kRaw;
     payload.clear();
   }
-  const uint8_t* pdata =
-      codec == Codec::kRaw ? t.data.data() : reinterpret_cast<const uint8_t*>(payload.data());
+  const uint8_t* pdata = codec == Codec::kRaw ? t.data.data() : reinterpret_cast<const uint8_t*>(payload.data());
   const size_t plen = codec == Codec::kRaw ? t.data.size() : payload.size();
   const bool zfp = codec == Codec::kZfp || codec == Codec::kZfpLz4;
   double max_err = 0;
@@ -376,8 +377,8 @@ Result<HostTensor> DecodeTensor(Reader* in, const DecodeLimits& limits, DecodedI
   } else {
     t.data.assign(static_cast<size_t>(raw_bytes), 0);
     if (!t.is_none() && raw_bytes > 0)
-      TANDEM_RETURN_IF_ERROR(DecodePayload(c, static_cast<ZfpMode>(mode), param, payload,
-                                           static_cast<size_t>(payload_bytes), &t));
+      TANDEM_RETURN_IF_ERROR(
+          DecodePayload(c, static_cast<ZfpMode>(mode), param, payload, static_cast<size_t>(payload_bytes), &t));
   }
   if (info) {
     info->codec = c;

@@ -25,10 +25,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/codec.h"
-#include "common/coding.h"
-#include "common/status.h"
-#include "common/tensor.h"
+#include "common/net/codec.h"
+#include "common/net/wire_coding.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
@@ -36,15 +35,15 @@ constexpr uint8_t kProtocolMajor = 1;
 // 1: PONG and UNDEPLOY bodies, DEPLOY flags and stage reuse.
 // 2: receive and send times in the ACTIVATION timings trailer.
 // 3: PROBE and MEASURE_LINKS (link measurement).
-constexpr uint8_t kProtocolMinor = 3;
+// 4: the worker's queue depth in HELLO_ACK.
+constexpr uint8_t kProtocolMinor = 4;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
-constexpr size_t kMaxNameLen = 256;        // worker names, model ids, hashes
-constexpr size_t kMaxEndpointLen = 512;    // ZeroMQ endpoints
-constexpr size_t kMaxTextLen = 4096;       // error messages
+constexpr size_t kMaxNameLen = 256;      // worker names, model ids, hashes
+constexpr size_t kMaxEndpointLen = 512;  // ZeroMQ endpoints
+constexpr size_t kMaxTextLen = 4096;     // error messages
 constexpr uint32_t kMaxTensorsPerMessage = 256;
-constexpr uint32_t kMaxTimings = 256;      // one per stage a request has passed
 constexpr uint32_t kMaxStages = 256;
 
 // Message types. The numbers are the wire format: do not renumber; add new
@@ -107,12 +106,16 @@ struct HelloBody {
 };
 
 struct HelloAckBody {
-  std::string name;            // the worker's name
-  std::string software;        // "tandem 0.1.0"
-  uint16_t data_port = 0;      // where the worker's data socket listens
-  uint64_t memory_budget = 0;  // bytes; 0 = no budget
-  uint32_t threads = 0;        // compute threads
+  std::string name;                // the worker's name
+  std::string software;            // "tandem 0.1.0"
+  uint16_t data_port = 0;          // where the worker's data socket listens
+  uint64_t memory_budget = 0;      // bytes; 0 = no budget
+  uint32_t threads = 0;            // compute threads
   uint64_t max_message_bytes = 0;  // largest control message it accepts (a DEPLOY must fit)
+  // Requests it buffers per queue (its memory per stage depends on it,
+  // plan/worker_memory.h). Minor 4; 0 from an older worker, which ran at the
+  // default depth.
+  uint32_t queue_depth = 0;
   std::string Encode() const;
   static Result<HelloAckBody> Decode(Reader& r);
 };
@@ -125,9 +128,9 @@ struct DeployBody {
   uint32_t model_version = 0;  // increases with every new deployment of a model
   uint32_t stage_index = 0;
   uint32_t num_stages = 1;
-  std::string next_hop;        // endpoint this stage pushes its outputs to
-  CodecSpec codec;             // how this stage encodes its outputs
-  uint32_t num_inputs = 1;     // tensors each activation must carry
+  std::string next_hop;           // endpoint this stage pushes its outputs to
+  CodecSpec codec;                // how this stage encodes its outputs
+  uint32_t num_inputs = 1;        // tensors each activation must carry
   uint64_t activation_bytes = 0;  // input + output bytes of one request
   std::string stage_sha256;
   // The TorchScript stage archive. Empty: reuse the stage with this SHA-256
@@ -248,47 +251,7 @@ struct LinksReportBody {
 };
 
 // ---- data bodies ---------------------------------------------------------
-
-// What one stage spent on one request; appended by every stage it passes.
-struct StageTiming {
-  uint16_t stage = 0;
-  uint32_t queue_us = 0;    // decoded, waiting for compute
-  uint32_t decode_us = 0;
-  uint32_t compute_us = 0;
-  uint32_t encode_us = 0;
-  uint64_t bytes_out = 0;   // frame bytes this stage sent on
-  double max_abs_error = 0; // largest error its lossy codec introduced (0: lossless)
-  // Wall-clock times (µs since the Unix epoch; 0: unknown, e.g. a 1.1 peer):
-  // when the stage took the request off its socket, and when the socket
-  // accepted its output. The next hop's receive time minus this send time is
-  // the transfer time of that hop, when the two clocks agree.
-  uint64_t recv_unix_us = 0;
-  uint64_t send_unix_us = 0;
-};
-
-struct ActivationHeader {
-  uint32_t model_version = 0;
-  uint32_t stage = 0;  // the stage index this message is addressed to
-};
-
-// Activation body: u32 version, u32 stage, u32 tensor count, that many codec
-// frames (codec.h), then the timings trailer: u32 count and that many
-// StageTiming records (one per stage passed so far), then (1.2) per record
-// u64 receive time and u64 send time. The trailer comes last so a stage can
-// append its own record after encoding its outputs, and the last record's
-// send time is the message's last 8 bytes (SetLastSendTime).
-std::string EncodeActivationPrefix(const ActivationHeader& h, uint32_t num_tensors);
-Result<ActivationHeader> DecodeActivationPrefix(Reader& r, uint32_t* num_tensors);
-void EncodeTimings(const std::vector<StageTiming>& timings, std::string* out);
-// Reads the trailer, which must end the body; a 1.1 trailer (no times)
-// decodes with zero times.
-Result<std::vector<StageTiming>> DecodeTimings(Reader& r);
-// Overwrites the send time of the last timing record of a whole encoded
-// ACTIVATION message (header included) whose trailer has at least one record
-// and its times: a sender stamps the moment its socket takes the message.
-void SetLastSendTime(void* message, size_t size, uint64_t unix_us);
-// Now, in µs since the Unix epoch (the clock of the times above).
-uint64_t UnixMicros();
+// ACTIVATION has a file of its own: activation.h.
 
 struct RequestFailedBody {
   uint32_t model_version = 0;

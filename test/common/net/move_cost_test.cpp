@@ -1,4 +1,4 @@
-#include "common/move_cost.h"
+#include "common/net/move_cost.h"
 
 #include <catch2/catch.hpp>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "common/transport.h"
+#include "common/net/transport.h"
 
 #include <chrono>
 

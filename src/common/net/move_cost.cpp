@@ -1,12 +1,13 @@
-#include "common/move_cost.h"
+#include "common/net/move_cost.h"
 
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <zmq.hpp>
 
-#include "common/protocol.h"
-#include "common/transport.h"
+#include "common/net/activation.h"
+#include "common/net/protocol.h"
+#include "common/net/transport.h"
 
 namespace tandem {
 
@@ -15,22 +16,14 @@ namespace {
 // One round, as a worker moves a request: the output copied out of the
 // model's tensor, encoded into a message, pushed through the socket pair,
 // received, decoded, and copied into a tensor for the model.
-Status Round(const std::vector<HostTensor>& tensors, const CodecSpec& codec, zmq::socket_t& push,
-             zmq::socket_t& pull) {
-  std::string msg = StartMessage();
-  msg += EncodeActivationPrefix(ActivationHeader{}, static_cast<uint32_t>(tensors.size()));
-  size_t room = 64;  // the timings trailer
-  for (const auto& t : tensors) room += MaxFrameBytes(t);
-  msg.reserve(msg.size() + room);
-  for (const auto& t : tensors) {
-    HostTensor out;  // the stage's output leaving the model
-    out.dtype = t.dtype;
-    out.shape = t.shape;
-    out.data.assign(t.data.begin(), t.data.end());
-    TANDEM_RETURN_IF_ERROR(EncodeTensor(out, codec, &msg));
+Status Round(const std::vector<HostTensor>& tensors, const CodecSpec& codec, zmq::socket_t& push, zmq::socket_t& pull) {
+  std::vector<HostTensor> outputs(tensors.size());  // the stage's outputs leaving the model
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    outputs[i].dtype = tensors[i].dtype;
+    outputs[i].shape = tensors[i].shape;
+    outputs[i].data.assign(tensors[i].data.begin(), tensors[i].data.end());
   }
-  EncodeTimings({}, &msg);
-  FinishMessage(MessageType::kActivation, 0, &msg);
+  TANDEM_ASSIGN_OR_RETURN(std::string msg, EncodeActivation(0, ActivationHeader{}, outputs, codec, {}));
   zmq::message_t out = OwnedMessage(std::move(msg));
   if (!SendMessage(push, out)) return Status::Unavailable("loopback send failed");
   zmq::message_t in;
@@ -41,19 +34,16 @@ Status Round(const std::vector<HostTensor>& tensors, const CodecSpec& codec, zmq
   }
   TANDEM_ASSIGN_OR_RETURN(Header h, DecodeHeader(in.data(), in.size()));
   Reader r(static_cast<const uint8_t*>(in.data()) + kHeaderSize, h.body_len);
-  uint32_t n = 0;
-  TANDEM_RETURN_IF_ERROR(DecodeActivationPrefix(r, &n).status());
-  DecodeLimits limits;
-  limits.max_tensor_bytes = ~uint64_t{0};
-  for (uint32_t i = 0; i < n; ++i) {
-    TANDEM_ASSIGN_OR_RETURN(HostTensor t, DecodeTensor(&r, limits));
+  TANDEM_ASSIGN_OR_RETURN(ActivationHeader ah, DecodeActivationHeader(r));
+  TANDEM_ASSIGN_OR_RETURN(ActivationPayload payload, DecodeActivationPayload(r, ah, ~uint64_t{0}));
+  for (const auto& t : payload.tensors) {
     // The input entering the model: a fresh buffer, not zero-filled.
     std::unique_ptr<uint8_t[]> model_input(new uint8_t[t.nbytes() + 1]);
     std::memcpy(model_input.get(), t.data.data(), t.nbytes());
     // The copy is never read: keep the compiler from dropping it.
     asm volatile("" : : "r"(model_input.get()) : "memory");
   }
-  return DecodeTimings(r).status();
+  return Status::OK();
 }
 
 }  // namespace

@@ -27,9 +27,9 @@
 #include <cstdint>
 #include <string>
 
-#include "common/coding.h"
-#include "common/status.h"
-#include "common/tensor.h"
+#include "common/net/wire_coding.h"
+#include "common/tensor/tensor.h"
+#include "common/util/status.h"
 
 namespace tandem {
 

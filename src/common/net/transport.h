@@ -6,7 +6,7 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "common/status.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
