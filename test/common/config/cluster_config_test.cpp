@@ -1,11 +1,11 @@
-#include "common/cluster_config.h"
+#include "common/config/cluster_config.h"
 
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
-#include "common/file_util.h"
-#include "common/measured_links.h"
+#include "common/config/measured_links.h"
+#include "common/util/files.h"
 #include "support.h"
 
 namespace tandem {
@@ -66,10 +66,10 @@ TEST_CASE("measured links win over configured values, link by link", "[config][l
   auto c = LoadClusterConfig(cluster);
   REQUIRE(c.ok());
   CHECK(c->network.links == dir.path() + "/links.json");
-  CHECK(c->network.measured_links == 2);  // "gone" is not in the config
+  CHECK(c->network.measured_links == 2);          // "gone" is not in the config
   CHECK(c->LinkBandwidth(2, 0) == Approx(50e6));  // dispatcher -> a: measured 400 Mbit/s
   CHECK(c->LinkLatency(2, 0) == Approx(0.0005));
-  CHECK(c->LinkBandwidth(0, 1) == Approx(2e6));   // a -> b: measured 16 Mbit/s
+  CHECK(c->LinkBandwidth(0, 1) == Approx(2e6));  // a -> b: measured 16 Mbit/s
   CHECK(c->LinkLatency(0, 1) == Approx(0.002));
   CHECK(c->LinkBandwidth(1, 0) == Approx(10e6));  // b -> a: not measured, the default 80 Mbit/s
   CHECK(c->LinkLatency(1, 0) == Approx(0.002));   // 1 ms per end
@@ -132,7 +132,8 @@ TEST_CASE("config errors name the file and the field", "[config]") {
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:*"}]})", "workers[0].endpoint"},
       {R"({"workers": [{"name": 5, "endpoint": "tcp://h:1"}]})", "workers[0].name: must be a string"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "memory_mb": -5}]})", "workers[0].memory_mb"},
-      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "memory_mb": 18446744073709551615}]})", "workers[0].memory_mb: must be below"},
+      {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "memory_mb": 18446744073709551615}]})",
+       "workers[0].memory_mb: must be below"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "speed": 0}]})", "workers[0].speed"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "codec": "gzip"}]})", "workers[0].codec"},
       {R"({"workers": [{"name": "a", "endpoint": "tcp://h:1", "colour": "red"}]})", "workers[0].colour: unknown field"},

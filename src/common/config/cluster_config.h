@@ -8,19 +8,19 @@
 #include <string>
 #include <vector>
 
-#include "common/codec.h"
-#include "common/status.h"
+#include "common/net/codec.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
-
 constexpr size_t kMaxWorkerNameLen = 64;
+constexpr size_t kMaxWorkers = 4096;  // workers one cluster config may list
 
 struct WorkerEntry {
-  std::string name;        // unique; used in logs and plans
-  std::string endpoint;    // the worker's control endpoint, tcp://HOST:PORT
-  uint64_t memory_mb = 0;  // memory budget for its stage; 0: unknown (no limit)
-  double speed = 1.0;      // relative compute speed (1.0: the profiling machine)
+  std::string name;                // unique; used in logs and plans
+  std::string endpoint;            // the worker's control endpoint, tcp://HOST:PORT
+  uint64_t memory_mb = 0;          // memory budget for its stage; 0: unknown (no limit)
+  double speed = 1.0;              // relative compute speed (1.0: the profiling machine)
   std::optional<CodecSpec> codec;  // codec for this worker's outgoing hop
   // This worker's link, for planning: a link between two endpoints has the
   // smaller of their bandwidths and the sum of their latencies. 0: the
@@ -35,8 +35,8 @@ struct WorkerEntry {
 // Link speeds the planner uses. A full matrix, when given, wins over
 // per-worker and default values.
 struct NetworkConfig {
-  double bandwidth_mbps = 1000;  // default link bandwidth, Mbit/s
-  double latency_ms = 0.2;       // default one-way latency per endpoint, ms
+  double bandwidth_mbps = 1000;          // default link bandwidth, Mbit/s
+  double latency_ms = 0.2;               // default one-way latency per endpoint, ms
   double dispatcher_bandwidth_mbps = 0;  // the dispatcher's own link; 0: the default
   double dispatcher_latency_ms = -1;     // < 0: the default
   // Optional (workers+1)^2 matrices in worker order, the dispatcher last.
@@ -61,10 +61,10 @@ struct ClusterConfig {
   // The address workers use to reach results_bind; default: results_bind
   // (with the port that was picked). Set it when binding 0.0.0.0.
   std::string results_advertise;
-  CodecSpec codec;                 // default codec for every hop: zfp+lz4
-  double connect_timeout_s = 5;    // HELLO must be answered within this
-  double deploy_timeout_s = 120;   // DEPLOY must be answered within this
-  double result_timeout_s = 60;    // a request without a result this long after its send is sent again
+  CodecSpec codec;                // default codec for every hop: zfp+lz4
+  double connect_timeout_s = 5;   // HELLO must be answered within this
+  double deploy_timeout_s = 120;  // DEPLOY must be answered within this
+  double result_timeout_s = 60;   // a request without a result this long after its send is sent again
   NetworkConfig network;
   std::vector<WorkerEntry> workers;
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "common/cluster_config.h"
-#include "common/status.h"
+#include "common/config/cluster_config.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
@@ -20,6 +20,9 @@ struct MeasuredLink {
   double bandwidth_mbps = 0;  // from -> to, > 0
   double latency_ms = 0;      // one way, >= 0 (half the least round trip)
 };
+
+class JsonField;
+Status ReadJson(const JsonField& f, MeasuredLink* out);
 
 struct MeasuredLinks {
   std::string measured_at;  // UTC, ISO 8601 (informational)
