@@ -22,7 +22,8 @@ Result<Difference> CheckOutputs(const std::vector<HostTensor>& got, const std::v
   for (size_t i = 0; i < got.size(); ++i) {
     if (got[i].is_none() || ref[i].is_none()) {
       if (got[i].is_none() != ref[i].is_none())
-        return Status::InvalidArgument("output " + std::to_string(i) + ": None where the reference has a tensor, or the reverse");
+        return Status::InvalidArgument("output " + std::to_string(i) +
+                                       ": None where the reference has a tensor, or the reverse");
       continue;
     }
     auto d = CompareTensors(got[i], ref[i]);
@@ -30,8 +31,8 @@ Result<Difference> CheckOutputs(const std::vector<HostTensor>& got, const std::v
     const double allowed = kSplitRelTolerance * d->max_abs_ref + kSplitAbsTolerance;
     if (!(d->max_abs_diff <= allowed)) {
       char buf[160];
-      std::snprintf(buf, sizeof buf, "output %zu differs by %.3g (allowed %.3g, max |ref| %.3g)", i,
-                    d->max_abs_diff, allowed, d->max_abs_ref);
+      std::snprintf(buf, sizeof buf, "output %zu differs by %.3g (allowed %.3g, max |ref| %.3g)", i, d->max_abs_diff,
+                    allowed, d->max_abs_ref);
       return Status::InvalidArgument(buf);
     }
     worst.max_abs_diff = std::max(worst.max_abs_diff, d->max_abs_diff);

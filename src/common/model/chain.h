@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "common/model/model.h"
-#include "common/status.h"
-#include "common/tensor.h"
+#include "common/tensor/tensor.h"
+#include "common/util/status.h"
 
 namespace tandem {
 

@@ -1,33 +1,26 @@
-// The only translation unit of tandem's core that includes LibTorch. See
-// model.h for the cut rule and the stage calling convention.
+// The graph analysis: freezing a model, finding its cuts, building stage
+// modules out of node ranges. See model.h for the cut rule and the stage
+// calling convention.
 #include "common/model/model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
-#include <malloc.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
 #include <torch/csrc/jit/serialization/import.h>
-#include <torch/script.h>
-#include <torch/version.h>
 
 #include <algorithm>
-#include <chrono>
-#include <map>
-#include <mutex>
-#include <set>
+#include <functional>
 #include <sstream>
-#include <thread>
-#include <dlfcn.h>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "common/file_util.h"
-#include "common/sha256.h"
+#include "common/model/torch_bridge.h"
+#include "common/util/digest.h"
+#include "common/util/files.h"
 
 namespace tandem {
 
@@ -37,133 +30,6 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 namespace {
-
-// LibTorch messages carry a C++ backtrace and sometimes a TorchScript one;
-// users get the first meaningful line.
-std::string FirstLine(const std::string& msg) {
-  std::istringstream in(msg);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.find_first_not_of(" \t") != std::string::npos) return line;
-  }
-  return msg;
-}
-
-// The message of an exception from LibTorch without its C++ backtrace.
-std::string ExceptionText(const std::exception& e) {
-  if (auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
-  return e.what();
-}
-
-std::string TorchMessage(const std::exception& e) { return FirstLine(ExceptionText(e)); }
-
-// The first line of the TorchScript error message that names the failure
-// ("RuntimeError: ..."), else the first line.
-std::string ScriptErrorLine(const std::string& msg) {
-  std::istringstream in(msg);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find("Error:") != std::string::npos || line.find("Exception:") != std::string::npos) {
-      size_t p = line.find_first_not_of(" \t");
-      return line.substr(p == std::string::npos ? 0 : p);
-    }
-  }
-  return FirstLine(msg);
-}
-
-Result<DType> FromTorchDType(c10::ScalarType t) {
-  switch (t) {
-    case c10::kFloat: return DType::kFloat32;
-    case c10::kDouble: return DType::kFloat64;
-    case c10::kHalf: return DType::kFloat16;
-    case c10::kBFloat16: return DType::kBFloat16;
-    case c10::kLong: return DType::kInt64;
-    case c10::kInt: return DType::kInt32;
-    case c10::kShort: return DType::kInt16;
-    case c10::kChar: return DType::kInt8;
-    case c10::kByte: return DType::kUInt8;
-    case c10::kBool: return DType::kBool;
-    default: return Status::Unsupported(std::string("tensor dtype ") + c10::toString(t) + " is not supported");
-  }
-}
-
-Result<c10::ScalarType> ToTorchDType(DType d) {
-  switch (d) {
-    case DType::kFloat32: return c10::kFloat;
-    case DType::kFloat64: return c10::kDouble;
-    case DType::kFloat16: return c10::kHalf;
-    case DType::kBFloat16: return c10::kBFloat16;
-    case DType::kInt64: return c10::kLong;
-    case DType::kInt32: return c10::kInt;
-    case DType::kInt16: return c10::kShort;
-    case DType::kInt8: return c10::kChar;
-    case DType::kUInt8: return c10::kByte;
-    case DType::kBool: return c10::kBool;
-    case DType::kNone: break;
-  }
-  return Status::InvalidArgument("a None value cannot be passed as a tensor");
-}
-
-// Copies a HostTensor into a new torch tensor (the input is never aliased).
-Result<at::Tensor> ToTorch(const HostTensor& h) {
-  TANDEM_ASSIGN_OR_RETURN(c10::ScalarType st, ToTorchDType(h.dtype));
-  TANDEM_ASSIGN_OR_RETURN(uint64_t bytes, ShapeBytes(h.dtype, h.shape));
-  if (bytes != h.data.size())
-    return Status::InvalidArgument("tensor of shape " + ShapeToString(h.shape) + " carries " +
-                                   std::to_string(h.data.size()) + " bytes of data");
-  at::Tensor t = at::empty(h.shape, at::TensorOptions().dtype(st));
-  if (!h.data.empty()) std::memcpy(t.data_ptr(), h.data.data(), h.data.size());
-  return t;
-}
-
-Result<HostTensor> FromTorch(const at::Tensor& t) {
-  HostTensor h;
-  TANDEM_ASSIGN_OR_RETURN(h.dtype, FromTorchDType(t.scalar_type()));
-  at::Tensor c = t.contiguous();
-  if (c.is_mkldnn() || c.is_sparse()) c = c.to_dense();
-  h.shape.assign(c.sizes().begin(), c.sizes().end());
-  const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
-  const auto* p = static_cast<const uint8_t*>(c.data_ptr());
-  if (n) h.data.assign(p, p + n);  // one pass (resize would zero-fill first)
-  return h;
-}
-
-// The leaves of `v`, tuples and lists opened recursively, in order: the
-// values a stage's output hands on (the next stage's positional arguments).
-void FlattenValues(const c10::IValue& v, std::vector<c10::IValue>* out) {
-  if (v.isTuple()) {
-    for (const auto& e : v.toTupleRef().elements()) FlattenValues(e, out);
-  } else if (v.isList()) {
-    for (const auto& e : v.toListRef()) FlattenValues(e, out);
-  } else {
-    out->push_back(v);
-  }
-}
-
-Status Flatten(const c10::IValue& v, std::vector<HostTensor>* out) {
-  std::vector<c10::IValue> leaves;
-  FlattenValues(v, &leaves);
-  for (const auto& e : leaves) {
-    if (e.isTensor()) {
-      TANDEM_ASSIGN_OR_RETURN(HostTensor h, FromTorch(e.toTensor()));
-      out->push_back(std::move(h));
-    } else if (e.isNone()) {
-      out->push_back(HostTensor::None());
-    } else {
-      return Status::Unsupported("model returns a value of type " + e.type()->str() +
-                                 "; tandem handles tensors and tuples or lists of tensors");
-    }
-  }
-  return Status::OK();
-}
-
-// Whether a timing loop runs again at iteration `i`: the warm-up runs, then
-// until `timed` runs are at least `repeats` and add up to `total_s` >=
-// `min_total_s` (at most 100000 timed runs).
-bool KeepTiming(int i, int warmup, size_t timed, int repeats, double total_s, double min_total_s) {
-  constexpr size_t kMaxTimed = 100000;
-  return i < warmup || timed < static_cast<size_t>(repeats) || (total_s < min_total_s && timed < kMaxTimed);
-}
 
 bool IsConstant(const Value* v) { return v->node()->kind() == c10::prim::Constant; }
 
@@ -186,10 +52,6 @@ void ForEachNode(Node* n, const F& f) {
     for (Node* inner : b->nodes()) ForEachNode(inner, f);
 }
 
-uint64_t TensorBytes(const at::Tensor& t) { return static_cast<uint64_t>(t.numel()) * t.element_size(); }
-
-std::once_flag g_interop_once;
-
 }  // namespace
 
 uint64_t CutPoint::bytes() const {
@@ -198,193 +60,6 @@ uint64_t CutPoint::bytes() const {
   return b;
 }
 
-void KeepActivationMemory() {
-#ifdef M_TRIM_THRESHOLD
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 128 << 20);
-#endif
-#ifdef M_ARENA_MAX
-  mallopt(M_ARENA_MAX, 1);
-#endif
-}
-
-void SetComputeThreads(int n) {
-  std::call_once(g_interop_once, [] {
-    try {
-      at::set_num_interop_threads(1);
-    } catch (const c10::Error&) {
-      // Already fixed by earlier parallel work; harmless.
-    }
-  });
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(n);
-  // OpenBLAS (pthreads build) keeps its own pool of one thread per core and
-  // ignores LibTorch's setting; its idle threads spin. Hold it to the same
-  // count when it is the BLAS in this process.
-  using SetBlasThreads = void (*)(int);
-  if (auto* f = reinterpret_cast<SetBlasThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
-}
-
-int GetComputeThreads() { return at::get_num_threads(); }
-
-std::string ComputeLibraryVersion() { return std::string("LibTorch ") + TORCH_VERSION; }
-
-// ---------------------------------------------------------------- Stage
-
-struct Stage::Impl {
-  torch::jit::Module module;
-  std::string name;
-  int num_inputs = 0;
-};
-
-Stage::Stage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Stage::~Stage() = default;
-
-namespace {
-Result<std::unique_ptr<Stage::Impl>> StageImplFromModule(torch::jit::Module m, const std::string& name) {
-  auto impl = std::make_unique<Stage::Impl>();
-  auto fwd = m.find_method("forward");
-  if (!fwd) return Status::InvalidArgument(name + ": stage module has no forward method");
-  const auto& schema = fwd->function().getSchema();
-  impl->num_inputs = static_cast<int>(schema.arguments().size()) - 1;  // minus self
-  for (size_t i = 1; i < schema.arguments().size(); ++i) {
-    if (!schema.arguments()[i].type()->isSubtypeOf(*c10::TensorType::get()))
-      return Status::InvalidArgument(name + ": stage forward argument '" + schema.arguments()[i].name() +
-                                     "' is not a tensor; not a tandem stage");
-  }
-  m.eval();
-  impl->module = std::move(m);
-  impl->name = name;
-  return impl;
-}
-}  // namespace
-
-Result<std::unique_ptr<Stage>> Stage::FromBytes(const std::string& bytes, const std::string& name) {
-  try {
-    std::istringstream in(bytes);
-    torch::jit::Module m = torch::jit::load(in, c10::Device(c10::kCPU));
-    TANDEM_ASSIGN_OR_RETURN(auto impl, StageImplFromModule(std::move(m), name));
-    return std::unique_ptr<Stage>(new Stage(std::move(impl)));
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(name + ": not a TorchScript module: " + TorchMessage(e));
-  }
-}
-
-Result<std::unique_ptr<Stage>> Stage::Load(const std::string& path) {
-  TANDEM_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  return FromBytes(bytes, path);
-}
-
-int Stage::num_inputs() const { return impl_->num_inputs; }
-
-namespace {
-Result<std::vector<c10::IValue>> StageInputs(const Stage::Impl& impl, const std::vector<HostTensor>& inputs) {
-  if (static_cast<int>(inputs.size()) != impl.num_inputs)
-    return Status::InvalidArgument(impl.name + ": stage takes " + std::to_string(impl.num_inputs) +
-                                   " input tensor(s), got " + std::to_string(inputs.size()));
-  std::vector<c10::IValue> args;
-  args.reserve(inputs.size());
-  for (const auto& h : inputs) {
-    TANDEM_ASSIGN_OR_RETURN(at::Tensor t, ToTorch(h));
-    args.emplace_back(std::move(t));
-  }
-  return args;
-}
-}  // namespace
-
-Result<std::vector<HostTensor>> Stage::Run(const std::vector<HostTensor>& inputs) {
-  try {
-    c10::InferenceMode guard;
-    TANDEM_ASSIGN_OR_RETURN(auto args, StageInputs(*impl_, inputs));
-    c10::IValue out = impl_->module.forward(std::move(args));
-    std::vector<HostTensor> result;
-    TANDEM_RETURN_IF_ERROR(Flatten(out, &result));
-    return result;
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(impl_->name + ": model raised: " + ScriptErrorLine(ExceptionText(e)));
-  }
-}
-
-Result<std::vector<double>> Stage::Time(const std::vector<HostTensor>& inputs, int warmup, int repeats,
-                                        double min_total_s) {
-  try {
-    c10::InferenceMode guard;
-    TANDEM_ASSIGN_OR_RETURN(auto args, StageInputs(*impl_, inputs));
-    std::vector<double> times;
-    double total = 0;
-    for (int i = 0; KeepTiming(i, warmup, times.size(), repeats, total, min_total_s); ++i) {
-      // Fresh copies: a stage may write to its inputs in place.
-      std::vector<c10::IValue> call;
-      for (const auto& a : args) call.emplace_back(a.toTensor().clone());
-      auto t0 = std::chrono::steady_clock::now();
-      c10::IValue out = impl_->module.forward(std::move(call));
-      auto t1 = std::chrono::steady_clock::now();
-      if (i >= warmup) {
-        times.push_back(std::chrono::duration<double>(t1 - t0).count());
-        total += times.back();
-      }
-    }
-    return times;
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(impl_->name + ": model raised: " + ScriptErrorLine(ExceptionText(e)));
-  }
-}
-
-Result<std::vector<std::vector<double>>> Stage::TimePasses(const std::vector<Stage*>& chain,
-                                                           const std::vector<HostTensor>& inputs, int warmup,
-                                                           int repeats, double min_total_s,
-                                                           const std::function<void(int)>& on_pass) {
-  if (chain.empty()) return std::vector<std::vector<double>>{};
-  Stage* current = chain.front();
-  try {
-    c10::InferenceMode guard;
-    TANDEM_ASSIGN_OR_RETURN(auto first, StageInputs(*chain.front()->impl_, inputs));
-    std::vector<std::vector<double>> times(chain.size());
-    double total = 0;
-    for (int pass = 0; KeepTiming(pass, warmup, times[0].size(), repeats, total, min_total_s); ++pass) {
-      std::vector<c10::IValue> args;
-      for (const auto& a : first) args.emplace_back(a.toTensor().clone());
-      for (size_t i = 0; i < chain.size(); ++i) {
-        current = chain[i];
-        if (static_cast<int>(args.size()) != current->impl_->num_inputs)
-          return Status::InvalidArgument(current->impl_->name + ": stage takes " +
-                                         std::to_string(current->impl_->num_inputs) + " input(s), the stage before it gives " +
-                                         std::to_string(args.size()));
-        auto t0 = std::chrono::steady_clock::now();
-        c10::IValue out = current->impl_->module.forward(std::move(args));
-        auto t1 = std::chrono::steady_clock::now();
-        if (pass >= warmup) {
-          times[i].push_back(std::chrono::duration<double>(t1 - t0).count());
-          total += times[i].back();
-        }
-        args.clear();
-        FlattenValues(out, &args);
-      }
-      if (on_pass) on_pass(pass + 1);
-    }
-    return times;
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(current->impl_->name + ": model raised: " + ScriptErrorLine(ExceptionText(e)));
-  }
-}
-
-Result<std::string> Stage::Serialize() const {
-  try {
-    std::ostringstream out;
-    impl_->module.save(out);
-    return out.str();
-  } catch (const std::exception& e) {
-    return Status::Internal(impl_->name + ": cannot serialize stage: " + TorchMessage(e));
-  }
-}
-
-Status Stage::Save(const std::string& path) const {
-  TANDEM_ASSIGN_OR_RETURN(std::string bytes, Serialize());
-  return WriteFileAtomic(path, bytes);
-}
-
-// ---------------------------------------------------------------- Model
-
 struct Model::Impl {
   std::string path;
   std::string hash;
@@ -392,10 +67,10 @@ struct Model::Impl {
   torch::jit::Module original;
   torch::jit::Module frozen;
   std::shared_ptr<Graph> graph;
-  std::vector<Node*> nodes;                     // top-level, non-constant, in order
-  std::unordered_map<const Value*, int> def;    // value -> defining position (-1: graph input)
-  std::vector<std::vector<Value*>> crossing;    // per position 0..N: values crossing it
-  std::vector<std::string> invalid_reason;      // per position 0..N: empty when a valid cut
+  std::vector<Node*> nodes;                   // top-level, non-constant, in order
+  std::unordered_map<const Value*, int> def;  // value -> defining position (-1: graph input)
+  std::vector<std::vector<Value*>> crossing;  // per position 0..N: values crossing it
+  std::vector<std::string> invalid_reason;    // per position 0..N: empty when a valid cut
   std::vector<CutPoint> cuts;
   HostTensor sample_input;
   std::vector<HostTensor> sample_output;
@@ -513,7 +188,8 @@ std::shared_ptr<Graph> Model::Impl::BuildGraph(int begin, int end, bool model_re
   std::function<Value*(Value*)> lookup = [&](Value* v) -> Value* {
     auto it = env.find(v);
     if (it != env.end()) return it->second;
-    TORCH_INTERNAL_ASSERT(IsConstant(v), "value ", v->debugName(), " is not available in stage [", begin, ", ", end, ")");
+    TORCH_INTERNAL_ASSERT(IsConstant(v), "value ", v->debugName(), " is not available in stage [", begin, ", ", end,
+                          ")");
     Node* c = g->insertNode(g->createClone(v->node(), lookup));
     env[v] = c->output();
     return c->output();
@@ -576,7 +252,7 @@ Status Model::Impl::Measure() {
     probe_out = probe.forward({x.clone()});
   } catch (const std::exception& e) {
     return Status::InvalidArgument(path + ": model rejects input shape " + ShapeToString(input_shape) + ": " +
-                                   ScriptErrorLine(ExceptionText(e)));
+                                   ScriptErrorLine(e));
   }
   // The probe returns crossing[N] (the model's outputs), then probe_values;
   // with at least one probe value that is always a tuple.
@@ -677,8 +353,8 @@ Result<CutPoint> Model::FindCut(int position) const {
                                    std::to_string(N - 1));
   for (const auto& c : impl_->cuts)
     if (c.position == position) return c;
-  return Status::InvalidArgument("cut " + std::to_string(position) + " is not a valid cut: " +
-                                 impl_->invalid_reason[position]);
+  return Status::InvalidArgument("cut " + std::to_string(position) +
+                                 " is not a valid cut: " + impl_->invalid_reason[position]);
 }
 
 uint64_t Model::ParamBytes(int begin, int end) const {
@@ -708,8 +384,7 @@ Result<std::unique_ptr<Stage>> Model::MakeStage(int begin, int end) const {
   try {
     TANDEM_ASSIGN_OR_RETURN(auto m, impl_->BuildModule(impl_->BuildGraph(begin, end, end == N, {})));
     const std::string name = "stage [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
-    TANDEM_ASSIGN_OR_RETURN(auto simpl, StageImplFromModule(std::move(m), name));
-    return std::unique_ptr<Stage>(new Stage(std::move(simpl)));
+    return StageFromModule(std::move(m), name);
   } catch (const std::exception& e) {
     return Status::Internal("cannot build stage [" + std::to_string(begin) + ", " + std::to_string(end) +
                             "): " + TorchMessage(e));
@@ -725,7 +400,7 @@ Result<std::vector<HostTensor>> Model::RunOriginal(const HostTensor& input) cons
     TANDEM_RETURN_IF_ERROR(Flatten(out, &result));
     return result;
   } catch (const std::exception& e) {
-    return Status::InvalidArgument(impl_->path + ": model raised: " + ScriptErrorLine(ExceptionText(e)));
+    return Status::InvalidArgument(impl_->path + ": model raised: " + ScriptErrorLine(e));
   }
 }
 

@@ -1,7 +1,8 @@
-// Model and Stage: the narrow interface in front of LibTorch.
+// Model: a TorchScript model loaded for splitting, its graph analysed for
+// every place it can be cut.
 //
-// Only model.cpp includes LibTorch headers; everything else in tandem sees
-// HostTensor and the plain structs below.
+// LibTorch stays behind this folder (src/common/model/): everything else in
+// tandem sees HostTensor and the plain structs below.
 //
 // The cut rule. A Model is loaded from a TorchScript file, put in eval mode,
 // frozen (parameters become constants, submodule calls are inlined, batch norm
@@ -34,8 +35,9 @@
 #include <string>
 #include <vector>
 
-#include "common/status.h"
-#include "common/tensor.h"
+#include "common/model/stage.h"
+#include "common/tensor/tensor.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
@@ -48,36 +50,10 @@ struct TensorSpec {
 };
 
 struct CutPoint {
-  int position = 0;                  // between node position-1 and node position
-  std::vector<TensorSpec> tensors;   // in calling-convention order
-  uint64_t bytes() const;            // sum of tensors' bytes
+  int position = 0;                 // between node position-1 and node position
+  std::vector<TensorSpec> tensors;  // in calling-convention order
+  uint64_t bytes() const;           // sum of tensors' bytes
 };
-
-// Keeps memory freed by one model run for the next: blocks up to 32 MiB stay
-// on the heap and up to 128 MiB of free heap is kept. glibc's defaults hand
-// activations of megabytes back to the kernel between runs (large blocks are
-// mmap'd, a free heap top is trimmed), and every run page-faults them in
-// again: on a 0.15-CPU emulated node ResNet-50's first stage took 185 ms
-// instead of 110. Every thread also allocates from the one main heap (one
-// malloc arena): a thread of its own (a worker's compute thread) otherwise
-// gets an arena of 64 MiB heaps that glibc unmaps or shrinks as they empty,
-// whatever the limits above, and the faults come back (VGG-16's first 8
-// nodes on such a node: 939 ms per request in a worker, 770 with one arena,
-// 725 profiled). Call once at start-up, before any other thread starts (the
-// worker runs stages, the dispatcher profiles them: both must see the same
-// costs). Where a limit does not apply (32-bit) the default stays.
-void KeepActivationMemory();
-
-// Sets LibTorch's intra-op thread count for this process; n <= 0 means one
-// per core. Inter-op parallelism is set to 1 the first time: stages run one
-// graph at a time.
-void SetComputeThreads(int n);
-// The intra-op thread count in effect.
-int GetComputeThreads();
-// A short description of the compute library: "LibTorch 1.13.1".
-std::string ComputeLibraryVersion();
-
-class Stage;
 
 class Model {
  public:
@@ -121,53 +97,6 @@ class Model {
  private:
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
-};
-
-// A loaded stage module. Not thread-safe: one Run at a time.
-class Stage {
- public:
-  static Result<std::unique_ptr<Stage>> Load(const std::string& path);
-  // `name` is used in errors only.
-  static Result<std::unique_ptr<Stage>> FromBytes(const std::string& bytes, const std::string& name);
-  ~Stage();
-  Stage(const Stage&) = delete;
-  Stage& operator=(const Stage&) = delete;
-
-  // Number of positional tensor inputs forward takes.
-  int num_inputs() const;
-  // Runs forward under inference mode. Inputs are copied, never modified. The
-  // result is flattened: a tensor gives one element, a tuple (or list) one per
-  // element, recursively, and None a kNone element. A model exception becomes
-  // an InvalidArgument error with the model's message.
-  Result<std::vector<HostTensor>> Run(const std::vector<HostTensor>& inputs);
-  // Runs forward `warmup` times, then keeps timing calls on the same inputs
-  // until there are `repeats` of them and they add up to `min_total_s` (at
-  // most 100000 calls); returns the wall time of each timed call, in seconds
-  // (conversion of inputs and outputs excluded).
-  Result<std::vector<double>> Time(const std::vector<HostTensor>& inputs, int warmup, int repeats,
-                                   double min_total_s = 0);
-  // Times a chain of stages pass by pass: each pass feeds a fresh copy of
-  // `inputs` to chain[0] and each stage's flattened outputs to the next, the
-  // way consecutive stages of one model run. `warmup` untimed passes, then
-  // timed ones until there are `repeats` and the timed calls add up to
-  // `min_total_s` (at most 100000 passes). Returns, per stage, the wall time
-  // of each timed call in seconds (only forward: no conversion of tensors).
-  // Every stage but the last must return what the next takes. `on_pass`
-  // (may be empty) is called after each pass with the number done.
-  static Result<std::vector<std::vector<double>>> TimePasses(const std::vector<Stage*>& chain,
-                                                             const std::vector<HostTensor>& inputs, int warmup,
-                                                             int repeats, double min_total_s = 0,
-                                                             const std::function<void(int)>& on_pass = {});
-  // The TorchScript archive (the format torch.jit.save writes).
-  Result<std::string> Serialize() const;
-  Status Save(const std::string& path) const;
-
-  struct Impl;
-
- private:
-  explicit Stage(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-  friend class Model;
 };
 
 }  // namespace tandem

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "common/status.h"
+#include "common/util/status.h"
 
 namespace tandem {
 

@@ -1,16 +1,12 @@
 #include "common/model/profile.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "common/file_util.h"
+#include "common/util/files.h"
+#include "common/util/format.h"
+#include "common/util/json.h"
 
 namespace tandem {
 
@@ -22,185 +18,67 @@ double ModelProfile::ComputeBetween(int first, int last) const {
   return s;
 }
 
-MachineInfo CurrentMachine() {
-  MachineInfo m;
-  char host[256] = {0};
-  if (::gethostname(host, sizeof host - 1) == 0) m.hostname = host;
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    // x86: "model name"; ARM (Raspberry Pi): "Model" or "Hardware".
-    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0 || line.rfind("Hardware", 0) == 0) {
-      size_t p = line.find(':');
-      if (p != std::string::npos) {
-        m.cpu = line.substr(line.find_first_not_of(" \t", p + 1));
-        if (line.rfind("model name", 0) == 0) break;
-      }
-    }
-  }
-  m.cores = static_cast<int>(std::thread::hardware_concurrency());
-  m.threads = GetComputeThreads();
-  m.compute_library = ComputeLibraryVersion();
-  return m;
-}
-
-namespace {
-std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-uint64_t TotalBytes(const std::vector<HostTensor>& ts) {
-  uint64_t b = 0;
-  for (const auto& t : ts) b += t.nbytes();
-  return b;
-}
-}  // namespace
-
-const char* SegmentTimingName(SegmentTiming t) { return t == SegmentTiming::kLoops ? "loops" : "passes"; }
-
-Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& options) {
-  if (options.warmup < 0 || options.repeats < 1 || !(options.min_time_s >= 0))
-    return Status::InvalidArgument("profiling needs warmup >= 0, repeats >= 1 and min_time_s >= 0");
-  ModelProfile p;
-  p.model_path = model.path();
-  p.model_hash = model.content_hash();
-  p.input_shape = model.input_shape();
-  p.input_bytes = model.sample_input().nbytes();
-  p.output_bytes = TotalBytes(model.sample_output());
-  p.num_nodes = model.num_nodes();
-  p.machine = CurrentMachine();
-  p.measured_at = NowUtc();
-  p.warmup = options.warmup;
-  p.repeats = options.repeats;
-  p.statistic = options.mean ? "mean" : "median";
-  p.min_time_s = options.min_time_s;
-  auto stat = [&](const std::vector<double>& v) {
-    if (!options.mean) return Median(v);
-    double sum = 0;
-    for (double x : v) sum += x;
-    return sum / static_cast<double>(v.size());
-  };
-  p.cuts = model.cuts();
-
-  std::vector<int> bounds{0};
-  for (const auto& c : p.cuts) bounds.push_back(c.position);
-  bounds.push_back(model.num_nodes());
-  const int nseg = static_cast<int>(bounds.size()) - 1;
-  p.timing = SegmentTimingName(options.timing);
-  // In passes (Stage::TimePasses) each segment meets the caches a whole pass
-  // leaves, not the ones its own loop warmed. Progress: one step per
-  // segment, per pass (at least warmup + repeats of them) and the whole model.
-  const bool by_passes = options.timing == SegmentTiming::kPasses;
-  const int passes = by_passes ? options.warmup + options.repeats : 0;
-  const int total_steps = nseg + passes + 1;
-
-  // Run the segments in order, each on the previous one's outputs; in loops,
-  // time each there.
-  std::vector<std::unique_ptr<Stage>> chain;  // in passes, timed after
-  std::vector<HostTensor> cur{model.sample_input()};
-  for (int i = 0; i < nseg; ++i) {
-    SegmentProfile s;
-    s.index = i;
-    s.begin = bounds[i];
-    s.end = bounds[i + 1];
-    s.first_op = model.NodeKind(s.begin);
-    s.last_op = model.NodeKind(s.end - 1);
-    s.param_bytes = model.ParamBytes(s.begin, s.end);
-    TANDEM_ASSIGN_OR_RETURN(auto stage, model.MakeStage(s.begin, s.end));
-    if (!by_passes) {
-      TANDEM_ASSIGN_OR_RETURN(auto times, stage->Time(cur, options.warmup, options.repeats, options.min_time_s));
-      s.compute_s = stat(times);
-      s.compute_min_s = *std::min_element(times.begin(), times.end());
-    }
-    TANDEM_ASSIGN_OR_RETURN(auto out, stage->Run(cur));
-    s.output_bytes = TotalBytes(out);
-    if (options.on_cut && i + 1 < nseg) options.on_cut(out);
-    cur = std::move(out);
-    if (by_passes) chain.push_back(std::move(stage));
-    p.segments.push_back(std::move(s));
-    if (options.progress) options.progress(i + 1, total_steps);
-  }
-  if (by_passes) {
-    std::vector<Stage*> stages;
-    for (const auto& st : chain) stages.push_back(st.get());
-    std::function<void(int)> on_pass;
-    if (options.progress)
-      on_pass = [&](int done) { options.progress(nseg + std::min(done, passes), total_steps); };
-    TANDEM_ASSIGN_OR_RETURN(auto times, Stage::TimePasses(stages, {model.sample_input()}, options.warmup,
-                                                          options.repeats, options.min_time_s, on_pass));
-    for (int i = 0; i < nseg; ++i) {
-      p.segments[i].compute_s = stat(times[i]);
-      p.segments[i].compute_min_s = *std::min_element(times[i].begin(), times[i].end());
-    }
-  }
-  TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
-  TANDEM_ASSIGN_OR_RETURN(auto times,
-                          whole->Time({model.sample_input()}, options.warmup, options.repeats, options.min_time_s));
-  p.model_compute_s = stat(times);
-  if (options.progress) options.progress(total_steps, total_steps);
-  return p;
-}
-
 // ---------------------------------------------------------------- JSON
 
 void to_json(json& j, const TensorSpec& t) {
   j = json{{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes}};
 }
-void from_json(const json& j, TensorSpec& t) {
-  j.at("name").get_to(t.name);
-  auto d = ParseDType(j.at("dtype").get<std::string>());
-  if (!d.ok()) throw std::invalid_argument("dtype: " + d.status().message());
-  t.dtype = d.value();
-  j.at("shape").get_to(t.shape);
-  j.at("bytes").get_to(t.bytes);
+Status ReadJson(const JsonField& f, TensorSpec* t) {
+  std::string dtype;
+  TANDEM_RETURN_IF_ERROR(f.Require("name", &t->name));
+  TANDEM_RETURN_IF_ERROR(f.Require("dtype", &dtype));
+  auto d = ParseDType(dtype);
+  if (!d.ok()) return f["dtype"].Error(d.status().message());
+  t->dtype = d.value();
+  TANDEM_RETURN_IF_ERROR(f.Require("shape", &t->shape));
+  return f.Require("bytes", &t->bytes);
 }
 void to_json(json& j, const CutPoint& c) {
   j = json{{"position", c.position}, {"bytes", c.bytes()}, {"tensors", c.tensors}};
 }
-void from_json(const json& j, CutPoint& c) {
-  j.at("position").get_to(c.position);
-  j.at("tensors").get_to(c.tensors);
+Status ReadJson(const JsonField& f, CutPoint* c) {
+  TANDEM_RETURN_IF_ERROR(f.Require("position", &c->position));
+  return f.Require("tensors", &c->tensors);
 }
 void to_json(json& j, const SegmentProfile& s) {
-  j = json{{"index", s.index},           {"begin", s.begin},
-           {"end", s.end},               {"first_op", s.first_op},
-           {"last_op", s.last_op},       {"compute_s", s.compute_s},
-           {"compute_min_s", s.compute_min_s}, {"param_bytes", s.param_bytes},
+  j = json{{"index", s.index},
+           {"begin", s.begin},
+           {"end", s.end},
+           {"first_op", s.first_op},
+           {"last_op", s.last_op},
+           {"compute_s", s.compute_s},
+           {"compute_min_s", s.compute_min_s},
+           {"param_bytes", s.param_bytes},
            {"output_bytes", s.output_bytes}};
 }
-void from_json(const json& j, SegmentProfile& s) {
-  j.at("index").get_to(s.index);
-  j.at("begin").get_to(s.begin);
-  j.at("end").get_to(s.end);
-  s.first_op = j.value("first_op", "");
-  s.last_op = j.value("last_op", "");
-  j.at("compute_s").get_to(s.compute_s);
-  s.compute_min_s = j.value("compute_min_s", s.compute_s);
-  j.at("param_bytes").get_to(s.param_bytes);
-  j.at("output_bytes").get_to(s.output_bytes);
+Status ReadJson(const JsonField& f, SegmentProfile* s) {
+  TANDEM_RETURN_IF_ERROR(f.Require("index", &s->index));
+  TANDEM_RETURN_IF_ERROR(f.Require("begin", &s->begin));
+  TANDEM_RETURN_IF_ERROR(f.Require("end", &s->end));
+  TANDEM_RETURN_IF_ERROR(f.Get("first_op", &s->first_op));
+  TANDEM_RETURN_IF_ERROR(f.Get("last_op", &s->last_op));
+  TANDEM_RETURN_IF_ERROR(f.Require("compute_s", &s->compute_s));
+  s->compute_min_s = s->compute_s;
+  TANDEM_RETURN_IF_ERROR(f.Get("compute_min_s", &s->compute_min_s));
+  TANDEM_RETURN_IF_ERROR(f.Require("param_bytes", &s->param_bytes));
+  TANDEM_RETURN_IF_ERROR(f.Require("output_bytes", &s->output_bytes));
+  if (s->compute_s < 0) return f["compute_s"].Error("must be >= 0");
+  return Status::OK();
 }
 void to_json(json& j, const MachineInfo& m) {
-  j = json{{"hostname", m.hostname}, {"cpu", m.cpu}, {"cores", m.cores}, {"threads", m.threads},
+  j = json{{"hostname", m.hostname},
+           {"cpu", m.cpu},
+           {"cores", m.cores},
+           {"threads", m.threads},
            {"compute_library", m.compute_library}};
 }
-void from_json(const json& j, MachineInfo& m) {
-  m.hostname = j.value("hostname", "");
-  m.cpu = j.value("cpu", "");
-  m.cores = j.value("cores", 0);
-  m.threads = j.value("threads", 0);
-  m.compute_library = j.value("compute_library", "");
+Status ReadJson(const JsonField& f, MachineInfo* m) {
+  if (!f.is_object()) return f.Error("must be a JSON object");
+  TANDEM_RETURN_IF_ERROR(f.Get("hostname", &m->hostname));
+  TANDEM_RETURN_IF_ERROR(f.Get("cpu", &m->cpu));
+  TANDEM_RETURN_IF_ERROR(f.Get("cores", &m->cores));
+  TANDEM_RETURN_IF_ERROR(f.Get("threads", &m->threads));
+  return f.Get("compute_library", &m->compute_library);
 }
 void to_json(json& j, const ModelProfile& p) {
   j = json{{"format", "tandem-profile"},
@@ -220,77 +98,72 @@ void to_json(json& j, const ModelProfile& p) {
            {"cuts", p.cuts},
            {"segments", p.segments}};
   if (!p.move_codec.empty())
-    j["activation_move"] = json{
-        {"codec", p.move_codec}, {"s_per_mb", p.move_s_per_byte * 1e6}, {"sample_bytes", p.move_sample_bytes}};
+    j["activation_move"] =
+        json{{"codec", p.move_codec}, {"s_per_mb", p.move_s_per_byte * 1e6}, {"sample_bytes", p.move_sample_bytes}};
 }
-void from_json(const json& j, ModelProfile& p) {
-  if (j.at("format").get<std::string>() != "tandem-profile") throw std::invalid_argument("format: not a tandem profile");
-  const int v = j.at("format_version").get<int>();
-  if (v != ModelProfile::kFormatVersion)
-    throw std::invalid_argument("format_version: " + std::to_string(v) + " is not supported (expected " +
-                                std::to_string(ModelProfile::kFormatVersion) + ")");
-  const json& m = j.at("model");
-  m.at("path").get_to(p.model_path);
-  m.at("sha256").get_to(p.model_hash);
-  m.at("num_nodes").get_to(p.num_nodes);
-  j.at("input_shape").get_to(p.input_shape);
-  p.input_bytes = j.value("input_bytes", uint64_t{0});
-  p.output_bytes = j.value("output_bytes", uint64_t{0});
-  if (j.contains("machine")) j.at("machine").get_to(p.machine);
-  p.measured_at = j.value("measured_at", "");
-  p.warmup = j.value("warmup", 0);
-  p.repeats = j.value("repeats", 0);
-  p.statistic = j.value("statistic", "median");
-  p.min_time_s = j.value("min_time_s", 0.0);
-  p.timing = j.value("timing", "loops");
-  if (p.timing != "passes" && p.timing != "loops")
-    throw std::invalid_argument("timing: \"" + p.timing + "\" is neither \"passes\" nor \"loops\"");
-  p.model_compute_s = j.value("model_compute_s", 0.0);
-  if (j.contains("activation_move")) {
-    const json& m = j.at("activation_move");
-    m.at("codec").get_to(p.move_codec);
-    p.move_s_per_byte = m.at("s_per_mb").get<double>() / 1e6;
-    p.move_sample_bytes = m.value("sample_bytes", uint64_t{0});
-    if (p.move_codec.empty() || !(p.move_s_per_byte >= 0) || !std::isfinite(p.move_s_per_byte))
-      throw std::invalid_argument("activation_move: needs a codec and s_per_mb >= 0");
+Status ReadJson(const JsonField& f, ModelProfile* p) {
+  if (!f.is_object()) return f.Error("must be a JSON object");
+  std::string format;
+  TANDEM_RETURN_IF_ERROR(f.Require("format", &format));
+  if (format != "tandem-profile") return f["format"].Error("not a tandem profile (\"tandem-profile\")");
+  int version = 0;
+  TANDEM_RETURN_IF_ERROR(f.Require("format_version", &version));
+  if (version != ModelProfile::kFormatVersion)
+    return f["format_version"].Error(std::to_string(version) + " is not supported (expected " +
+                                     std::to_string(ModelProfile::kFormatVersion) + ")");
+  if (!f.Has("model")) return f["model"].Error("required");
+  const JsonField m = f["model"];
+  TANDEM_RETURN_IF_ERROR(m.Require("path", &p->model_path));
+  TANDEM_RETURN_IF_ERROR(m.Require("sha256", &p->model_hash));
+  TANDEM_RETURN_IF_ERROR(m.Require("num_nodes", &p->num_nodes));
+  TANDEM_RETURN_IF_ERROR(f.Require("input_shape", &p->input_shape));
+  TANDEM_RETURN_IF_ERROR(f.Get("input_bytes", &p->input_bytes));
+  TANDEM_RETURN_IF_ERROR(f.Get("output_bytes", &p->output_bytes));
+  TANDEM_RETURN_IF_ERROR(f.Get("machine", &p->machine));
+  TANDEM_RETURN_IF_ERROR(f.Get("measured_at", &p->measured_at));
+  TANDEM_RETURN_IF_ERROR(f.Get("warmup", &p->warmup));
+  TANDEM_RETURN_IF_ERROR(f.Get("repeats", &p->repeats));
+  TANDEM_RETURN_IF_ERROR(f.Get("statistic", &p->statistic));
+  TANDEM_RETURN_IF_ERROR(f.Get("min_time_s", &p->min_time_s));
+  p->timing = "loops";  // files from before `timing` timed segments in loops
+  TANDEM_RETURN_IF_ERROR(f.Get("timing", &p->timing));
+  if (p->timing != "passes" && p->timing != "loops")
+    return f["timing"].Error("\"" + p->timing + "\" is neither \"passes\" nor \"loops\"");
+  TANDEM_RETURN_IF_ERROR(f.Get("model_compute_s", &p->model_compute_s));
+  if (f.Has("activation_move")) {
+    const JsonField m = f["activation_move"];
+    double s_per_mb = 0;
+    TANDEM_RETURN_IF_ERROR(m.Require("codec", &p->move_codec));
+    TANDEM_RETURN_IF_ERROR(m.Require("s_per_mb", &s_per_mb));
+    TANDEM_RETURN_IF_ERROR(m.Get("sample_bytes", &p->move_sample_bytes));
+    if (p->move_codec.empty()) return m["codec"].Error("must name the codec it was measured with");
+    if (s_per_mb < 0) return m["s_per_mb"].Error("must be >= 0");
+    p->move_s_per_byte = s_per_mb / 1e6;
   }
-  j.at("cuts").get_to(p.cuts);
-  j.at("segments").get_to(p.segments);
+  TANDEM_RETURN_IF_ERROR(f.Require("cuts", &p->cuts));
+  TANDEM_RETURN_IF_ERROR(f.Require("segments", &p->segments));
+  // Structural checks: segments tile 0..N along the cuts.
+  if (p->segments.size() != p->cuts.size() + 1)
+    return f["segments"].Error("expected " + std::to_string(p->cuts.size() + 1) + " (one more than cuts), found " +
+                               std::to_string(p->segments.size()));
+  for (size_t i = 0; i < p->segments.size(); ++i) {
+    const auto& s = p->segments[i];
+    const int begin = i == 0 ? 0 : p->cuts[i - 1].position;
+    const int end = i == p->cuts.size() ? p->num_nodes : p->cuts[i].position;
+    if (s.begin != begin || s.end != end) return f["segments"][i].Error("does not match the cuts");
+  }
+  return Status::OK();
 }
 
 Result<ModelProfile> ReadProfile(const std::string& path) {
-  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 256 << 20));
+  TANDEM_ASSIGN_OR_RETURN(JsonDocument doc, JsonDocument::Load(path, 256 << 20));
   ModelProfile p;
-  try {
-    json::parse(text).get_to(p);
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(path + ": not a valid profile: " + e.what());
-  }
-  // Structural checks: segments tile 0..N along the cuts.
-  if (p.segments.size() != p.cuts.size() + 1)
-    return Status::InvalidArgument(path + ": segments: expected " + std::to_string(p.cuts.size() + 1) +
-                                   " (one more than cuts), found " + std::to_string(p.segments.size()));
-  for (size_t i = 0; i < p.segments.size(); ++i) {
-    const auto& s = p.segments[i];
-    const int begin = i == 0 ? 0 : p.cuts[i - 1].position;
-    const int end = i == p.cuts.size() ? p.num_nodes : p.cuts[i].position;
-    if (s.begin != begin || s.end != end || s.compute_s < 0)
-      return Status::InvalidArgument(path + ": segments[" + std::to_string(i) + "]: does not match the cuts");
-  }
+  TANDEM_RETURN_IF_ERROR(doc.root().Read(&p));
   return p;
 }
 
 Status WriteProfile(const std::string& path, const ModelProfile& profile) {
   return WriteFileAtomic(path, json(profile).dump(1) + "\n");
-}
-
-std::string FormatBytes(uint64_t b) {
-  char buf[32];
-  if (b >= 1000ull * 1000 * 1000) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
-  else if (b >= 1000ull * 1000) std::snprintf(buf, sizeof buf, "%.2f MB", b / 1e6);
-  else if (b >= 1000) std::snprintf(buf, sizeof buf, "%.1f kB", b / 1e3);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  return buf;
 }
 
 std::string FormatProfile(const ModelProfile& p) {
@@ -304,9 +177,8 @@ std::string FormatProfile(const ModelProfile& p) {
                 "whole model %.2f ms (%s of %d after %d warm-up; segments timed in %s)\n\n",
                 p.model_path.c_str(), p.model_hash.c_str(), ShapeToString(p.input_shape).c_str(),
                 FormatBytes(p.input_bytes).c_str(), p.num_nodes, p.cuts.size(), p.cuts.size() - multi, multi,
-                p.machine.hostname.c_str(), p.machine.cpu.c_str(), p.machine.threads,
-                p.machine.compute_library.c_str(), p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup,
-                p.timing.c_str());
+                p.machine.hostname.c_str(), p.machine.cpu.c_str(), p.machine.threads, p.machine.compute_library.c_str(),
+                p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup, p.timing.c_str());
   out += buf;
   out += " seg  nodes        ms      params   out bytes  tensors  ops\n";
   double total = 0;

@@ -1,9 +1,11 @@
 #include "common/model/profile.h"
+#include "common/model/profiler.h"
+#include "common/model/runtime.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "common/file_util.h"
+#include "common/util/files.h"
 #include "support.h"
 
 namespace tandem {
@@ -21,7 +23,7 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
     INFO(id);
     const bool loops = std::string(id) == "resnet50.scripted";
     auto f = test::LoadFixture(id);
-    SetComputeThreads(2);
+    SetComputeThreads(1);
     auto model = Model::Load(f.model, f.input_shape);
     REQUIRE(model.ok());
     const Model& m = *model.value();
