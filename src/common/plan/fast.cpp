@@ -24,8 +24,8 @@
 namespace tandem {
 namespace {
 
-constexpr int kPoolSize = 16;   // workers per neighbourhood
-constexpr int kPools = 24;      // neighbourhoods searched
+constexpr int kPoolSize = 16;  // workers per neighbourhood
+constexpr int kPools = 24;     // neighbourhoods searched
 constexpr double kPoolDeadlineS = 0.02;
 constexpr double kPolishDeadlineS = 0.15;
 constexpr double kBoundDeadlineS = 0.3;
@@ -61,7 +61,8 @@ Score ScorePlan(const PlanProblem& p, const Plan& plan, std::vector<char>* used,
     if (st.end <= st.begin || (*used)[st.node]) return {inf, inf, latency_first};
     (*used)[st.node] = 1;
     const auto& node = p.nodes[st.node];
-    if (node.memory_bytes > 0 && StageMemory(p, st.begin, st.end) > node.memory_bytes) return {inf, inf, latency_first};
+    if (node.memory_bytes > 0 && StageMemory(p, st.node, st.begin, st.end) > node.memory_bytes)
+      return {inf, inf, latency_first};
     const double t = p.Transfer(prev, st.node, p.InBytes(st.begin));
     double c = 0;
     for (int s = st.begin; s < st.end; ++s) c += p.SegmentTime(st.node, s);
@@ -145,7 +146,8 @@ std::vector<std::vector<int>> Neighbourhoods(const PlanProblem& p) {
       if (u != center) others.push_back(u);
     auto link = [&](int u) { return std::min(p.bandwidth[center][u], p.bandwidth[u][center]); };
     const int k = std::min<int>(include_center ? kPoolSize - 1 : kPoolSize, others.size());
-    std::partial_sort(others.begin(), others.begin() + k, others.end(), [&](int a, int b) { return link(a) > link(b); });
+    std::partial_sort(others.begin(), others.begin() + k, others.end(),
+                      [&](int a, int b) { return link(a) > link(b); });
     others.resize(k);
     if (include_center) others.push_back(center);
     return others;

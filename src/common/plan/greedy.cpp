@@ -29,7 +29,8 @@ class GreedyPlanner : public Planner {
         int end = -1;
         for (int x = e + 1; x <= S; ++x) {
           const uint64_t budget = p.nodes[v].memory_bytes;
-          if (budget == 0 || StageMemory(p, e, x) <= budget) end = x;
+          if (budget == 0 || StageMemory(p, v, e, x) <= budget)
+            end = x;
           else if (x > e + 1 && budget > 0) {
             uint64_t params = 0;
             for (int y = e; y < x; ++y) params += p.segments[y].param_bytes;

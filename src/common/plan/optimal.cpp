@@ -20,13 +20,14 @@ class OptimalPlanner : public Planner {
     const auto t0 = std::chrono::steady_clock::now();
     TANDEM_RETURN_IF_ERROR(CheckCapacity(p));
     const auto deadline = o.deadline_s > 0 ? t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                       std::chrono::duration<double>(o.deadline_s))
+                                                      std::chrono::duration<double>(o.deadline_s))
                                            : std::chrono::steady_clock::time_point::max();
     if (o.objective == Objective::kLatency) {
       TANDEM_ASSIGN_OR_RETURN(auto plan, FindLeastLatencyPlan(p, deadline));
       if (!plan)
-        return Status::InvalidArgument("no placement fits: the workers' memory cannot hold the model in stages of "
-                                       "contiguous segments, one stage per worker");
+        return Status::InvalidArgument(
+            "no placement fits: the workers' memory cannot hold the model in stages of "
+            "contiguous segments, one stage per worker");
       TANDEM_ASSIGN_OR_RETURN(PlanResult r, FinishPlan(name(), p, *plan, true, 0, t0));
       r.objective = Objective::kLatency;
       r.lower_bound_s = r.evaluation.latency_s;  // exact: its own bound
@@ -52,8 +53,9 @@ class OptimalPlanner : public Planner {
       step *= 2;
     }
     if (!best)
-      return Status::InvalidArgument("no placement fits: the workers' memory cannot hold the model in stages of "
-                                     "contiguous segments, one stage per worker");
+      return Status::InvalidArgument(
+          "no placement fits: the workers' memory cannot hold the model in stages of "
+          "contiguous segments, one stage per worker");
     while (lo < hi) {
       const size_t mid = lo + (hi - lo) / 2;
       TANDEM_ASSIGN_OR_RETURN(auto plan, FindPlanWithin(p, cands[mid], true, deadline));

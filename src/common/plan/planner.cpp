@@ -69,11 +69,14 @@ Status CheckCapacity(const PlanProblem& p) {
   // (weights of s+1..e-1 plus output copies of e-1), around s's own
   // weights. O(S).
   const int S = static_cast<int>(p.segments.size());
-  const uint64_t copies = static_cast<uint64_t>(p.activation_copies);
+  // With nodes of different activation copies, the fewest give a bound
+  // every node's stage must meet.
+  uint64_t copies = UINT64_MAX;
+  for (const auto& n : p.nodes) copies = std::min(copies, static_cast<uint64_t>(n.activation_copies));
   std::vector<uint64_t> left(S), right(S);
   for (int s = 0; s < S; ++s)
-    left[s] = s == 0 ? copies * p.InBytes(0)
-                     : std::min(copies * p.InBytes(s), left[s - 1] + p.segments[s - 1].param_bytes);
+    left[s] =
+        s == 0 ? copies * p.InBytes(0) : std::min(copies * p.InBytes(s), left[s - 1] + p.segments[s - 1].param_bytes);
   for (int s = S - 1; s >= 0; --s)
     right[s] = s == S - 1 ? copies * p.segments[s].out_bytes
                           : std::min(copies * p.segments[s].out_bytes, p.segments[s + 1].param_bytes + right[s + 1]);
@@ -154,7 +157,8 @@ void ForEachStageEnd(const PlanProblem& p, int v, int begin, double limit, F f) 
     t += p.SegmentTime(v, e);
     params += p.segments[e].param_bytes;
     if (t > limit || (budget > 0 && params > budget)) break;
-    if (budget > 0 && params + p.activation_copies * (p.InBytes(begin) + p.segments[e].out_bytes) > budget) continue;
+    if (budget > 0 && params + p.nodes[v].activation_copies * (p.InBytes(begin) + p.segments[e].out_bytes) > budget)
+      continue;
     if (t + p.nodes[v].move_s_per_byte * static_cast<double>(p.segments[e].out_bytes) > limit) continue;
     f(e + 1);
   }
@@ -204,8 +208,10 @@ double RelaxedBound(const PlanProblem& p, double from) {
   if (!RelaxedFeasible(p, hi, best_bw, best_lat)) return from;
   for (int i = 0; i < 50 && hi - lo > 1e-9 * hi; ++i) {
     const double mid = 0.5 * (lo + hi);
-    if (RelaxedFeasible(p, mid, best_bw, best_lat)) hi = mid;
-    else lo = mid;
+    if (RelaxedFeasible(p, mid, best_bw, best_lat))
+      hi = mid;
+    else
+      lo = mid;
   }
   return lo;
 }
@@ -249,8 +255,10 @@ double LinkRelaxedBound(const PlanProblem& p, double lo, double hi, std::chrono:
   if (!(hi > lo) || LinkRelaxedFeasible(p, lo)) return lo;
   for (int i = 0; i < 40 && hi - lo > 1e-6 * hi && std::chrono::steady_clock::now() < deadline; ++i) {
     const double mid = 0.5 * (lo + hi);
-    if (LinkRelaxedFeasible(p, mid)) hi = mid;
-    else lo = mid;
+    if (LinkRelaxedFeasible(p, mid))
+      hi = mid;
+    else
+      lo = mid;
   }
   return lo;
 }
@@ -302,7 +310,7 @@ void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int
     params += p.segments[x].param_bytes;
     if (budget > 0 && params > budget) break;
     if (t + per_byte * static_cast<double>(p.segments[x].out_bytes) > limit) continue;
-    if (budget == 0 || params + p.activation_copies * (p.InBytes(e) + p.segments[x].out_bytes) <= budget)
+    if (budget == 0 || params + p.nodes[v].activation_copies * (p.InBytes(e) + p.segments[x].out_bytes) <= budget)
       ends->push_back(x + 1);
   }
 }
@@ -313,8 +321,11 @@ void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int
 class WithinSearch {
  public:
   WithinSearch(const PlanProblem& p, double limit, std::chrono::steady_clock::time_point deadline)
-      : p_(p), limit_(limit), deadline_(deadline),
-        S_(static_cast<int>(p.segments.size())), M_(static_cast<int>(p.nodes.size())) {
+      : p_(p),
+        limit_(limit),
+        deadline_(deadline),
+        S_(static_cast<int>(p.segments.size())),
+        M_(static_cast<int>(p.nodes.size())) {
     // Nodes fastest first: long stages are tried before short ones.
     for (int v = 0; v < M_; ++v) order_.push_back(v);
     std::sort(order_.begin(), order_.end(), [&](int a, int b) { return p.nodes[a].speed > p.nodes[b].speed; });

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/plan/problem.h"
-#include "common/status.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
@@ -38,7 +38,7 @@ struct PlanResult {
   std::string algorithm;
   Plan plan;
   PlanEvaluation evaluation;
-  bool exact = false;         // proven optimal
+  bool exact = false;  // proven optimal
   // A proven lower bound on the optimum of `objective`: the least bottleneck,
   // or with Objective::kLatency the least latency.
   double lower_bound_s = 0;

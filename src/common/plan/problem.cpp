@@ -8,8 +8,6 @@ namespace tandem {
 Status PlanProblem::Validate() const {
   if (segments.empty()) return Status::InvalidArgument("the model has no segments");
   if (nodes.empty()) return Status::InvalidArgument("the cluster has no workers");
-  if (activation_copies < 1 || activation_copies > 1024)
-    return Status::InvalidArgument("activation_copies must be in 1..1024");
   const size_t n = nodes.size() + 1;
   if (bandwidth.size() != n || latency.size() != n)
     return Status::InvalidArgument("link matrices must be " + std::to_string(n) + "x" + std::to_string(n));
@@ -22,8 +20,8 @@ Status PlanProblem::Validate() const {
         return Status::InvalidArgument("bandwidth between endpoints " + std::to_string(i) + " and " +
                                        std::to_string(j) + " must be positive");
       if (!(latency[i][j] >= 0) || !std::isfinite(latency[i][j]))
-        return Status::InvalidArgument("latency between endpoints " + std::to_string(i) + " and " +
-                                       std::to_string(j) + " must be >= 0");
+        return Status::InvalidArgument("latency between endpoints " + std::to_string(i) + " and " + std::to_string(j) +
+                                       " must be >= 0");
     }
   }
   for (const auto& node : nodes) {
@@ -31,6 +29,8 @@ Status PlanProblem::Validate() const {
       return Status::InvalidArgument("worker '" + node.name + "': speed must be positive");
     if (!(node.move_s_per_byte >= 0) || !std::isfinite(node.move_s_per_byte))
       return Status::InvalidArgument("worker '" + node.name + "': time per activation byte must be >= 0");
+    if (node.activation_copies < 1 || node.activation_copies > 1024)
+      return Status::InvalidArgument("worker '" + node.name + "': activation copies must be in 1..1024");
   }
   if (!segment_time.empty()) {
     if (segment_time.size() != nodes.size())
@@ -42,8 +42,9 @@ Status PlanProblem::Validate() const {
   return Status::OK();
 }
 
-uint64_t StageMemory(const PlanProblem& p, int begin, int end) {
-  uint64_t m = static_cast<uint64_t>(p.activation_copies) * (p.InBytes(begin) + p.segments[end - 1].out_bytes);
+uint64_t StageMemory(const PlanProblem& p, int node, int begin, int end) {
+  uint64_t m =
+      static_cast<uint64_t>(p.nodes[node].activation_copies) * (p.InBytes(begin) + p.segments[end - 1].out_bytes);
   for (int s = begin; s < end; ++s) m += p.segments[s].param_bytes;
   return m;
 }
@@ -97,7 +98,7 @@ PlanEvaluation Evaluate(const PlanProblem& p, const Plan& plan) {
     e.compute_s.push_back(c);
     e.move_s.push_back(move);
     consider(c, "compute of stage " + std::to_string(k) + " on " + name);
-    const uint64_t mem = StageMemory(p, st.begin, st.end);
+    const uint64_t mem = StageMemory(p, st.node, st.begin, st.end);
     e.memory_bytes.push_back(mem);
     if (p.nodes[st.node].memory_bytes > 0 && mem > p.nodes[st.node].memory_bytes) {
       e.problem = "stage " + std::to_string(k) + " needs " + std::to_string(mem) + " bytes, worker '" + name +
@@ -119,7 +120,6 @@ PlanProblem SubProblem(const PlanProblem& p, const std::vector<int>& nodes) {
   PlanProblem sub;
   sub.segments = p.segments;
   sub.input_bytes = p.input_bytes;
-  sub.activation_copies = p.activation_copies;
   std::vector<int> index = nodes;
   index.push_back(p.dispatcher());
   for (int n : nodes) sub.nodes.push_back(p.nodes[n]);

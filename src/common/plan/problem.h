@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "common/status.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
@@ -35,21 +35,15 @@ struct PlanNode {
   // and encoding, copies, the socket), seconds per byte; it adds to its
   // stage's compute, since it takes the same CPU. 0: not counted.
   double move_s_per_byte = 0;
+  // Copies of its stage's input and output activations the node holds at
+  // once (memory). 1 by default (SEIFER's model); a tandem-worker holds
+  // WorkerActivationCopies(its queue depth) (worker_memory.h).
+  int activation_copies = 1;
 };
-
-// Copies of a stage's input and output activation a tandem-worker holds at
-// once at its default queue depth (2): the decoded request waiting, the one
-// computing and the one being sent, each in and out: 2 x depth + 2
-// (worker.cpp's memory check).
-constexpr int kWorkerActivationCopies = 6;
 
 struct PlanProblem {
   std::vector<PlanSegment> segments;
   uint64_t input_bytes = 0;  // the model input, sent by the dispatcher
-  // How many copies of its input and output activation a stage's node holds
-  // (memory). 1 by default (SEIFER's model); the dispatcher plans with
-  // kWorkerActivationCopies, what its workers count.
-  int activation_copies = 1;
   std::vector<PlanNode> nodes;
   // (nodes+1) x (nodes+1) matrices; index nodes.size() is the dispatcher.
   std::vector<std::vector<double>> bandwidth;  // bytes per second, > 0
@@ -100,9 +94,9 @@ struct PlanEvaluation {
   double throughput() const { return bottleneck_s > 0 ? 1.0 / bottleneck_s : 0; }
 };
 
-// Memory a stage over segments [begin, end) needs: weights plus
-// activation_copies of its input and output activations.
-uint64_t StageMemory(const PlanProblem& p, int begin, int end);
+// Memory a stage over segments [begin, end) needs on `node`: weights plus
+// the node's activation_copies of its input and output activations.
+uint64_t StageMemory(const PlanProblem& p, int node, int begin, int end);
 
 // The problem restricted to `nodes` (indices into p.nodes, in the order
 // given; the dispatcher stays last). A plan of the result names nodes by

@@ -90,7 +90,9 @@ class SeiferPlanner : public Planner {
     for (int e = S; e > 0; e = from[e]) bounds.push_back(from[e]);
     std::reverse(bounds.begin(), bounds.end());
     const int k = static_cast<int>(bounds.size()) - 1;
-    if (k > M) return Status::InvalidArgument("seifer needs " + std::to_string(k) + " workers, the cluster has " + std::to_string(M));
+    if (k > M)
+      return Status::InvalidArgument("seifer needs " + std::to_string(k) + " workers, the cluster has " +
+                                     std::to_string(M));
     // Bandwidth classes: the highest threshold that still admits a k-path.
     std::vector<double> classes;
     for (int u = 0; u < M; ++u)

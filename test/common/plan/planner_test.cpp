@@ -141,7 +141,8 @@ void CheckValid(const PlanProblem& p, const PlanResult& r) {
     REQUIRE(st.begin == e);
     REQUIRE(st.end > st.begin);
     REQUIRE(++seen.at(st.node) == 1);  // each node at most once
-    if (p.nodes[st.node].memory_bytes) CHECK(StageMemory(p, st.begin, st.end) <= p.nodes[st.node].memory_bytes);
+    if (p.nodes[st.node].memory_bytes)
+      CHECK(StageMemory(p, st.node, st.begin, st.end) <= p.nodes[st.node].memory_bytes);
     e = st.end;
   }
   REQUIRE(e == static_cast<int>(p.segments.size()));
@@ -256,7 +257,8 @@ TEST_CASE("fast lowers the latency on clusters too big for the exact search", "[
     bound += last;
     for (size_t s = 0; s < p.segments.size(); ++s) {
       double best = std::numeric_limits<double>::infinity();
-      for (size_t v = 0; v < p.nodes.size(); ++v) best = std::min(best, p.SegmentTime(static_cast<int>(v), static_cast<int>(s)));
+      for (size_t v = 0; v < p.nodes.size(); ++v)
+        best = std::min(best, p.SegmentTime(static_cast<int>(v), static_cast<int>(s)));
       bound += best;
     }
     CHECK(r->evaluation.latency_s >= bound * (1 - 1e-12));
@@ -331,7 +333,7 @@ TEST_CASE("infeasible problems say what does not fit and by how much", "[plan]")
     CHECK(r.status().message().find("short") != std::string::npos);
   }
   PlanProblem q = RandomProblem(rng, 2, 6, false, false);
-  for (auto& n : q.nodes) n.memory_bytes = 100000000;  // 100 MB each
+  for (auto& n : q.nodes) n.memory_bytes = 100000000;   // 100 MB each
   for (auto& s : q.segments) s.param_bytes = 60000000;  // 360 MB of weights
   auto r = MakePlanner("optimal").value()->Solve(q, PlannerOptions());
   REQUIRE_FALSE(r.ok());
