@@ -10,6 +10,7 @@
 // exact search does not finish; and the solve time.
 //
 // Usage: planner_bench [--repeats R] [--exact-deadline S] PROFILE.json...
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -68,20 +69,21 @@ int main(int argc, char** argv) {
   int repeats = 5;
   double exact_deadline = 10;
   std::vector<std::string> files;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--exact-deadline") && i + 1 < argc) exact_deadline = std::atof(argv[++i]);
-    else files.push_back(argv[i]);
-  }
-  if (files.empty()) {
-    std::fprintf(stderr, "usage: planner_bench [--repeats R] [--exact-deadline S] PROFILE.json...\n");
-    return 2;
-  }
+  CLI::App app{"planner_bench: every planning algorithm on random clusters for each profile"};
+  app.add_option("--repeats", repeats, "random clusters per setting")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--exact-deadline", exact_deadline, "seconds the exact search may take")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("profiles", files, "profiles written by `tandem-dispatcher profile --out`")->required();
+  CLI11_PARSE(app, argc, argv);
   const std::vector<int> sizes = {5, 10, 15, 20, 50, 100, 200};
   const std::vector<double> caps = {64, 128, 256, 512};
   const std::vector<std::string> algos = {"optimal", "auto", "fast", "seifer", "greedy", "random"};
-  std::printf("| model | setting | nodes | feasible | reference | optimal max s | auto mean / max | auto max s | "
-              "fast mean / max | fast max s | seifer mean / max | greedy mean / max | random mean |\n");
+  std::printf(
+      "| model | setting | nodes | feasible | reference | optimal max s | auto mean / max | auto max s | "
+      "fast mean / max | fast max s | seifer mean / max | greedy mean / max | random mean |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   int auto_worse = 0, fast_over_2pct = 0, fast_compared = 0;
   double fast_lb_gap_200 = 0;
@@ -143,7 +145,8 @@ int main(int argc, char** argv) {
                 ++fast_compared;
                 if (ratio > 1.02) ++fast_over_2pct;
               }
-              if (a == "fast" && n == 200) fast_lb_gap_200 = std::max(fast_lb_gap_200, rr->evaluation.bottleneck_s / rr->lower_bound_s);
+              if (a == "fast" && n == 200)
+                fast_lb_gap_200 = std::max(fast_lb_gap_200, rr->evaluation.bottleneck_s / rr->lower_bound_s);
             }
           }
         }
@@ -152,8 +155,10 @@ int main(int argc, char** argv) {
           char buf[64];
           if (it == stats.end() || it->second.solved == 0) return "-";
           const auto& st = it->second;
-          if (time) std::snprintf(buf, sizeof buf, "%.3f", st.max_time);
-          else std::snprintf(buf, sizeof buf, "%.4f / %.4f", st.sum_ratio / st.solved, st.max_ratio);
+          if (time)
+            std::snprintf(buf, sizeof buf, "%.3f", st.max_time);
+          else
+            std::snprintf(buf, sizeof buf, "%.4f / %.4f", st.sum_ratio / st.solved, st.max_ratio);
           return buf;
         };
         auto random_mean = [&]() -> std::string {
@@ -164,9 +169,12 @@ int main(int argc, char** argv) {
           return buf;
         };
         const int feasible = exact_refs + lb_refs;
-        std::printf("| %s | %s | %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", model.c_str(), setting_name, n,
-                    feasible, static_cast<int>(caps.size()) * repeats,
-                    feasible == 0 ? "-" : lb_refs == 0 ? "optimum" : exact_refs == 0 ? "lower bound" : "mixed",
+        std::printf("| %s | %s | %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", model.c_str(),
+                    setting_name, n, feasible, static_cast<int>(caps.size()) * repeats,
+                    feasible == 0     ? "-"
+                    : lb_refs == 0    ? "optimum"
+                    : exact_refs == 0 ? "lower bound"
+                                      : "mixed",
                     n <= 40 ? cell("optimal", true).c_str() : "n/a", cell("auto", false).c_str(),
                     cell("auto", true).c_str(), cell("fast", false).c_str(), cell("fast", true).c_str(),
                     cell("seifer", false).c_str(), cell("greedy", false).c_str(), random_mean().c_str());
@@ -174,8 +182,9 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf("\nauto worse than greedy or seifer: %d instance(s); fast more than 2%% above the optimum: %d of %d; "
-              "largest fast/lower-bound ratio at 200 nodes: %.4f\n",
-              auto_worse, fast_over_2pct, fast_compared, fast_lb_gap_200);
+  std::printf(
+      "\nauto worse than greedy or seifer: %d instance(s); fast more than 2%% above the optimum: %d of %d; "
+      "largest fast/lower-bound ratio at 200 nodes: %.4f\n",
+      auto_worse, fast_over_2pct, fast_compared, fast_lb_gap_200);
   return 0;
 }

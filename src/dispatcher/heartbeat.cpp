@@ -2,9 +2,9 @@
 
 #include <memory>
 
-#include "common/log.h"
-#include "common/protocol.h"
-#include "common/transport.h"
+#include "common/net/protocol.h"
+#include "common/net/transport.h"
+#include "common/util/log.h"
 
 namespace tandem {
 
@@ -91,7 +91,8 @@ void HeartbeatMonitor::Loop() {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_ping - Clock::now());
     int ready = 0;
     try {
-      ready = zmq::poll(items.data(), items.size(), std::max(std::chrono::milliseconds(1), std::min(wait, std::chrono::milliseconds(50))));
+      ready = zmq::poll(items.data(), items.size(),
+                        std::max(std::chrono::milliseconds(1), std::min(wait, std::chrono::milliseconds(50))));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) TANDEM_LOG(kWarning) << "heartbeat poll: " << e.what();
       continue;

@@ -55,7 +55,7 @@ class HeartbeatMonitor {
   const std::vector<std::string> endpoints_;
   const HeartbeatOptions options_;
   mutable std::mutex mu_;
-  std::vector<Clock::time_point> last_;   // latest PONG, or the start
+  std::vector<Clock::time_point> last_;  // latest PONG, or the start
   std::vector<uint64_t> instance_;
   std::vector<bool> answered_;
   std::atomic<bool> stop_{false};

@@ -1,18 +1,41 @@
-// Steps the dispatcher's subcommands share: loading a model for a shape,
-// profiling it with progress on stderr, and choosing balanced cuts.
+// The model a dispatcher command works on: its flags, loading it for an
+// input shape, profiling it (with progress on stderr) and balancing it into
+// stages.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "common/codec.h"
 #include "common/model/model.h"
 #include "common/model/profile.h"
-#include "common/status.h"
+#include "common/model/profiler.h"
+#include "common/net/codec.h"
+#include "common/util/status.h"
 
 namespace tandem {
+
+struct ModelOptions {
+  std::string model;        // TorchScript file (required)
+  std::string input_shape;  // "1,3,224,224" (required)
+  // Intra-op threads for LibTorch; 0 means one per core. Default 0.
+  int threads = 0;
+};
+// --model, --input-shape (both required) and --threads.
+void AddModelFlags(CLI::App* cmd, ModelOptions* options);
+// Parses the shape and loads the model (LoadModelWithThreads).
+Result<std::unique_ptr<Model>> LoadModel(const ModelOptions& options);
+
+// What profiling runs with: --warmup and --repeats (passes through the model).
+struct ProfileRuns {
+  int warmup = 3;    // untimed passes
+  int repeats = 10;  // timed passes; their median is reported
+};
+// --warmup and --repeats, described as `what` uses them ("profiling: ").
+void AddProfileRunFlags(CLI::App* cmd, ProfileRuns* runs, const std::string& what);
+ProfileOptions ProfileOptionsFor(const ProfileRuns& runs);
 
 // Sets the compute thread count (0: one per core) and loads the model.
 Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
@@ -29,7 +52,7 @@ Result<ModelProfile> ProfileWithProgress(const Model& model, ProfileOptions opti
                                          const std::optional<CodecSpec>& move_codec);
 // Profiles the model and returns the K-1 cut positions that balance measured
 // compute over K stages. Errors when the model has fewer than K-1 cuts.
-Result<std::vector<int>> BalancedCuts(const Model& model, int stages, int warmup, int repeats);
+Result<std::vector<int>> BalancedCuts(const Model& model, int stages, const ProfileRuns& runs);
 // The same from a profile already measured.
 Result<std::vector<int>> BalancedCuts(const ModelProfile& profile, int stages);
 

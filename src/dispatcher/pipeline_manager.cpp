@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <ctime>
 
-#include "common/log.h"
-#include "common/sha256.h"
+#include "common/plan/worker_memory.h"
+#include "common/util/digest.h"
+#include "common/util/format.h"
+#include "common/util/log.h"
 #include "dispatcher/model_setup.h"
 #include "dispatcher/planning.h"
 
@@ -82,8 +84,8 @@ Status PipelineManager::Connect() {
       if (workers_[i].admitted && workers_[j].admitted && clients_[i]->hello().name == clients_[j]->hello().name &&
           clients_[i]->hello().data_port == clients_[j]->hello().data_port)
         return Status::InvalidArgument("workers '" + cluster_.workers[i].name + "' and '" + cluster_.workers[j].name +
-                                       "' are the same tandem-worker (" + clients_[i]->hello().name +
-                                       ", data port " + std::to_string(clients_[i]->hello().data_port) + ")");
+                                       "' are the same tandem-worker (" + clients_[i]->hello().name + ", data port " +
+                                       std::to_string(clients_[i]->hello().data_port) + ")");
   std::vector<std::string> endpoints;
   for (const auto& w : cluster_.workers) endpoints.push_back(w.endpoint);
   HeartbeatOptions ho;
@@ -102,12 +104,26 @@ std::vector<int> PipelineManager::Reachable() const {
   return out;
 }
 
-Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int generation) const {
-  if (generation == 1) return BuildPlanProblem(profile, cluster_, HopCodec());
+std::vector<int> PipelineManager::QueueDepths() const {
+  std::vector<int> depths;
+  for (const auto& c : clients_) depths.push_back(static_cast<int>(c->hello().queue_depth));
+  return depths;
+}
+
+Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int generation,
+                                                const std::vector<int>& queue_depths) const {
+  if (generation == 1) return BuildPlanProblem(profile, cluster_, HopCodec(), queue_depths);
   // Profiles measured on the workers belong to the first model.
   ClusterConfig c = cluster_;
   for (auto& w : c.workers) w.profile.clear();
-  return BuildPlanProblem(profile, c, HopCodec());
+  return BuildPlanProblem(profile, c, HopCodec(), queue_depths);
+}
+
+void PipelineManager::UpdateMemoryRule(size_t worker) {
+  const int depth = static_cast<int>(clients_[worker]->hello().queue_depth);
+  const int copies = WorkerActivationCopies(depth > 0 ? depth : kDefaultWorkerQueueDepth);
+  for (const auto& gen : {gen_, pending_})
+    if (gen) gen->problem.nodes[worker].activation_copies = copies;
 }
 
 Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -117,7 +133,7 @@ Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile
   gen->generation = 1;
   gen->model = std::move(model);
   gen->profile = std::move(profile);
-  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1));
+  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1, QueueDepths()));
   gen_ = gen;
   model_stamp_ = seen_stamp_ = FileStamp(gen->model->path());
   last_watch_ = Clock::now();
@@ -140,7 +156,7 @@ void PipelineManager::UndeployQuietly(size_t worker, uint32_t version) {
 }
 
 Result<std::shared_ptr<const ModelGeneration::Archive>> PipelineManager::GetArchive(ModelGeneration& gen,
-                                                                                   const PlanStage& s) {
+                                                                                    const PlanStage& s) {
   const auto key = std::make_pair(s.begin, s.end);
   auto it = gen.archives.find(key);
   if (it != gen.archives.end()) return it->second;
@@ -155,86 +171,90 @@ Result<std::shared_ptr<const ModelGeneration::Archive>> PipelineManager::GetArch
   return std::shared_ptr<const ModelGeneration::Archive>(a);
 }
 
-Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_ptr<ModelGeneration>& gen,
-                                                              const Plan& plan, bool beside) {
-  const auto t0 = Clock::now();
+Result<std::vector<PipelineManager::StageDeployment>> PipelineManager::PrepareDeployments(ModelGeneration& gen,
+                                                                                          const Plan& plan,
+                                                                                          uint32_t version,
+                                                                                          bool beside) {
   const size_t k = plan.stages.size();
-  const uint32_t version = ++next_version_;
-  const auto& prof = gen->profile;
-  std::vector<DeployBody> bodies(k);
-  std::vector<std::shared_ptr<const ModelGeneration::Archive>> archives(k);
+  const auto& prof = gen.profile;
+  std::vector<StageDeployment> out(k);
   for (size_t i = 0; i < k; ++i) {
     const auto& s = plan.stages[i];
     const WorkerEntry& w = cluster_.workers[s.node];
-    TANDEM_ASSIGN_OR_RETURN(archives[i], GetArchive(*gen, s));
-    DeployBody& d = bodies[i];
+    StageDeployment& sd = out[i];
+    sd.node = s.node;
+    TANDEM_ASSIGN_OR_RETURN(sd.archive, GetArchive(gen, s));
+    DeployBody& d = sd.body;
     d.model_id = prof.model_hash;
     d.model_version = version;
     d.stage_index = static_cast<uint32_t>(i);
     d.num_stages = static_cast<uint32_t>(k);
     d.next_hop = i + 1 < k ? clients_[plan.stages[i + 1].node]->data_endpoint() : results_endpoint_;
     d.codec = options_.codec ? *options_.codec : cluster_.HopCodec(w);
-    d.num_inputs = archives[i]->num_inputs;
-    d.activation_bytes = gen->problem.InBytes(s.begin) + (i + 1 < k ? prof.segments[s.end - 1].output_bytes : 0);
-    d.stage_sha256 = archives[i]->sha256;
+    d.num_inputs = sd.archive->num_inputs;
+    d.activation_bytes = gen.problem.InBytes(s.begin) + (i + 1 < k ? prof.segments[s.end - 1].output_bytes : 0);
+    d.stage_sha256 = sd.archive->sha256;
     d.beside = beside;
     const uint64_t limit = clients_[s.node]->hello().max_message_bytes;
-    if (limit > 0 && archives[i]->bytes.size() + 64 * 1024 > limit)
-      return Status::InvalidArgument("stage " + std::to_string(i) + " is " + FormatBytes(archives[i]->bytes.size()) +
+    if (limit > 0 && sd.archive->bytes.size() + 64 * 1024 > limit)
+      return Status::InvalidArgument("stage " + std::to_string(i) + " is " + FormatBytes(sd.archive->bytes.size()) +
                                      "; worker '" + w.name + "' accepts deployments up to " + FormatBytes(limit) +
                                      " (its --max-message-mb)");
+    sd.reused = workers_[s.node].loaded.count(d.stage_sha256) > 0;
   }
+  return out;
+}
+
+Status PipelineManager::SendDeployments(std::vector<StageDeployment>& stages) {
   // Send every deployment, then collect the answers: the workers load at once.
-  std::vector<bool> reused(k), sent(k), done(k);
-  std::vector<uint64_t> calls(k);
-  Status failed;
-  for (size_t i = 0; i < k && failed.ok(); ++i) {
-    const int node = plan.stages[i].node;
-    reused[i] = workers_[node].loaded.count(bodies[i].stage_sha256) > 0;
-    if (!reused[i]) bodies[i].stage = archives[i]->bytes;
-    auto call = clients_[node]->StartDeploy(bodies[i]);
-    bodies[i].stage.clear();
-    if (call.ok()) {
-      calls[i] = call.value();
-      sent[i] = true;
-    } else {
-      failed = call.status();
-    }
+  for (auto& sd : stages) {
+    if (!sd.reused) sd.body.stage = sd.archive->bytes;
+    auto call = clients_[sd.node]->StartDeploy(sd.body);
+    sd.body.stage.clear();
+    if (!call.ok()) return call.status();
+    sd.call = call.value();
+    sd.sent = true;
   }
-  for (size_t i = 0; i < k && failed.ok(); ++i) {
-    const int node = plan.stages[i].node;
-    auto ack = clients_[node]->FinishDeploy(calls[i], static_cast<uint32_t>(i), cluster_.deploy_timeout_s);
-    if (!ack.ok() && reused[i] && ack.status().code() == Status::Code::kNotFound) {
+  for (auto& sd : stages) {
+    WorkerClient& client = *clients_[sd.node];
+    auto ack = client.FinishDeploy(sd.call, sd.body.stage_index, cluster_.deploy_timeout_s);
+    if (!ack.ok() && sd.reused && ack.status().code() == Status::Code::kNotFound) {
       // The worker no longer holds that stage: send it.
-      reused[i] = false;
-      bodies[i].stage = archives[i]->bytes;
-      ack = clients_[node]->Deploy(bodies[i], cluster_.deploy_timeout_s);
-      bodies[i].stage.clear();
+      sd.reused = false;
+      sd.body.stage = sd.archive->bytes;
+      ack = client.Deploy(sd.body, cluster_.deploy_timeout_s);
+      sd.body.stage.clear();
     }
-    if (!ack.ok()) {
-      failed = ack.status();
-      break;
-    }
-    done[i] = true;
-    workers_[node].loaded.insert(bodies[i].stage_sha256);
-    TANDEM_LOG(kInfo) << "deployed stage " << i << " (" << FormatBytes(archives[i]->bytes.size())
-                      << (reused[i] ? ", already loaded" : "") << ") to " << cluster_.workers[node].name << " in "
+    TANDEM_RETURN_IF_ERROR(ack.status());
+    workers_[sd.node].loaded.insert(sd.body.stage_sha256);
+    TANDEM_LOG(kInfo) << "deployed stage " << sd.body.stage_index << " (" << FormatBytes(sd.archive->bytes.size())
+                      << (sd.reused ? ", already loaded" : "") << ") to " << cluster_.workers[sd.node].name << " in "
                       << ack->load_seconds << " s";
   }
-  if (!failed.ok()) {
+  return Status::OK();
+}
+
+Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_ptr<ModelGeneration>& gen,
+                                                              const Plan& plan, bool beside) {
+  const auto t0 = Clock::now();
+  const uint32_t version = ++next_version_;
+  TANDEM_ASSIGN_OR_RETURN(std::vector<StageDeployment> stages, PrepareDeployments(*gen, plan, version, beside));
+  Status sent = SendDeployments(stages);
+  if (!sent.ok()) {
     // Every stage sent goes, including those still loading (the worker drops
     // a load whose version is undeployed).
-    for (size_t i = 0; i < k; ++i)
-      if (sent[i] && !monitor_->Failed(plan.stages[i].node)) UndeployQuietly(plan.stages[i].node, version);
-    return failed;
+    for (const auto& sd : stages)
+      if (sd.sent && !monitor_->Failed(sd.node)) UndeployQuietly(sd.node, version);
+    return sent;
   }
+  const auto& prof = gen->profile;
   Pipeline p;
   p.gen = gen;
   p.plan = plan;
   p.route.version = version;
-  p.route.num_stages = static_cast<uint32_t>(k);
+  p.route.num_stages = static_cast<uint32_t>(stages.size());
   p.route.first_hop = clients_[plan.stages[0].node]->data_endpoint();
-  p.route.codec = options_.codec ? *options_.codec : cluster_.codec;
+  p.route.codec = HopCodec();
   p.route.pipeline = ++pipelines_made_;
   p.route.generation = gen->generation;
   p.route.model_sha256 = prof.model_hash;
@@ -243,9 +263,9 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
   d.generation = gen->generation;
   d.cuts = PlanCuts(prof, plan);
   d.first_codec = p.route.codec;
-  for (size_t i = 0; i < k; ++i) {
+  for (size_t i = 0; i < stages.size(); ++i) {
     d.workers.push_back(cluster_.workers[plan.stages[i].node].name);
-    d.hop_codecs.push_back(bodies[i].codec);
+    d.hop_codecs.push_back(stages[i].body.codec);
     d.hop_raw_bytes.push_back(prof.segments[plan.stages[i].end - 1].output_bytes);
   }
   described_ = std::move(d);
@@ -254,8 +274,8 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
   std::string cuts;
   for (int c : described_.cuts) cuts += " " + std::to_string(c);
   Event("pipeline " + std::to_string(p.route.pipeline) + " (model generation " + std::to_string(gen->generation) +
-        ", " + std::to_string(k) + " stage(s) on " + Names(cluster_, plan) + ", cuts" + (cuts.empty() ? " none" : cuts) +
-        ") deployed" + buf);
+        ", " + std::to_string(stages.size()) + " stage(s) on " + Names(cluster_, plan) + ", cuts" +
+        (cuts.empty() ? " none" : cuts) + ") deployed" + buf);
   return p;
 }
 
@@ -408,20 +428,21 @@ void PipelineManager::CheckModelFile() {
   const ManagerOptions o = options_;
   Event("model file " + path + " changed: loading it as generation " + std::to_string(next));
   const CodecSpec codec = HopCodec();
+  const std::vector<int> depths = QueueDepths();  // read here: Tick may say HELLO meanwhile
   loading_ = std::async(std::launch::async,
-                        [path, shape, o, codec, next, this]() -> Result<std::shared_ptr<ModelGeneration>> {
-    auto gen = std::make_shared<ModelGeneration>();
-    gen->generation = next;
-    auto model = Model::Load(path, shape);
-    if (!model.ok()) return model.status();
-    gen->model = std::move(model).value();
-    ProfileOptions po;
-    po.warmup = o.warmup;
-    po.repeats = o.repeats;
-    TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileForPlanning(*gen->model, po, codec));
-    TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next));
-    return gen;
-  });
+                        [path, shape, o, codec, next, depths, this]() -> Result<std::shared_ptr<ModelGeneration>> {
+                          auto gen = std::make_shared<ModelGeneration>();
+                          gen->generation = next;
+                          auto model = Model::Load(path, shape);
+                          if (!model.ok()) return model.status();
+                          gen->model = std::move(model).value();
+                          ProfileOptions po;
+                          po.warmup = o.warmup;
+                          po.repeats = o.repeats;
+                          TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileForPlanning(*gen->model, po, codec));
+                          TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next, depths));
+                          return gen;
+                        });
 }
 
 void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
@@ -434,6 +455,7 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
       Event("model file changed but its content is the one being served; nothing to do");
     } else {
       pending_ = loaded.value();
+      for (size_t i = 0; i < clients_.size(); ++i) UpdateMemoryRule(i);  // workers re-admitted while it loaded
     }
   }
   if (!pending_ || !current_) return;  // without a pipeline, Recover deploys the pending model
@@ -447,8 +469,9 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
     }
     auto p = DeployPlan(pending_, plan.value(), /*beside=*/true);
     if (p.ok()) {
-      Event("model generation " + std::to_string(pending_->generation) + " (" + pending_->profile.model_hash.substr(0, 12) +
-            ") serves new requests; generation " + std::to_string(gen_->generation) + " finishes what it holds");
+      Event("model generation " + std::to_string(pending_->generation) + " (" +
+            pending_->profile.model_hash.substr(0, 12) + ") serves new requests; generation " +
+            std::to_string(gen_->generation) + " finishes what it holds");
       live_.push_back(std::move(p).value());
       current_ = live_.size() - 1;
       gen_ = pending_;
@@ -531,6 +554,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
       if (st.ok()) st = clients_[i]->Undeploy(t, 0);  // whatever it still runs is stale
       if (st.ok()) {
         w.admitted = true;
+        UpdateMemoryRule(i);                             // a restarted worker may run at another queue depth
         if (h.instance != w.instance) w.loaded.clear();  // a new process holds nothing
         w.instance = h.instance;
         membership = true;
@@ -577,8 +601,6 @@ bool PipelineManager::Live(uint32_t version) const {
   return false;
 }
 
-PipelineDescription PipelineManager::Describe() const {
-  return described_;
-}
+PipelineDescription PipelineManager::Describe() const { return described_; }
 
 }  // namespace tandem

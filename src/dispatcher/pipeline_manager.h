@@ -31,12 +31,12 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "common/cluster_config.h"
+#include "common/config/cluster_config.h"
 #include "common/model/model.h"
 #include "common/model/profile.h"
 #include "common/plan/planner.h"
+#include "dispatcher/director.h"
 #include "dispatcher/heartbeat.h"
-#include "dispatcher/stream.h"
 #include "dispatcher/worker_client.h"
 
 namespace tandem {
@@ -54,7 +54,7 @@ struct ManagerOptions {
   double keep_margin = 0.05;
   // Watch the model file and deploy a new version when it changes.
   bool watch_model = false;
-  int warmup = 3;   // profiling a new version
+  int warmup = 3;  // profiling a new version
   int repeats = 10;
 };
 
@@ -75,10 +75,10 @@ struct ModelGeneration {
 struct PipelineDescription {
   int pipeline = 0;
   int generation = 0;
-  std::vector<std::string> workers;      // per stage
-  std::vector<int> cuts;                 // node positions
-  std::vector<CodecSpec> hop_codecs;     // out of each stage
-  std::vector<uint64_t> hop_raw_bytes;   // uncompressed bytes out of each stage
+  std::vector<std::string> workers;     // per stage
+  std::vector<int> cuts;                // node positions
+  std::vector<CodecSpec> hop_codecs;    // out of each stage
+  std::vector<uint64_t> hop_raw_bytes;  // uncompressed bytes out of each stage
   CodecSpec first_codec;
 };
 
@@ -95,6 +95,9 @@ class PipelineManager : public Director {
   std::vector<int> Reachable() const;
   // Why worker i was left out at Connect (OK if it answered).
   const Status& hello_status(size_t i) const { return workers_[i].hello; }
+  // Each worker's queue depth as its HELLO_ACK said (0: not known), in
+  // cluster order: what its memory per stage depends on.
+  std::vector<int> QueueDepths() const;
   // Deploys `plan` (node indices into the cluster's workers) of `model` and
   // makes it the route. `results_endpoint`: where the last stage pushes.
   Status Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -128,9 +131,30 @@ class PipelineManager : public Director {
 
   void Event(const std::string& what);
   Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
-  Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation) const;
+  // Thread-safe given its arguments (a model update builds it on a thread).
+  Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
+                                 const std::vector<int>& queue_depths) const;
+  // Sets worker `worker`'s activation copies in the models' problems from
+  // its latest HELLO_ACK.
+  void UpdateMemoryRule(size_t worker);
   // Every hop's codec: the override, else the cluster config's.
   const CodecSpec& HopCodec() const { return options_.codec ? *options_.codec : cluster_.codec; }
+  // One stage of a pipeline being deployed.
+  struct StageDeployment {
+    int node = 0;     // cluster worker index
+    DeployBody body;  // without the archive, which is attached only while sending
+    std::shared_ptr<const ModelGeneration::Archive> archive;
+    bool reused = false;  // the worker holds the archive already: not sent
+    bool sent = false;
+    uint64_t call = 0;  // the DEPLOY's request id
+  };
+  // The DEPLOY of each stage of `plan` as wire model version `version`.
+  // Errors: a stage over its worker's message limit.
+  Result<std::vector<StageDeployment>> PrepareDeployments(ModelGeneration& gen, const Plan& plan, uint32_t version,
+                                                          bool beside);
+  // Sends them all, then waits for each answer (the workers load at once);
+  // a worker that no longer holds a reused stage gets the archive.
+  Status SendDeployments(std::vector<StageDeployment>& stages);
   // Deploys a plan as a new pipeline (beside: keep the workers' other
   // deployments). On error nothing of it stays deployed.
   Result<Pipeline> DeployPlan(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan, bool beside);
@@ -153,19 +177,19 @@ class PipelineManager : public Director {
   uint32_t next_version_ = 0;
   int pipelines_made_ = 0;
 
-  std::shared_ptr<ModelGeneration> gen_;       // the newest model
-  std::vector<Pipeline> live_;                 // pipelines whose results may still come
-  std::optional<size_t> current_;              // index into live_: where new requests go
-  std::optional<Plan> lost_plan_;              // the plan of the pipeline that died, for Replan
+  std::shared_ptr<ModelGeneration> gen_;  // the newest model
+  std::vector<Pipeline> live_;            // pipelines whose results may still come
+  std::optional<size_t> current_;         // index into live_: where new requests go
+  std::optional<Plan> lost_plan_;         // the plan of the pipeline that died, for Replan
   std::chrono::steady_clock::time_point lost_at_;
-  bool waiting_ = false;                       // no pipeline; said so
+  bool waiting_ = false;  // no pipeline; said so
   std::string last_wait_reason_;
   std::chrono::steady_clock::time_point last_recover_try_;
   size_t in_flight_total_ = 0;
 
   // Model update.
-  std::shared_ptr<ModelGeneration> pending_;   // loaded, not deployed yet
-  bool draining_for_update_ = false;           // the workers cannot hold both: old drains first
+  std::shared_ptr<ModelGeneration> pending_;  // loaded, not deployed yet
+  bool draining_for_update_ = false;          // the workers cannot hold both: old drains first
   std::future<Result<std::shared_ptr<ModelGeneration>>> loading_;
   std::pair<int64_t, int64_t> model_stamp_{0, 0}, seen_stamp_{0, 0};  // (mtime ns, size)
   std::chrono::steady_clock::time_point last_watch_;

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/log.h"
+#include "common/plan/worker_memory.h"
+#include "common/util/format.h"
+#include "common/util/log.h"
 
 namespace tandem {
-
-using nlohmann::json;
 
 std::vector<PlanSegment> PlanSegments(const ModelProfile& profile) {
   std::vector<PlanSegment> segments;
@@ -33,21 +32,25 @@ bool WarnOnce(const std::string& key) {
 }
 }  // namespace
 
-Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster,
-                                     const CodecSpec& codec) {
+Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster, const CodecSpec& codec,
+                                     const std::vector<int>& queue_depths) {
   PlanProblem p;
   p.segments = PlanSegments(profile);
   p.input_bytes = profile.input_bytes;
-  p.activation_copies = kWorkerActivationCopies;  // what the workers' memory check counts
   const std::string hop_codec = codec.ToString();
   const bool move_known = profile.move_codec == hop_codec;
-  if (!profile.move_codec.empty() && !move_known && WarnOnce(profile.model_path + "|" + profile.move_codec + "|" + hop_codec))
+  if (!profile.move_codec.empty() && !move_known &&
+      WarnOnce(profile.model_path + "|" + profile.move_codec + "|" + hop_codec))
     TANDEM_LOG(kWarning) << profile.model_path << ": the profile measured moving activations with codec "
                          << profile.move_codec << ", the hops use " << hop_codec
                          << "; planning without that cost (profile with --move-codec " << hop_codec << ")";
-  for (const auto& w : cluster.workers) {
+  for (size_t i = 0; i < cluster.workers.size(); ++i) {
+    const WorkerEntry& w = cluster.workers[i];
     PlanNode node{w.name, w.speed, w.memory_mb << 20};
     if (move_known) node.move_s_per_byte = profile.move_s_per_byte / w.speed;
+    // What the worker's own memory check counts (worker_memory.h).
+    const int depth = i < queue_depths.size() && queue_depths[i] > 0 ? queue_depths[i] : kDefaultWorkerQueueDepth;
+    node.activation_copies = WorkerActivationCopies(depth);
     p.nodes.push_back(node);
   }
   const size_t n = cluster.workers.size() + 1;
@@ -101,7 +104,8 @@ Result<Plan> PlanFromCuts(const ModelProfile& profile, const std::vector<int>& c
       auto it = std::find_if(profile.cuts.begin(), profile.cuts.end(),
                              [&](const CutPoint& c) { return c.position == cuts[k]; });
       if (it == profile.cuts.end())
-        return Status::InvalidArgument("cut " + std::to_string(cuts[k]) + " is not a valid cut of " + profile.model_path);
+        return Status::InvalidArgument("cut " + std::to_string(cuts[k]) + " is not a valid cut of " +
+                                       profile.model_path);
       end = static_cast<int>(it - profile.cuts.begin()) + 1;
     }
     if (end <= begin) return Status::InvalidArgument("cuts must be ascending");
@@ -117,42 +121,8 @@ std::vector<std::string> PlanWorkers(const ClusterConfig& cluster, const Plan& p
   return names;
 }
 
-namespace {
-int NodeBegin(const ModelProfile& profile, int segment) { return profile.segments[segment].begin; }
-int NodeEnd(const ModelProfile& profile, int segment) { return profile.segments[segment].end; }
-}  // namespace
-
-json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const PlanResult& r) {
-  const auto& ev = r.evaluation;
-  json stages = json::array();
-  for (size_t k = 0; k < r.plan.stages.size(); ++k) {
-    const auto& s = r.plan.stages[k];
-    stages.push_back(json{{"worker", cluster.workers[s.node].name},
-                          {"segments", {s.begin, s.end}},
-                          {"nodes", {NodeBegin(profile, s.begin), NodeEnd(profile, s.end - 1)}},
-                          {"compute_s", ev.compute_s[k]},
-                          {"move_s", ev.move_s[k]},
-                          {"transfer_in_s", ev.transfer_s[k]},
-                          {"memory_bytes", ev.memory_bytes[k]}});
-  }
-  return json{{"format", "tandem-plan"},
-              {"format_version", 1},
-              {"model_sha256", profile.model_hash},
-              {"input_shape", profile.input_shape},
-              {"algorithm", r.algorithm},
-              {"exact", r.exact},
-              {"cuts", PlanCuts(profile, r.plan)},
-              {"workers", PlanWorkers(cluster, r.plan)},
-              {"stages", stages},
-              {"predicted",
-               {{"bottleneck_s", ev.bottleneck_s},
-                {"bottleneck", ev.bottleneck},
-                {"throughput_per_s", ev.throughput()},
-                {"latency_s", ev.latency_s},
-                {"transfer_out_s", ev.transfer_s.back()}}},
-              {"objective", r.objective == Objective::kLatency ? "latency" : "throughput"},
-              {"lower_bound_s", r.lower_bound_s},
-              {"solve_s", r.solve_s}};
+std::pair<int, int> StageNodes(const ModelProfile& profile, const PlanStage& s) {
+  return {profile.segments[s.begin].begin, profile.segments[s.end - 1].end};
 }
 
 std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster, const PlanResult& r) {
@@ -160,7 +130,8 @@ std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster
   std::string out;
   char buf[512];
   std::snprintf(buf, sizeof buf, "plan: %zu stage(s) on %zu worker(s), algorithm %s%s, solved in %.3f s\n\n",
-                r.plan.stages.size(), cluster.workers.size(), r.algorithm.c_str(), r.exact ? " (exact)" : "", r.solve_s);
+                r.plan.stages.size(), cluster.workers.size(), r.algorithm.c_str(), r.exact ? " (exact)" : "",
+                r.solve_s);
   out += buf;
   if (cluster.network.measured_links > 0) {
     // The matrix covers the config's workers (a plan may show only some).
@@ -174,7 +145,8 @@ std::string FormatPlan(const ModelProfile& profile, const ClusterConfig& cluster
   out += "stage  worker            nodes       transfer in ms   compute ms   (moving ms)   memory\n";
   for (size_t k = 0; k < r.plan.stages.size(); ++k) {
     const auto& s = r.plan.stages[k];
-    std::string nodes = std::to_string(NodeBegin(profile, s.begin)) + "-" + std::to_string(NodeEnd(profile, s.end - 1) - 1);
+    const auto [first, end] = StageNodes(profile, s);
+    const std::string nodes = std::to_string(first) + "-" + std::to_string(end - 1);
     std::snprintf(buf, sizeof buf, "%5zu  %-16s  %-10s %15.3f %12.3f %13.3f   %s\n", k,
                   cluster.workers[s.node].name.c_str(), nodes.c_str(), ev.transfer_s[k] * 1e3, ev.compute_s[k] * 1e3,
                   ev.move_s[k] * 1e3, FormatBytes(ev.memory_bytes[k]).c_str());

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "common/transport.h"
+#include "common/net/transport.h"
 
 namespace tandem {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "common/cluster_config.h"
-#include "common/protocol.h"
-#include "common/status.h"
+#include "common/config/cluster_config.h"
+#include "common/net/protocol.h"
+#include "common/util/status.h"
 
 namespace tandem {
 

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "common/file_util.h"
+#include "common/util/files.h"
 #include "support.h"
 
 namespace tandem {

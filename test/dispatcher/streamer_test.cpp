@@ -1,12 +1,13 @@
 // The Streamer against a fake pipeline that answers out of order, twice, and
 // with stale versions: results reach the sink in input order, exactly once.
-#include "dispatcher/stream.h"
+#include "dispatcher/streamer.h"
 
 #include <catch2/catch.hpp>
 #include <random>
 #include <thread>
 
-#include "common/protocol.h"
+#include "common/net/activation.h"
+#include "common/net/protocol.h"
 
 namespace tandem {
 namespace {
@@ -40,22 +41,20 @@ TEST_CASE("results are delivered in input order, each exactly once", "[stream]")
         (void)fake_stage0.recv(m);
         auto h = DecodeHeader(m.data(), m.size());
         Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
-        uint32_t k = 0;
-        auto ah = DecodeActivationPrefix(r, &k);
-        auto t = DecodeTensor(&r, DecodeLimits());
-        batch.emplace_back(h->id, t.value());
+        auto ah = DecodeActivationHeader(r);
+        auto p = DecodeActivationPayload(r, ah.value(), 1 << 20);
+        batch.emplace_back(h->id, p.value().tensors.at(0));
       }
       seen += static_cast<int>(batch.size());
       std::shuffle(batch.begin(), batch.end(), rng);
       for (auto& [id, t] : batch) {
         for (uint32_t v : {version - 1, version, version}) {  // stale, then the answer twice
-          std::string body = EncodeActivationPrefix(ActivationHeader{v, 1}, 1);
           // The "model" negates its input, so each answer is recognisable.
           HostTensor neg = t;
           for (int64_t i = 0; i < neg.numel(); ++i) neg.f32()[i] = -neg.f32()[i];
-          REQUIRE(EncodeTensor(neg, CodecSpec{Codec::kRaw}, &body).ok());
-          EncodeTimings({}, &body);
-          out.send(zmq::buffer(EncodeMessage(MessageType::kActivation, id, body)), zmq::send_flags::none);
+          auto msg = EncodeActivation(id, ActivationHeader{v, 1}, {neg}, CodecSpec{Codec::kRaw}, {});
+          REQUIRE(msg.ok());
+          out.send(zmq::buffer(msg.value()), zmq::send_flags::none);
         }
       }
     }
@@ -108,8 +107,13 @@ TEST_CASE("a pipeline that never answers fails each request after its attempts, 
   std::atomic<bool> stop{false};
   auto t0 = std::chrono::steady_clock::now();
   std::vector<Delivery> got;
-  auto rep = streamer.Run(inputs, director, o, [&](const Delivery& d) { got.push_back(d); return Status::OK(); }, stop,
-                          nullptr);
+  auto rep = streamer.Run(
+      inputs, director, o,
+      [&](const Delivery& d) {
+        got.push_back(d);
+        return Status::OK();
+      },
+      stop, nullptr);
   REQUIRE(rep.ok());
   CHECK(rep->failed == 5);
   CHECK(rep->replayed == 5);
@@ -172,10 +176,9 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
     zmq::pollitem_t items[] = {{static_cast<void*>(a_in), 0, ZMQ_POLLIN, 0},
                                {static_cast<void*>(b_in), 0, ZMQ_POLLIN, 0}};
     auto answer = [&](uint64_t id, uint32_t version, const HostTensor& t) {
-      std::string body = EncodeActivationPrefix(ActivationHeader{version, 1}, 1);
-      REQUIRE(EncodeTensor(t, CodecSpec{Codec::kRaw}, &body).ok());
-      EncodeTimings({}, &body);
-      out.send(zmq::buffer(EncodeMessage(MessageType::kActivation, id, body)), zmq::send_flags::none);
+      auto msg = EncodeActivation(id, ActivationHeader{version, 1}, {t}, CodecSpec{Codec::kRaw}, {});
+      REQUIRE(msg.ok());
+      out.send(zmq::buffer(msg.value()), zmq::send_flags::none);
     };
     bool answered_late = false;
     while (!done) {
@@ -186,9 +189,9 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
         (void)(k == 0 ? a_in : b_in).recv(m);
         auto h = DecodeHeader(m.data(), m.size());
         Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
-        uint32_t cnt = 0;
-        auto ah = DecodeActivationPrefix(r, &cnt);
-        auto t = DecodeTensor(&r, DecodeLimits());
+        auto ah = DecodeActivationHeader(r);
+        auto p = DecodeActivationPayload(r, ah.value(), 1 << 20);
+        auto t = Result<HostTensor>(p.value().tensors.at(0));
         if (k == 0) {
           CHECK(ah->model_version == a.version);
           a_ids.push_back(h->id);
@@ -210,8 +213,13 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
   o.result_timeout_s = 30;
   std::vector<Delivery> got;
   std::atomic<bool> stop{false};
-  auto rep = streamer.Run(inputs, director, o, [&](const Delivery& d) { got.push_back(d); return Status::OK(); }, stop,
-                          nullptr);
+  auto rep = streamer.Run(
+      inputs, director, o,
+      [&](const Delivery& d) {
+        got.push_back(d);
+        return Status::OK();
+      },
+      stop, nullptr);
   done = true;
   fake.join();
   REQUIRE(rep.ok());
