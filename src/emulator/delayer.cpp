@@ -17,11 +17,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -54,25 +54,23 @@ int OnPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* data) {
   return 0;
 }
 
-int Usage() {
-  std::fprintf(stderr, "usage: tandem-delayer --queue N --delay-ms D\n");
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  long queue = -1;
-  double delay_ms = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    char* end = nullptr;
-    if (a == "--queue") queue = std::strtol(argv[i + 1], &end, 10);
-    else if (a == "--delay-ms") delay_ms = std::strtod(argv[i + 1], &end);
-    else return Usage();
-    if (!end || *end) return Usage();
+  CLI::App app{"tandem-delayer: hold every packet of an NFQUEUE queue for a fixed time, then accept it"};
+  int queue = 0;
+  double delay_ms = 0;
+  app.add_option("--queue", queue, "the NFQUEUE queue number (iptables ... -j NFQUEUE --queue-num N)")
+      ->required()
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--delay-ms", delay_ms, "how long each packet is held, ms")
+      ->required()
+      ->check(CLI::Range(0.0, 60000.0));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
   }
-  if (argc % 2 == 0 || queue < 0 || queue > 65535 || !(delay_ms >= 0 && delay_ms <= 60000)) return Usage();
   State st;
   st.delay = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(delay_ms));
   nfq_handle* h = nfq_open();
@@ -82,7 +80,7 @@ int main(int argc, char** argv) {
   }
   nfq_q_handle* qh = nfq_create_queue(h, static_cast<uint16_t>(queue), &OnPacket, &st);
   if (!qh) {
-    std::fprintf(stderr, "tandem-delayer: cannot bind queue %ld (is another program on it?)\n", queue);
+    std::fprintf(stderr, "tandem-delayer: cannot bind queue %d (is another program on it?)\n", queue);
     nfq_close(h);
     return 1;
   }

@@ -2,59 +2,49 @@
 
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-#include <set>
-
-#include "common/file_util.h"
-#include "common/transport.h"
+#include "common/net/transport.h"
+#include "common/util/json.h"
 
 namespace tandem {
 
-using nlohmann::json;
-
-void from_json(const json& j, WorkerOptions& o) {
-  static const std::set<std::string> known = {"listen",    "data_listen",       "name",        "threads",
-                                              "memory_mb", "max_message_mb",    "queue_depth", "verbose",
-                                              "max_activation_mb"};
-  if (!j.is_object()) throw std::invalid_argument("the top level must be an object");
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.count(it.key())) throw std::invalid_argument(it.key() + ": unknown field");
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    using T = std::decay_t<decltype(field)>;
-    if (std::is_unsigned<T>::value && !j.at(key).is_number_unsigned())
-      throw std::invalid_argument(std::string(key) + ": must be a non-negative integer");
-    try {
-      j.at(key).get_to(field);
-    } catch (const json::exception&) {
-      throw std::invalid_argument(std::string(key) + ": wrong type");
-    }
-  };
-  get("listen", o.listen);
-  get("data_listen", o.data_listen);
-  get("name", o.name);
-  get("threads", o.threads);
-  get("memory_mb", o.memory_mb);
-  get("max_message_mb", o.max_message_mb);
-  get("max_activation_mb", o.max_activation_mb);
-  get("queue_depth", o.queue_depth);
-  get("verbose", o.verbose);
+void AddWorkerFlags(CLI::App& app, WorkerOptions* o) {
+  app.add_option("--listen,-l", o->listen, "control endpoint the dispatcher connects to")->capture_default_str();
+  app.add_option("--data-listen", o->data_listen, "data endpoint (default: listen host, listen port + 1)");
+  app.add_option("--name,-n", o->name, "name in logs and status (default: host name)");
+  app.add_option("--threads,-t", o->threads, "LibTorch compute threads (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--memory-mb", o->memory_mb, "refuse stages needing more than this (0: no budget)")
+      ->capture_default_str();
+  app.add_option("--max-message-mb", o->max_message_mb, "largest control message (deployed stage) accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--max-activation-mb", o->max_activation_mb, "largest activation message accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--queue-depth", o->queue_depth, "requests buffered between receive, compute and send")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_flag("--verbose,-v", o->verbose, "log debug detail");
 }
 
-Result<WorkerOptions> LoadWorkerOptions(const std::string& path, WorkerOptions base) {
-  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1 << 20));
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return Status::InvalidArgument(path + ": not valid JSON: " + e.what());
-  }
-  try {
-    j.get_to(base);
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(path + ": " + e.what());
-  }
-  return base;
+Status ReadJson(const JsonField& j, WorkerOptions* o) {
+  TANDEM_RETURN_IF_ERROR(j.CheckObject({"listen", "data_listen", "name", "threads", "memory_mb", "max_message_mb",
+                                        "max_activation_mb", "queue_depth", "verbose"}));
+  TANDEM_RETURN_IF_ERROR(j.Get("listen", &o->listen));
+  TANDEM_RETURN_IF_ERROR(j.Get("data_listen", &o->data_listen));
+  TANDEM_RETURN_IF_ERROR(j.Get("name", &o->name));
+  TANDEM_RETURN_IF_ERROR(j.Get("threads", &o->threads));
+  TANDEM_RETURN_IF_ERROR(j.Get("memory_mb", &o->memory_mb));
+  TANDEM_RETURN_IF_ERROR(j.Get("max_message_mb", &o->max_message_mb));
+  TANDEM_RETURN_IF_ERROR(j.Get("max_activation_mb", &o->max_activation_mb));
+  TANDEM_RETURN_IF_ERROR(j.Get("queue_depth", &o->queue_depth));
+  return j.Get("verbose", &o->verbose);
+}
+
+Status LoadWorkerOptions(const std::string& path, WorkerOptions* options) {
+  TANDEM_ASSIGN_OR_RETURN(JsonDocument doc, JsonDocument::Load(path, 1 << 20));
+  return ReadJson(doc.root(), options);
 }
 
 Status FinalizeWorkerOptions(WorkerOptions* o) {

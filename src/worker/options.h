@@ -2,12 +2,12 @@
 // command-line flags over both.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
-
-#include "common/status.h"
+#include "common/plan/worker_memory.h"
+#include "common/util/status.h"
 
 namespace tandem {
 
@@ -32,15 +32,20 @@ struct WorkerOptions {
   uint64_t max_activation_mb = 512;
   // Requests buffered between receive, compute and send (each queue).
   // Small keeps memory bounded and back-pressure quick.
-  int queue_depth = 2;
+  int queue_depth = kDefaultWorkerQueueDepth;
   // Log debug detail.
   bool verbose = false;
 };
 
-void from_json(const nlohmann::json& j, WorkerOptions& o);
-// Reads a worker config file; unknown fields and bad values are errors that
-// name the file and the field.
-Result<WorkerOptions> LoadWorkerOptions(const std::string& path, WorkerOptions base = WorkerOptions());
+// Binds a flag to every field (help shows the defaults above).
+void AddWorkerFlags(CLI::App& app, WorkerOptions* options);
+
+class JsonField;
+Status ReadJson(const JsonField& f, WorkerOptions* out);
+// Reads a worker config file over *options: fields it gives replace those
+// values, the others stay. Unknown fields and bad values are errors that name
+// the file and the field; *options may then be partly updated.
+Status LoadWorkerOptions(const std::string& path, WorkerOptions* options);
 // Fills derived defaults (data_listen, name) and checks values.
 Status FinalizeWorkerOptions(WorkerOptions* o);
 

@@ -23,26 +23,18 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "common/codec.h"
-#include "common/model/model.h"
-#include "common/protocol.h"
-#include "common/queue.h"
+#include "common/net/activation.h"
+#include "common/net/codec.h"
+#include "common/net/protocol.h"
+#include "common/util/bounded_queue.h"
+#include "worker/pipeline_counters.h"
+#include "worker/shared_stage.h"
 
 namespace tandem {
 
-// Counters shared with the control thread. Thread-safe.
-struct PipelineCounters {
-  std::atomic<uint64_t> received{0}, computed{0}, sent{0}, failed{0}, dropped{0}, bytes_in{0}, bytes_out{0};
-
-  void RecordTimes(double compute_s, double queue_s);
-  // Means over the most recent requests.
-  void RecentMeans(double* compute_s, double* queue_s) const;
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::pair<double, double>> recent_;  // ring of (compute, queue)
-  size_t next_ = 0;
-};
+// How long the data path's threads wait at most before they look at their
+// stop flags again.
+constexpr std::chrono::milliseconds kDataPathTick{100};
 
 struct Deployment {
   std::string model_id;
@@ -54,27 +46,6 @@ struct Deployment {
   CodecSpec codec;
   std::string stage_sha256;
   uint64_t memory_bytes = 0;  // what the deploy check counted for it
-};
-
-// A loaded stage that several deployments may share (a redeployment that
-// reuses it): Run is serialised.
-class SharedStage {
- public:
-  SharedStage(std::unique_ptr<Stage> stage, uint64_t bytes, std::string sha256)
-      : stage_(std::move(stage)), bytes_(bytes), sha256_(std::move(sha256)) {}
-  Result<std::vector<HostTensor>> Run(const std::vector<HostTensor>& inputs) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stage_->Run(inputs);
-  }
-  int num_inputs() const { return stage_->num_inputs(); }
-  uint64_t bytes() const { return bytes_; }  // size of its archive
-  const std::string& sha256() const { return sha256_; }
-
- private:
-  std::mutex mu_;
-  std::unique_ptr<Stage> stage_;
-  uint64_t bytes_;
-  std::string sha256_;
 };
 
 // One request on its way through a stage.
@@ -125,30 +96,6 @@ class StagePipeline {
   BoundedQueue<std::unique_ptr<WorkItem>> to_compute_, to_send_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
-};
-
-// Reads the data socket on its own thread and routes every message to the
-// deployment of its model version (`lookup`; null: none here, dropped).
-class DataReceiver {
- public:
-  using Lookup = std::function<std::shared_ptr<StagePipeline>(uint32_t model_version)>;
-  // `pull` stays owned by the caller and must not be used by it between
-  // Start() and Stop().
-  DataReceiver(zmq::socket_t* pull, Lookup lookup, PipelineCounters* counters, uint64_t max_activation_bytes);
-  ~DataReceiver();
-  void Start();
-  void Stop();
-
- private:
-  void Loop();
-  void HandleMessage(const zmq::message_t& msg);
-
-  zmq::socket_t* pull_;
-  Lookup lookup_;
-  PipelineCounters* counters_;
-  uint64_t max_activation_bytes_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 }  // namespace tandem

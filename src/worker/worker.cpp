@@ -5,20 +5,21 @@
 #include <algorithm>
 #include <random>
 
-#include "common/link_probe.h"
-#include "common/log.h"
-#include "common/model/model.h"
-#include "common/sha256.h"
-#include "common/transport.h"
+#include "common/model/runtime.h"
+#include "common/net/link_probe.h"
+#include "common/net/transport.h"
+#include "common/plan/worker_memory.h"
+#include "common/util/digest.h"
+#include "common/util/log.h"
+#include "common/util/version.h"
 
 namespace tandem {
 namespace {
-constexpr const char* kSoftware = "tandem 0.1.0";
 // Deployments one worker runs at once: the current model, one being drained
 // during an update, and room for a redeployment beside them.
 constexpr size_t kMaxDeployments = 4;
 constexpr size_t kMaxRetiredStages = 4;
-}
+}  // namespace
 
 Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {
   std::random_device rd;
@@ -123,8 +124,8 @@ Status Worker::Start() {
 
 void Worker::Run(const std::atomic<bool>& stop) {
   stop_ = &stop;
-  TANDEM_LOG(kInfo) << options_.name << " listening on " << control_endpoint_ << " (data " << data_endpoint_
-                    << ", " << GetComputeThreads() << " compute thread(s))";
+  TANDEM_LOG(kInfo) << options_.name << " listening on " << control_endpoint_ << " (data " << data_endpoint_ << ", "
+                    << GetComputeThreads() << " compute thread(s))";
   zmq::pollitem_t item{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0};
   while (!stop) {
     FinishLoading();
@@ -202,17 +203,16 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       TANDEM_LOG(kDebug) << "HELLO from " << hello->name;
       HelloAckBody ack;
       ack.name = options_.name;
-      ack.software = kSoftware;
+      ack.software = kSoftwareName;
       ack.data_port = data_port_;
       ack.memory_budget = options_.memory_mb << 20;
       ack.threads = static_cast<uint32_t>(GetComputeThreads());
       ack.max_message_bytes = options_.max_message_mb << 20;
+      ack.queue_depth = static_cast<uint32_t>(options_.queue_depth);
       return EncodeMessage(MessageType::kHelloAck, h.id, ack.Encode());
     }
-    case MessageType::kDeploy:
-      return HandleDeploy(h.id, body);
-    case MessageType::kStatusRequest:
-      return HandleStatus(h.id);
+    case MessageType::kDeploy: return HandleDeploy(h.id, body);
+    case MessageType::kStatusRequest: return HandleStatus(h.id);
     case MessageType::kPing: {
       PongBody pong;
       pong.instance = instance_;
@@ -222,12 +222,9 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       }
       return EncodeMessage(MessageType::kPong, h.id, pong.Encode());
     }
-    case MessageType::kUndeploy:
-      return HandleUndeploy(h.id, body);
-    case MessageType::kProbe:
-      return HandleProbe(h.id, body);
-    case MessageType::kMeasureLinks:
-      return HandleMeasureLinks(h.id, body);
+    case MessageType::kUndeploy: return HandleUndeploy(h.id, body);
+    case MessageType::kProbe: return HandleProbe(h.id, body);
+    case MessageType::kMeasureLinks: return HandleMeasureLinks(h.id, body);
     default:
       ++refused_;
       return Error(h.id, Status::InvalidArgument(std::string(MessageTypeName(h.type)) +
@@ -259,9 +256,10 @@ std::string Worker::HandleMeasureLinks(uint64_t id, Reader& body) {
     running = deployments_.size();
   }
   if (running > 0 || loading_)
-    return Error(id, Status::Unavailable(options_.name + (loading_ ? " is loading a stage" : " runs " +
-                                         std::to_string(running) + " stage(s)") +
-                                         "; measure links while no pipeline runs (its traffic would skew the figures)"));
+    return Error(
+        id, Status::Unavailable(options_.name +
+                                (loading_ ? " is loading a stage" : " runs " + std::to_string(running) + " stage(s)") +
+                                "; measure links while no pipeline runs (its traffic would skew the figures)"));
   ProbeOptions po;
   po.probe_bytes = b->probe_bytes;
   po.rounds = b->rounds;
@@ -319,8 +317,8 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
                                     "; send it"));
   }
   const uint64_t stage_bytes = stage ? stage->bytes() : d->archive().size();
-  // The planner counts the same at the default depth (kWorkerActivationCopies).
-  const uint64_t need = stage_bytes + d->activation_bytes * (2 * static_cast<uint64_t>(options_.queue_depth) + 2);
+  // The planner counts the same (it learns the depth from HELLO_ACK).
+  const uint64_t need = WorkerStageMemory(stage_bytes, d->activation_bytes, options_.queue_depth);
   uint64_t kept = 0;  // memory of the deployments this one runs beside
   size_t kept_count = 0;
   {
@@ -330,11 +328,11 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   }
   const uint64_t budget = options_.memory_mb << 20;
   if (budget > 0 && need + kept > budget)
-    return reply(Status::InvalidArgument("stage " + std::to_string(d->stage_index) + " needs about " +
-                                         std::to_string(need >> 20) + " MiB (weights and activation buffers)" +
-                                         (kept ? " beside " + std::to_string(kept >> 20) + " MiB already deployed" : "") +
-                                         ", over " + options_.name + "'s memory budget of " +
-                                         std::to_string(options_.memory_mb) + " MiB"));
+    return reply(Status::InvalidArgument(
+        "stage " + std::to_string(d->stage_index) + " needs about " + std::to_string(need >> 20) +
+        " MiB (weights and activation buffers)" +
+        (kept ? " beside " + std::to_string(kept >> 20) + " MiB already deployed" : "") + ", over " + options_.name +
+        "'s memory budget of " + std::to_string(options_.memory_mb) + " MiB"));
   if (kept_count + 1 > kMaxDeployments)
     return reply(Status::InvalidArgument(options_.name + " already runs " + std::to_string(kept_count) +
                                          " deployments; undeploy one first"));
@@ -388,8 +386,8 @@ void Worker::FinishLoading() {
     TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
 }
 
-std::string Worker::CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage,
-                                   uint64_t need, std::chrono::steady_clock::time_point t0, bool loaded) {
+std::string Worker::CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
+                                   std::chrono::steady_clock::time_point t0, bool loaded) {
   if (stage->num_inputs() != static_cast<int>(d.num_inputs))
     return DeployReply(id,
                        Status::InvalidArgument("stage takes " + std::to_string(stage->num_inputs()) +

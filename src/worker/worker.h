@@ -15,14 +15,15 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <zmq.hpp>
 
-#include "common/protocol.h"
-#include "common/status.h"
+#include "common/net/protocol.h"
+#include "common/util/status.h"
+#include "worker/data_receiver.h"
 #include "worker/options.h"
 #include "worker/stage_pipeline.h"
 
@@ -75,7 +76,7 @@ class Worker {
   std::string control_endpoint_, data_endpoint_;
   uint16_t data_port_ = 0;
   std::unique_ptr<DataReceiver> receiver_;
-  std::mutex mu_;  // guards deployments_ (the receive thread reads it)
+  std::mutex mu_;                                                   // guards deployments_ (the receive thread reads it)
   std::map<uint32_t, std::shared_ptr<StagePipeline>> deployments_;  // by model version
   // Stages of retired deployments, newest last, for a redeployment that
   // reuses one (recovery after another worker failed). Bounded.
@@ -84,8 +85,8 @@ class Worker {
   // A stage being checked and loaded off the control thread.
   struct Loading {
     uint64_t id = 0;
-    std::string identity;  // the dispatcher's ROUTER identity, for the reply
-    DeployBody body;        // its stage_view points into `message`
+    std::string identity;    // the dispatcher's ROUTER identity, for the reply
+    DeployBody body;         // its stage_view points into `message`
     zmq::message_t message;  // the DEPLOY as received, until the stage is copied out
     uint64_t need = 0;
     std::chrono::steady_clock::time_point t0;
@@ -98,7 +99,7 @@ class Worker {
   std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> reapers_;
   void JoinReapers(bool all);
   std::unique_ptr<Loading> loading_;
-  std::string current_identity_;  // of the request being handled
+  std::string current_identity_;               // of the request being handled
   zmq::message_t* current_message_ = nullptr;  // its frame (HandleDeploy may keep it)
   PipelineCounters counters_;
   std::string last_error_;
