@@ -9,6 +9,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libzfp-dev liblz4-dev
   libcli11-dev nlohmann-json3-dev catch2
+  libsodium-dev libxxhash-dev clang-format
   python3-torch python3-torchvision python3-numpy
   systemd
   iptables iproute2 libnetfilter-queue-dev

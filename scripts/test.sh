@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds tandem and runs its whole test suite, from a fresh Debian 12 machine:
+# Builds tandem and runs its test suite, from a fresh Debian 12 machine:
 # installs the packages it needs (as root), configures, builds with -j2 and
-# runs ctest. Extra arguments go to ctest (e.g. -L unit, -LE sweep).
+# runs ctest. Extra arguments go to ctest (e.g. -L unit). With none, every
+# test runs but the exhaustive sweeps (label `sweep`: the single-cut sweep and
+# the pipeline of every large fixture model); `--all` runs them too, and
+# `-L sweep` runs only them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,4 +12,9 @@ build=${TANDEM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" -j2
 cd "$build"
+if [ $# -eq 0 ]; then
+  set -- -LE sweep
+elif [ "$1" = "--all" ]; then
+  shift
+fi
 ctest --output-on-failure --timeout 900 "$@"

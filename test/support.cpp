@@ -15,12 +15,12 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "common/file_util.h"
-#include "common/npy.h"
-#include "common/protocol.h"
+#include "common/net/protocol.h"
+#include "common/tensor/npy.h"
+#include "common/util/files.h"
+#include "common/util/json.h"
 
 namespace tandem::test {
 
@@ -42,25 +42,36 @@ std::string DispatcherPath() {
 std::string FixturePath(const std::string& file) { return FixtureDir() + "/" + file; }
 
 Fixture LoadFixture(const std::string& id) {
-  auto text = ReadFile(FixturePath("fixtures.json"));
-  REQUIRE(text.ok());
-  auto j = nlohmann::json::parse(text.value());
-  for (const auto& e : j.at("fixtures")) {
-    const std::string eid = e.at("name").get<std::string>() + "." + e.at("variant").get<std::string>();
-    if (eid != id) continue;
+  auto doc = JsonDocument::Load(FixturePath("fixtures.json"), 1 << 20);
+  INFO(doc.status().ToString());
+  REQUIRE(doc.ok());
+  const JsonField list = doc->root()["fixtures"];
+  for (size_t i = 0; i < list.size(); ++i) {
+    const JsonField e = list[i];
+    std::string name, variant, model, input;
+    std::vector<int64_t> shape;
+    REQUIRE(e.Require("name", &name).ok());
+    REQUIRE(e.Require("variant", &variant).ok());
+    if (name + "." + variant != id) continue;
+    REQUIRE(e.Require("model", &model).ok());
+    REQUIRE(e.Require("input", &input).ok());
+    REQUIRE(e.Require("input_shape", &shape).ok());
     Fixture f;
     f.id = id;
-    f.model = FixturePath(e.at("model").get<std::string>());
-    f.input_shape = e.at("input_shape").get<std::vector<int64_t>>();
-    auto in = ReadNpy(FixturePath(e.at("input").get<std::string>()));
+    f.model = FixturePath(model);
+    f.input_shape = shape;
+    auto in = ReadNpy(FixturePath(input));
     REQUIRE(in.ok());
     f.input = std::move(in).value();
-    for (const auto& o : e.at("outputs")) {
-      if (o.is_null()) {
+    const JsonField outputs = e["outputs"];
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      if (outputs[k].is_null()) {
         f.outputs.push_back(HostTensor::None());
         continue;
       }
-      auto t = ReadNpy(FixturePath(o.get<std::string>()));
+      std::string file;
+      REQUIRE(outputs[k].Read(&file).ok());
+      auto t = ReadNpy(FixturePath(file));
       REQUIRE(t.ok());
       f.outputs.push_back(std::move(t).value());
     }
@@ -76,8 +87,10 @@ CommandResult RunCommand(const std::string& command) {
   const std::string full = command + " >" + out + " 2>" + err + " </dev/null";
   int status = std::system(full.c_str());
   CommandResult r;
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
+  if (WIFEXITED(status))
+    r.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    r.exit_code = 128 + WTERMSIG(status);
   auto o = ReadFile(out);
   auto e = ReadFile(err);
   r.out = o.ok() ? o.value() : "";
@@ -177,8 +190,7 @@ void WorkerProcess::Restart() {
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
   s.connect(endpoint_);
-  const std::string hello =
-      EncodeMessage(MessageType::kHello, 1, HelloBody{PeerRole::kDispatcher, "test"}.Encode());
+  const std::string hello = EncodeMessage(MessageType::kHello, 1, HelloBody{PeerRole::kDispatcher, "test"}.Encode());
   s.send(zmq::buffer(hello), zmq::send_flags::dontwait);
   zmq::pollitem_t item{static_cast<void*>(s), 0, ZMQ_POLLIN, 0};
   const bool up = zmq::poll(&item, 1, std::chrono::milliseconds(15000)) > 0;

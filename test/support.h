@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tensor.h"
+#include "common/tensor/tensor.h"
 
 namespace tandem::test {
 
@@ -15,11 +15,11 @@ std::string FixtureDir();
 std::string DispatcherPath();
 
 struct Fixture {
-  std::string id;                      // "resnet50.traced"
-  std::string model;                   // absolute path
+  std::string id;     // "resnet50.traced"
+  std::string model;  // absolute path
   std::vector<int64_t> input_shape;
   HostTensor input;
-  std::vector<HostTensor> outputs;     // flattened; kNone where the model returns None
+  std::vector<HostTensor> outputs;  // flattened; kNone where the model returns None
 };
 // Loads fixture `id` ("NAME.VARIANT") from fixtures.json.
 Fixture LoadFixture(const std::string& id);
@@ -27,7 +27,7 @@ Fixture LoadFixture(const std::string& id);
 std::string FixturePath(const std::string& file);
 
 struct CommandResult {
-  int exit_code = -1;    // the exit status; 128+N when killed by signal N
+  int exit_code = -1;  // the exit status; 128+N when killed by signal N
   std::string out;
   std::string err;
 };

@@ -1,0 +1,404 @@
+// Faults during a stream: real tandem-worker processes on loopback and the
+// tandem-dispatcher binary. Each test asserts that every request has exactly
+// one result, in order, equal to the reference output of the model version
+// that answered it (results.jsonl says which), and prints the time from the
+// fault to the first result of the new pipeline.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "common/model/chain.h"
+#include "common/model/model.h"
+#include "common/model/runtime.h"
+#include "common/tensor/npy.h"
+#include "process/local_cluster.h"
+#include "support.h"
+
+namespace tandem {
+namespace {
+
+using nlohmann::json;
+
+double UnixNow() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+
+const std::vector<int64_t> kShape = {1, 3, 64, 64};
+
+// A dispatcher streaming N input files through a cluster in the background.
+class Stream {
+ public:
+  Stream(LocalCluster& cluster, const std::string& model, int n, const std::vector<std::string>& extra = {}) {
+    in_ = dir_.path() + "/in";
+    out_ = dir_.path() + "/out";
+    REQUIRE(test::RunCommand("mkdir -p " + in_).exit_code == 0);
+    inputs_ = WriteInputs(in_, n, kShape, 11);
+    std::vector<std::string> argv = {test::DispatcherPath(),
+                                     "run",
+                                     "-m",
+                                     model,
+                                     "-c",
+                                     cluster.config(),
+                                     "-i",
+                                     in_,
+                                     "-o",
+                                     out_,
+                                     "--warmup",
+                                     "0",
+                                     "--repeats",
+                                     "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    dispatcher_ = std::make_unique<test::Process>(argv, dir_.path() + "/dispatcher.log");
+  }
+  // The results logged so far.
+  std::vector<json> Results() const {
+    std::vector<json> rs;
+    std::ifstream f(out_ + "/results.jsonl");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.empty()) continue;
+      auto j = json::parse(line, nullptr, false);
+      if (!j.is_discarded()) rs.push_back(j);
+    }
+    return rs;
+  }
+  // Waits (bounded) until some result satisfies `pred`.
+  void WaitFor(const std::function<bool(const json&)>& pred, const char* what, double timeout_s = 90) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < timeout_s) {
+      for (const auto& r : Results())
+        if (pred(r)) return;
+      if (dispatcher_->Wait(0) >= 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    INFO(dispatcher_->Log());
+    FAIL("no result " << what);
+  }
+  void WaitResults(int k) {
+    WaitFor([k](const json& r) { return r["index"].get<int>() >= k - 1; }, "reached the count");
+  }
+  void WaitPipeline(int p) {
+    WaitFor([p](const json& r) { return r["pipeline"].get<int>() >= p; }, "came from the new pipeline");
+  }
+  // Waits for the dispatcher to exit; returns its exit code.
+  int Finish(double timeout_s = 180) { return dispatcher_->Wait(timeout_s); }
+  std::string Log() const { return dispatcher_->Log(); }
+  const std::string& out() const { return out_; }
+  const std::vector<HostTensor>& inputs() const { return inputs_; }
+
+ private:
+  test::TempDir dir_;
+  std::string in_, out_;
+  std::vector<HostTensor> inputs_;
+  std::unique_ptr<test::Process> dispatcher_;
+};
+
+// Every input has one result, in order, ok, equal to the reference output of
+// the model generation that answered it (`models`: generation -> file).
+void CheckAnswers(const Stream& s, const std::map<int, std::string>& models) {
+  const auto rs = s.Results();
+  REQUIRE(rs.size() == s.inputs().size());
+  SetComputeThreads(1);                              // small inputs: one thread is the fastest here
+  std::map<int, std::vector<size_t>> by_generation;  // which results each model answered
+  for (size_t i = 0; i < rs.size(); ++i) {
+    INFO("result " << i << ": " << rs[i].dump());
+    REQUIRE(rs[i]["index"].get<size_t>() == i);
+    REQUIRE(rs[i]["ok"].get<bool>());
+    const int g = rs[i]["model_generation"].get<int>();
+    REQUIRE(models.count(g));
+    by_generation[g].push_back(i);
+  }
+  for (const auto& [g, indexes] : by_generation) {
+    auto m = Model::Load(models.at(g), kShape);
+    REQUIRE(m.ok());
+    std::vector<HostTensor> inputs;
+    for (size_t i : indexes) inputs.push_back(s.inputs()[i]);
+    const auto refs = ReferenceOutputs(*m.value(), inputs);
+    for (size_t k = 0; k < indexes.size(); ++k) {
+      INFO("result " << indexes[k] << " of model generation " << g);
+      auto got = ReadOutputs(s.out(), static_cast<int>(indexes[k]), refs[k].size());
+      auto d = CheckOutputs(got, refs[k]);
+      INFO(d.status().ToString());
+      CHECK(d.ok());
+    }
+  }
+  CHECK(CountFiles(s.out()) == static_cast<int>(rs.size()));
+}
+
+// Seconds from `fault` to the first result of a pipeline after `before`.
+double RecoverySeconds(const Stream& s, double fault, int before) {
+  double first = 1e300;
+  for (const auto& r : s.Results())
+    if (r["pipeline"].get<int>() > before) first = std::min(first, r["received_unix_s"].get<double>());
+  return first - fault;
+}
+
+std::string Model18() { return test::FixturePath("resnet18.traced.pt"); }
+
+TEST_CASE("kill -9 of a middle worker: the survivors take over and every request is answered once", "[recovery]") {
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 200, {"-k", "4"});
+  s.WaitResults(40);
+  const double fault = UnixNow();
+  cluster.worker(1).process().Signal(SIGKILL);
+  s.WaitPipeline(2);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("worker 'w1' failed: no heartbeat") != std::string::npos);
+  CHECK(s.Log().find("3 stage(s) on w0, w2, w3") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after kill -9 of a middle worker: %.2f s from the fault to the first new result\n",
+              RecoverySeconds(s, fault, 1));
+}
+
+TEST_CASE("SIGSTOP of a worker: a spare takes its stage only, and it is re-admitted after SIGCONT", "[recovery]") {
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 1500, {"-k", "3"});
+  s.WaitResults(40);
+  const double fault = UnixNow();
+  cluster.worker(1).process().Signal(SIGSTOP);
+  s.WaitPipeline(2);
+  cluster.worker(1).process().Signal(SIGCONT);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  // Only the lost stage moved: the others stayed loaded where they were.
+  CHECK(s.Log().find("3 stage(s) on w0, w3, w2") != std::string::npos);
+  CHECK(s.Log().find("to w0 in") != std::string::npos);
+  CHECK(s.Log().find("already loaded) to w0") != std::string::npos);
+  CHECK(s.Log().find("already loaded) to w2") != std::string::npos);
+  CHECK(s.Log().find("worker 'w1' is back") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after SIGSTOP of a worker: %.2f s from the fault to the first new result\n",
+              RecoverySeconds(s, fault, 1));
+}
+
+TEST_CASE("two workers failing one after the other: each is survived", "[recovery]") {
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 400, {"-k", "4"});
+  s.WaitResults(40);
+  const double fault1 = UnixNow();
+  cluster.worker(1).process().Signal(SIGKILL);
+  s.WaitPipeline(2);
+  const double fault2 = UnixNow();
+  cluster.worker(2).process().Signal(SIGKILL);
+  s.WaitPipeline(3);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("on w0, w3") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after the first of two failures: %.2f s, after the second: %.2f s\n",
+              RecoverySeconds(s, fault1, 1), RecoverySeconds(s, fault2, 2));
+}
+
+TEST_CASE("survivors that cannot hold the model keep every request until a restarted worker is re-admitted",
+          "[recovery]") {
+  // ResNet-18 holds about 45 MB of weights: one 30 MiB worker cannot run it,
+  // two can.
+  LocalCluster cluster(2, "", {"--memory-mb", "30"}, ", \"memory_mb\": 30");
+  Stream s(cluster, Model18(), 300);  // the planner keeps within memory
+  s.WaitResults(20);
+  cluster.worker(1).process().Signal(SIGKILL);
+  // The dispatcher says it is waiting, and loses nothing meanwhile.
+  const auto t0 = std::chrono::steady_clock::now();
+  while (s.Log().find("cannot run the model") == std::string::npos &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  INFO(s.Log());
+  REQUIRE(s.Log().find("cannot run the model") != std::string::npos);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  CHECK(s.Finish(0) == -1);  // still running
+  const double restarted = UnixNow();
+  cluster.worker(1).Restart();  // as systemd would
+  s.WaitPipeline(2);
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("worker 'w1' is back") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("restarted worker re-admitted: first new result %.2f s after its restart began\n",
+              RecoverySeconds(s, restarted, 1));
+}
+
+TEST_CASE("a model update during a stream: each request is answered by one version, none lost", "[recovery]") {
+  LocalCluster cluster(3);
+  test::TempDir dir;
+  const std::string model = dir.path() + "/model.pt";
+  REQUIRE(test::RunCommand("cp " + Model18() + " " + model).exit_code == 0);
+  Stream s(cluster, model, 2000, {"--watch-model"});
+  s.WaitResults(20);
+  // Replace the file with a rename, as the documentation says.
+  const std::string next = test::FixturePath("mobilenet_v2.traced.pt");
+  REQUIRE(test::RunCommand("cp " + next + " " + model + ".new && mv " + model + ".new " + model).exit_code == 0);
+  const double updated = UnixNow();
+  s.WaitFor([](const json& r) { return r["model_generation"].get<int>() == 2; }, "from the new model");
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("drained and undeployed") != std::string::npos);
+  // New requests switched at one request boundary: generations never go back.
+  const auto rs = s.Results();
+  int last = 1, second = 0;
+  for (const auto& r : rs) {
+    const int g = r["model_generation"].get<int>();
+    CHECK(g >= last);
+    last = g;
+    second += g == 2;
+  }
+  CHECK(second > 0);
+  CHECK(second < static_cast<int>(rs.size()));
+  CheckAnswers(s, {{1, Model18()}, {2, next}});
+  double first = 1e300;
+  for (const auto& r : rs)
+    if (r["model_generation"].get<int>() == 2) first = std::min(first, r["received_unix_s"].get<double>());
+  std::printf("model update: first result of the new version %.2f s after the file was replaced\n", first - updated);
+}
+
+TEST_CASE("a model update the workers cannot hold beside the old one drains the old one first", "[recovery]") {
+  // Two 32 MiB workers hold one ResNet-18 (45 MB) between them, not two.
+  LocalCluster cluster(2, "", {"--memory-mb", "32"}, ", \"memory_mb\": 32");
+  test::TempDir dir;
+  const std::string model = dir.path() + "/model.pt";
+  REQUIRE(test::RunCommand("cp " + Model18() + " " + model).exit_code == 0);
+  Stream s(cluster, model, 1500, {"--watch-model"});
+  s.WaitResults(20);
+  const std::string next = test::FixturePath("resnet18.scripted.pt");
+  REQUIRE(test::RunCommand("cp " + next + " " + model + ".new && mv " + model + ".new " + model).exit_code == 0);
+  s.WaitFor([](const json& r) { return r["model_generation"].get<int>() == 2; }, "from the new model");
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("draining generation 1 first") != std::string::npos);
+  CHECK(s.Log().find("model generation 2 serves all requests") != std::string::npos);
+  int last = 1;
+  for (const auto& r : s.Results()) {
+    CHECK(r["model_generation"].get<int>() >= last);
+    last = r["model_generation"].get<int>();
+  }
+  CheckAnswers(s, {{1, Model18()}, {2, next}});
+}
+
+TEST_CASE("a stage that raises on one input fails that request only and the pipeline goes on", "[recovery]") {
+  test::TempDir dir;
+  const std::string model = dir.path() + "/picky.pt";
+  // A model that refuses inputs whose activations are too large.
+  const std::string script =
+      "import torch\n"
+      "class Picky(torch.nn.Module):\n"
+      "    def __init__(self):\n"
+      "        super().__init__()\n"
+      "        self.a = torch.nn.Conv2d(3, 8, 3)\n"
+      "        self.b = torch.nn.Conv2d(8, 4, 3)\n"
+      "    def forward(self, x):\n"
+      "        y = torch.relu(self.a(x))\n"
+      "        if bool(y.mean() > 10.0):\n"
+      "            raise RuntimeError('activation out of range')\n"
+      "        return self.b(y)\n"
+      "torch.manual_seed(0)\n"
+      "torch.jit.script(Picky().eval()).save('" +
+      model + "')\n";
+  std::ofstream(dir.path() + "/make.py") << script;
+  auto made = test::RunCommand("/usr/bin/python3 " + dir.path() + "/make.py");
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  LocalCluster cluster(2);
+  const std::string in = dir.path() + "/in", out = dir.path() + "/out";
+  REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
+  auto inputs = WriteInputs(in, 30, kShape, 5);
+  // Every fifth input is scaled far out of range.
+  for (int i = 0; i < 30; i += 5) {
+    for (int64_t k = 0; k < inputs[i].numel(); ++k) inputs[i].f32()[k] *= 1000;
+    char name[64];
+    std::snprintf(name, sizeof name, "/in-%04d.npy", i);
+    REQUIRE(WriteNpy(in + name, inputs[i]).ok());
+  }
+  auto r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() + " -i " + in +
+                            " -o " + out + " -k 2 --warmup 0 --repeats 1");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("6 of 30 requests failed") != std::string::npos);
+  CHECK(r.out.find("24 completed, 6 failed") != std::string::npos);
+  std::ifstream f(out + "/results.jsonl");
+  std::string line;
+  int i = 0;
+  SetComputeThreads(1);
+  auto m = Model::Load(model, kShape);
+  REQUIRE(m.ok());
+  while (std::getline(f, line)) {
+    auto j = json::parse(line);
+    REQUIRE(j["index"].get<int>() == i);
+    if (i % 5 == 0) {
+      CHECK_FALSE(j["ok"].get<bool>());
+      CHECK(j["error"].get<std::string>().find("activation out of range") != std::string::npos);
+      CHECK(j["attempts"].get<int>() == 1);  // a model error is not retried
+    } else {
+      CHECK(j["ok"].get<bool>());
+      auto ref = m.value()->RunOriginal(inputs[i]);
+      REQUIRE(ref.ok());
+      auto d = CheckOutputs(ReadOutputs(out, i, 1), ref.value());
+      CHECK(d.ok());
+    }
+    ++i;
+  }
+  CHECK(i == 30);
+  CHECK(CountFiles(out) == 24);
+}
+
+// Runs iptables; false when it is missing or fails.
+bool Iptables(const std::string& args) { return test::RunCommand("iptables -w 5 " + args).exit_code == 0; }
+
+// Drops loopback traffic to and from a worker's two ports while it lives.
+class LinkCut {
+ public:
+  explicit LinkCut(const std::vector<std::string>& ports) {
+    for (const auto& p : ports)
+      for (const char* dir : {"--dport", "--sport"})
+        rules_.push_back(std::string("INPUT -i lo -p tcp ") + dir + " " + p +
+                         " -m comment --comment tandem-test -j DROP");
+    for (const auto& r : rules_) REQUIRE(Iptables("-I " + r));
+  }
+  void Heal() {
+    for (const auto& r : rules_) Iptables("-D " + r);
+    rules_.clear();
+  }
+  ~LinkCut() { Heal(); }
+
+ private:
+  std::vector<std::string> rules_;
+};
+
+std::string PortOf(const std::string& endpoint) { return endpoint.substr(endpoint.rfind(':') + 1); }
+
+TEST_CASE("a link cut then healed: the worker is replaced, then re-admitted", "[recovery][root]") {
+  if (::geteuid() != 0 || !Iptables("-L INPUT -n")) {
+    WARN("skipped: cutting a link needs root and iptables");
+    return;
+  }
+  LocalCluster cluster(4);
+  Stream s(cluster, Model18(), 1500, {"-k", "3"});
+  s.WaitResults(40);
+  const double fault = UnixNow();
+  {
+    LinkCut cut({PortOf(cluster.worker(1).endpoint()), PortOf(cluster.worker(1).data_endpoint())});
+    s.WaitPipeline(2);
+  }
+  const int code = s.Finish();
+  INFO(s.Log());
+  REQUIRE(code == 0);
+  CHECK(s.Log().find("worker 'w1' failed: no heartbeat") != std::string::npos);
+  CHECK(s.Log().find("worker 'w1' is back") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}});
+  std::printf("recovery after a link cut: %.2f s from the fault to the first new result\n",
+              RecoverySeconds(s, fault, 1));
+}
+
+}  // namespace
+}  // namespace tandem
