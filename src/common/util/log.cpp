@@ -1,6 +1,8 @@
 #include "common/util/log.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 
@@ -29,6 +31,55 @@ void LogLine(LogLevel level, const std::string& line) {
   std::lock_guard<std::mutex> lock(g_mu);
   std::fprintf(stderr, "%s: %s: %s\n", g_program.c_str(), LevelName(level), line.c_str());
   std::fflush(stderr);
+}
+
+struct LogLimiter::State {
+  std::mutex mu;
+  double tokens;
+  int burst;
+  double interval_s;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  uint64_t suppressed = 0;
+};
+
+LogLimiter::LogLimiter(int burst, double interval_s) : state_(std::make_shared<State>()) {
+  state_->tokens = burst;
+  state_->burst = burst;
+  state_->interval_s = interval_s;
+}
+
+bool LogLimiter::Allow(uint64_t* suppressed) {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  const auto now = std::chrono::steady_clock::now();
+  s.tokens = std::min<double>(s.burst, s.tokens + std::chrono::duration<double>(now - s.last).count() / s.interval_s);
+  s.last = now;
+  if (s.tokens < 1) {
+    ++s.suppressed;
+    return false;
+  }
+  s.tokens -= 1;
+  *suppressed = s.suppressed;
+  s.suppressed = 0;
+  return true;
+}
+
+std::string Printable(const std::string& text, size_t max_len) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (out.size() >= max_len) {
+      out += "...";
+      break;
+    }
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
 }
 
 }  // namespace tandem

@@ -2,6 +2,8 @@
 // systemd, journald adds the time. Thread-safe: each line is written whole.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -15,6 +17,28 @@ void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
 
 void LogLine(LogLevel level, const std::string& line);
+
+// Bounds how often one kind of event is logged: at most `burst` lines, then
+// one more per `interval_s`; the lines left out are counted and said with
+// the next line that is written ("(3 more like this not logged)"). For events
+// a peer can cause at will (refused connections, malformed messages), so it
+// cannot flood the log. Thread-safe.
+class LogLimiter {
+ public:
+  explicit LogLimiter(int burst = 10, double interval_s = 10);
+  // Whether to log now; when it says yes, *suppressed gets how many were
+  // left out since the last line written.
+  bool Allow(uint64_t* suppressed);
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// `text` made safe for one log line: control characters and bytes that are
+// not printable ASCII as \xNN, cut to `max_len` characters ("..." after). For
+// strings a peer chose (names, messages).
+std::string Printable(const std::string& text, size_t max_len = 200);
 
 namespace detail {
 class LogMessage {
