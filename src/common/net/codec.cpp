@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "common/util/digest.h"
@@ -359,6 +360,10 @@ Result<HostTensor> DecodeTensor(Reader* in, const DecodeLimits& limits, DecodedI
   if (raw_bytes > limits.max_tensor_bytes)
     return Status::InvalidArgument("tensor of " + std::to_string(raw_bytes) + " bytes exceeds the limit of " +
                                    std::to_string(limits.max_tensor_bytes));
+  // Every size below is a size_t: on a 32-bit device a frame's sizes must
+  // leave room for the codec's own buffers (about three times the tensor).
+  if (raw_bytes > std::numeric_limits<size_t>::max() / 4 || payload_bytes > std::numeric_limits<size_t>::max() / 4)
+    return Status::InvalidArgument("tensor of " + std::to_string(raw_bytes) + " bytes is too large for this machine");
   const uint8_t* payload = nullptr;
   if (payload_bytes > in->remaining() || !in->Skip(static_cast<size_t>(payload_bytes), &payload))
     return Status::Corruption("tensor frame payload truncated");

@@ -24,7 +24,8 @@ class Prober {
   Prober(zmq::context_t& ctx, std::string endpoint, const ProbeOptions& o, const std::atomic<bool>* stop)
       : socket_(ctx, zmq::socket_type::dealer), endpoint_(std::move(endpoint)), o_(o), stop_(stop) {}
 
-  Status Connect() {
+  Status Connect(const LinkKeys& keys, const std::string& server_key) {
+    TANDEM_RETURN_IF_ERROR(SecureClientSocket(socket_, keys, server_key).WithContext(endpoint_));
     SocketOptions so;
     so.max_message_bytes = static_cast<int64_t>(o_.probe_bytes) + kHeaderSize + 4096;
     so.linger_ms = 0;
@@ -106,7 +107,7 @@ class Prober {
 }  // namespace
 
 Result<LinkEstimate> ProbeLink(zmq::context_t& ctx, const std::string& endpoint, const ProbeOptions& o,
-                               const std::atomic<bool>* stop) {
+                               const std::atomic<bool>* stop, const LinkKeys& keys, const std::string& server_key) {
   if (o.probe_bytes == 0 || o.probe_bytes > kMaxProbeBytes)
     return Status::InvalidArgument("probe size " + std::to_string(o.probe_bytes) + " is not in 1.." +
                                    std::to_string(kMaxProbeBytes) + " bytes");
@@ -115,7 +116,7 @@ Result<LinkEstimate> ProbeLink(zmq::context_t& ctx, const std::string& endpoint,
                                    " and the timeout in (0, 3600] s");
   TANDEM_RETURN_IF_ERROR(ParseTcpEndpoint(endpoint).status());
   Prober p(ctx, endpoint, o, stop);
-  TANDEM_RETURN_IF_ERROR(p.Connect());
+  TANDEM_RETURN_IF_ERROR(p.Connect(keys, server_key));
   LinkEstimate e;
   TANDEM_ASSIGN_OR_RETURN(e.rtt_s, p.Fastest(0, 0));
   TANDEM_ASSIGN_OR_RETURN(const double out, p.Fastest(0, o.probe_bytes));

@@ -9,6 +9,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "common/net/zap.h"
 #include "common/util/status.h"
 
 namespace tandem {
@@ -33,7 +34,10 @@ struct LinkEstimate {
 // transfer's time is its fastest round minus the fastest empty round trip.
 // Stops early (kUnavailable) once *stop is true. Errors name the endpoint:
 // kTimeout (no answer), the peer's refusal, kCorruption (a wrong answer).
+// With `keys`, the probes go over CurveZMQ to the peer whose public key is
+// `server_key`.
 Result<LinkEstimate> ProbeLink(zmq::context_t& ctx, const std::string& endpoint, const ProbeOptions& options,
-                               const std::atomic<bool>* stop = nullptr);
+                               const std::atomic<bool>* stop = nullptr, const LinkKeys& keys = {},
+                               const std::string& server_key = "");
 
 }  // namespace tandem

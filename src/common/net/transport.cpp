@@ -1,5 +1,10 @@
 #include "common/net/transport.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
 
 namespace tandem {
@@ -47,6 +52,44 @@ Result<TcpEndpoint> ParseTcpEndpoint(const std::string& endpoint) {
     if (p < 1 || p > 65535) return bad();
   }
   return e;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+bool IsNumericHost(const std::string& host) {
+  in_addr a{};
+  if (inet_pton(AF_INET, host.c_str(), &a) == 1) return true;
+  if (host.size() < 3 || host.front() != '[' || host.back() != ']') return false;
+  in6_addr a6{};
+  return inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6) == 1;
+}
+
+Result<std::string> ResolveTcpEndpoint(const std::string& endpoint) {
+  TANDEM_ASSIGN_OR_RETURN(TcpEndpoint e, ParseTcpEndpoint(endpoint));
+  if (IsNumericHost(e.host) || e.host == "*") return endpoint;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(e.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) return Status::Unavailable(endpoint + ": cannot look up '" + e.host + "': " + gai_strerror(rc));
+  std::string v4, v6;
+  char buf[INET6_ADDRSTRLEN];
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    if (a->ai_family == AF_INET && v4.empty() &&
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr, buf, sizeof buf))
+      v4 = buf;
+    if (a->ai_family == AF_INET6 && v6.empty() &&
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr, buf, sizeof buf))
+      v6 = std::string("[") + buf + "]";
+  }
+  freeaddrinfo(found);
+  if (v4.empty() && v6.empty()) return Status::Unavailable(endpoint + ": '" + e.host + "' has no address");
+  return "tcp://" + (v4.empty() ? v6 : v4) + ":" + e.port;
 }
 
 bool SendBytes(zmq::socket_t& s, const std::string& bytes, bool more) {

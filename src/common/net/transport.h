@@ -34,6 +34,14 @@ struct TcpEndpoint {
   std::string port;  // digits or "*"
 };
 Result<TcpEndpoint> ParseTcpEndpoint(const std::string& endpoint);
+// Whether HOST is this machine's loopback (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackHost(const std::string& host);
+// Whether HOST is a numeric IPv4 address or a bracketed IPv6 one.
+bool IsNumericHost(const std::string& host);
+// "tcp://NAME:PORT" with NAME looked up (IPv4 first): what a worker may be
+// told to connect to, since workers take only numeric endpoints. Numeric
+// endpoints come back as they are. Errors name the endpoint.
+Result<std::string> ResolveTcpEndpoint(const std::string& endpoint);
 
 // Sends a message; false when it could not be queued within the socket's
 // send timeout (or the context is shutting down).
