@@ -1,5 +1,7 @@
 #include "common/net/protocol.h"
 
+#include "common/net/curve_keys.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -8,7 +10,7 @@ namespace {
 
 constexpr char kMagic[4] = {'T', 'N', 'D', 'M'};
 
-bool KnownType(uint16_t t) { return (t >= 1 && t <= 15) || t == 20 || t == 21; }
+bool KnownType(uint16_t t) { return (t >= 1 && t <= 17) || t == 20 || t == 21; }
 
 Status Truncated(const char* what) { return Status::Corruption(std::string(what) + " body is truncated or malformed"); }
 
@@ -27,6 +29,12 @@ bool GetCodec(Reader& r, CodecSpec* c) {
   c->codec = static_cast<Codec>(codec);
   c->zfp_mode = static_cast<ZfpMode>(mode);
   return ValidateCodec(*c).ok();
+}
+
+// A key field: empty, or 40 characters of Z85.
+bool GetKey(Reader& r, std::string* key) {
+  if (!r.Str(key, kCurveKeyZ85Len)) return false;
+  return key->empty() || IsCurveKey(*key);
 }
 
 Status::Code CodeFromWire(uint8_t v) {
@@ -52,6 +60,8 @@ const char* MessageTypeName(MessageType t) {
     case MessageType::kProbeReply: return "PROBE_REPLY";
     case MessageType::kMeasureLinks: return "MEASURE_LINKS";
     case MessageType::kLinksReport: return "LINKS_REPORT";
+    case MessageType::kKeyRequest: return "KEY_REQUEST";
+    case MessageType::kKeyReply: return "KEY_REPLY";
     case MessageType::kActivation: return "ACTIVATION";
     case MessageType::kRequestFailed: return "REQUEST_FAILED";
   }
@@ -110,6 +120,8 @@ std::string HelloBody::Encode() const {
   Writer w(&s);
   w.U8(static_cast<uint8_t>(role));
   w.Str(name);
+  w.U32(static_cast<uint32_t>(peer_keys.size()));
+  for (const auto& k : peer_keys) w.Str(k);
   return s;
 }
 Result<HelloBody> HelloBody::Decode(Reader& r) {
@@ -119,6 +131,15 @@ Result<HelloBody> HelloBody::Decode(Reader& r) {
   r.Str(&b.name, kMaxNameLen);
   if (!r.ok() || (role != 1 && role != 2)) return Truncated("HELLO");
   b.role = static_cast<PeerRole>(role);
+  if (r.remaining() == 0) return b;  // before minor 5
+  uint32_t n = 0;
+  if (!r.U32(&n) || n > kMaxLinkPeers) return Truncated("HELLO (peer keys)");
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string key;
+    if (!GetKey(r, &key) || key.empty()) return Truncated("HELLO (peer keys)");
+    b.peer_keys.push_back(std::move(key));
+  }
+  if (r.remaining() != 0) return Truncated("HELLO");
   return b;
 }
 
@@ -132,6 +153,7 @@ std::string HelloAckBody::Encode() const {
   w.U32(threads);
   w.U64(max_message_bytes);
   w.U32(queue_depth);
+  w.Str(public_key);
   return s;
 }
 Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
@@ -142,7 +164,8 @@ Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
   r.U64(&b.memory_budget);
   r.U32(&b.threads);
   r.U64(&b.max_message_bytes);
-  if (r.ok() && r.remaining() > 0) r.U32(&b.queue_depth);  // minor 4
+  if (r.ok() && r.remaining() > 0) r.U32(&b.queue_depth);                                             // minor 4
+  if (r.ok() && r.remaining() > 0 && !GetKey(r, &b.public_key)) return Truncated("HELLO_ACK (key)");  // minor 5
   if (!r.ok()) return Truncated("HELLO_ACK");
   return b;
 }
@@ -163,6 +186,8 @@ std::string DeployBody::Encode() const {
   w.U64(stage.size());
   w.Raw(stage.data(), stage.size());
   w.U8(beside ? 1 : 0);
+  w.Str(prev_key);
+  w.Str(next_key);
   return s;
 }
 Result<DeployBody> DeployBody::Decode(Reader& r, bool copy_stage) {
@@ -192,6 +217,10 @@ Result<DeployBody> DeployBody::Decode(Reader& r, bool copy_stage) {
     r.U8(&flags);
     if (!r.ok() || flags > 1) return Status::Corruption("DEPLOY has unknown flags");
     b.beside = flags & 1;
+  }
+  if (r.remaining() > 0) {  // minor 5
+    if (!GetKey(r, &b.prev_key) || !GetKey(r, &b.next_key)) return Truncated("DEPLOY (keys)");
+    if (r.remaining() != 0) return Truncated("DEPLOY");
   }
   if (n == 0 && b.stage_sha256.empty())
     return Status::Corruption("DEPLOY carries neither a stage nor the SHA-256 of one to reuse");
@@ -241,6 +270,7 @@ std::string MeasureLinksBody::Encode() const {
     w.Str(p.name);
     w.Str(p.endpoint);
   }
+  for (const auto& p : peers) w.Str(p.key);  // minor 5
   return s;
 }
 
@@ -268,6 +298,9 @@ Result<MeasureLinksBody> MeasureLinksBody::Decode(Reader& r) {
     if (!r.Str(&p.name, kMaxNameLen) || !r.Str(&p.endpoint, kMaxEndpointLen)) return Truncated("MEASURE_LINKS");
     b.peers.push_back(std::move(p));
   }
+  if (r.remaining() > 0)  // minor 5
+    for (auto& p : b.peers)
+      if (!GetKey(r, &p.key)) return Truncated("MEASURE_LINKS (keys)");
   if (r.remaining() != 0) return Truncated("MEASURE_LINKS");
   return b;
 }
@@ -414,6 +447,20 @@ Status ErrorBody::ToStatus() const {
     case Status::Code::kInternal: return Status::Internal(message);
   }
   return Status::Internal(message);
+}
+
+std::string KeyReplyBody::Encode() const {
+  std::string s;
+  Writer w(&s);
+  w.Str(name);
+  w.Str(public_key);
+  return s;
+}
+Result<KeyReplyBody> KeyReplyBody::Decode(Reader& r) {
+  KeyReplyBody b;
+  r.Str(&b.name, kMaxNameLen);
+  if (!r.ok() || !GetKey(r, &b.public_key) || r.remaining() != 0) return Truncated("KEY_REPLY");
+  return b;
 }
 
 std::string RequestFailedBody::Encode() const {

@@ -36,7 +36,10 @@ constexpr uint8_t kProtocolMajor = 1;
 // 2: receive and send times in the ACTIVATION timings trailer.
 // 3: PROBE and MEASURE_LINKS (link measurement).
 // 4: the worker's queue depth in HELLO_ACK.
-constexpr uint8_t kProtocolMinor = 4;
+// 5: CurveZMQ keys: HELLO names the cluster's worker keys, HELLO_ACK the
+//    worker's own, DEPLOY the previous and next hop's, MEASURE_LINKS each
+//    peer's; KEY_REQUEST/KEY_REPLY on a worker's key announce socket.
+constexpr uint8_t kProtocolMinor = 5;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -67,6 +70,10 @@ enum class MessageType : uint16_t {
   kProbeReply = 13,
   kMeasureLinks = 14,
   kLinksReport = 15,
+  // key announce (minor 5): any client asks a worker's plain announce socket
+  // for its public key (how a key that differs from the pinned one is named)
+  kKeyRequest = 16,
+  kKeyReply = 17,
   // data: along the pipeline, dispatcher -> stage 0 -> ... -> dispatcher
   kActivation = 20,
   kRequestFailed = 21,
@@ -98,9 +105,16 @@ Result<Header> DecodeHeader(const void* data, size_t size);
 
 enum class PeerRole : uint8_t { kDispatcher = 1, kWorker = 2 };
 
+// A CurveZMQ public key on the wire: str of 40 Z85 characters, or empty
+// (none: insecure mode).
+
 struct HelloBody {
   PeerRole role = PeerRole::kDispatcher;
   std::string name;
+  // Minor 5: the public keys of the cluster's workers: the peers this
+  // worker may be named in a DEPLOY and may accept PROBEs from. At most
+  // kMaxLinkPeers.
+  std::vector<std::string> peer_keys;
   std::string Encode() const;
   static Result<HelloBody> Decode(Reader& r);
 };
@@ -116,6 +130,8 @@ struct HelloAckBody {
   // plan/worker_memory.h). Minor 4; 0 from an older worker, which ran at the
   // default depth.
   uint32_t queue_depth = 0;
+  // Minor 5: the worker's public key; empty when it runs without keys.
+  std::string public_key;
   std::string Encode() const;
   static Result<HelloAckBody> Decode(Reader& r);
 };
@@ -143,6 +159,12 @@ struct DeployBody {
   // Keep the worker's other deployments running beside this one (a model
   // update); otherwise this one replaces them all. Minor 1; absent: replace.
   bool beside = false;
+  // Minor 5, with keys: the public key of the sender this stage's data
+  // socket accepts (the previous stage's worker, or the dispatcher for stage
+  // 0), and of the next hop it connects to (the next worker, or the
+  // dispatcher's results socket). Empty: insecure mode.
+  std::string prev_key;
+  std::string next_key;
   std::string Encode() const;
   static Result<DeployBody> Decode(Reader& r, bool copy_stage = true);
   // The archive: `stage`, or `stage_view` when decoded without a copy.
@@ -206,7 +228,10 @@ struct ErrorBody {
 
 // ---- link measurement (minor 3) -----------------------------------------
 
-constexpr uint32_t kMaxProbeBytes = 64u << 20;  // payload of a PROBE or its reply
+// Payload of a PROBE or its reply. A worker queues at most a few replies per
+// peer (its control socket's send high-water mark), so this bounds what a
+// peer that never reads can make it hold.
+constexpr uint32_t kMaxProbeBytes = 16u << 20;
 constexpr uint32_t kMaxProbeRounds = 100;
 constexpr uint32_t kMaxLinkPeers = 1024;
 
@@ -223,6 +248,7 @@ Result<uint32_t> DecodeProbe(Reader& r);
 struct LinkPeer {
   std::string name;
   std::string endpoint;  // the peer's control endpoint, tcp://HOST:PORT
+  std::string key;       // minor 5: its public key (empty: insecure mode)
 };
 struct MeasureLinksBody {
   uint32_t probe_bytes = 1u << 20;  // 1..kMaxProbeBytes
@@ -252,6 +278,15 @@ struct LinksReportBody {
 
 // ---- data bodies ---------------------------------------------------------
 // ACTIVATION has a file of its own: activation.h.
+
+// KEY_REPLY: what a worker's key announce socket says of it. KEY_REQUEST
+// has an empty body.
+struct KeyReplyBody {
+  std::string name;
+  std::string public_key;
+  std::string Encode() const;
+  static Result<KeyReplyBody> Decode(Reader& r);
+};
 
 struct RequestFailedBody {
   uint32_t model_version = 0;

@@ -108,7 +108,7 @@ TEST_CASE("link measurement bodies round-trip and are bounded", "[protocol]") {
   m.probe_bytes = 4096;
   m.rounds = 5;
   m.timeout_s = 2.5;
-  m.peers = {{"a", "tcp://10.0.0.1:5550"}, {"b", "tcp://10.0.0.2:5550"}};
+  m.peers = {{"a", "tcp://10.0.0.1:5550", ""}, {"b", "tcp://10.0.0.2:5550", ""}};
   const std::string mb = m.Encode();
   Reader mr(mb);
   auto md = MeasureLinksBody::Decode(mr);
@@ -119,9 +119,11 @@ TEST_CASE("link measurement bodies round-trip and are bounded", "[protocol]") {
   REQUIRE(md->peers.size() == 2);
   CHECK(md->peers[1].name == "b");
   CHECK(md->peers[1].endpoint == "tcp://10.0.0.2:5550");
+  // A 1.3 body ends before the peers' keys (one empty str each here).
+  const size_t v13 = mb.size() - 4 * m.peers.size();
   for (size_t n = 0; n < mb.size(); ++n) {
     Reader r(mb.data(), n);
-    CHECK_FALSE(MeasureLinksBody::Decode(r).ok());
+    CHECK(MeasureLinksBody::Decode(r).ok() == (n == v13));
   }
   auto refused = [](MeasureLinksBody b) {
     const std::string e = b.Encode();
@@ -141,7 +143,7 @@ TEST_CASE("link measurement bodies round-trip and are bounded", "[protocol]") {
   b.timeout_s = -1;
   CHECK(refused(b));
   b = m;
-  b.peers.assign(kMaxLinkPeers + 1, {"p", "tcp://h:1"});
+  b.peers.assign(kMaxLinkPeers + 1, LinkPeer{"p", "tcp://h:1", ""});
   CHECK(refused(b));
 
   LinksReportBody rep;
@@ -172,31 +174,33 @@ TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   d.next_hop = "tcp://h:1";
   d.stage = std::string(100, 's');
   const std::string body = d.Encode();
-  // The last byte (flags) is optional: a 1.0 DEPLOY ends before it.
-  for (size_t n = 0; n + 1 < body.size(); ++n) {
+  // A 1.0 DEPLOY ends before the flags byte, a 1.1 one before the two key
+  // strs (empty here: 4 bytes each); every other cut is refused.
+  const size_t v10_size = body.size() - 9, v11_size = body.size() - 8;
+  for (size_t n = 0; n < body.size(); ++n) {
     Reader r(body.data(), n);
-    CHECK_FALSE(DeployBody::Decode(r).ok());
+    CHECK(DeployBody::Decode(r).ok() == (n == v10_size || n == v11_size));
   }
   {
-    Reader r(body.data(), body.size() - 1);
+    Reader r(body.data(), v10_size);
     auto v10 = DeployBody::Decode(r);
     REQUIRE(v10.ok());
     CHECK_FALSE(v10->beside);
   }
   {
-    std::string bad = body;
+    std::string bad = body.substr(0, v11_size);
     bad.back() = 7;  // unknown flags
     Reader r(bad);
     CHECK_FALSE(DeployBody::Decode(r).ok());
   }
   // A name longer than its bound.
-  HelloBody h{PeerRole::kWorker, std::string(kMaxNameLen + 1, 'n')};
+  HelloBody h{PeerRole::kWorker, std::string(kMaxNameLen + 1, 'n'), {}};
   std::string hb = h.Encode();
   Reader hr(hb);
   CHECK_FALSE(HelloBody::Decode(hr).ok());
   // A stage length beyond the remaining bytes (a lying length field).
   std::string lying = body;
-  lying[lying.size() - 100 - 8 + 5] = 0x7f;
+  lying[lying.size() - 8 - 100 - 8 + 5] = 0x7f;  // past the two empty key strs and the stage
   Reader lr(lying);
   CHECK_FALSE(DeployBody::Decode(lr).ok());
   // Counts beyond their bounds.
@@ -274,15 +278,17 @@ TEST_CASE("HELLO_ACK carries the worker's queue depth from 1.4, and decodes a 1.
   REQUIRE(back.ok());
   CHECK(back->queue_depth == 5);
   CHECK(back->max_message_bytes == a.max_message_bytes);
-  // 1.3: the same body without the last u32.
-  Reader old(body.data(), body.size() - 4);
+  // 1.3: the same body without the depth and the key (an empty str here).
+  Reader old(body.data(), body.size() - 8);
   auto older = HelloAckBody::Decode(old);
   REQUIRE(older.ok());
   CHECK(older->queue_depth == 0);
   CHECK(older->threads == 4);
-  // Cut inside the depth: refused.
-  Reader cut(body.data(), body.size() - 2);
+  // Cut inside the depth or the key: refused.
+  Reader cut(body.data(), body.size() - 6);
   CHECK_FALSE(HelloAckBody::Decode(cut).ok());
+  Reader cut_key(body.data(), body.size() - 2);
+  CHECK_FALSE(HelloAckBody::Decode(cut_key).ok());
 }
 
 }  // namespace
