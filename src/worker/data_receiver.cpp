@@ -1,7 +1,10 @@
 #include "worker/data_receiver.h"
 
+#include <algorithm>
+
 #include "common/net/activation.h"
 #include "common/net/protocol.h"
+#include "common/net/zap.h"
 #include "common/util/log.h"
 
 namespace tandem {
@@ -12,8 +15,12 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 DataReceiver::DataReceiver(zmq::socket_t* pull, Lookup lookup, PipelineCounters* counters,
-                           uint64_t max_activation_bytes)
-    : pull_(pull), lookup_(std::move(lookup)), counters_(counters), max_activation_bytes_(max_activation_bytes) {}
+                           uint64_t max_activation_bytes, const WorkerAccess* access)
+    : pull_(pull),
+      lookup_(std::move(lookup)),
+      counters_(counters),
+      max_activation_bytes_(max_activation_bytes),
+      access_(access && access->secure() ? access : nullptr) {}
 
 DataReceiver::~DataReceiver() { Stop(); }
 
@@ -50,7 +57,10 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
   counters_->bytes_in += msg.size();
   auto drop = [&](const Status& why) {
     ++counters_->dropped;
-    TANDEM_LOG(kWarning) << "dropped a data message: " << why.ToString();
+    uint64_t suppressed = 0;
+    if (drop_log_.Allow(&suppressed))
+      TANDEM_LOG(kWarning) << "dropped a data message: " << why.ToString()
+                           << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
   };
   auto header = DecodeHeader(msg.data(), msg.size());
   if (!header.ok()) return drop(header.status());
@@ -68,6 +78,8 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
     if (!f.ok()) return drop(f.status());
     target = lookup_(f->model_version);
     if (!target) return stale(f->model_version, f->stage);
+    if (access_ && !access_->MaySend(MessageUserId(msg), target->deployment().prev_key))
+      return drop(Status::InvalidArgument("a REQUEST_FAILED from a worker that is not this stage's previous hop"));
     it->failed = true;
     it->failure = f.value();
   } else if (header->type == MessageType::kActivation) {
@@ -75,10 +87,16 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
     if (!ah.ok()) return drop(ah.status());
     target = lookup_(ah->model_version);
     if (!target || ah->stage != target->deployment().stage_index) return stale(ah->model_version, ah->stage);
+    if (access_ && !access_->MaySend(MessageUserId(msg), target->deployment().prev_key))
+      return drop(Status::InvalidArgument("an activation from a worker that is not this stage's previous hop"));
     if (ah->num_tensors != target->deployment().num_inputs)
       return drop(Status::InvalidArgument("activation carries " + std::to_string(ah->num_tensors) +
                                           " tensors, stage takes " + std::to_string(target->deployment().num_inputs)));
-    auto payload = DecodeActivationPayload(r, ah.value(), max_activation_bytes_);
+    // Bounded by what the deployment declared, not only the worker's limit: a
+    // small frame that would inflate beyond its stage's input is refused.
+    const uint64_t declared = target->deployment().max_input_bytes;
+    const uint64_t budget = declared > 0 ? std::min(declared, max_activation_bytes_) : max_activation_bytes_;
+    auto payload = DecodeActivationPayload(r, ah.value(), budget);
     if (!payload.ok()) return drop(payload.status());
     it->tensors = std::move(payload->tensors);
     it->timings = std::move(payload->timings);

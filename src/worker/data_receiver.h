@@ -11,6 +11,8 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/util/log.h"
+#include "worker/access.h"
 #include "worker/pipeline_counters.h"
 #include "worker/stage_pipeline.h"
 
@@ -23,7 +25,10 @@ class DataReceiver {
   using Lookup = std::function<std::shared_ptr<StagePipeline>(uint32_t model_version)>;
   // `pull` stays owned by the caller and must not be used by it between
   // Start() and Stop().
-  DataReceiver(zmq::socket_t* pull, Lookup lookup, PipelineCounters* counters, uint64_t max_activation_bytes);
+  // With `access` (a worker with keys), a message is taken only from the
+  // dispatcher or the deployment's previous hop (its handshake's user id).
+  DataReceiver(zmq::socket_t* pull, Lookup lookup, PipelineCounters* counters, uint64_t max_activation_bytes,
+               const WorkerAccess* access = nullptr);
   ~DataReceiver();
   void Start();
   void Stop();
@@ -36,8 +41,10 @@ class DataReceiver {
   Lookup lookup_;
   PipelineCounters* counters_;
   uint64_t max_activation_bytes_;
+  const WorkerAccess* access_;  // null: nothing checked
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  LogLimiter drop_log_;  // a peer can make every message bad
 };
 
 }  // namespace tandem

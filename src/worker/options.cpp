@@ -26,11 +26,20 @@ void AddWorkerFlags(CLI::App& app, WorkerOptions* o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_flag("--verbose,-v", o->verbose, "log debug detail");
+  app.add_option("--secret-key", o->secret_key, "this worker's secret key file (tandem-worker keygen writes it)");
+  app.add_option("--authorized-keys", o->authorized_keys,
+                 "file of the dispatchers' public keys this worker obeys, one per line (reloaded on SIGHUP)");
+  app.add_flag("--insecure", o->insecure,
+               "serve a non-loopback address without keys: anyone who can reach it can deploy code here");
+  app.add_option("--key-listen", o->key_listen,
+                 "with keys: where to tell anyone who asks this worker's public key (default: listen port + 2; "
+                 "none: nowhere)");
 }
 
 Status ReadJson(const JsonField& j, WorkerOptions* o) {
-  TANDEM_RETURN_IF_ERROR(j.CheckObject({"listen", "data_listen", "name", "threads", "memory_mb", "max_message_mb",
-                                        "max_activation_mb", "queue_depth", "verbose"}));
+  TANDEM_RETURN_IF_ERROR(
+      j.CheckObject({"listen", "data_listen", "name", "threads", "memory_mb", "max_message_mb", "max_activation_mb",
+                     "queue_depth", "verbose", "secret_key", "authorized_keys", "insecure", "key_listen"}));
   TANDEM_RETURN_IF_ERROR(j.Get("listen", &o->listen));
   TANDEM_RETURN_IF_ERROR(j.Get("data_listen", &o->data_listen));
   TANDEM_RETURN_IF_ERROR(j.Get("name", &o->name));
@@ -39,7 +48,11 @@ Status ReadJson(const JsonField& j, WorkerOptions* o) {
   TANDEM_RETURN_IF_ERROR(j.Get("max_message_mb", &o->max_message_mb));
   TANDEM_RETURN_IF_ERROR(j.Get("max_activation_mb", &o->max_activation_mb));
   TANDEM_RETURN_IF_ERROR(j.Get("queue_depth", &o->queue_depth));
-  return j.Get("verbose", &o->verbose);
+  TANDEM_RETURN_IF_ERROR(j.Get("verbose", &o->verbose));
+  TANDEM_RETURN_IF_ERROR(j.Get("secret_key", &o->secret_key));
+  TANDEM_RETURN_IF_ERROR(j.Get("authorized_keys", &o->authorized_keys));
+  TANDEM_RETURN_IF_ERROR(j.Get("insecure", &o->insecure));
+  return j.Get("key_listen", &o->key_listen);
 }
 
 Status LoadWorkerOptions(const std::string& path, WorkerOptions* options) {
@@ -51,11 +64,27 @@ Status FinalizeWorkerOptions(WorkerOptions* o) {
   auto parsed = ParseTcpEndpoint(o->listen);
   if (!parsed.ok()) return parsed.status().WithContext("listen");
   const TcpEndpoint listen = parsed.value();
-  if (o->data_listen.empty()) {
-    const std::string port = listen.port == "*" ? "*" : std::to_string(std::stoi(listen.port) + 1);
-    o->data_listen = "tcp://" + listen.host + ":" + port;
+  auto beside = [&](int offset) {  // the listen host, the listen port + offset
+    const std::string port = listen.port == "*" ? "*" : std::to_string(std::stoi(listen.port) + offset);
+    return "tcp://" + listen.host + ":" + port;
+  };
+  if (o->data_listen.empty()) o->data_listen = beside(1);
+  auto data = ParseTcpEndpoint(o->data_listen);
+  if (!data.ok()) return data.status().WithContext("data_listen");
+  const bool keys = !o->secret_key.empty() || !o->authorized_keys.empty();
+  if (keys && (o->secret_key.empty() || o->authorized_keys.empty()))
+    return Status::InvalidArgument("secret_key and authorized_keys go together: give both, or neither");
+  if (keys && o->key_listen.empty()) o->key_listen = beside(2);
+  if (keys && o->key_listen != "none")
+    TANDEM_RETURN_IF_ERROR(ParseTcpEndpoint(o->key_listen).status().WithContext("key_listen"));
+  if (!keys && !o->insecure) {
+    for (const auto& [field, host] : {std::make_pair("listen", listen.host), std::make_pair("data_listen", data->host)})
+      if (!IsLoopbackHost(host))
+        return Status::InvalidArgument(std::string(field) + ": '" + host +
+                                       "' is not this machine's loopback, and a worker without keys "
+                                       "(secret_key, authorized_keys: docs/security.md) serves loopback only; "
+                                       "give its keys, or --insecure to let anyone who reaches it deploy code");
   }
-  TANDEM_RETURN_IF_ERROR(ParseTcpEndpoint(o->data_listen).status().WithContext("data_listen"));
   if (o->name.empty()) {
     char host[256] = {0};
     o->name = ::gethostname(host, sizeof host - 1) == 0 ? host : "worker";

@@ -35,6 +35,21 @@ struct WorkerOptions {
   int queue_depth = kDefaultWorkerQueueDepth;
   // Log debug detail.
   bool verbose = false;
+  // CurveZMQ (docs/security.md). secret_key: this worker's secret key file
+  // (`tandem-worker keygen` writes it; mode 0600). authorized_keys: the
+  // public keys of the dispatchers it obeys, one per line (reloaded on
+  // SIGHUP). Both, or neither: without keys the worker serves loopback only,
+  // unless `insecure`.
+  std::string secret_key;
+  std::string authorized_keys;
+  // Serve a non-loopback address without keys: anyone who can reach the
+  // port can deploy code to this worker. Logged at every start.
+  bool insecure = false;
+  // With keys: where the worker tells anyone who asks its public key (a
+  // plain socket that answers KEY_REQUEST and nothing else), so that a
+  // dispatcher pinning another key can say which key it found. Empty: the
+  // listen host with the listen port + 2; "none": no such socket.
+  std::string key_listen;
 };
 
 // Binds a flag to every field (help shows the defaults above).

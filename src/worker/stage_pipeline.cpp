@@ -12,10 +12,11 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 StagePipeline::StagePipeline(zmq::context_t& ctx, std::shared_ptr<SharedStage> stage, Deployment d,
-                             PipelineCounters* counters, int queue_depth)
+                             PipelineCounters* counters, int queue_depth, LinkKeys keys)
     : ctx_(ctx),
       stage_(std::move(stage)),
       d_(std::move(d)),
+      keys_(std::move(keys)),
       counters_(counters),
       to_compute_(queue_depth),
       to_send_(queue_depth) {}
@@ -23,15 +24,21 @@ StagePipeline::StagePipeline(zmq::context_t& ctx, std::shared_ptr<SharedStage> s
 StagePipeline::~StagePipeline() { Stop(); }
 
 Status StagePipeline::Start() {
-  push_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
-  SocketOptions so;
-  so.send_hwm = 4;
-  so.linger_ms = 1000;
-  ApplySocketOptions(*push_, so);
-  push_->set(zmq::sockopt::sndtimeo, static_cast<int>(kDataPathTick.count()));
-  TANDEM_RETURN_IF_ERROR(ConnectSocket(*push_, d_.next_hop));
-  threads_.emplace_back(&StagePipeline::Guarded, this, "compute", &StagePipeline::ComputeLoop);
-  threads_.emplace_back(&StagePipeline::Guarded, this, "send", &StagePipeline::SendLoop);
+  try {
+    push_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+    SocketOptions so;
+    so.send_hwm = 4;
+    so.linger_ms = 1000;
+    ApplySocketOptions(*push_, so);
+    push_->set(zmq::sockopt::sndtimeo, static_cast<int>(kDataPathTick.count()));
+    TANDEM_RETURN_IF_ERROR(SecureClientSocket(*push_, keys_, d_.next_key).WithContext("next hop " + d_.next_hop));
+    TANDEM_RETURN_IF_ERROR(ConnectSocket(*push_, d_.next_hop));
+    threads_.emplace_back(&StagePipeline::Guarded, this, "compute", &StagePipeline::ComputeLoop);
+    threads_.emplace_back(&StagePipeline::Guarded, this, "send", &StagePipeline::SendLoop);
+  } catch (const std::exception& e) {  // no file descriptors or threads left, say
+    Stop();
+    return Status::Unavailable(std::string("cannot start the stage's sockets and threads: ") + e.what());
+  }
   return Status::OK();
 }
 

@@ -26,6 +26,7 @@
 #include "common/net/activation.h"
 #include "common/net/codec.h"
 #include "common/net/protocol.h"
+#include "common/net/zap.h"
 #include "common/util/bounded_queue.h"
 #include "worker/pipeline_counters.h"
 #include "worker/shared_stage.h"
@@ -46,6 +47,11 @@ struct Deployment {
   CodecSpec codec;
   std::string stage_sha256;
   uint64_t memory_bytes = 0;  // what the deploy check counted for it
+  // One request's input plus output bytes as the DEPLOY declared them: the
+  // most one incoming activation may decode to (0: the worker's own limit).
+  uint64_t max_input_bytes = 0;
+  std::string prev_key;  // who may send to this stage (with keys)
+  std::string next_key;  // the next hop's public key (with keys)
 };
 
 // One request on its way through a stage.
@@ -61,8 +67,9 @@ struct WorkItem {
 
 class StagePipeline {
  public:
+  // With `keys`, the outgoing socket is a CurveZMQ client of d.next_key.
   StagePipeline(zmq::context_t& ctx, std::shared_ptr<SharedStage> stage, Deployment d, PipelineCounters* counters,
-                int queue_depth);
+                int queue_depth, LinkKeys keys = {});
   ~StagePipeline();
 
   // Connects the outgoing socket and starts the compute and send threads.
@@ -92,6 +99,7 @@ class StagePipeline {
   std::unique_ptr<zmq::socket_t> push_;
   std::shared_ptr<SharedStage> stage_;
   Deployment d_;
+  LinkKeys keys_;
   PipelineCounters* counters_;
   BoundedQueue<std::unique_ptr<WorkItem>> to_compute_, to_send_;
   std::atomic<bool> stop_{false};

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "common/model/runtime.h"
-#include "common/net/link_probe.h"
+#include "common/net/curve_keys.h"
 #include "common/net/transport.h"
 #include "common/plan/worker_memory.h"
 #include "common/util/digest.h"
@@ -19,6 +19,9 @@ namespace {
 // during an update, and room for a redeployment beside them.
 constexpr size_t kMaxDeployments = 4;
 constexpr size_t kMaxRetiredStages = 4;
+// A connection that has not finished its handshake by then is closed: half-open
+// connections cannot pile up (each holds a file descriptor).
+constexpr int kHandshakeMs = 5000;
 }  // namespace
 
 Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {
@@ -65,6 +68,7 @@ void Worker::Retire(const std::function<bool(const Deployment&)>& which) {
     }
   }
   if (gone.empty()) return;
+  UpdateDataSenders();
   // They take no new work now; a computation in progress may take seconds,
   // so the threads are joined on a thread of their own: this one goes on
   // answering heartbeats.
@@ -98,12 +102,24 @@ void Worker::JoinReapers(bool all) {
 
 Status Worker::Start() {
   started_ = std::chrono::steady_clock::now();
+  TANDEM_RETURN_IF_ERROR(access_.Load(options_.secret_key, options_.authorized_keys));
+  if (access_.secure()) {
+    // Before any CURVE socket binds: without a handler libzmq lets everyone in.
+    zap_ = std::make_unique<ZapAuthenticator>(
+        ctx_, [this](const std::string& domain, const std::string& key) { return access_.Authorize(domain, key); });
+    TANDEM_RETURN_IF_ERROR(zap_->Start());
+  }
   control_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
   SocketOptions co;
   co.max_message_bytes = static_cast<int64_t>(options_.max_message_mb) << 20;
   co.linger_ms = 200;
+  // Replies queued for a peer that does not read them: a few, then dropped
+  // (a PROBE reply can be kMaxProbeBytes).
+  co.send_hwm = 4;
   ApplySocketOptions(*control_, co);
   control_->set(zmq::sockopt::sndtimeo, 1000);
+  control_->set(zmq::sockopt::handshake_ivl, kHandshakeMs);
+  TANDEM_RETURN_IF_ERROR(SecureServerSocket(*control_, access_.keys(), kControlDomain));
   TANDEM_RETURN_IF_ERROR(BindSocket(*control_, options_.listen));
   control_endpoint_ = LastEndpoint(*control_);
 
@@ -112,82 +128,144 @@ Status Worker::Start() {
   dopt.max_message_bytes = static_cast<int64_t>(options_.max_activation_mb) << 20;
   dopt.recv_hwm = 4;
   ApplySocketOptions(*data_, dopt);
+  data_->set(zmq::sockopt::handshake_ivl, kHandshakeMs);
+  TANDEM_RETURN_IF_ERROR(SecureServerSocket(*data_, access_.keys(), kDataDomain));
   TANDEM_RETURN_IF_ERROR(BindSocket(*data_, options_.data_listen));
   data_endpoint_ = LastEndpoint(*data_);
   auto ep = ParseTcpEndpoint(data_endpoint_);
   if (ep.ok() && ep->port != "*") data_port_ = static_cast<uint16_t>(std::stoi(ep->port));
+
+  if (access_.secure() && options_.key_listen != "none") {
+    announce_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+    SocketOptions ao;
+    ao.max_message_bytes = 1024;
+    ao.send_hwm = 16;
+    ApplySocketOptions(*announce_, ao);
+    TANDEM_RETURN_IF_ERROR(BindSocket(*announce_, options_.key_listen));
+  }
   receiver_ = std::make_unique<DataReceiver>(
-      data_.get(), [this](uint32_t version) { return Find(version); }, &counters_, options_.max_activation_mb << 20);
+      data_.get(), [this](uint32_t version) { return Find(version); }, &counters_, options_.max_activation_mb << 20,
+      &access_);
   receiver_->Start();
   return Status::OK();
 }
 
-void Worker::Run(const std::atomic<bool>& stop) {
+void Worker::Run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   stop_ = &stop;
   TANDEM_LOG(kInfo) << options_.name << " listening on " << control_endpoint_ << " (data " << data_endpoint_ << ", "
                     << GetComputeThreads() << " compute thread(s))";
-  zmq::pollitem_t item{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0};
+  if (access_.secure())
+    TANDEM_LOG(kInfo) << "CurveZMQ: public key " << access_.public_key() << " (" << KeyFingerprint(access_.public_key())
+                      << "), " << access_.authorized() << " authorized dispatcher key(s)"
+                      << (announce_ ? ", told on " + LastEndpoint(*announce_) : std::string());
+  else if (options_.insecure)
+    TANDEM_LOG(kWarning) << "running WITHOUT keys (--insecure): anyone who can reach " << control_endpoint_
+                         << " can deploy code to this worker and read its data; see docs/security.md";
+  std::vector<zmq::pollitem_t> items{{static_cast<void*>(*control_), 0, ZMQ_POLLIN, 0}};
+  if (announce_) items.push_back({static_cast<void*>(*announce_), 0, ZMQ_POLLIN, 0});
   while (!stop) {
     FinishLoading();
+    FinishMeasuring();
     JoinReapers(false);
+    if (reload && reload->exchange(false)) {
+      const Status st = access_.Reload();
+      if (st.ok())
+        TANDEM_LOG(kInfo) << "reloaded authorized keys: " << access_.authorized() << " key(s)";
+      else
+        TANDEM_LOG(kWarning) << "could not reload authorized keys (keeping the old ones): " << st.message();
+    }
     int n = 0;
     try {
-      n = zmq::poll(&item, 1, std::chrono::milliseconds(loading_ ? 10 : 100));
+      n = zmq::poll(items.data(), items.size(), std::chrono::milliseconds(loading_ || measuring_ ? 10 : 100));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       TANDEM_LOG(kError) << "poll failed: " << e.what();
       break;
     }
     if (n <= 0) continue;
-    zmq::message_t identity, payload;
-    if (!control_->recv(identity, zmq::recv_flags::dontwait)) continue;
-    // A ROUTER message is [identity][payload]; drain any extra frames of
-    // this message only (stop at the frame without "more").
-    bool more = identity.more();
-    const bool got_payload = more && control_->recv(payload, zmq::recv_flags::dontwait);
-    if (got_payload) more = payload.more();
-    const bool well_formed = got_payload && !more;
-    while (more) {
-      zmq::message_t extra;
-      if (!control_->recv(extra, zmq::recv_flags::dontwait)) break;
-      more = extra.more();
-    }
-    std::string reply;
-    if (!well_formed) {
-      ++refused_;
-      TANDEM_LOG(kWarning) << "refused a control message with the wrong number of frames";
-      reply = Error(0, Status::Corruption("a control message is exactly one frame"));
-    } else {
-      auto header = DecodeHeader(payload.data(), payload.size());
-      if (!header.ok()) {
-        ++refused_;
-        TANDEM_LOG(kWarning) << "refused a control message: " << header.status().ToString();
-        reply = Error(0, header.status());
-      } else {
-        Reader body(static_cast<const uint8_t*>(payload.data()) + kHeaderSize, payload.size() - kHeaderSize);
-        current_identity_ = identity.to_string();
-        current_message_ = &payload;
-        try {
-          reply = Handle(header.value(), body);
-        } catch (const std::exception& e) {
-          // Out of memory on a huge stage, say: refuse the request, keep serving.
-          ++refused_;
-          TANDEM_LOG(kWarning) << "refused " << MessageTypeName(header->type) << ": " << e.what();
-          reply = Error(header->id, Status::Internal(std::string("cannot handle ") + MessageTypeName(header->type) +
-                                                     ": " + e.what()));
-        }
-      }
-    }
-    if (reply.empty()) continue;  // answered later (a stage being loaded)
-    if (!SendBytes(*control_, identity.to_string(), true) || !SendBytes(*control_, reply))
-      TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
+    if (items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) AnswerKeyRequest();
+    if (items[0].revents & ZMQ_POLLIN) ServeControlMessage();
   }
   TANDEM_LOG(kInfo) << "shutting down";
+  measuring_.reset();
   if (loading_ && loading_->thread.joinable()) loading_->thread.join();
   loading_.reset();
   if (receiver_) receiver_->Stop();
   Retire([](const Deployment&) { return true; });
   JoinReapers(true);
+}
+
+void Worker::Refuse(const std::string& what) {
+  ++refused_;
+  uint64_t suppressed = 0;
+  if (refuse_log_.Allow(&suppressed))
+    TANDEM_LOG(kWarning) << what << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+}
+
+void Worker::ServeControlMessage() {
+  zmq::message_t identity, payload;
+  if (!control_->recv(identity, zmq::recv_flags::dontwait)) return;
+  // A ROUTER message is [identity][payload]; drain any extra frames of
+  // this message only (stop at the frame without "more").
+  bool more = identity.more();
+  const bool got_payload = more && control_->recv(payload, zmq::recv_flags::dontwait);
+  if (got_payload) more = payload.more();
+  const bool well_formed = got_payload && !more;
+  while (more) {
+    zmq::message_t extra;
+    if (!control_->recv(extra, zmq::recv_flags::dontwait)) break;
+    more = extra.more();
+  }
+  std::string reply;
+  if (!well_formed) {
+    Refuse("refused a control message with the wrong number of frames");
+    reply = Error(0, Status::Corruption("a control message is exactly one frame"));
+  } else {
+    auto header = DecodeHeader(payload.data(), payload.size());
+    const PeerClass who = access_.ClassOf(MessageUserId(payload));
+    if (!header.ok()) {
+      Refuse("refused a control message: " + header.status().ToString());
+      reply = Error(0, header.status());
+    } else if (who != PeerClass::kDispatcher && !(who == PeerClass::kPeer && header->type == MessageType::kProbe)) {
+      Refuse(std::string("refused ") + MessageTypeName(header->type) + " from a peer worker (it may only PROBE)");
+      reply = Error(header->id, Status::InvalidArgument(std::string("not authorized: a peer worker may send PROBE, "
+                                                                    "not ") +
+                                                        MessageTypeName(header->type)));
+    } else {
+      Reader body(static_cast<const uint8_t*>(payload.data()) + kHeaderSize, payload.size() - kHeaderSize);
+      current_identity_ = identity.to_string();
+      current_message_ = &payload;
+      try {
+        reply = Handle(header.value(), body);
+      } catch (const std::exception& e) {
+        // Out of memory on a huge stage, say: refuse the request, keep serving.
+        Refuse(std::string("refused ") + MessageTypeName(header->type) + ": " + e.what());
+        reply = Error(header->id, Status::Internal(std::string("cannot handle ") + MessageTypeName(header->type) +
+                                                   ": " + e.what()));
+      }
+    }
+  }
+  if (reply.empty()) return;  // answered later (a stage being loaded, links being measured)
+  if (!SendBytes(*control_, identity.to_string(), true) || !SendBytes(*control_, reply))
+    TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
+}
+
+void Worker::AnswerKeyRequest() {
+  zmq::message_t identity, payload;
+  if (!announce_->recv(identity, zmq::recv_flags::dontwait)) return;
+  bool more = identity.more();
+  const bool got = more && announce_->recv(payload, zmq::recv_flags::dontwait);
+  if (got) more = payload.more();
+  while (more) {  // anything else of this message is dropped
+    zmq::message_t extra;
+    if (!announce_->recv(extra, zmq::recv_flags::dontwait)) break;
+    more = extra.more();
+  }
+  auto h = got ? DecodeHeader(payload.data(), payload.size()) : Result<Header>(Status::Corruption("no payload"));
+  if (!h.ok() || h->type != MessageType::kKeyRequest) return;  // says nothing to anything else
+  KeyReplyBody b{options_.name, access_.public_key()};
+  if (!SendBytes(*announce_, identity.to_string(), true)) return;
+  (void)SendBytes(*announce_, EncodeMessage(MessageType::kKeyReply, h->id, b.Encode()));
 }
 
 std::string Worker::Error(uint64_t id, const Status& st) {
@@ -200,7 +278,8 @@ std::string Worker::Handle(const Header& h, Reader& body) {
     case MessageType::kHello: {
       auto hello = HelloBody::Decode(body);
       if (!hello.ok()) return Error(h.id, hello.status());
-      TANDEM_LOG(kDebug) << "HELLO from " << hello->name;
+      TANDEM_LOG(kDebug) << "HELLO from " << Printable(hello->name);
+      access_.SetPeers(hello->peer_keys);  // the workers this dispatcher may name
       HelloAckBody ack;
       ack.name = options_.name;
       ack.software = kSoftwareName;
@@ -209,6 +288,7 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       ack.threads = static_cast<uint32_t>(GetComputeThreads());
       ack.max_message_bytes = options_.max_message_mb << 20;
       ack.queue_depth = static_cast<uint32_t>(options_.queue_depth);
+      ack.public_key = access_.public_key();
       return EncodeMessage(MessageType::kHelloAck, h.id, ack.Encode());
     }
     case MessageType::kDeploy: return HandleDeploy(h.id, body);
@@ -226,7 +306,7 @@ std::string Worker::Handle(const Header& h, Reader& body) {
     case MessageType::kProbe: return HandleProbe(h.id, body);
     case MessageType::kMeasureLinks: return HandleMeasureLinks(h.id, body);
     default:
-      ++refused_;
+      Refuse(std::string("refused ") + MessageTypeName(h.type) + ": not a request a worker takes");
       return Error(h.id, Status::InvalidArgument(std::string(MessageTypeName(h.type)) +
                                                  " is not a request a worker's control socket takes"));
   }
@@ -235,7 +315,7 @@ std::string Worker::Handle(const Header& h, Reader& body) {
 std::string Worker::HandleProbe(uint64_t id, Reader& body) {
   auto reply_bytes = DecodeProbe(body);
   if (!reply_bytes.ok()) {
-    ++refused_;
+    Refuse("refused a PROBE: " + reply_bytes.status().message());
     return Error(id, reply_bytes.status());
   }
   std::string m = StartMessage();
@@ -247,7 +327,7 @@ std::string Worker::HandleProbe(uint64_t id, Reader& body) {
 std::string Worker::HandleMeasureLinks(uint64_t id, Reader& body) {
   auto b = MeasureLinksBody::Decode(body);
   if (!b.ok()) {
-    ++refused_;
+    Refuse("refused MEASURE_LINKS: " + b.status().message());
     return Error(id, b.status());
   }
   size_t running = 0;
@@ -255,34 +335,38 @@ std::string Worker::HandleMeasureLinks(uint64_t id, Reader& body) {
     std::lock_guard<std::mutex> lock(mu_);
     running = deployments_.size();
   }
-  if (running > 0 || loading_)
-    return Error(
-        id, Status::Unavailable(options_.name +
-                                (loading_ ? " is loading a stage" : " runs " + std::to_string(running) + " stage(s)") +
-                                "; measure links while no pipeline runs (its traffic would skew the figures)"));
-  ProbeOptions po;
-  po.probe_bytes = b->probe_bytes;
-  po.rounds = b->rounds;
-  po.timeout_s = b->timeout_s;
-  LinksReportBody report;
-  for (const auto& peer : b->peers) {
-    LinkResult l;
-    l.name = peer.name;
-    auto e = ProbeLink(ctx_, peer.endpoint, po, stop_);
-    if (e.ok()) {
-      l.rtt_s = e->rtt_s;
-      l.out_bytes_per_s = e->out_bytes_per_s;
-      l.in_bytes_per_s = e->in_bytes_per_s;
-      TANDEM_LOG(kInfo) << "link to " << peer.name << ": " << e->out_bytes_per_s * 8e-6 << " Mbit/s out, "
-                        << e->in_bytes_per_s * 8e-6 << " Mbit/s in, round trip " << e->rtt_s * 1e3 << " ms";
-    } else {
-      l.code = e.status().code();
-      l.message = e.status().message().substr(0, kMaxTextLen);
-      TANDEM_LOG(kWarning) << "link to " << peer.name << " not measured: " << e.status().message();
-    }
-    report.links.push_back(std::move(l));
+  if (running > 0 || loading_ || measuring_)
+    return Error(id,
+                 Status::Unavailable(options_.name +
+                                     (measuring_ ? " is measuring links already"
+                                      : loading_ ? " is loading a stage"
+                                                 : " runs " + std::to_string(running) + " stage(s)") +
+                                     "; measure links while no pipeline runs (its traffic would skew the figures)"));
+  // Only peers a trusted dispatcher named, at numeric endpoints: a request
+  // cannot point this worker at arbitrary hosts.
+  for (const auto& p : b->peers) {
+    auto ep = ParseTcpEndpoint(p.endpoint);
+    if (!ep.ok() || !IsNumericHost(ep->host) || ep->port == "*")
+      return Error(id,
+                   Status::InvalidArgument("MEASURE_LINKS peer '" + Printable(p.name) + "': '" + Printable(p.endpoint) +
+                                           "' is not tcp://ADDRESS:PORT with a numeric "
+                                           "address"));
+    if (access_.secure() && !access_.IsPeer(p.key))
+      return Error(id, Status::InvalidArgument("MEASURE_LINKS peer '" + Printable(p.name) +
+                                               "' has a key no HELLO of a trusted dispatcher named"));
   }
-  return EncodeMessage(MessageType::kLinksReport, id, report.Encode());
+  measure_id_ = id;
+  measure_identity_ = current_identity_;
+  measuring_ = std::make_unique<LinkMeasurement>(ctx_, std::move(b).value(), access_.keys());
+  return "";  // answered by FinishMeasuring
+}
+
+void Worker::FinishMeasuring() {
+  if (!measuring_ || !measuring_->done()) return;
+  const std::string reply = EncodeMessage(MessageType::kLinksReport, measure_id_, measuring_->report().Encode());
+  measuring_.reset();
+  if (!SendBytes(*control_, measure_identity_, true) || !SendBytes(*control_, reply))
+    TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
 }
 
 std::string Worker::DeployReply(uint64_t id, const Status& st, uint64_t params,
@@ -299,6 +383,29 @@ std::string Worker::DeployReply(uint64_t id, const Status& st, uint64_t params,
   return EncodeMessage(MessageType::kDeployAck, id, ack.Encode());
 }
 
+Status Worker::CheckHops(const DeployBody& d) const {
+  auto ep = ParseTcpEndpoint(d.next_hop);
+  if (!ep.ok() || !IsNumericHost(ep->host) || ep->port == "*")
+    return Status::InvalidArgument("next hop '" + Printable(d.next_hop) +
+                                   "' is not tcp://ADDRESS:PORT with a numeric address");
+  if (!access_.secure()) return Status::OK();
+  for (const auto& [key, what] : {std::make_pair(&d.prev_key, "previous"), std::make_pair(&d.next_key, "next")})
+    if (!access_.IsDispatcher(*key) && !access_.IsPeer(*key))
+      return Status::InvalidArgument(std::string("the ") + what + " hop's key " + KeyFingerprint(*key) +
+                                     " is neither an authorized dispatcher's nor one its HELLO named");
+  return Status::OK();
+}
+
+void Worker::UpdateDataSenders() {
+  std::set<std::string> senders;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [v, p] : deployments_)
+      if (!p->deployment().prev_key.empty()) senders.insert(p->deployment().prev_key);
+  }
+  access_.SetDataSenders(senders);
+}
+
 std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   const auto t0 = std::chrono::steady_clock::now();
   auto reply = [&](const Status& st) { return DeployReply(id, st, 0, t0); };
@@ -307,6 +414,8 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   auto d = DeployBody::Decode(body, /*copy_stage=*/false);
   if (!d.ok()) return reply(d.status());
   if (loading_) return reply(Status::Unavailable(options_.name + " is still loading an earlier deployment"));
+  if (measuring_) return reply(Status::Unavailable(options_.name + " is measuring links"));
+  if (Status hops = CheckHops(d.value()); !hops.ok()) return reply(hops);
   std::shared_ptr<SharedStage> stage;
   if (d->archive().empty()) {
     // Reuse a stage this worker holds (a redeployment after a failure
@@ -327,7 +436,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
       if (d->beside && v != d->model_version) kept += p->deployment().memory_bytes, ++kept_count;
   }
   const uint64_t budget = options_.memory_mb << 20;
-  if (budget > 0 && need + kept > budget)
+  if (budget > 0 && (need > budget || kept > budget - need))
     return reply(Status::InvalidArgument(
         "stage " + std::to_string(d->stage_index) + " needs about " + std::to_string(need >> 20) +
         " MiB (weights and activation buffers)" +
@@ -380,7 +489,13 @@ void Worker::FinishLoading() {
     auto stage = std::make_shared<SharedStage>(std::move(l->loaded).value(), bytes, l->body.stage_sha256);
     l->body.stage.clear();
     l->body.stage.shrink_to_fit();
-    reply = CompleteDeploy(l->id, std::move(l->body), stage, l->need, l->t0, /*loaded=*/true);
+    try {
+      reply = CompleteDeploy(l->id, std::move(l->body), stage, l->need, l->t0, /*loaded=*/true);
+    } catch (const std::exception& e) {
+      // Out of file descriptors or memory while starting the pipeline, say:
+      // the deployment fails, the worker keeps serving.
+      reply = DeployReply(l->id, Status::Unavailable(std::string("cannot start the stage: ") + e.what()), 0, l->t0);
+    }
   }
   if (!SendBytes(*control_, l->identity, true) || !SendBytes(*control_, reply))
     TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
@@ -403,18 +518,22 @@ std::string Worker::CompleteDeploy(uint64_t id, DeployBody d, const std::shared_
   dep.codec = d.codec;
   dep.stage_sha256 = d.stage_sha256;
   dep.memory_bytes = need;
+  dep.max_input_bytes = d.activation_bytes;
+  dep.prev_key = d.prev_key;
+  dep.next_key = d.next_key;
   // Replace the deployments this one does not run beside (and any earlier
   // deployment of the same version) before starting it.
   const bool beside = d.beside;
   const uint32_t version = d.model_version;
   Retire([&](const Deployment& other) { return !beside || other.model_version == version; });
-  auto pipeline = std::make_shared<StagePipeline>(ctx_, stage, dep, &counters_, options_.queue_depth);
+  auto pipeline = std::make_shared<StagePipeline>(ctx_, stage, dep, &counters_, options_.queue_depth, access_.keys());
   Status st = pipeline->Start();
   if (!st.ok()) return DeployReply(id, st, 0, t0);
   {
     std::lock_guard<std::mutex> lock(mu_);
     deployments_[version] = pipeline;
   }
+  UpdateDataSenders();
   last_error_.clear();
   TANDEM_LOG(kInfo) << "deployed stage " << dep.stage_index + 1 << "/" << dep.num_stages << " of model "
                     << dep.model_id.substr(0, 12) << " v" << dep.model_version << " -> " << dep.next_hop << " ("
@@ -451,7 +570,7 @@ std::string Worker::HandleStatus(uint64_t id) {
   s.computed = counters_.computed;
   s.sent = counters_.sent;
   s.failed = counters_.failed;
-  s.dropped = counters_.dropped + refused_;
+  s.dropped = counters_.dropped + refused_ + (zap_ ? zap_->refused() : 0);
   s.bytes_in = counters_.bytes_in;
   s.bytes_out = counters_.bytes_out;
   counters_.RecentMeans(&s.compute_s, &s.queue_s);

@@ -22,8 +22,12 @@
 #include <zmq.hpp>
 
 #include "common/net/protocol.h"
+#include "common/net/zap.h"
+#include "common/util/log.h"
 #include "common/util/status.h"
+#include "worker/access.h"
 #include "worker/data_receiver.h"
+#include "worker/link_measurement.h"
 #include "worker/options.h"
 #include "worker/stage_pipeline.h"
 
@@ -37,14 +41,27 @@ class Worker {
   // Binds the control and data sockets. Errors name the endpoint.
   Status Start();
   // Serves until `stop` becomes true (checked every 100 ms), then stops the
-  // pipeline and closes the sockets.
-  void Run(const std::atomic<bool>& stop);
+  // pipeline and closes the sockets. When `reload` becomes true (SIGHUP) it
+  // reads its authorized keys again and clears it.
+  void Run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
 
   const std::string& control_endpoint() const { return control_endpoint_; }
   const std::string& data_endpoint() const { return data_endpoint_; }
 
  private:
+  // One message on the control socket: checked (frames, header, who may
+  // send it), handled, answered.
+  void ServeControlMessage();
+  // KEY_REQUEST on the announce socket: answered with the public key.
+  void AnswerKeyRequest();
+  // Counts a refused message and logs it at a bounded rate.
+  void Refuse(const std::string& what);
   std::string Handle(const Header& h, Reader& body);
+  // A DEPLOY's next hop is a numeric tcp:// endpoint, and with keys both hop
+  // keys are ones a trusted dispatcher named (itself, or peers of its HELLO).
+  Status CheckHops(const DeployBody& d) const;
+  // The data socket takes the previous hops of the deployments running now.
+  void UpdateDataSenders();
   // DEPLOY: checks, then loads the stage on a thread (the reply is sent by
   // FinishLoading), or reuses a stage it holds and replies at once. Returns
   // the reply, or "" when it comes later.
@@ -56,9 +73,10 @@ class Worker {
   std::string HandleStatus(uint64_t id);
   std::string HandleUndeploy(uint64_t id, Reader& body);
   std::string HandleProbe(uint64_t id, Reader& body);
-  // Probes each peer in turn on this thread (bounded by the request's
-  // timeout per probe message); refused while a stage runs or loads.
+  // Starts probing the peers on a thread (LinkMeasurement) and answers when
+  // done (FinishMeasuring); refused while a stage runs or loads.
   std::string HandleMeasureLinks(uint64_t id, Reader& body);
+  void FinishMeasuring();
   // The deployment of `version`, or null.
   std::shared_ptr<StagePipeline> Find(uint32_t version);
   // A loaded stage with this SHA-256 (deployed now or recently), or null.
@@ -69,10 +87,13 @@ class Worker {
   std::string Error(uint64_t id, const Status& st);
 
   WorkerOptions options_;
+  WorkerAccess access_;
   zmq::context_t ctx_;
+  std::unique_ptr<ZapAuthenticator> zap_;    // with keys; before any socket binds
   const std::atomic<bool>* stop_ = nullptr;  // Run's flag
   std::unique_ptr<zmq::socket_t> control_;
   std::unique_ptr<zmq::socket_t> data_;
+  std::unique_ptr<zmq::socket_t> announce_;  // with keys: KEY_REQUEST answered, plain
   std::string control_endpoint_, data_endpoint_;
   uint16_t data_port_ = 0;
   std::unique_ptr<DataReceiver> receiver_;
@@ -99,8 +120,12 @@ class Worker {
   std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> reapers_;
   void JoinReapers(bool all);
   std::unique_ptr<Loading> loading_;
-  std::string current_identity_;               // of the request being handled
-  zmq::message_t* current_message_ = nullptr;  // its frame (HandleDeploy may keep it)
+  std::string current_identity_;                // of the request being handled
+  zmq::message_t* current_message_ = nullptr;   // its frame (HandleDeploy may keep it)
+  std::unique_ptr<LinkMeasurement> measuring_;  // MEASURE_LINKS in progress
+  uint64_t measure_id_ = 0;
+  std::string measure_identity_;
+  LogLimiter refuse_log_;
   PipelineCounters counters_;
   std::string last_error_;
   uint64_t refused_ = 0;

@@ -21,9 +21,14 @@ constexpr int kDefaultWorkerQueueDepth = 2;
 constexpr int WorkerActivationCopies(int queue_depth) { return 2 * queue_depth + 2; }
 
 // Bytes a worker counts for a stage: `weight_bytes` plus WorkerActivationCopies
-// of `activation_bytes` (one request's input plus output bytes).
+// of `activation_bytes` (one request's input plus output bytes). Saturates
+// at UINT64_MAX: sizes from a peer cannot wrap around a budget.
 constexpr uint64_t WorkerStageMemory(uint64_t weight_bytes, uint64_t activation_bytes, int queue_depth) {
-  return weight_bytes + activation_bytes * static_cast<uint64_t>(WorkerActivationCopies(queue_depth));
+  uint64_t copies = 0, total = 0;
+  if (__builtin_mul_overflow(activation_bytes, static_cast<uint64_t>(WorkerActivationCopies(queue_depth)), &copies) ||
+      __builtin_add_overflow(weight_bytes, copies, &total))
+    return UINT64_MAX;
+  return total;
 }
 
 }  // namespace tandem
