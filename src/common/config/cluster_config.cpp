@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/config/measured_links.h"
+#include "common/net/curve_keys.h"
 #include "common/net/transport.h"
 #include "common/util/files.h"
 #include "common/util/json.h"
@@ -35,7 +36,10 @@ Status ReadTimeout(const JsonField& t, const char* key, double* out) {
 }
 
 Status ReadDispatcher(const JsonField& d, ClusterConfig* c) {
-  TANDEM_RETURN_IF_ERROR(d.CheckObject({"results_bind", "results_advertise"}));
+  TANDEM_RETURN_IF_ERROR(d.CheckObject({"results_bind", "results_advertise", "secret_key"}));
+  TANDEM_RETURN_IF_ERROR(d.Get("secret_key", &c->secret_key));
+  if (d.Has("secret_key") && c->secret_key.empty()) return d["secret_key"].Error("must name a secret key file");
+  c->secret_key = ResolveAgainst(c->source, c->secret_key);
   TANDEM_RETURN_IF_ERROR(d.Get("results_bind", &c->results_bind));
   TANDEM_RETURN_IF_ERROR(d.Get("results_advertise", &c->results_advertise));
   auto e = ParseTcpEndpoint(c->results_bind);
@@ -80,8 +84,15 @@ Status ReadNetwork(const JsonField& n, const std::string& source, NetworkConfig*
 
 // One worker's fields; names and endpoints unique across the list are the caller's.
 Status ReadWorker(const JsonField& w, const std::string& source, WorkerEntry* e) {
-  TANDEM_RETURN_IF_ERROR(
-      w.CheckObject({"name", "endpoint", "memory_mb", "speed", "codec", "bandwidth_mbps", "latency_ms", "profile"}));
+  TANDEM_RETURN_IF_ERROR(w.CheckObject({"name", "endpoint", "memory_mb", "speed", "codec", "bandwidth_mbps",
+                                        "latency_ms", "profile", "public_key", "key_endpoint"}));
+  TANDEM_RETURN_IF_ERROR(w.Get("public_key", &e->public_key));
+  if (!e->public_key.empty() && !IsCurveKey(e->public_key)) e->public_key = ResolveAgainst(source, e->public_key);
+  TANDEM_RETURN_IF_ERROR(w.Get("key_endpoint", &e->key_endpoint));
+  if (!e->key_endpoint.empty()) {
+    auto k = ParseTcpEndpoint(e->key_endpoint);
+    if (!k.ok()) return w["key_endpoint"].Error(k.status().message());
+  }
   TANDEM_RETURN_IF_ERROR(w.Require("name", &e->name));
   TANDEM_RETURN_IF_ERROR(w.Require("endpoint", &e->endpoint, "the worker's control endpoint, tcp://HOST:PORT"));
   TANDEM_RETURN_IF_ERROR(w.Get("memory_mb", &e->memory_mb));
@@ -130,14 +141,50 @@ Status CheckMatrix(const JsonField& network, const char* key, const std::vector<
   return Status::OK();
 }
 
+// With a dispatcher key every worker needs its key; without, every endpoint
+// is loopback unless the config says "insecure".
+Status CheckSecurity(const JsonField& j, const ClusterConfig& c) {
+  const JsonField ws = j["workers"];
+  if (!c.secret_key.empty()) {
+    for (size_t i = 0; i < c.workers.size(); ++i)
+      if (c.workers[i].public_key.empty())
+        return ws[i]["public_key"].Error(
+            "required with dispatcher.secret_key: the worker's public key "
+            "(tandem-worker keygen prints it)");
+    return Status::OK();
+  }
+  if (c.insecure) return Status::OK();
+  auto not_local = [](const std::string& endpoint) {
+    auto e = ParseTcpEndpoint(endpoint);
+    return e.ok() && !IsLoopbackHost(e->host);
+  };
+  const std::string why =
+      " is not this machine's loopback; give dispatcher.secret_key and each worker's public_key (docs/security.md), "
+      "or set \"insecure\": true to let anyone on the network read and inject this cluster's data";
+  for (size_t i = 0; i < c.workers.size(); ++i)
+    if (not_local(c.workers[i].endpoint)) return ws[i]["endpoint"].Error("'" + c.workers[i].endpoint + "'" + why);
+  const std::string& results = c.results_advertise.empty() ? c.results_bind : c.results_advertise;
+  if (not_local(results))
+    return j["dispatcher"][c.results_advertise.empty() ? "results_bind" : "results_advertise"].Error("'" + results +
+                                                                                                     "'" + why);
+  return Status::OK();
+}
+
 }  // namespace
+
+std::vector<std::string> ClusterConfig::WorkerKeys() const {
+  std::vector<std::string> keys;
+  for (const auto& w : workers) keys.push_back(w.public_key);
+  return keys;
+}
 
 Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::string& source) {
   TANDEM_ASSIGN_OR_RETURN(JsonDocument doc, JsonDocument::Parse(text, source));
   const JsonField j = doc.root();
   ClusterConfig c;
   c.source = source;
-  TANDEM_RETURN_IF_ERROR(j.CheckObject({"dispatcher", "codec", "timeouts", "network", "workers"}));
+  TANDEM_RETURN_IF_ERROR(j.CheckObject({"dispatcher", "codec", "timeouts", "network", "workers", "insecure"}));
+  TANDEM_RETURN_IF_ERROR(j.Get("insecure", &c.insecure));
   if (j.Has("dispatcher")) TANDEM_RETURN_IF_ERROR(ReadDispatcher(j["dispatcher"], &c));
   if (j.Has("codec")) TANDEM_RETURN_IF_ERROR(ReadCodec(j["codec"], &c.codec));
   if (j.Has("timeouts")) TANDEM_RETURN_IF_ERROR(ReadTimeouts(j["timeouts"], &c));
@@ -155,6 +202,7 @@ Result<ClusterConfig> ParseClusterConfig(const std::string& text, const std::str
       return ws[i]["endpoint"].Error("'" + e.endpoint + "' is used by another worker");
     c.workers.push_back(std::move(e));
   }
+  TANDEM_RETURN_IF_ERROR(CheckSecurity(j, c));
   const size_t n = c.workers.size() + 1;  // the matrices, once the worker count is known
   const JsonField net = j["network"];
   TANDEM_RETURN_IF_ERROR(CheckMatrix(net, "bandwidth_matrix_mbps", c.network.bandwidth_matrix_mbps, n, true));
@@ -189,6 +237,16 @@ double ClusterConfig::LinkLatency(size_t a, size_t b) const {
 Result<ClusterConfig> LoadClusterConfig(const std::string& path) {
   TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 16 << 20));
   TANDEM_ASSIGN_OR_RETURN(ClusterConfig c, ParseClusterConfig(text, path));
+  if (!c.secret_key.empty()) {
+    auto keys = ReadSecretKey(c.secret_key);
+    if (!keys.ok()) return keys.status().WithContext(path + ": dispatcher.secret_key");
+    c.keys = keys.value();
+    for (size_t i = 0; i < c.workers.size(); ++i) {
+      auto key = ReadPublicKey(c.workers[i].public_key);
+      if (!key.ok()) return key.status().WithContext(path + ": workers[" + std::to_string(i) + "].public_key");
+      c.workers[i].public_key = key.value();
+    }
+  }
   if (!c.network.links.empty()) {
     auto m = LoadMeasuredLinks(c.network.links);
     if (!m.ok()) return m.status().WithContext(path + ": network.links");

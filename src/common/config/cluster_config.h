@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/net/codec.h"
+#include "common/net/zap.h"
 #include "common/util/status.h"
 
 namespace tandem {
@@ -30,6 +31,14 @@ struct WorkerEntry {
   // Optional: a profile measured on this worker (`profile --out` run there);
   // its segment times replace speed. Resolved against the config's folder.
   std::string profile;
+  // Its CurveZMQ public key (40 Z85 characters, or a file holding it,
+  // resolved against the config's folder; LoadClusterConfig reads it).
+  // Required with dispatcher.secret_key: the dispatcher refuses a worker
+  // presenting another key.
+  std::string public_key;
+  // Where the worker tells its key (its key_listen); empty: its control host
+  // with the control port + 2.
+  std::string key_endpoint;
 };
 
 // Link speeds the planner uses. A full matrix, when given, wins over
@@ -61,6 +70,15 @@ struct ClusterConfig {
   // The address workers use to reach results_bind; default: results_bind
   // (with the port that was picked). Set it when binding 0.0.0.0.
   std::string results_advertise;
+  // CurveZMQ: the dispatcher's secret key file (`tandem-dispatcher keygen`
+  // writes it; resolved against the config's folder). With it every link is
+  // encrypted and authenticated, and every worker needs its public_key.
+  std::string secret_key;
+  // Without keys, every endpoint must be this machine's loopback unless this
+  // is true (anyone on the network could then read and inject data).
+  bool insecure = false;
+  // Filled by LoadClusterConfig from secret_key: the dispatcher's key pair.
+  LinkKeys keys;
   CodecSpec codec;                // default codec for every hop: zfp+lz4
   double connect_timeout_s = 5;   // HELLO must be answered within this
   double deploy_timeout_s = 120;  // DEPLOY must be answered within this
@@ -72,6 +90,9 @@ struct ClusterConfig {
   // index workers.size() is the dispatcher.
   double LinkBandwidth(size_t a, size_t b) const;
   double LinkLatency(size_t a, size_t b) const;
+
+  // The workers' public keys, in order (empty strings without keys).
+  std::vector<std::string> WorkerKeys() const;
 
   // The codec for the hop out of stage `stage` run by `worker`.
   const CodecSpec& HopCodec(const WorkerEntry& worker) const { return worker.codec ? *worker.codec : codec; }

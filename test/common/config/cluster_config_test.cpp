@@ -1,24 +1,33 @@
 #include "common/config/cluster_config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include "common/config/measured_links.h"
+#include "common/net/curve_keys.h"
 #include "common/util/files.h"
 #include "support.h"
 
 namespace tandem {
 namespace {
 
+// The cases below are about other fields: their LAN addresses need keys or
+// "insecure" (the security checks have tests of their own).
+std::string Insecure(std::string json) {
+  if (json.size() > 2 && json[0] == '{') json.insert(1, "\"insecure\": true, ");
+  return json;
+}
+
 std::string Error(const std::string& json) {
-  auto c = ParseClusterConfig(json, "cluster.json");
+  auto c = ParseClusterConfig(Insecure(json), "cluster.json");
   REQUIRE_FALSE(c.ok());
   return c.status().message();
 }
 
 TEST_CASE("a full cluster config parses", "[config]") {
-  auto c = ParseClusterConfig(R"({
+  auto c = ParseClusterConfig(R"({"insecure": true,
     "dispatcher": {"results_bind": "tcp://0.0.0.0:5600", "results_advertise": "tcp://192.168.1.5:5600"},
     "codec": "lz4",
     "timeouts": {"connect_s": 2, "deploy_s": 30, "result_s": 10},
@@ -36,7 +45,7 @@ TEST_CASE("a full cluster config parses", "[config]") {
   CHECK(c->connect_timeout_s == 2);
   CHECK(DefaultClusterConfig().workers.size() == 3);
   // Links: the slower endpoint's bandwidth, the sum of both latencies.
-  auto n = ParseClusterConfig(R"({"network": {"bandwidth_mbps": 80, "latency_ms": 1},
+  auto n = ParseClusterConfig(R"({"insecure": true, "network": {"bandwidth_mbps": 80, "latency_ms": 1},
       "workers": [{"name": "a", "endpoint": "tcp://h:1", "bandwidth_mbps": 8},
                   {"name": "b", "endpoint": "tcp://h:2", "latency_ms": 3}]})",
                               "n.json");
@@ -44,7 +53,7 @@ TEST_CASE("a full cluster config parses", "[config]") {
   CHECK(n->LinkBandwidth(0, 1) == Approx(1e6));   // 8 Mbit/s = 1 MB/s
   CHECK(n->LinkBandwidth(1, 2) == Approx(10e6));  // 80 Mbit/s
   CHECK(n->LinkLatency(1, 2) == Approx(0.004));
-  auto m = ParseClusterConfig(R"({"network": {"bandwidth_matrix_mbps": [[0, 16], [8, 0]]},
+  auto m = ParseClusterConfig(R"({"insecure": true, "network": {"bandwidth_matrix_mbps": [[0, 16], [8, 0]]},
       "workers": [{"name": "a", "endpoint": "tcp://h:1"}]})",
                               "m.json");
   REQUIRE(m.ok());
@@ -60,7 +69,8 @@ TEST_CASE("measured links win over configured values, link by link", "[config][l
               {"from": "a", "to": "gone", "bandwidth_mbps": 1, "latency_ms": 1}]})";
   REQUIRE(WriteFileAtomic(dir.path() + "/links.json", links).ok());
   const std::string cluster = dir.path() + "/cluster.json";
-  REQUIRE(WriteFileAtomic(cluster, R"({"network": {"bandwidth_mbps": 80, "latency_ms": 1, "links": "links.json"},
+  REQUIRE(WriteFileAtomic(
+              cluster, R"({"insecure": true, "network": {"bandwidth_mbps": 80, "latency_ms": 1, "links": "links.json"},
       "workers": [{"name": "a", "endpoint": "tcp://h:1"}, {"name": "b", "endpoint": "tcp://h:2"}]})")
               .ok());
   auto c = LoadClusterConfig(cluster);
@@ -166,6 +176,71 @@ TEST_CASE("config errors name the file and the field", "[config]") {
   auto missing = LoadClusterConfig("/nonexistent/cluster.json");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().message().find("/nonexistent/cluster.json") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST_CASE("without keys a cluster stays on loopback unless it says insecure", "[config][security]") {
+  auto lan = ParseClusterConfig(R"({"workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1"},
+                                                {"name": "b", "endpoint": "tcp://192.168.1.12:5550"}]})",
+                                "cluster.json");
+  REQUIRE_FALSE(lan.ok());
+  CHECK_THAT(lan.status().message(), Catch::StartsWith("cluster.json: workers[1].endpoint: 'tcp://192.168.1.12:5550'"));
+  CHECK_THAT(lan.status().message(), Catch::Contains("dispatcher.secret_key"));
+  auto results = ParseClusterConfig(R"({"dispatcher": {"results_bind": "tcp://0.0.0.0:5600",
+      "results_advertise": "tcp://192.168.1.5:5600"}, "workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1"}]})",
+                                    "cluster.json");
+  REQUIRE_FALSE(results.ok());
+  CHECK_THAT(results.status().message(), Catch::StartsWith("cluster.json: dispatcher.results_advertise"));
+  CHECK(ParseClusterConfig(R"({"insecure": true, "workers": [{"name": "b", "endpoint": "tcp://192.168.1.12:5550"}]})",
+                           "cluster.json")
+            .ok());
+  CHECK(DefaultClusterConfig().workers.size() == 3);  // loopback: no keys needed
+}
+
+TEST_CASE("with a dispatcher key every worker's key is pinned, read from text or files", "[config][security]") {
+  test::TempDir dir;
+  const std::string d = dir.path();
+  auto dispatcher = GenerateCurveKeyPair().value();
+  auto worker = GenerateCurveKeyPair().value();
+  REQUIRE(WriteCurveKeyPair(dispatcher, d + "/dispatcher.key", d + "/dispatcher.key.pub").ok());
+  REQUIRE(WriteCurveKeyPair(worker, d + "/w1.key", d + "/w1.pub").ok());
+  const std::string cluster = d + "/cluster.json";
+  REQUIRE(WriteFileAtomic(cluster, R"({"dispatcher": {"secret_key": "dispatcher.key"}, "workers": [
+      {"name": "a", "endpoint": "tcp://192.168.1.11:5550", "public_key": ")" +
+                                       worker.public_key + R"("},
+      {"name": "b", "endpoint": "tcp://192.168.1.12:5550", "public_key": "w1.pub"}]})")
+              .ok());
+  auto c = LoadClusterConfig(cluster);
+  INFO(c.status().ToString());
+  REQUIRE(c.ok());
+  REQUIRE(c->keys.has_value());
+  CHECK(c->keys->public_key == dispatcher.public_key);
+  CHECK(c->workers[0].public_key == worker.public_key);
+  CHECK(c->workers[1].public_key == worker.public_key);  // read from w1.pub
+  REQUIRE(WriteFileAtomic(cluster, R"({"dispatcher": {"secret_key": "dispatcher.key"}, "workers": [
+      {"name": "a", "endpoint": "tcp://192.168.1.11:5550"}]})")
+              .ok());
+  CHECK_THAT(LoadClusterConfig(cluster).status().message(),
+             Catch::StartsWith(cluster + ": workers[0].public_key: required with dispatcher.secret_key"));
+  REQUIRE(WriteFileAtomic(cluster, R"({"dispatcher": {"secret_key": "dispatcher.key"}, "workers": [
+      {"name": "a", "endpoint": "tcp://192.168.1.11:5550", "public_key": "missing.pub"}]})")
+              .ok());
+  CHECK_THAT(LoadClusterConfig(cluster).status().message(), Catch::Contains("workers[0].public_key"));
+  CHECK_THAT(LoadClusterConfig(cluster).status().message(), Catch::Contains("missing.pub"));
+  // A secret key others can read is refused.
+  REQUIRE(::chmod((d + "/dispatcher.key").c_str(), 0644) == 0);
+  REQUIRE(WriteFileAtomic(cluster, R"({"dispatcher": {"secret_key": "dispatcher.key"}, "workers": [
+      {"name": "a", "endpoint": "tcp://192.168.1.11:5550", "public_key": "w1.pub"}]})")
+              .ok());
+  auto open = LoadClusterConfig(cluster);
+  REQUIRE_FALSE(open.ok());
+  CHECK_THAT(open.status().message(), Catch::Contains("dispatcher.secret_key"));
+  CHECK_THAT(open.status().message(), Catch::Contains("mode is 0644"));
 }
 
 }  // namespace
