@@ -16,11 +16,13 @@ namespace tandem {
 struct Route {
   uint32_t version = 0;  // the deployment's model version on the wire
   uint32_t num_stages = 1;
-  std::string first_hop;     // stage 0's data endpoint
-  CodecSpec codec;           // for the hop dispatcher -> stage 0
-  int pipeline = 1;          // deployments so far, for people (1: the first)
-  int generation = 1;        // the model: 1 as started, +1 per live update
-  std::string model_sha256;  // of that model's file
+  std::string first_hop;      // stage 0's data endpoint
+  std::string first_hop_key;  // its worker's public key (with keys)
+  std::string last_key;       // the last stage's worker's public key (with keys): who may send results
+  CodecSpec codec;            // for the hop dispatcher -> stage 0
+  int pipeline = 1;           // deployments so far, for people (1: the first)
+  int generation = 1;         // the model: 1 as started, +1 per live update
+  std::string model_sha256;   // of that model's file
 };
 
 // What the Streamer asks of whoever deploys pipelines (the PipelineManager;

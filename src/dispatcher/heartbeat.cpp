@@ -8,12 +8,16 @@
 
 namespace tandem {
 
-HeartbeatMonitor::HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string> endpoints, HeartbeatOptions options)
+HeartbeatMonitor::HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string> endpoints, HeartbeatOptions options,
+                                   LinkKeys keys, std::vector<std::string> server_keys)
     : ctx_(ctx),
       endpoints_(std::move(endpoints)),
       options_(options),
+      keys_(std::move(keys)),
+      server_keys_(std::move(server_keys)),
       last_(endpoints_.size(), Clock::now()),
       instance_(endpoints_.size(), 0),
+      deployments_(endpoints_.size(), 0),
       answered_(endpoints_.size(), false) {}
 
 HeartbeatMonitor::~HeartbeatMonitor() { Stop(); }
@@ -41,6 +45,8 @@ std::vector<WorkerHealth> HeartbeatMonitor::Snapshot() const {
     out[i].alive = out[i].silent_s <= options_.timeout_s;
     out[i].answered = answered_[i];
     out[i].instance = instance_[i];
+    out[i].deployments = deployments_[i];
+    out[i].pong_at = last_[i];
   }
   return out;
 }
@@ -66,7 +72,9 @@ void HeartbeatMonitor::Loop() {
     s->set(zmq::sockopt::immediate, 1);
     s->set(zmq::sockopt::reconnect_ivl, 100);
     s->set(zmq::sockopt::reconnect_ivl_max, 500);
-    Status st = ConnectSocket(*s, ep);
+    const size_t i = sockets.size();
+    Status st = SecureClientSocket(*s, keys_, i < server_keys_.size() ? server_keys_[i] : "");
+    if (st.ok()) st = ConnectSocket(*s, ep);
     if (!st.ok()) TANDEM_LOG(kWarning) << "heartbeat: " << st.message();
     items.push_back(zmq::pollitem_t{static_cast<void*>(*s), 0, ZMQ_POLLIN, 0});
     sockets.push_back(std::move(s));
@@ -110,6 +118,7 @@ void HeartbeatMonitor::Loop() {
         std::lock_guard<std::mutex> lock(mu_);
         last_[i] = Clock::now();
         instance_[i] = pong->instance;
+        deployments_[i] = pong->deployments;
         answered_[i] = true;
       }
     }

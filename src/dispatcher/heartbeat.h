@@ -16,6 +16,8 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/net/zap.h"
+
 namespace tandem {
 
 struct HeartbeatOptions {
@@ -26,16 +28,20 @@ struct HeartbeatOptions {
 };
 
 struct WorkerHealth {
-  bool alive = true;      // answered within the timeout (at start: not silent for a whole timeout yet)
-  bool answered = false;  // has answered at least once since the monitor started
-  uint64_t instance = 0;  // from its latest PONG (0: none yet, or a minor-0 worker)
-  double silent_s = 0;    // since its latest PONG (or the start)
+  bool alive = true;         // answered within the timeout (at start: not silent for a whole timeout yet)
+  bool answered = false;     // has answered at least once since the monitor started
+  uint64_t instance = 0;     // from its latest PONG (0: none yet, or a minor-0 worker)
+  uint32_t deployments = 0;  // stages it ran by its latest PONG
+  double silent_s = 0;       // since its latest PONG (or the start)
+  std::chrono::steady_clock::time_point pong_at;  // when its latest PONG came (the start: none yet)
 };
 
 class HeartbeatMonitor {
  public:
-  // `endpoints`: the workers' control endpoints, in cluster order.
-  HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string> endpoints, HeartbeatOptions options);
+  // `endpoints`: the workers' control endpoints, in cluster order. With
+  // `keys`, the pings go over CurveZMQ to the workers' `server_keys` (same order).
+  HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string> endpoints, HeartbeatOptions options,
+                   LinkKeys keys = {}, std::vector<std::string> server_keys = {});
   ~HeartbeatMonitor();
   HeartbeatMonitor(const HeartbeatMonitor&) = delete;
   HeartbeatMonitor& operator=(const HeartbeatMonitor&) = delete;
@@ -54,9 +60,12 @@ class HeartbeatMonitor {
   zmq::context_t& ctx_;
   const std::vector<std::string> endpoints_;
   const HeartbeatOptions options_;
+  const LinkKeys keys_;
+  const std::vector<std::string> server_keys_;
   mutable std::mutex mu_;
   std::vector<Clock::time_point> last_;  // latest PONG, or the start
   std::vector<uint64_t> instance_;
+  std::vector<uint32_t> deployments_;
   std::vector<bool> answered_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

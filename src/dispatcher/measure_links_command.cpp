@@ -43,10 +43,10 @@ class LinkSurvey {
   void DispatcherLinks() {
     for (size_t i = 0; i < clients_.size(); ++i) {
       const WorkerEntry& w = cluster_.workers[i];
-      auto client = std::make_unique<WorkerClient>(ctx_, w);
+      auto client = std::make_unique<WorkerClient>(ctx_, w, cluster_.keys, cluster_.WorkerKeys());
       Status st = client->Hello(cluster_.connect_timeout_s);
       if (st.ok()) {
-        auto e = ProbeLink(ctx_, w.endpoint, probe_);
+        auto e = ProbeLink(ctx_, w.endpoint, probe_, nullptr, cluster_.keys, w.public_key);
         if (e.ok()) {
           Record(kDispatcherLinkName, w.name, e->rtt_s, e->out_bytes_per_s, e->in_bytes_per_s);
           clients_[i] = std::move(client);
@@ -74,7 +74,7 @@ class LinkSurvey {
         else if (!clients_[j])
           Fail(name, peer.name, peer.name + " did not answer the dispatcher");
         else
-          m.peers.push_back({peer.name, peer.endpoint});
+          m.peers.push_back({peer.name, clients_[j]->control_endpoint(), peer.public_key});
       }
       if (m.peers.empty()) continue;
       // Each peer takes at most 3 + 3 * rounds probe messages.

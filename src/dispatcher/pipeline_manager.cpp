@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <random>
 
 #include "common/plan/worker_memory.h"
 #include "common/util/digest.h"
@@ -39,8 +40,10 @@ std::string Names(const ClusterConfig& c, const Plan& p) {
 PipelineManager::PipelineManager(zmq::context_t& ctx, ClusterConfig cluster, ManagerOptions options)
     : ctx_(ctx), cluster_(std::move(cluster)), options_(std::move(options)) {
   // Versions differ between runs (and dispatchers), so a worker drops what an
-  // earlier run left in flight.
-  next_version_ = (static_cast<uint32_t>(std::time(nullptr)) << 8) ^ (static_cast<uint32_t>(::getpid()) << 20);
+  // earlier run left in flight; drawn at random, a version seen in STATUS
+  // says nothing about the next run's.
+  std::random_device rd;
+  next_version_ = rd();
   if (next_version_ == 0) next_version_ = 1;
 }
 
@@ -62,7 +65,7 @@ Status PipelineManager::Connect() {
   size_t reached = 0;
   for (size_t i = 0; i < cluster_.workers.size(); ++i) {
     const auto& w = cluster_.workers[i];
-    clients_.push_back(std::make_unique<WorkerClient>(ctx_, w));
+    clients_.push_back(std::make_unique<WorkerClient>(ctx_, w, cluster_.keys, cluster_.WorkerKeys()));
     Status st = clients_.back()->Hello(cluster_.connect_timeout_s);
     if (!st.ok()) {
       // Not fatal: the heartbeat re-admits it when it answers.
@@ -91,7 +94,7 @@ Status PipelineManager::Connect() {
   HeartbeatOptions ho;
   ho.timeout_s = options_.heartbeat_timeout_s;
   ho.interval_s = options_.heartbeat_timeout_s / 4;
-  monitor_ = std::make_unique<HeartbeatMonitor>(ctx_, endpoints, ho);
+  monitor_ = std::make_unique<HeartbeatMonitor>(ctx_, endpoints, ho, cluster_.keys, cluster_.WorkerKeys());
   monitor_->Start();
   for (size_t i = 0; i < clients_.size(); ++i) clients_[i]->SetGiveUp([this, i] { return monitor_->Failed(i); });
   return Status::OK();
@@ -195,6 +198,10 @@ Result<std::vector<PipelineManager::StageDeployment>> PipelineManager::PrepareDe
     d.activation_bytes = gen.problem.InBytes(s.begin) + (i + 1 < k ? prof.segments[s.end - 1].output_bytes : 0);
     d.stage_sha256 = sd.archive->sha256;
     d.beside = beside;
+    if (cluster_.keys) {  // who may send to it, and whom it sends to
+      d.prev_key = i == 0 ? cluster_.keys->public_key : cluster_.workers[plan.stages[i - 1].node].public_key;
+      d.next_key = i + 1 < k ? cluster_.workers[plan.stages[i + 1].node].public_key : cluster_.keys->public_key;
+    }
     const uint64_t limit = clients_[s.node]->hello().max_message_bytes;
     if (limit > 0 && sd.archive->bytes.size() + 64 * 1024 > limit)
       return Status::InvalidArgument("stage " + std::to_string(i) + " is " + FormatBytes(sd.archive->bytes.size()) +
@@ -251,9 +258,12 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
   Pipeline p;
   p.gen = gen;
   p.plan = plan;
+  p.deployed_at = Clock::now();
   p.route.version = version;
   p.route.num_stages = static_cast<uint32_t>(stages.size());
   p.route.first_hop = clients_[plan.stages[0].node]->data_endpoint();
+  p.route.first_hop_key = cluster_.workers[plan.stages[0].node].public_key;
+  p.route.last_key = cluster_.workers[plan.stages.back().node].public_key;
   p.route.codec = HopCodec();
   p.route.pipeline = ++pipelines_made_;
   p.route.generation = gen->generation;
@@ -563,6 +573,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
     }
     if (w.admitted && w.instance == 0) w.instance = h.instance;
   }
+  CheckDeploymentsHeld(health);
   if (!current_ && (membership || !waiting_ || Since(last_recover_try_) > 2.0)) Recover();
   CheckModelFile();
   ApplyUpdate(in_flight);
@@ -588,6 +599,24 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
     live_.erase(live_.begin() + static_cast<std::ptrdiff_t>(i));
   }
   return Status::OK();
+}
+
+void PipelineManager::CheckDeploymentsHeld(const std::vector<WorkerHealth>& health) {
+  // A PONG this long after the deployment was answered was sent after it.
+  const auto settled =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.heartbeat_timeout_s + 0.5));
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (!workers_[i].admitted || health[i].deployments > 0) continue;
+    for (const auto& p : live_) {
+      const bool uses = std::any_of(p.plan.stages.begin(), p.plan.stages.end(),
+                                    [&](const PlanStage& s) { return s.node == static_cast<int>(i); });
+      if (!uses || health[i].pong_at < p.deployed_at + settled) continue;
+      const std::string who = "worker '" + cluster_.workers[i].name + "'";
+      Event(who + " runs none of its stages any more (its heartbeat says 0 deployments)");
+      KillPipelinesUsing(i, who + " lost its stage");
+      break;
+    }
+  }
 }
 
 const Route* PipelineManager::route() const {

@@ -120,6 +120,7 @@ class PipelineManager : public Director {
     Route route;
     std::shared_ptr<ModelGeneration> gen;
     Plan plan;  // nodes: cluster worker indices
+    std::chrono::steady_clock::time_point deployed_at;
   };
   struct WorkerState {
     bool admitted = true;  // answered HELLO and not failed since
@@ -162,6 +163,10 @@ class PipelineManager : public Director {
   // pipeline that died, whose surviving stages may stay.
   Result<Plan> Replan(const ModelGeneration& gen, const Plan* previous);
   void KillPipelinesUsing(size_t worker, const std::string& why);
+  // A worker of a live pipeline whose heartbeat says it runs no stage (it
+  // was undeployed behind the dispatcher's back) kills that pipeline, which
+  // is then deployed again.
+  void CheckDeploymentsHeld(const std::vector<WorkerHealth>& health);
   void Recover();
   void CheckModelFile();
   void ApplyUpdate(const std::map<uint32_t, size_t>& in_flight);

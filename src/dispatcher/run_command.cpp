@@ -7,6 +7,8 @@
 #include <zmq.hpp>
 
 #include "common/config/cluster_config.h"
+#include "common/net/transport.h"
+#include "common/net/zap.h"
 #include "common/util/progress.h"
 #include "common/util/signals.h"
 #include "dispatcher/command.h"
@@ -170,13 +172,27 @@ Status RunPipeline(const RunCommandOptions& o, const std::atomic<bool>& stop) {
 
   // 2. Connect to the workers.
   zmq::context_t ctx(1);
-  Streamer streamer(ctx);
+  // With keys, only the cluster's workers may send results (before the
+  // results socket binds: without a handler libzmq lets everyone in).
+  std::unique_ptr<ZapAuthenticator> zap;
+  if (cluster.keys) {
+    const std::vector<std::string> workers = cluster.WorkerKeys();
+    zap = std::make_unique<ZapAuthenticator>(ctx, [workers](const std::string& domain, const std::string& key) {
+      const bool worker = domain == kResultsDomain && std::find(workers.begin(), workers.end(), key) != workers.end();
+      return worker ? ResultsUserId(key) : std::string();
+    });
+    TANDEM_RETURN_IF_ERROR(zap->Start());
+  }
+  Streamer streamer(ctx, cluster.keys);
   TANDEM_RETURN_IF_ERROR(streamer.Bind(cluster.results_bind));
-  const std::string results_endpoint =
+  const std::string advertised =
       cluster.results_advertise.empty() ? streamer.bound_endpoint() : cluster.results_advertise;
-  if (results_endpoint.find("0.0.0.0") != std::string::npos)
+  if (advertised.find("0.0.0.0") != std::string::npos)
     return Status::InvalidArgument(cluster.source +
                                    ": dispatcher.results_advertise: required when results_bind listens on 0.0.0.0");
+  auto resolved = ResolveTcpEndpoint(advertised);  // workers connect to numeric endpoints only
+  if (!resolved.ok()) return resolved.status().WithContext(cluster.source + ": dispatcher.results_advertise");
+  const std::string results_endpoint = resolved.value();
   ManagerOptions mo;
   mo.heartbeat_timeout_s = o.heartbeat_timeout_s;
   mo.algorithm = o.algorithm;

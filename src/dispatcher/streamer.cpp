@@ -12,13 +12,15 @@ namespace tandem {
 
 using Clock = std::chrono::steady_clock;
 
-Streamer::Streamer(zmq::context_t& ctx) : ctx_(ctx) {}
+Streamer::Streamer(zmq::context_t& ctx, LinkKeys keys) : ctx_(ctx), keys_(std::move(keys)) {}
 
 Status Streamer::Bind(const std::string& bind) {
   results_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pull);
   SocketOptions so;
   so.max_message_bytes = 1ll << 30;
   ApplySocketOptions(*results_, so);
+  results_->set(zmq::sockopt::handshake_ivl, 5000);
+  TANDEM_RETURN_IF_ERROR(SecureServerSocket(*results_, keys_, kResultsDomain));
   TANDEM_RETURN_IF_ERROR(BindSocket(*results_, bind));
   bound_ = LastEndpoint(*results_);
   return Status::OK();
@@ -57,9 +59,15 @@ double UnixNow() { return std::chrono::duration<double>(std::chrono::system_cloc
 // report. Each method is one step of the loop in Run().
 class StreamSession {
  public:
-  StreamSession(zmq::context_t& ctx, zmq::socket_t& results, InputSource& inputs, Director& director,
-                const StreamOptions& o)
-      : ctx_(ctx), results_(results), inputs_(inputs), director_(director), o_(o), total_(inputs.count()) {}
+  StreamSession(zmq::context_t& ctx, const LinkKeys& keys, zmq::socket_t& results, InputSource& inputs,
+                Director& director, const StreamOptions& o)
+      : ctx_(ctx),
+        keys_(keys),
+        results_(results),
+        inputs_(inputs),
+        director_(director),
+        o_(o),
+        total_(inputs.count()) {}
 
   Result<StreamReport> Run(const ResultSink& sink, const std::atomic<bool>& stop,
                            const std::function<void(int, int)>& progress) {
@@ -103,6 +111,7 @@ class StreamSession {
     so.linger_ms = 0;
     ApplySocketOptions(*push_, so);
     push_->set(zmq::sockopt::sndtimeo, 20);
+    TANDEM_RETURN_IF_ERROR(SecureClientSocket(*push_, keys_, route.first_hop_key).WithContext(route.first_hop));
     TANDEM_RETURN_IF_ERROR(ConnectSocket(*push_, route.first_hop));
     push_hop_ = route.first_hop;
     push_version_ = route.version;
@@ -190,7 +199,9 @@ class StreamSession {
     Reader r(static_cast<const uint8_t*>(msg.data()) + kHeaderSize, msg.size() - kHeaderSize);
     if (h->type == MessageType::kRequestFailed) {
       auto f = RequestFailedBody::Decode(r);
-      if (!f.ok() || f->model_version != req.version) {
+      auto fr = f.ok() ? routes_seen_.find(f->model_version) : routes_seen_.end();
+      if (!f.ok() || f->model_version != req.version || fr == routes_seen_.end() ||
+          (keys_ && MessageUserId(msg) != ResultsUserId(fr->second.last_key))) {
         ++rep_.duplicates;
         return;
       }
@@ -204,6 +215,10 @@ class StreamSession {
     if (!ah.ok() || ah->model_version != req.version || rs == routes_seen_.end() ||
         ah->stage != rs->second.num_stages) {
       ++rep_.duplicates;  // a late result of an earlier send
+      return;
+    }
+    if (keys_ && MessageUserId(msg) != ResultsUserId(rs->second.last_key)) {
+      ++rep_.duplicates;  // not from that pipeline's last stage: dropped
       return;
     }
     auto payload = DecodeActivationPayload(r, ah.value(), o_.max_result_bytes);
@@ -269,6 +284,7 @@ class StreamSession {
   }
 
   zmq::context_t& ctx_;
+  const LinkKeys& keys_;
   zmq::socket_t& results_;
   InputSource& inputs_;
   Director& director_;
@@ -291,7 +307,7 @@ Result<StreamReport> Streamer::Run(InputSource& inputs, Director& director, cons
                                    const ResultSink& sink, const std::atomic<bool>& stop,
                                    const std::function<void(int, int)>& progress) {
   if (!results_) return Status::Internal("Streamer::Run before Bind");
-  StreamSession session(ctx_, *results_, inputs, director, options);
+  StreamSession session(ctx_, keys_, *results_, inputs, director, options);
   return session.Run(sink, stop, progress);
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/net/zap.h"
 #include "common/tensor/tensor.h"
 #include "common/util/status.h"
 #include "dispatcher/director.h"
@@ -85,9 +86,17 @@ struct Delivery {
 // Called once per request, in input order.
 using ResultSink = std::function<Status(const Delivery&)>;
 
+constexpr const char* kResultsDomain = "results";
+// The user id the ZAP handler gives a worker on the results socket: the
+// Streamer takes a result only from its route's last stage.
+inline std::string ResultsUserId(const std::string& worker_key) { return "worker:" + worker_key; }
+
 class Streamer {
  public:
-  explicit Streamer(zmq::context_t& ctx);
+  // With `keys`, the results socket is a CurveZMQ server (ZAP domain
+  // kResultsDomain: the context's ZAP handler says which workers may send)
+  // and requests go over CurveZMQ to each route's first_hop_key.
+  explicit Streamer(zmq::context_t& ctx, LinkKeys keys = {});
   // Binds the results socket at `bind` ("tcp://HOST:*" picks a port).
   Status Bind(const std::string& bind);
   // The endpoint the socket actually bound.
@@ -98,6 +107,7 @@ class Streamer {
 
  private:
   zmq::context_t& ctx_;
+  LinkKeys keys_;
   std::unique_ptr<zmq::socket_t> results_;
   std::string bound_;
 };

@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/net/curve_keys.h"
 #include "common/net/transport.h"
 
 namespace tandem {
 
-WorkerClient::WorkerClient(zmq::context_t& ctx, WorkerEntry entry) : ctx_(ctx), entry_(std::move(entry)) {}
+WorkerClient::WorkerClient(zmq::context_t& ctx, WorkerEntry entry, LinkKeys keys, std::vector<std::string> peer_keys)
+    : ctx_(ctx), entry_(std::move(entry)), keys_(std::move(keys)), peer_keys_(std::move(peer_keys)) {}
 
 std::string WorkerClient::Who() const { return "worker '" + entry_.name + "' (" + entry_.endpoint + ")"; }
 
@@ -74,8 +76,11 @@ Status WorkerClient::Hello(double timeout_s) {
   // Queue nothing for a worker that is not connected: a request sent while
   // it is away must not reach it, long after, when it comes back.
   socket_->set(zmq::sockopt::immediate, 1);
+  TANDEM_RETURN_IF_ERROR(SecureClientSocket(*socket_, keys_, entry_.public_key).WithContext(Who()));
   TANDEM_RETURN_IF_ERROR(ConnectSocket(*socket_, entry_.endpoint));
-  HelloBody h{PeerRole::kDispatcher, "tandem-dispatcher"};
+  HelloBody h{PeerRole::kDispatcher, "tandem-dispatcher", {}};
+  for (const auto& k : peer_keys_)
+    if (!k.empty()) h.peer_keys.push_back(k);
   // Until the connection is up a send waits (ZMQ_IMMEDIATE); for HELLO that
   // wait is part of its timeout.
   const auto started = std::chrono::steady_clock::now();
@@ -84,20 +89,63 @@ Status WorkerClient::Hello(double timeout_s) {
   socket_->set(zmq::sockopt::sndtimeo, 5000);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%g", timeout_s);
-  if (!sent.ok())
-    return Status::Timeout(Who() + " did not answer HELLO within " + buf +
-                           " s; is tandem-worker running there and reachable?");
+  const Status silent = Status::Timeout(Who() + " did not answer HELLO within " + buf +
+                                        " s; is tandem-worker running there and reachable?");
+  if (!sent.ok()) return keys_ ? WhyNoHandshake(silent) : silent;
   const double left = timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   auto answered = Await(sent.value(), MessageType::kHello, MessageType::kHelloAck, std::max(0.05, left));
-  if (answered.status().code() == Status::Code::kTimeout)
-    return Status::Timeout(Who() + " did not answer HELLO within " + buf +
-                           " s; is tandem-worker running there and reachable?");
+  if (answered.status().code() == Status::Code::kTimeout) return keys_ ? WhyNoHandshake(silent) : silent;
   TANDEM_ASSIGN_OR_RETURN(std::string body, std::move(answered));
   Reader r(body);
   TANDEM_ASSIGN_OR_RETURN(hello_, HelloAckBody::Decode(r));
   if (hello_.data_port == 0) return Status::Corruption(Who() + " reported no data port");
-  data_endpoint_ = "tcp://" + ep.host + ":" + std::to_string(hello_.data_port);
+  if (keys_ && hello_.public_key != entry_.public_key)
+    return Status::Corruption(Who() + " says its key is " + KeyFingerprint(hello_.public_key) +
+                              " over a link made with " + KeyFingerprint(entry_.public_key));
+  // Workers connect only to numeric endpoints: a host name is looked up here.
+  TANDEM_ASSIGN_OR_RETURN(data_endpoint_,
+                          ResolveTcpEndpoint("tcp://" + ep.host + ":" + std::to_string(hello_.data_port)));
+  TANDEM_ASSIGN_OR_RETURN(control_endpoint_, ResolveTcpEndpoint(entry_.endpoint));
   return Status::OK();
+}
+
+Status WorkerClient::WhyNoHandshake(const Status& silent) {
+  // A CurveZMQ handshake with the wrong server key fails without a word: ask
+  // the worker's plain announce socket which key it has.
+  TANDEM_ASSIGN_OR_RETURN(TcpEndpoint ep, ParseTcpEndpoint(entry_.endpoint));
+  std::string where = entry_.key_endpoint;
+  if (where.empty() && ep.port != "*") where = "tcp://" + ep.host + ":" + std::to_string(std::stoi(ep.port) + 2);
+  if (where.empty()) return silent;
+  try {
+    zmq::socket_t s(ctx_, zmq::socket_type::dealer);
+    SocketOptions so;
+    so.max_message_bytes = 4096;
+    so.linger_ms = 0;
+    ApplySocketOptions(s, so);
+    s.set(zmq::sockopt::immediate, 1);
+    s.set(zmq::sockopt::sndtimeo, 1000);
+    s.connect(where);
+    if (!SendBytes(s, EncodeMessage(MessageType::kKeyRequest, 1, ""))) return silent;
+    zmq::pollitem_t item{static_cast<void*>(s), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(1000)) <= 0) return silent;
+    zmq::message_t m;
+    if (!s.recv(m, zmq::recv_flags::dontwait)) return silent;
+    auto h = DecodeHeader(m.data(), m.size());
+    if (!h.ok() || h->type != MessageType::kKeyReply) return silent;
+    Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
+    auto reply = KeyReplyBody::Decode(r);
+    if (!reply.ok()) return silent;
+    if (reply->public_key != entry_.public_key)
+      return Status::InvalidArgument(Who() + " presents the key " + KeyFingerprint(reply->public_key) +
+                                     ", the cluster config pins " + KeyFingerprint(entry_.public_key) +
+                                     " (its public_key): refused. If the worker's key was made anew, put its new "
+                                     "public key in the cluster config; if not, this is another machine");
+    return Status::Unavailable(Who() + " (key " + KeyFingerprint(reply->public_key) +
+                               ") did not accept this dispatcher's key " + KeyFingerprint(keys_->public_key) +
+                               ": add the dispatcher's public key to the worker's authorized_keys and send it SIGHUP");
+  } catch (const zmq::error_t&) {
+    return silent;
+  }
 }
 
 Result<DeployAckBody> WorkerClient::Deploy(const DeployBody& d, double timeout_s) {

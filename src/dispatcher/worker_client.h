@@ -9,17 +9,23 @@
 
 #include "common/config/cluster_config.h"
 #include "common/net/protocol.h"
+#include "common/net/zap.h"
 #include "common/util/status.h"
 
 namespace tandem {
 
 class WorkerClient {
  public:
-  WorkerClient(zmq::context_t& ctx, WorkerEntry entry);
+  // With `keys`, the links are CurveZMQ to the worker's pinned public key,
+  // and HELLO names `peer_keys` (the cluster's workers).
+  WorkerClient(zmq::context_t& ctx, WorkerEntry entry, LinkKeys keys = {}, std::vector<std::string> peer_keys = {});
 
   const WorkerEntry& entry() const { return entry_; }
-  // The worker's data endpoint: its control host with the data port from HELLO.
+  // The worker's data endpoint: its control host with the data port from
+  // HELLO, looked up (numeric).
   const std::string& data_endpoint() const { return data_endpoint_; }
+  // Its control endpoint, looked up (numeric): what a worker may be told.
+  const std::string& control_endpoint() const { return control_endpoint_; }
   const HelloAckBody& hello() const { return hello_; }
 
   // Connects (a fresh socket: anything queued for the worker before is
@@ -45,12 +51,17 @@ class WorkerClient {
   // Waits for the reply to request `id`; an ERROR reply becomes its Status.
   Result<std::string> Await(uint64_t id, MessageType type, MessageType expect, double timeout_s);
   Result<std::string> Call(MessageType type, const std::string& body, MessageType expect, double timeout_s);
+  // After a silent HELLO with keys: whether the worker has another key than
+  // the pinned one (asked on its key announce socket), or refused ours.
+  Status WhyNoHandshake(const Status& silent);
 
   zmq::context_t& ctx_;
   WorkerEntry entry_;
+  LinkKeys keys_;
+  std::vector<std::string> peer_keys_;
   std::unique_ptr<zmq::socket_t> socket_;
   uint64_t next_id_ = 1;
-  std::string data_endpoint_;
+  std::string data_endpoint_, control_endpoint_;
   HelloAckBody hello_;
   std::function<bool()> give_up_;
 };
