@@ -17,7 +17,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/net/curve_keys.h"
 #include "common/net/protocol.h"
+#include "common/net/zap.h"
 #include "common/tensor/npy.h"
 #include "common/util/files.h"
 #include "common/util/json.h"
@@ -167,9 +169,26 @@ std::string Process::Log() const {
   return r.ok() ? r.value() : "";
 }
 
+TestKeyring::TestKeyring(const std::string& dir) : dir_(dir) {
+  dispatcher_secret = dir + "/dispatcher.key";
+  auto made = EnsureCurveKeyFiles(dispatcher_secret, dispatcher_secret + ".pub", false);
+  REQUIRE(made.ok());
+  dispatcher = made.value();
+  authorized_keys = dir + "/authorized_keys";
+  REQUIRE(WriteFileAtomic(authorized_keys, dispatcher.public_key + "  # the test's dispatcher\n").ok());
+}
+
+std::pair<std::string, std::string> TestKeyring::Worker(const std::string& name) {
+  const std::string secret = dir_ + "/" + name + ".key";
+  auto made = EnsureCurveKeyFiles(secret, secret + ".pub", /*if_missing=*/true);
+  REQUIRE(made.ok());
+  return {secret, made->public_key};
+}
+
 WorkerProcess::WorkerProcess(const std::string& name, const std::string& log_dir,
-                             const std::vector<std::string>& extra_args) {
-  // Two free ports; a race with another process taking one is possible but
+                             const std::vector<std::string>& extra_args, TestKeyring* keys)
+    : keys_(keys) {
+  // Free ports; a race with another process taking one is possible but
   // would show as a clear bind error in the log.
   const int control = FreePort();
   int data = FreePort();
@@ -177,6 +196,16 @@ WorkerProcess::WorkerProcess(const std::string& name, const std::string& log_dir
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(control);
   data_endpoint_ = "tcp://127.0.0.1:" + std::to_string(data);
   argv_ = {WorkerPath(), "--listen", endpoint_, "--data-listen", data_endpoint_, "--name", name, "--threads", "1"};
+  if (keys_) {
+    int announce = FreePort();
+    while (announce == control || announce == data) announce = FreePort();
+    key_endpoint_ = "tcp://127.0.0.1:" + std::to_string(announce);
+    const auto [secret, public_key] = keys_->Worker(name);
+    public_key_ = public_key;
+    for (const std::string& a : {std::string("--secret-key"), secret, std::string("--authorized-keys"),
+                                 keys_->authorized_keys, std::string("--key-listen"), key_endpoint_})
+      argv_.push_back(a);
+  }
   argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
   log_ = log_dir + "/" + name + ".log";
   Restart();
@@ -185,12 +214,16 @@ WorkerProcess::WorkerProcess(const std::string& name, const std::string& log_dir
 void WorkerProcess::Restart() {
   process_.reset();  // SIGKILL if it still runs
   process_ = std::make_unique<Process>(argv_, log_ + (restarts_++ ? "." + std::to_string(restarts_) : ""));
-  // Wait until it answers HELLO (bounded).
+  // Wait until it answers HELLO (bounded), as the dispatcher would say it.
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
+  LinkKeys keys;
+  if (keys_) keys = keys_->dispatcher;
+  REQUIRE(SecureClientSocket(s, keys, public_key_).ok());
   s.connect(endpoint_);
-  const std::string hello = EncodeMessage(MessageType::kHello, 1, HelloBody{PeerRole::kDispatcher, "test"}.Encode());
+  const std::string hello =
+      EncodeMessage(MessageType::kHello, 1, HelloBody{PeerRole::kDispatcher, "test", {}}.Encode());
   s.send(zmq::buffer(hello), zmq::send_flags::dontwait);
   zmq::pollitem_t item{static_cast<void*>(s), 0, ZMQ_POLLIN, 0};
   const bool up = zmq::poll(&item, 1, std::chrono::milliseconds(15000)) > 0;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/net/curve_keys.h"
 #include "common/tensor/tensor.h"
 
 namespace tandem::test {
@@ -77,21 +78,41 @@ class Process {
   std::string log_;
 };
 
+// Keys for a test cluster in `dir`: the dispatcher's pair, an
+// authorized_keys file holding its public key, and a pair per worker.
+class TestKeyring {
+ public:
+  explicit TestKeyring(const std::string& dir);
+  std::string dispatcher_secret;  // its file
+  CurveKeyPair dispatcher;
+  std::string authorized_keys;  // its file
+  // Worker `name`'s pair, made on first use: (secret key file, public key).
+  std::pair<std::string, std::string> Worker(const std::string& name);
+
+ private:
+  std::string dir_;
+};
+
 // A tandem-worker on loopback with free control and data ports; waits until
-// its control port accepts HELLO.
+// its control port accepts HELLO. With `keys` (which must outlive it) it runs
+// with its own pair from them, obeys their dispatcher, and tells its key on
+// a free port of its own.
 class WorkerProcess {
  public:
   explicit WorkerProcess(const std::string& name, const std::string& log_dir,
-                         const std::vector<std::string>& extra_args = {});
+                         const std::vector<std::string>& extra_args = {}, TestKeyring* keys = nullptr);
   const std::string& endpoint() const { return endpoint_; }
   const std::string& data_endpoint() const { return data_endpoint_; }
+  const std::string& key_endpoint() const { return key_endpoint_; }  // with keys
+  const std::string& public_key() const { return public_key_; }      // with keys
   Process& process() { return *process_; }
   // Kills it if it runs and starts it again on the same ports (as systemd
   // restarts a worker); waits until it answers HELLO.
   void Restart();
 
  private:
-  std::string endpoint_, data_endpoint_, log_;
+  std::string endpoint_, data_endpoint_, key_endpoint_, public_key_, log_;
+  TestKeyring* keys_ = nullptr;
   std::vector<std::string> argv_;
   int restarts_ = 0;
   std::unique_ptr<Process> process_;

@@ -14,15 +14,22 @@
 namespace tandem {
 
 LocalCluster::LocalCluster(int n, const std::string& extra_config, const std::vector<std::string>& worker_args,
-                           const std::string& worker_fields) {
+                           const std::string& worker_fields, bool secure) {
+  if (secure) keys_ = std::make_unique<test::TestKeyring>(dir_.path());
   std::string workers;
   for (int i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<test::WorkerProcess>("w" + std::to_string(i), dir_.path(), worker_args));
+    workers_.push_back(
+        std::make_unique<test::WorkerProcess>("w" + std::to_string(i), dir_.path(), worker_args, keys_.get()));
+    const test::WorkerProcess& w = *workers_.back();
     workers += std::string(i ? ", " : "") + "{\"name\": \"w" + std::to_string(i) + "\", \"endpoint\": \"" +
-               workers_.back()->endpoint() + "\"" + worker_fields + "}";
+               w.endpoint() + "\"" + worker_fields;
+    if (secure)
+      workers += ", \"public_key\": \"" + w.public_key() + "\", \"key_endpoint\": \"" + w.key_endpoint() + "\"";
+    workers += "}";
   }
   config_ = dir_.path() + "/cluster.json";
   std::ofstream(config_) << "{" << extra_config << "\"timeouts\": {\"connect_s\": 10, \"result_s\": 120}, "
+                         << (secure ? "\"dispatcher\": {\"secret_key\": \"" + keys_->dispatcher_secret + "\"}, " : "")
                          << "\"workers\": [" << workers << "]}";
 }
 

@@ -14,17 +14,20 @@ namespace tandem {
 
 // N tandem-worker processes and a cluster config naming them (w0, w1, ...).
 // `extra_config`: JSON members put first in the config ("\"network\": {...}, ").
-// `worker_args`: extra flags for every worker.
+// `worker_args`: extra flags for every worker. `secure` (the default): every
+// link is CurveZMQ, with keys made for the cluster (keys()).
 class LocalCluster {
  public:
   explicit LocalCluster(int n, const std::string& extra_config = "", const std::vector<std::string>& worker_args = {},
-                        const std::string& worker_fields = "");
+                        const std::string& worker_fields = "", bool secure = true);
   const std::string& config() const { return config_; }
   std::string Logs() const;
   test::WorkerProcess& worker(int i) { return *workers_.at(i); }
+  test::TestKeyring* keys() { return keys_.get(); }  // null when not secure
 
  private:
   test::TempDir dir_;
+  std::unique_ptr<test::TestKeyring> keys_;
   std::vector<std::unique_ptr<test::WorkerProcess>> workers_;
   std::string config_;
 };

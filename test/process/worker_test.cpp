@@ -14,6 +14,7 @@
 #include "common/net/activation.h"
 #include "common/net/protocol.h"
 #include "common/util/digest.h"
+#include "common/util/files.h"
 #include "support.h"
 #include "worker/options.h"
 
@@ -120,7 +121,8 @@ TEST_CASE("worker refuses malformed control messages and keeps serving", "[worke
   }
   Control again(w.endpoint());
   ExpectServing(again);
-  auto hello = BodyOf<HelloAckBody>(again.Call(MessageType::kHello, HelloBody{PeerRole::kDispatcher, "t"}.Encode()));
+  auto hello =
+      BodyOf<HelloAckBody>(again.Call(MessageType::kHello, HelloBody{PeerRole::kDispatcher, "t", {}}.Encode()));
   CHECK(hello.name == "w");
   CHECK(hello.data_port > 0);
 }
@@ -277,7 +279,7 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   CHECK(DeploymentsOf(c) == 1);
   // Links are not measured while a stage runs; probes are still answered.
   MeasureLinksBody m;
-  m.peers.push_back({"x", "tcp://127.0.0.1:1"});
+  m.peers.push_back({"x", "tcp://127.0.0.1:1", ""});
   auto busy = ErrorOf(c.Call(MessageType::kMeasureLinks, m.Encode()));
   CHECK(busy.code == Status::Code::kUnavailable);
   CHECK(busy.message.find("runs 1 stage") != std::string::npos);
@@ -309,7 +311,7 @@ TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes e
   m.probe_bytes = 256 << 10;
   m.rounds = 2;
   m.timeout_s = 0.5;
-  m.peers = {{"b", b.endpoint()}, {"gone", "tcp://127.0.0.1:" + std::to_string(test::FreePort())}};
+  m.peers = {{"b", b.endpoint(), ""}, {"gone", "tcp://127.0.0.1:" + std::to_string(test::FreePort()), ""}};
   c.SendRaw(EncodeMessage(MessageType::kMeasureLinks, 8, m.Encode()));
   const std::string report_msg = c.Receive(20000);
   REQUIRE(TypeOf(report_msg) == MessageType::kLinksReport);
@@ -349,7 +351,9 @@ TEST_CASE("the example worker and cluster configs load", "[worker]") {
   REQUIRE(loaded.ok());
   CHECK(FinalizeWorkerOptions(&w).ok());
   CHECK(w.data_listen == "tcp://192.168.1.11:5551");
-  auto c = LoadClusterConfig(src + "/configs/cluster.example.json");
+  // Parsed, not loaded: the key files it names are the user's to make.
+  const std::string example = src + "/configs/cluster.example.json";
+  auto c = ParseClusterConfig(ReadFile(example).value(), example);
   INFO(c.status().ToString());
   REQUIRE(c.ok());
   CHECK(c->workers.size() == 4);
