@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/util/files.h"
 #include "common/util/json.h"
 #include "dispatcher/planning.h"
 
@@ -44,7 +45,12 @@ json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const
 }
 
 Result<PlanFile> ReadPlanFile(const std::string& path, const std::string& model_hash) {
-  TANDEM_ASSIGN_OR_RETURN(JsonDocument doc, JsonDocument::Load(path, 64 << 20));
+  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 64 << 20));
+  return ParsePlanFile(text, path, model_hash);
+}
+
+Result<PlanFile> ParsePlanFile(const std::string& text, const std::string& source, const std::string& model_hash) {
+  TANDEM_ASSIGN_OR_RETURN(JsonDocument doc, JsonDocument::Parse(text, source));
   const JsonField j = doc.root();
   if (!j.is_object()) return j.Error("must be a JSON object with \"cuts\"");
   std::string planned_for;

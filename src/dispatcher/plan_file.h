@@ -25,5 +25,7 @@ struct PlanFile {
 // Reads a plan file; when it names a model hash (model_sha256) it must be
 // `model_hash`. Errors name the file and the field.
 Result<PlanFile> ReadPlanFile(const std::string& path, const std::string& model_hash);
+// The same from the file's text; `source` names it in errors.
+Result<PlanFile> ParsePlanFile(const std::string& text, const std::string& source, const std::string& model_hash);
 
 }  // namespace tandem

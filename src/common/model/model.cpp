@@ -54,12 +54,6 @@ void ForEachNode(Node* n, const F& f) {
 
 }  // namespace
 
-uint64_t CutPoint::bytes() const {
-  uint64_t b = 0;
-  for (const auto& t : tensors) b += t.bytes;
-  return b;
-}
-
 struct Model::Impl {
   std::string path;
   std::string hash;

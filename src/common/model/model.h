@@ -52,7 +52,12 @@ struct TensorSpec {
 struct CutPoint {
   int position = 0;                 // between node position-1 and node position
   std::vector<TensorSpec> tensors;  // in calling-convention order
-  uint64_t bytes() const;           // sum of tensors' bytes
+  // The sum of its tensors' bytes.
+  uint64_t bytes() const {
+    uint64_t b = 0;
+    for (const auto& t : tensors) b += t.bytes;
+    return b;
+  }
 };
 
 class Model {
