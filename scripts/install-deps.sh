@@ -10,9 +10,10 @@ PACKAGES=(
   libzfp-dev liblz4-dev
   libcli11-dev nlohmann-json3-dev catch2
   libsodium-dev libxxhash-dev clang-format
+  clang-14 libclang-rt-14-dev
   python3-torch python3-torchvision python3-numpy
   systemd
-  iptables iproute2 libnetfilter-queue-dev
+  iptables iproute2 libnetfilter-queue-dev tcpdump
 )
 
 missing=()

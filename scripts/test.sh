@@ -4,7 +4,9 @@
 # runs ctest. Extra arguments go to ctest (e.g. -L unit). With none, every
 # test runs but the exhaustive sweeps (label `sweep`: the single-cut sweep and
 # the pipeline of every large fixture model); `--all` runs them too, and
-# `-L sweep` runs only them.
+# `-L sweep` runs only them. Without arguments (or with `--all`) it then runs
+# scripts/fuzz.sh: the decoders' unit tests under ASan/UBSan and each fuzz
+# target for $TANDEM_FUZZ_SECONDS seconds (default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,9 +14,16 @@ build=${TANDEM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" -j2
 cd "$build"
+fuzz=0
 if [ $# -eq 0 ]; then
   set -- -LE sweep
+  fuzz=1
 elif [ "$1" = "--all" ]; then
   shift
+  fuzz=1
 fi
 ctest --output-on-failure --timeout 900 "$@"
+cd - >/dev/null
+if [ $fuzz -eq 1 ]; then
+  scripts/fuzz.sh "${TANDEM_FUZZ_SECONDS:-15}"
+fi

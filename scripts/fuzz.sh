@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the decoders with clang, AddressSanitizer and UBSan, runs the unit
+# tests that do not need LibTorch under them, then runs each libFuzzer target
+# (test/fuzz) for SECONDS seconds (default 60) from its committed seed corpus.
+# Fails on any sanitizer report, test failure or fuzzer crash; a crashing
+# input is kept in $build/crashes/TARGET/ to reproduce with
+#   $build/bin/TARGET $build/crashes/TARGET/crash-...
+# Set TANDEM_FUZZ_BUILD_DIR to choose the build folder (default build-fuzz).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+case "$seconds" in
+  '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS per target]" >&2; exit 2 ;;
+esac
+build=${TANDEM_FUZZ_BUILD_DIR:-build-fuzz}
+targets=(fuzz_protocol fuzz_activation fuzz_codec_frame fuzz_npy fuzz_files)
+unit_tests=(util_test tensor_test net_test config_test plan_test)
+
+if ! command -v clang++-14 >/dev/null; then
+  echo "fuzz: clang++-14 is missing (scripts/install-deps.sh installs it)" >&2
+  exit 1
+fi
+CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTANDEM_BUILD_FUZZERS=ON -DTANDEM_ENABLE_ASAN=ON -DTANDEM_BUILD_TESTS=ON \
+  -DTANDEM_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j2 --target "${targets[@]}" "${unit_tests[@]}"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for t in "${unit_tests[@]}"; do
+  echo "fuzz: $t under ASan/UBSan"
+  "$build/bin/$t" >"$build/$t.log" 2>&1 || { cat "$build/$t.log" >&2; echo "fuzz: $t failed" >&2; exit 1; }
+  tail -n 2 "$build/$t.log"
+done
+
+status=0
+for t in "${targets[@]}"; do
+  # The fuzzer adds what it finds to a scratch copy; the committed seeds stay as they are.
+  work="$build/corpus/$t"
+  crashes="$build/crashes/$t"
+  rm -rf "$work" && mkdir -p "$work" "$crashes"
+  cp test/fuzz/corpus/"$t"/* "$work"/
+  log="$build/$t.log"
+  if "$build/bin/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$crashes/" -print_final_stats=1 "$work" >"$log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    echo "fuzz: $t: ${runs:-?} inputs in ${seconds}s, no crash ($(ls "$work" | wc -l) in corpus)"
+  else
+    tail -n 40 "$log" >&2
+    echo "fuzz: $t FAILED: input kept in $crashes/" >&2
+    status=1
+  fi
+done
+exit $status
