@@ -202,11 +202,6 @@ Result<std::vector<PipelineManager::StageDeployment>> PipelineManager::PrepareDe
       d.prev_key = i == 0 ? cluster_.keys->public_key : cluster_.workers[plan.stages[i - 1].node].public_key;
       d.next_key = i + 1 < k ? cluster_.workers[plan.stages[i + 1].node].public_key : cluster_.keys->public_key;
     }
-    const uint64_t limit = clients_[s.node]->hello().max_message_bytes;
-    if (limit > 0 && sd.archive->bytes.size() + 64 * 1024 > limit)
-      return Status::InvalidArgument("stage " + std::to_string(i) + " is " + FormatBytes(sd.archive->bytes.size()) +
-                                     "; worker '" + w.name + "' accepts deployments up to " + FormatBytes(limit) +
-                                     " (its --max-message-mb)");
     sd.reused = workers_[s.node].loaded.count(d.stage_sha256) > 0;
   }
   return out;
@@ -215,9 +210,7 @@ Result<std::vector<PipelineManager::StageDeployment>> PipelineManager::PrepareDe
 Status PipelineManager::SendDeployments(std::vector<StageDeployment>& stages) {
   // Send every deployment, then collect the answers: the workers load at once.
   for (auto& sd : stages) {
-    if (!sd.reused) sd.body.stage = sd.archive->bytes;
-    auto call = clients_[sd.node]->StartDeploy(sd.body);
-    sd.body.stage.clear();
+    auto call = clients_[sd.node]->StartDeploy(sd.body, sd.reused ? std::string_view() : sd.archive->bytes);
     if (!call.ok()) return call.status();
     sd.call = call.value();
     sd.sent = true;
@@ -228,9 +221,7 @@ Status PipelineManager::SendDeployments(std::vector<StageDeployment>& stages) {
     if (!ack.ok() && sd.reused && ack.status().code() == Status::Code::kNotFound) {
       // The worker no longer holds that stage: send it.
       sd.reused = false;
-      sd.body.stage = sd.archive->bytes;
-      ack = client.Deploy(sd.body, cluster_.deploy_timeout_s);
-      sd.body.stage.clear();
+      ack = client.Deploy(sd.body, sd.archive->bytes, cluster_.deploy_timeout_s);
     }
     TANDEM_RETURN_IF_ERROR(ack.status());
     workers_[sd.node].loaded.insert(sd.body.stage_sha256);

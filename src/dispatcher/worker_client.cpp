@@ -5,6 +5,7 @@
 
 #include "common/net/curve_keys.h"
 #include "common/net/transport.h"
+#include "common/util/format.h"
 
 namespace tandem {
 
@@ -148,12 +149,24 @@ Status WorkerClient::WhyNoHandshake(const Status& silent) {
   }
 }
 
-Result<DeployAckBody> WorkerClient::Deploy(const DeployBody& d, double timeout_s) {
-  TANDEM_ASSIGN_OR_RETURN(uint64_t id, StartDeploy(d));
+Result<DeployAckBody> WorkerClient::Deploy(const DeployBody& d, std::string_view archive, double timeout_s) {
+  TANDEM_ASSIGN_OR_RETURN(uint64_t id, StartDeploy(d, archive));
   return FinishDeploy(id, d.stage_index, timeout_s);
 }
 
-Result<uint64_t> WorkerClient::StartDeploy(const DeployBody& d) { return Send(MessageType::kDeploy, d.Encode()); }
+Result<uint64_t> WorkerClient::StartDeploy(const DeployBody& d, std::string_view archive) {
+  DeployBody head = d;
+  head.stage.clear();
+  head.upload_bytes = archive.size();
+  TANDEM_ASSIGN_OR_RETURN(const uint64_t id, Send(MessageType::kDeploy, head.Encode()));
+  for (size_t offset = 0; offset < archive.size(); offset += kDeployChunkBytes) {
+    zmq::message_t m = OwnedMessage(EncodeDeployChunk(id, offset, archive.substr(offset, kDeployChunkBytes)));
+    if (!SendMessage(*socket_, m))
+      return Status::Unavailable(Who() + " stopped taking stage " + std::to_string(d.stage_index) + " after " +
+                                 FormatBytes(offset) + " of " + FormatBytes(archive.size()));
+  }
+  return id;
+}
 
 Result<DeployAckBody> WorkerClient::FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s) {
   TANDEM_ASSIGN_OR_RETURN(std::string body, Await(call, MessageType::kDeploy, MessageType::kDeployAck, timeout_s));

@@ -31,9 +31,11 @@ class WorkerClient {
   // Connects (a fresh socket: anything queued for the worker before is
   // dropped) and says HELLO. Errors say who did not answer and where.
   Status Hello(double timeout_s);
-  Result<DeployAckBody> Deploy(const DeployBody& d, double timeout_s);
+  // Deploys `d` with its stage `archive` (empty: reuse the stage with its
+  // SHA-256 the worker holds), sent in DEPLOY_CHUNK pieces after the DEPLOY.
+  Result<DeployAckBody> Deploy(const DeployBody& d, std::string_view archive, double timeout_s);
   // Deploy in two halves, so deployments to several workers load at once.
-  Result<uint64_t> StartDeploy(const DeployBody& d);
+  Result<uint64_t> StartDeploy(const DeployBody& d, std::string_view archive);
   Result<DeployAckBody> FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s);
   // Stops one deployment (`model_version`), or every one (0).
   Status Undeploy(double timeout_s, uint32_t model_version = 0);

@@ -16,9 +16,10 @@ void AddWorkerFlags(CLI::App& app, WorkerOptions* o) {
       ->check(CLI::Range(0, 1024));
   app.add_option("--memory-mb", o->memory_mb, "refuse stages needing more than this (0: no budget)")
       ->capture_default_str();
-  app.add_option("--max-message-mb", o->max_message_mb, "largest control message (deployed stage) accepted")
+  app.add_option("--max-message-mb", o->max_message_mb,
+                 "largest control message accepted (a stage arrives in 1 MiB pieces; a link probe is up to 16 MiB)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(17, 4096));
   app.add_option("--max-activation-mb", o->max_activation_mb, "largest activation message accepted")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
@@ -91,8 +92,8 @@ Status FinalizeWorkerOptions(WorkerOptions* o) {
   }
   if (o->threads < 0 || o->threads > 1024) return Status::InvalidArgument("threads: must be in 0..1024");
   if (o->queue_depth < 1 || o->queue_depth > 64) return Status::InvalidArgument("queue_depth: must be in 1..64");
-  if (o->max_message_mb < 1 || o->max_message_mb > 4096)
-    return Status::InvalidArgument("max_message_mb: must be in 1..4096");
+  if (o->max_message_mb < 17 || o->max_message_mb > 4096)
+    return Status::InvalidArgument("max_message_mb: must be in 17..4096 (a link probe is up to 16 MiB)");
   if (o->max_activation_mb < 1 || o->max_activation_mb > 4096)
     return Status::InvalidArgument("max_activation_mb: must be in 1..4096");
   return Status::OK();

@@ -26,8 +26,9 @@ struct WorkerOptions {
   // Memory budget for a deployed stage (weights plus activation buffers), MiB;
   // a deployment over it is refused. 0: no budget.
   uint64_t memory_mb = 0;
-  // Largest control message accepted (a stage's weights travel in it), MiB.
-  uint64_t max_message_mb = 2048;
+  // Largest control message accepted, MiB: a link probe is up to 16 MiB, and a
+  // stage arrives in 1 MiB pieces (DEPLOY_CHUNK), so 17..4096.
+  uint64_t max_message_mb = 32;
   // Largest activation message accepted, MiB.
   uint64_t max_activation_mb = 512;
   // Requests buffered between receive, compute and send (each queue).

@@ -166,6 +166,9 @@ void Worker::Run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   while (!stop) {
     FinishLoading();
     FinishMeasuring();
+    if (upload_ && upload_->idle_s() > StageUpload::kIdleLimitS)
+      DropUpload(Status::Timeout("no piece of the stage for " + std::to_string(int(StageUpload::kIdleLimitS)) +
+                                 " s: upload abandoned"));
     JoinReapers(false);
     if (reload && reload->exchange(false)) {
       const Status st = access_.Reload();
@@ -187,6 +190,7 @@ void Worker::Run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (items[0].revents & ZMQ_POLLIN) ServeControlMessage();
   }
   TANDEM_LOG(kInfo) << "shutting down";
+  if (upload_) DropUpload(Status::Unavailable(options_.name + " is shutting down"));
   measuring_.reset();
   if (loading_ && loading_->thread.joinable()) loading_->thread.join();
   loading_.reset();
@@ -292,6 +296,7 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       return EncodeMessage(MessageType::kHelloAck, h.id, ack.Encode());
     }
     case MessageType::kDeploy: return HandleDeploy(h.id, body);
+    case MessageType::kDeployChunk: return HandleDeployChunk(h.id, body);
     case MessageType::kStatusRequest: return HandleStatus(h.id);
     case MessageType::kPing: {
       PongBody pong;
@@ -417,7 +422,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   if (measuring_) return reply(Status::Unavailable(options_.name + " is measuring links"));
   if (Status hops = CheckHops(d.value()); !hops.ok()) return reply(hops);
   std::shared_ptr<SharedStage> stage;
-  if (d->archive().empty()) {
+  if (d->archive().empty() && d->upload_bytes == 0) {
     // Reuse a stage this worker holds (a redeployment after a failure
     // elsewhere): nothing to transfer or load.
     stage = FindStage(d->stage_sha256);
@@ -425,7 +430,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
       return reply(Status::NotFound("stage " + d->stage_sha256.substr(0, 12) + " is not loaded on " + options_.name +
                                     "; send it"));
   }
-  const uint64_t stage_bytes = stage ? stage->bytes() : d->archive().size();
+  const uint64_t stage_bytes = stage ? stage->bytes() : std::max<uint64_t>(d->archive().size(), d->upload_bytes);
   // The planner counts the same (it learns the depth from HELLO_ACK).
   const uint64_t need = WorkerStageMemory(stage_bytes, d->activation_bytes, options_.queue_depth);
   uint64_t kept = 0;  // memory of the deployments this one runs beside
@@ -445,15 +450,64 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   if (kept_count + 1 > kMaxDeployments)
     return reply(Status::InvalidArgument(options_.name + " already runs " + std::to_string(kept_count) +
                                          " deployments; undeploy one first"));
+  if (upload_) DropUpload(Status::Unavailable("superseded by a later DEPLOY"));
   if (stage) return CompleteDeploy(id, std::move(d).value(), stage, need, t0);
+  if (d->upload_bytes > 0) {
+    // The archive follows in pieces: hold room for it now that the budget
+    // has accepted it.
+    try {
+      upload_ = std::make_unique<StageUpload>(id, current_identity_, std::move(d).value(), need, t0);
+    } catch (const std::bad_alloc&) {
+      return reply(
+          Status::Unavailable(options_.name + " cannot hold a stage of " + std::to_string(need >> 20) + " MiB"));
+    }
+    return "";  // answered when the last piece is in
+  }
+  StartLoading(id, current_identity_, std::move(d).value(), std::move(*current_message_), need, t0);
+  return "";  // answered by FinishLoading
+}
+
+std::string Worker::HandleDeployChunk(uint64_t id, Reader& body) {
+  if (!upload_ || !upload_->Owns(id, current_identity_)) {
+    // Normal after a refused DEPLOY: its sender sends every piece before
+    // reading the answer.
+    TANDEM_LOG(kDebug) << "dropped a DEPLOY_CHUNK of no upload in progress";
+    return "";
+  }
+  auto piece = DecodeDeployChunk(body);
+  const Status added = piece.ok() ? upload_->Add(piece.value()) : piece.status();
+  if (!added.ok()) {
+    Refuse("refused a stage upload: " + added.message());
+    const auto t0 = upload_->t0;
+    upload_.reset();
+    return DeployReply(id, added, 0, t0);
+  }
+  if (!upload_->complete()) return "";
+  std::unique_ptr<StageUpload> u = std::move(upload_);
+  StartLoading(u->id, u->identity, std::move(u->body), zmq::message_t(), u->need, u->t0);
+  return "";  // answered by FinishLoading
+}
+
+void Worker::DropUpload(const Status& why) {
+  std::unique_ptr<StageUpload> u = std::move(upload_);
+  if (!u) return;
+  TANDEM_LOG(kWarning) << "stage " << u->body.stage_index << " upload (" << u->body.stage.size() << " of "
+                       << u->body.upload_bytes << " bytes) dropped: " << why.message();
+  const std::string reply = DeployReply(u->id, why, 0, u->t0);
+  if (!SendBytes(*control_, u->identity, true) || !SendBytes(*control_, reply))
+    TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
+}
+
+void Worker::StartLoading(uint64_t id, std::string identity, DeployBody body, zmq::message_t message, uint64_t need,
+                          std::chrono::steady_clock::time_point t0) {
   // Checking and loading a large stage takes seconds: do it on a thread, so
   // this one goes on answering heartbeats, and reply when it is done.
   loading_ = std::make_unique<Loading>();
   Loading* l = loading_.get();
   l->id = id;
-  l->identity = current_identity_;
-  l->body = std::move(d).value();
-  l->message = std::move(*current_message_);  // keeps body.stage_view valid
+  l->identity = std::move(identity);
+  l->body = std::move(body);
+  l->message = std::move(message);  // keeps body.stage_view valid (an inline archive)
   l->need = need;
   l->t0 = t0;
   l->thread = std::thread([l] {
@@ -462,9 +516,11 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
       l->loaded = Status::Corruption("stage bytes do not match their SHA-256");
     } else {
       try {
-        l->body.stage.assign(archive.data(), archive.size());
-        l->body.stage_view = {};
-        l->message = zmq::message_t();
+        if (l->body.stage.empty()) {  // inline: out of the received frame
+          l->body.stage.assign(archive.data(), archive.size());
+          l->body.stage_view = {};
+          l->message = zmq::message_t();
+        }
         l->loaded = Stage::FromBytes(l->body.stage, "deployed stage " + std::to_string(l->body.stage_index));
       } catch (const std::exception& e) {
         l->loaded = Status::Internal(std::string("cannot load the stage: ") + e.what());
@@ -472,7 +528,6 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
     }
     l->done = true;
   });
-  return "";  // answered by FinishLoading
 }
 
 void Worker::FinishLoading() {
@@ -546,6 +601,8 @@ std::string Worker::HandleUndeploy(uint64_t id, Reader& body) {
   if (!u.ok()) return Error(id, u.status());
   const uint32_t v = u->model_version;
   if (loading_ && (v == 0 || loading_->body.model_version == v)) loading_->discard = true;
+  if (upload_ && (v == 0 || upload_->body.model_version == v))
+    DropUpload(Status::Unavailable("undeployed while its stage was arriving"));
   Retire([v](const Deployment& d) { return v == 0 || d.model_version == v; });
   return EncodeMessage(MessageType::kUndeployAck, id, "");
 }

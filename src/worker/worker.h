@@ -30,6 +30,7 @@
 #include "worker/link_measurement.h"
 #include "worker/options.h"
 #include "worker/stage_pipeline.h"
+#include "worker/stage_upload.h"
 
 namespace tandem {
 
@@ -66,6 +67,16 @@ class Worker {
   // FinishLoading), or reuses a stage it holds and replies at once. Returns
   // the reply, or "" when it comes later.
   std::string HandleDeploy(uint64_t id, Reader& body);
+  // DEPLOY_CHUNK: a piece of the upload_ in progress; when the last is in,
+  // the stage loads. Pieces of no upload (one refused, or dropped) are
+  // dropped. Returns a reply only when the upload fails.
+  std::string HandleDeployChunk(uint64_t id, Reader& body);
+  // Ends the upload in progress (superseded, undeployed, its sender gone):
+  // its DEPLOY is answered with `why`.
+  void DropUpload(const Status& why);
+  // Checks and loads a stage archive on a thread; FinishLoading replies.
+  void StartLoading(uint64_t id, std::string identity, DeployBody body, zmq::message_t message, uint64_t need,
+                    std::chrono::steady_clock::time_point t0);
   void FinishLoading();
   std::string CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
                              std::chrono::steady_clock::time_point t0, bool loaded = false);
@@ -120,6 +131,7 @@ class Worker {
   std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> reapers_;
   void JoinReapers(bool all);
   std::unique_ptr<Loading> loading_;
+  std::unique_ptr<StageUpload> upload_;         // a stage archive arriving in pieces
   std::string current_identity_;                // of the request being handled
   zmq::message_t* current_message_ = nullptr;   // its frame (HandleDeploy may keep it)
   std::unique_ptr<LinkMeasurement> measuring_;  // MEASURE_LINKS in progress

@@ -77,7 +77,7 @@ void ExpectServing(Control& c) {
 
 TEST_CASE("worker refuses malformed control messages and keeps serving", "[worker]") {
   test::TempDir dir;
-  test::WorkerProcess w("w", dir.path(), {"--max-message-mb", "1"});
+  test::WorkerProcess w("w", dir.path(), {"--max-message-mb", "17"});
   Control c(w.endpoint());
   c.SendRaw("hello, not tandem");
   CHECK(ErrorOf(c.Receive()).code == Status::Code::kCorruption);
@@ -112,11 +112,11 @@ TEST_CASE("worker refuses malformed control messages and keeps serving", "[worke
     CHECK(replies == std::vector<MessageType>{MessageType::kError, MessageType::kPong});
   }
 
-  // Over ZMQ_MAXMSGSIZE (1 MiB here): ZeroMQ drops the connection; the worker
-  // serves the next peer.
+  // Over ZMQ_MAXMSGSIZE (17 MiB here): ZeroMQ drops the connection; the
+  // worker serves the next peer.
   {
     Control big(w.endpoint());
-    big.SendRaw(EncodeMessage(MessageType::kPing, 1, std::string(2 << 20, 'x')));
+    big.SendRaw(EncodeMessage(MessageType::kPing, 1, std::string(18 << 20, 'x')));
     CHECK(big.Receive(1000).empty());
   }
   Control again(w.endpoint());
@@ -212,6 +212,78 @@ TEST_CASE("deploy errors are clear and leave the worker serving", "[worker]") {
   ExpectServing(c);
 }
 
+// Sends a DEPLOY whose archive follows in DEPLOY_CHUNKs of `piece` bytes, as
+// a dispatcher does.
+void SendUpload(Control& c, uint64_t id, DeployBody d, const std::string& archive, size_t piece = kDeployChunkBytes) {
+  d.stage.clear();
+  d.upload_bytes = archive.size();
+  c.SendRaw(EncodeMessage(MessageType::kDeploy, id, d.Encode()));
+  for (size_t off = 0; off < archive.size(); off += piece)
+    c.SendRaw(EncodeDeployChunk(id, off, std::string_view(archive).substr(off, piece)));
+}
+
+TEST_CASE("a stage arrives in pieces: budget checked first, pieces in order from its sender only", "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path(), {"--memory-mb", "1"});
+  Control c(w.endpoint());
+  DeployBody d;
+  d.model_id = "m";
+  d.model_version = 1;
+  d.next_hop = "tcp://127.0.0.1:1";
+  // Over the budget: refused at the DEPLOY, before any piece; the pieces
+  // that follow are dropped without a word.
+  const std::string big(3 << 20, 'w');
+  d.stage_sha256 = Sha256Hex(big);
+  SendUpload(c, 1, d, big);
+  auto ack = BodyOf<DeployAckBody>(c.Receive());
+  CHECK(ack.code == Status::Code::kInvalidArgument);
+  CHECK(ack.message.find("memory budget of 1 MiB") != std::string::npos);
+  CHECK(c.Receive(300).empty());
+  ExpectServing(c);
+
+  // A piece out of order fails the upload.
+  const std::string junk(300000, 'j');
+  d.stage_sha256 = Sha256Hex(junk);
+  d.upload_bytes = junk.size();
+  c.SendRaw(EncodeMessage(MessageType::kDeploy, 2, d.Encode()));
+  c.SendRaw(EncodeDeployChunk(2, 1000, std::string_view(junk).substr(1000, 1000)));
+  ack = BodyOf<DeployAckBody>(c.Receive());
+  CHECK(ack.code == Status::Code::kCorruption);
+  CHECK(ack.message.find("does not follow the 0 bytes received of 300000") != std::string::npos);
+
+  // Pieces with another DEPLOY's id, or from another connection, are not
+  // part of this upload; the right ones complete it, and the archive is
+  // checked and loaded whole (junk: not a TorchScript module).
+  c.SendRaw(EncodeMessage(MessageType::kDeploy, 3, d.Encode()));
+  c.SendRaw(EncodeDeployChunk(3, 0, std::string_view(junk).substr(0, 100000)));
+  c.SendRaw(EncodeDeployChunk(4, 100000, std::string(100000, 'x')));
+  Control other(w.endpoint());
+  other.SendRaw(EncodeDeployChunk(3, 100000, std::string(100000, 'x')));
+  CHECK(other.Receive(300).empty());
+  c.SendRaw(EncodeDeployChunk(3, 100000, std::string_view(junk).substr(100000, 100000)));
+  c.SendRaw(EncodeMessage(MessageType::kPing, 5, ""));  // answered mid-upload
+  CHECK(TypeOf(c.Receive()) == MessageType::kPong);
+  c.SendRaw(EncodeDeployChunk(3, 200000, std::string_view(junk).substr(200000)));
+  ack = BodyOf<DeployAckBody>(c.Receive());
+  CHECK(ack.code == Status::Code::kInvalidArgument);
+  CHECK(ack.message.find("not a TorchScript module") != std::string::npos);
+
+  // An upload superseded by another DEPLOY is answered, and so is the new one.
+  c.SendRaw(EncodeMessage(MessageType::kDeploy, 6, d.Encode()));
+  c.SendRaw(EncodeDeployChunk(6, 0, std::string_view(junk).substr(0, 1000)));
+  d.upload_bytes = 0;
+  d.stage = "tiny";
+  d.stage_sha256 = Sha256Hex(d.stage);
+  c.SendRaw(EncodeMessage(MessageType::kDeploy, 7, d.Encode()));
+  const std::string r1 = c.Receive(), r2 = c.Receive();
+  REQUIRE(TypeOf(r1) == MessageType::kDeployAck);
+  REQUIRE(TypeOf(r2) == MessageType::kDeployAck);
+  CHECK(DecodeHeader(r1.data(), r1.size())->id == 6);
+  CHECK(BodyOf<DeployAckBody>(r1).message.find("superseded") != std::string::npos);
+  CHECK(DecodeHeader(r2.data(), r2.size())->id == 7);
+  ExpectServing(c);
+}
+
 uint32_t DeploymentsOf(Control& c) {
   const std::string pong = c.Call(MessageType::kPing, "", 78);
   REQUIRE(TypeOf(pong) == MessageType::kPong);
@@ -234,11 +306,11 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   d.model_id = "m";
   d.model_version = 1;
   d.next_hop = "tcp://127.0.0.1:1";
-  d.stage = stage.value()->Serialize().value();
-  d.stage_sha256 = Sha256Hex(d.stage);
-  // The worker checks and loads 45 MB on a thread: a PING sent right after
-  // the DEPLOY is answered first.
-  c.SendRaw(EncodeMessage(MessageType::kDeploy, 1, d.Encode()));
+  const std::string archive = stage.value()->Serialize().value();
+  d.stage_sha256 = Sha256Hex(archive);
+  // The worker takes 45 MB in pieces, then checks and loads it on a thread:
+  // a PING sent right after the last piece is answered first.
+  SendUpload(c, 1, d, archive);
   c.SendRaw(EncodeMessage(MessageType::kPing, 2, ""));
   const std::string first = c.Receive();
   CHECK(TypeOf(first) == MessageType::kPong);
@@ -249,7 +321,6 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
 
   // Reuse by hash, replacing version 1.
   const std::string sha = d.stage_sha256;
-  d.stage.clear();
   d.model_version = 2;
   auto ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
   CHECK(ack.code == Status::Code::kOk);

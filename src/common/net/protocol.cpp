@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kMagic[4] = {'T', 'N', 'D', 'M'};
 
-bool KnownType(uint16_t t) { return (t >= 1 && t <= 17) || t == 20 || t == 21; }
+bool KnownType(uint16_t t) { return (t >= 1 && t <= 18) || t == 20 || t == 21; }
 
 Status Truncated(const char* what) { return Status::Corruption(std::string(what) + " body is truncated or malformed"); }
 
@@ -62,6 +62,7 @@ const char* MessageTypeName(MessageType t) {
     case MessageType::kLinksReport: return "LINKS_REPORT";
     case MessageType::kKeyRequest: return "KEY_REQUEST";
     case MessageType::kKeyReply: return "KEY_REPLY";
+    case MessageType::kDeployChunk: return "DEPLOY_CHUNK";
     case MessageType::kActivation: return "ACTIVATION";
     case MessageType::kRequestFailed: return "REQUEST_FAILED";
   }
@@ -188,6 +189,7 @@ std::string DeployBody::Encode() const {
   w.U8(beside ? 1 : 0);
   w.Str(prev_key);
   w.Str(next_key);
+  w.U64(upload_bytes);
   return s;
 }
 Result<DeployBody> DeployBody::Decode(Reader& r, bool copy_stage) {
@@ -220,7 +222,13 @@ Result<DeployBody> DeployBody::Decode(Reader& r, bool copy_stage) {
   }
   if (r.remaining() > 0) {  // minor 5
     if (!GetKey(r, &b.prev_key) || !GetKey(r, &b.next_key)) return Truncated("DEPLOY (keys)");
+  }
+  if (r.remaining() > 0) {  // minor 6
+    if (!r.U64(&b.upload_bytes)) return Truncated("DEPLOY (upload size)");
     if (r.remaining() != 0) return Truncated("DEPLOY");
+    if (b.upload_bytes > kMaxStageBytes || (b.upload_bytes > 0 && n > 0))
+      return Status::Corruption("DEPLOY announces an upload of " + std::to_string(b.upload_bytes) +
+                                " bytes beside an inline archive, or over " + std::to_string(kMaxStageBytes));
   }
   if (n == 0 && b.stage_sha256.empty())
     return Status::Corruption("DEPLOY carries neither a stage nor the SHA-256 of one to reuse");
@@ -257,6 +265,30 @@ Result<uint32_t> DecodeProbe(Reader& r) {
     return Status::InvalidArgument("PROBE asks for a " + std::to_string(reply_bytes) + "-byte reply; the most is " +
                                    std::to_string(kMaxProbeBytes));
   return reply_bytes;
+}
+
+std::string EncodeDeployChunk(uint64_t id, uint64_t offset, std::string_view bytes) {
+  std::string m = StartMessage();
+  m.reserve(m.size() + 8 + bytes.size());
+  Writer w(&m);
+  w.U64(offset);
+  w.Raw(bytes.data(), bytes.size());
+  FinishMessage(MessageType::kDeployChunk, id, &m);
+  return m;
+}
+
+Result<DeployChunk> DecodeDeployChunk(Reader& r) {
+  DeployChunk c;
+  if (!r.U64(&c.offset)) return Truncated("DEPLOY_CHUNK");
+  const size_t n = r.remaining();
+  if (n == 0 || n > kMaxDeployChunkBytes)
+    return Status::Corruption("DEPLOY_CHUNK carries " + std::to_string(n) + " bytes; 1.." +
+                              std::to_string(kMaxDeployChunkBytes) + " are allowed");
+  const uint8_t* at = nullptr;
+  r.Skip(n, &at);
+  c.bytes = std::string_view(reinterpret_cast<const char*>(at), n);
+  if (c.offset > kMaxStageBytes) return Status::Corruption("DEPLOY_CHUNK offset is past the largest stage");
+  return c;
 }
 
 std::string MeasureLinksBody::Encode() const {

@@ -39,7 +39,7 @@ constexpr uint8_t kProtocolMajor = 1;
 // 5: CurveZMQ keys: HELLO names the cluster's worker keys, HELLO_ACK the
 //    worker's own, DEPLOY the previous and next hop's, MEASURE_LINKS each
 //    peer's; KEY_REQUEST/KEY_REPLY on a worker's key announce socket.
-constexpr uint8_t kProtocolMinor = 5;
+constexpr uint8_t kProtocolMinor = 6;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -74,6 +74,8 @@ enum class MessageType : uint16_t {
   // for its public key (how a key that differs from the pinned one is named)
   kKeyRequest = 16,
   kKeyReply = 17,
+  // a stage archive in pieces after its DEPLOY (minor 6)
+  kDeployChunk = 18,
   // data: along the pipeline, dispatcher -> stage 0 -> ... -> dispatcher
   kActivation = 20,
   kRequestFailed = 21,
@@ -165,6 +167,13 @@ struct DeployBody {
   // dispatcher's results socket). Empty: insecure mode.
   std::string prev_key;
   std::string next_key;
+  // Minor 6: the archive is not in this message but follows in DEPLOY_CHUNK
+  // messages (same id, in order) totalling this many bytes; `stage` is then
+  // empty. 0: the archive, if any, is inline. Sent in pieces, a large stage
+  // never makes one huge message: the receiver holds the stage once (not
+  // also a ciphertext copy), checks its memory budget before any of it
+  // arrives, and goes on answering heartbeats between pieces.
+  uint64_t upload_bytes = 0;
   std::string Encode() const;
   static Result<DeployBody> Decode(Reader& r, bool copy_stage = true);
   // The archive: `stage`, or `stage_view` when decoded without a copy.
@@ -225,6 +234,20 @@ struct ErrorBody {
   static Result<ErrorBody> Decode(Reader& r);
   Status ToStatus() const;
 };
+
+// DEPLOY_CHUNK (minor 6): u64 offset, then the bytes of the archive from
+// that offset (the rest of the body, at most kMaxDeployChunkBytes). Its
+// header id is its DEPLOY's. No reply: the DEPLOY_ACK of the DEPLOY answers
+// when the last piece is in (or at once, refusing the DEPLOY; pieces of a
+// refused or unknown upload are dropped).
+constexpr size_t kDeployChunkBytes = 1u << 20;      // what a dispatcher sends
+constexpr size_t kMaxDeployChunkBytes = 16u << 20;  // what a worker accepts
+struct DeployChunk {
+  uint64_t offset = 0;
+  std::string_view bytes;  // points into the decoded buffer
+};
+std::string EncodeDeployChunk(uint64_t id, uint64_t offset, std::string_view bytes);
+Result<DeployChunk> DecodeDeployChunk(Reader& r);
 
 // ---- link measurement (minor 3) -----------------------------------------
 

@@ -175,11 +175,12 @@ TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   d.stage = std::string(100, 's');
   const std::string body = d.Encode();
   // A 1.0 DEPLOY ends before the flags byte, a 1.1 one before the two key
-  // strs (empty here: 4 bytes each); every other cut is refused.
-  const size_t v10_size = body.size() - 9, v11_size = body.size() - 8;
+  // strs (empty here: 4 bytes each), a 1.5 one before the u64 upload size;
+  // every other cut is refused.
+  const size_t v15_size = body.size() - 8, v11_size = v15_size - 8, v10_size = v11_size - 1;
   for (size_t n = 0; n < body.size(); ++n) {
     Reader r(body.data(), n);
-    CHECK(DeployBody::Decode(r).ok() == (n == v10_size || n == v11_size));
+    CHECK(DeployBody::Decode(r).ok() == (n == v10_size || n == v11_size || n == v15_size));
   }
   {
     Reader r(body.data(), v10_size);
@@ -200,7 +201,7 @@ TEST_CASE("truncated and oversized bodies are refused", "[protocol]") {
   CHECK_FALSE(HelloBody::Decode(hr).ok());
   // A stage length beyond the remaining bytes (a lying length field).
   std::string lying = body;
-  lying[lying.size() - 8 - 100 - 8 + 5] = 0x7f;  // past the two empty key strs and the stage
+  lying[lying.size() - 8 - 8 - 100 - 8 + 5] = 0x7f;  // past the upload size, the two empty key strs, the stage
   Reader lr(lying);
   CHECK_FALSE(DeployBody::Decode(lr).ok());
   // Counts beyond their bounds.
@@ -289,6 +290,66 @@ TEST_CASE("HELLO_ACK carries the worker's queue depth from 1.4, and decodes a 1.
   CHECK_FALSE(HelloAckBody::Decode(cut).ok());
   Reader cut_key(body.data(), body.size() - 2);
   CHECK_FALSE(HelloAckBody::Decode(cut_key).ok());
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST_CASE("1.6: a DEPLOY announces its archive's pieces, and DEPLOY_CHUNK is bounded", "[protocol]") {
+  DeployBody d;
+  d.model_id = "abc";
+  d.model_version = 3;
+  d.num_stages = 2;
+  d.next_hop = "tcp://127.0.0.1:5561";
+  d.stage_sha256 = std::string(64, 'f');
+  d.upload_bytes = 5u << 20;
+  const std::string body = d.Encode();
+  Reader r(body);
+  auto back = DeployBody::Decode(r);
+  REQUIRE(back.ok());
+  CHECK(back->upload_bytes == 5u << 20);
+  CHECK(back->archive().empty());
+  // A 1.5 DEPLOY ends before the upload size: none.
+  Reader old(body.data(), body.size() - 8);
+  auto older = DeployBody::Decode(old);
+  REQUIRE(older.ok());
+  CHECK(older->upload_bytes == 0);
+  Reader cut(body.data(), body.size() - 3);
+  CHECK_FALSE(DeployBody::Decode(cut).ok());
+  // Pieces beside an inline archive, or more than any stage: refused.
+  d.stage = "inline";
+  const std::string both = d.Encode();
+  Reader rb(both);
+  CHECK(DeployBody::Decode(rb).status().code() == Status::Code::kCorruption);
+  d.stage.clear();
+  d.upload_bytes = kMaxStageBytes + 1;
+  const std::string huge = d.Encode();
+  Reader rh(huge);
+  CHECK_FALSE(DeployBody::Decode(rh).ok());
+
+  const std::string piece(1000, 'x');
+  const std::string m = EncodeDeployChunk(9, 4096, piece);
+  auto h = DecodeHeader(m.data(), m.size());
+  REQUIRE(h.ok());
+  CHECK(h->type == MessageType::kDeployChunk);
+  CHECK(h->id == 9);
+  Reader cr = BodyOf(m);
+  auto c = DecodeDeployChunk(cr);
+  REQUIRE(c.ok());
+  CHECK(c->offset == 4096);
+  CHECK(c->bytes == piece);
+  // No bytes, too many bytes, or a truncated offset: refused.
+  const std::string empty = EncodeDeployChunk(9, 0, "");
+  Reader er = BodyOf(empty);
+  CHECK_FALSE(DecodeDeployChunk(er).ok());
+  const std::string big = EncodeDeployChunk(9, 0, std::string(kMaxDeployChunkBytes + 1, 'y'));
+  Reader br = BodyOf(big);
+  CHECK_FALSE(DecodeDeployChunk(br).ok());
+  Reader tr(m.data() + kHeaderSize, 5);
+  CHECK_FALSE(DecodeDeployChunk(tr).ok());
 }
 
 }  // namespace
