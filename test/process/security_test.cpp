@@ -252,7 +252,8 @@ bool Holds(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-TEST_CASE("a capture of an encrypted run holds no plaintext of its input, but one of an insecure run does", "[security][root]") {
+TEST_CASE("a capture of an encrypted run holds no plaintext of its input, but one of an insecure run does",
+          "[security][root]") {
   const auto which = test::RunCommand("command -v tcpdump");
   if (::geteuid() != 0 || which.exit_code != 0) {
     WARN("skipped: capturing loopback traffic needs root and tcpdump");

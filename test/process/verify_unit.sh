@@ -21,6 +21,11 @@ sed "s|/usr/local/bin/tandem-worker|$worker|" "$unit" >"$tmp/tandem-worker.servi
 check "$tmp/tandem-worker.service"
 grep -q '^Restart=on-failure' "$unit"
 grep -q '^DynamicUser=yes\|^User=' "$unit"
+# The worker's key pair is made on first start, kept after, and reload rereads authorized_keys.
+grep -q '^StateDirectory=tandem' "$unit"
+grep -q '^ExecStartPre=.*tandem-worker keygen --if-missing' "$unit"
+grep -q '^ExecReload=.*-HUP' "$unit"
+grep -q '^LimitNOFILE=' "$unit"
 # The check itself must catch a warning: a unit with a misspelt key fails.
 sed 's/^Restart=on-failure/Restrat=on-failure/' "$tmp/tandem-worker.service" >"$tmp/bad.service"
 if check "$tmp/bad.service" >/dev/null; then
