@@ -1,5 +1,6 @@
 // Fuzz target: a message as any socket receives it: the header, then the body
-// of its type (every control body, PROBE, KEY_REPLY, REQUEST_FAILED).
+// of its type (every control body, PROBE, DEPLOY_CHUNK, KEY_REPLY,
+// REQUEST_FAILED).
 #include <cstddef>
 #include <cstdint>
 
@@ -24,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case MessageType::kMeasureLinks: (void)MeasureLinksBody::Decode(r); break;
     case MessageType::kLinksReport: (void)LinksReportBody::Decode(r); break;
     case MessageType::kKeyReply: (void)KeyReplyBody::Decode(r); break;
+    case MessageType::kDeployChunk: (void)DecodeDeployChunk(r); break;
     case MessageType::kRequestFailed: (void)RequestFailedBody::Decode(r); break;
     default: break;  // no body, or ACTIVATION (its own target)
   }

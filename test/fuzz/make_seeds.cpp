@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   d.prev_key = key;
   d.next_key = key;
   Write(p, "deploy", EncodeMessage(MessageType::kDeploy, 2, d.Encode()));
+  d.stage.clear();
+  d.upload_bytes = 5 << 20;
+  Write(p, "deploy_upload", EncodeMessage(MessageType::kDeploy, 2, d.Encode()));
   Write(p, "deploy_ack",
         EncodeMessage(MessageType::kDeployAck, 2, DeployAckBody{Status::Code::kOk, "", 9, 0.5}.Encode()));
   StatusBody st;
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   Write(p, "error", EncodeMessage(MessageType::kError, 5, ErrorBody{Status::Code::kTimeout, "late"}.Encode()));
   Write(p, "undeploy", EncodeMessage(MessageType::kUndeploy, 6, UndeployBody{7}.Encode()));
   Write(p, "probe", EncodeProbe(8, 100, 50));
+  Write(p, "deploy_chunk", EncodeDeployChunk(2, 4096, "stage bytes"));
   MeasureLinksBody m;
   m.peers = {{"pi-2", "tcp://10.0.0.2:5550", key}};
   Write(p, "measure_links", EncodeMessage(MessageType::kMeasureLinks, 9, m.Encode()));
