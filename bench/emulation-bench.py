@@ -119,7 +119,8 @@ def emulate(args, run_dir, nodes, inner):
     with open(script, "w") as f:
         f.write(inner)
     cmd = [sys.executable, EMULATE, "up", "--profile", args.profile, "--nodes", str(nodes), "--dir",
-           os.path.join(run_dir, "emu"), "--build", args.build, "--", "bash", script]
+           os.path.join(run_dir, "emu"), "--build", args.build] + (["--insecure"] if args.insecure else []) + [
+               "--", "bash", script]
     with open(os.path.join(run_dir, "emulate.log"), "w") as f:
         p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
         try:
@@ -423,6 +424,8 @@ def main():
     ap.add_argument("--codec-inputs", type=int, default=16)
     ap.add_argument("--skip-codecs", action="store_true")
     ap.add_argument("--run-timeout", type=float, default=900)
+    ap.add_argument("--insecure", action="store_true",
+                    help="plain links without keys (CurveZMQ on every link otherwise): the cost of encryption")
     ap.add_argument("--out", required=True, help="results directory (kept between runs)")
     ap.add_argument("--breakdown-nodes", default="2,8", help="node counts in the per-stage table")
     ap.add_argument("--report-only", action="store_true", help="print the tables (and plots) from OUT")

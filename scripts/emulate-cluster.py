@@ -104,6 +104,12 @@ def up(args):
     for stale in ("cluster.json", "state.json"):
         if os.path.exists(os.path.join(args.dir, stale)):
             os.remove(os.path.join(args.dir, stale))
+    if not args.insecure:
+        # CurveZMQ on every link (docs/security.md): the dispatcher's key pair
+        # and the file of keys the workers obey; the workers' own pairs below.
+        dispatcher_bin = os.path.abspath(os.path.join(args.build, "bin/tandem-dispatcher"))
+        keygen(dispatcher_bin, os.path.join(args.dir, "dispatcher.key"))
+        shutil.copyfile(os.path.join(args.dir, "dispatcher.key.pub"), os.path.join(args.dir, "authorized_keys"))
     tag = "td%04x" % random.randrange(0x10000)
     subnet = f"10.213.{random.randrange(1, 255)}"
     state = {"tag": tag, "subnet": subnet, "profile": name, "hub": f"{tag}-hub", "root_veth": f"{tag}-d",
@@ -176,9 +182,15 @@ def up(args):
             with open(os.path.join(n["cgroup"], "cpu.cfs_quota_us"), "w") as f:
                 f.write(str(int(period * node["cpu_share"])))
             log = open(os.path.join(args.dir, f"n{i}.log"), "w")
+            if args.insecure:
+                security = "--insecure"
+            else:
+                key = os.path.join(args.dir, f"n{i}.key")
+                keygen(worker_bin, key)
+                security = f"--secret-key {key} --authorized-keys {os.path.join(args.dir, 'authorized_keys')}"
             cmd = (f"echo $$ > {n['cgroup']}/cgroup.procs && exec ip netns exec {ns} {worker_bin} "
                    f"--listen tcp://{n['ip']}:{CONTROL_PORT} --name n{i} --threads {node['threads']} "
-                   f"--memory-mb {node['memory_mb']}")
+                   f"--memory-mb {node['memory_mb']} {security}")
             p = subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             PROCS[n["name"]] = p
             n["pid"] = p.pid
@@ -195,6 +207,12 @@ def up(args):
                          "latency_ms": node["latency_ms"] / 2} for n in state["nodes"]],
             "network": {"dispatcher_latency_ms": node["latency_ms"] / 2},
         }
+        if args.insecure:
+            cluster["insecure"] = True
+        else:
+            cluster["dispatcher"]["secret_key"] = "dispatcher.key"
+            for n in cluster["workers"]:
+                n["public_key"] = f"{n['name']}.key.pub"
         # Written once every worker listens: its presence means "up".
         tmp = os.path.join(args.dir, "cluster.json.tmp")
         with open(tmp, "w") as f:
@@ -206,6 +224,12 @@ def up(args):
     print(f"emulate-cluster: {args.nodes} node(s) of '{name}' up; cluster config {args.dir}/cluster.json",
           file=sys.stderr)
     return state
+
+
+def keygen(binary, secret):
+    """A key pair (tandem keygen) unless one is there: secret 0600, SECRET.pub."""
+    subprocess.run([binary, "keygen", "--secret", secret, "--if-missing"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
 
 
 def spawn_delayer(delayer_bin, ns, queue, delay_ms, log_path):
@@ -399,6 +423,8 @@ def main():
     u.add_argument("--nodes", type=int, required=True)
     u.add_argument("--dir", required=True)
     u.add_argument("--build", default="build")
+    u.add_argument("--insecure", action="store_true",
+                   help="plain links, no keys (every link is CurveZMQ otherwise)")
     u.add_argument("command", nargs=argparse.REMAINDER)
     f = sub.add_parser("fault")
     f.add_argument("--dir", required=True)
