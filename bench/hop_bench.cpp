@@ -7,7 +7,10 @@
 // path includes encoding (codec + header) before sending and decoding (header,
 // checksum, codec) after receiving.
 //
-// Usage: hop_bench [--bytes N] [--messages M]
+// With --curve every data hop is CurveZMQ (as tandem runs with keys): the
+// cost of encryption is the difference to a run without it.
+//
+// Usage: hop_bench [--bytes N] [--messages M] [--curve]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -21,8 +24,10 @@
 
 #include "common/net/activation.h"
 #include "common/net/codec.h"
+#include "common/net/curve_keys.h"
 #include "common/net/protocol.h"
 #include "common/net/transport.h"
+#include "common/net/zap.h"
 
 using namespace tandem;
 using Clock = std::chrono::steady_clock;
@@ -45,12 +50,17 @@ struct HopResult {
 };
 
 // `make` builds the message to send; `consume` checks a received one.
+// With `keys` the data hop is CURVE (the receiver's key pair; no ZAP handler,
+// so any client key is taken).
 template <typename Make, typename Consume>
-HopResult Measure(int messages, const Make& make, const Consume& consume) {
+HopResult Measure(int messages, const LinkKeys& keys, const Make& make, const Consume& consume) {
   zmq::context_t ctx(1);
   zmq::socket_t pull(ctx, zmq::socket_type::pull), push(ctx, zmq::socket_type::push);
   zmq::socket_t ack_out(ctx, zmq::socket_type::push), ack_in(ctx, zmq::socket_type::pull);
   for (auto* s : {&pull, &push, &ack_out, &ack_in}) s->set(zmq::sockopt::linger, 0);
+  if (!SecureServerSocket(pull, keys, "data").ok() ||
+      !SecureClientSocket(push, keys, keys ? keys->public_key : std::string()).ok())
+    std::abort();
   pull.bind("tcp://127.0.0.1:*");
   ack_in.bind("tcp://127.0.0.1:*");
   push.connect(pull.get(zmq::sockopt::last_endpoint));
@@ -95,6 +105,7 @@ HopResult Measure(int messages, const Make& make, const Consume& consume) {
 int main(int argc, char** argv) {
   size_t bytes = 1 << 20;
   int messages = 200;
+  bool curve = false;
   CLI::App app{"hop_bench: one activation over loopback TCP, tandem's wire path against a plain ZeroMQ push"};
   app.add_option("--bytes", bytes, "activation size")
       ->capture_default_str()
@@ -102,18 +113,21 @@ int main(int argc, char** argv) {
   app.add_option("--messages", messages, "messages per measurement")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  app.add_flag("--curve", curve, "encrypt every hop with CurveZMQ, as tandem does with keys");
   CLI11_PARSE(app, argc, argv);
+  LinkKeys keys;
+  if (curve) keys = GenerateCurveKeyPair().value();
   const std::vector<HostTensor> tensors{Activation(bytes)};
   const HostTensor& t = tensors[0];
   const std::string raw(reinterpret_cast<const char*>(t.data.data()), t.data.size());
-  std::printf("activation %s float32 (%zu bytes, %.0f%% zeros), %d messages, loopback TCP\n\n",
-              ShapeToString(t.shape).c_str(), t.data.size(), 50.0, messages);
+  std::printf("activation %s float32 (%zu bytes, %.0f%% zeros), %d messages, loopback TCP%s\n\n",
+              ShapeToString(t.shape).c_str(), t.data.size(), 50.0, messages, curve ? ", CurveZMQ" : "");
   std::printf(
       "| path | wire bytes | lockstep round trip (median, us) | stream (us/message) | overhead vs plain, lockstep (us) "
       "|\n");
   std::printf("|---|---|---|---|---|\n");
   HopResult plain = Measure(
-      messages, [&] { return raw; }, [](const zmq::message_t&) {});
+      messages, keys, [&] { return raw; }, [](const zmq::message_t&) {});
   std::printf("| plain ZeroMQ push | %zu | %.0f | %.0f | - |\n", plain.wire_bytes, plain.lockstep_us, plain.stream_us);
   for (const char* name : {"raw", "lz4", "zfp+lz4", "zfp+lz4:accuracy=0.001"}) {
     CodecSpec spec = ParseCodec(name).value();
@@ -128,7 +142,7 @@ int main(int argc, char** argv) {
       auto ah = DecodeActivationHeader(r);
       if (!hd.ok() || !ah.ok() || !DecodeActivationPayload(r, ah.value(), ~uint64_t{0}).ok()) std::abort();
     };
-    HopResult res = Measure(messages, make, consume);
+    HopResult res = Measure(messages, keys, make, consume);
     std::printf("| tandem %s | %zu | %.0f | %.0f | %+.0f |\n", name, res.wire_bytes, res.lockstep_us, res.stream_us,
                 res.lockstep_us - plain.lockstep_us);
   }
