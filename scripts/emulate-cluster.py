@@ -210,9 +210,10 @@ def up(args):
         if args.insecure:
             cluster["insecure"] = True
         else:
-            cluster["dispatcher"]["secret_key"] = "dispatcher.key"
+            # Absolute paths: tools copy this config elsewhere (emulation-bench does).
+            cluster["dispatcher"]["secret_key"] = os.path.abspath(os.path.join(args.dir, "dispatcher.key"))
             for n in cluster["workers"]:
-                n["public_key"] = f"{n['name']}.key.pub"
+                n["public_key"] = os.path.abspath(os.path.join(args.dir, f"{n['name']}.key.pub"))
         # Written once every worker listens: its presence means "up".
         tmp = os.path.join(args.dir, "cluster.json.tmp")
         with open(tmp, "w") as f:
