@@ -209,6 +209,16 @@ TEST_CASE("deploy errors are clear and leave the worker serving", "[worker]") {
   auto s = BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, ""));
   CHECK(s.state == WorkerState::kError);
   CHECK(s.last_error.find("memory budget") != std::string::npos);
+  // The next hop must be a numeric tcp:// endpoint: a DEPLOY cannot make the
+  // worker connect to a local socket, look a name up, or bind.
+  for (const char* hop : {"ipc:///tmp/tandem-next", "inproc://next", "tcp://localhost:5555", "tcp://*:5555",
+                          "tcp://127.0.0.1:*", "tcp://127.0.0.1;10.0.0.1:5555", "udp://127.0.0.1:5555"}) {
+    INFO(hop);
+    d.next_hop = hop;
+    ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+    CHECK(ack.code == Status::Code::kInvalidArgument);
+    CHECK(ack.message.find("is not tcp://ADDRESS:PORT with a numeric address") != std::string::npos);
+  }
   ExpectServing(c);
 }
 
@@ -399,6 +409,33 @@ TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes e
   CHECK(report.links[1].code == Status::Code::kTimeout);
   CHECK(report.links[1].message.find("did not") != std::string::npos);
   ExpectServing(c);
+
+  // Only numeric tcp:// peers are probed.
+  for (const char* peer : {"tcp://localhost:5555", "ipc:///tmp/x", "tcp://*:5555"}) {
+    INFO(peer);
+    MeasureLinksBody named = m;
+    named.peers = {{"p", peer, ""}};
+    const ErrorBody e = ErrorOf(c.Call(MessageType::kMeasureLinks, named.Encode()));
+    CHECK(e.code == Status::Code::kInvalidArgument);
+    CHECK(e.message.find("numeric") != std::string::npos);
+  }
+  // Probing runs beside the control thread: a heartbeat sent while the worker
+  // waits on a peer that never answers is answered at once.
+  MeasureLinksBody slow;
+  slow.rounds = 2;
+  slow.timeout_s = 2;
+  slow.peers = {{"gone", "tcp://127.0.0.1:" + std::to_string(test::FreePort()), ""}};
+  c.SendRaw(EncodeMessage(MessageType::kMeasureLinks, 10, slow.Encode()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto ping_sent = std::chrono::steady_clock::now();
+  c.SendRaw(EncodeMessage(MessageType::kPing, 11, ""));
+  const std::string pong = c.Receive(1500);
+  REQUIRE_FALSE(pong.empty());
+  CHECK(TypeOf(pong) == MessageType::kPong);
+  CHECK(std::chrono::steady_clock::now() - ping_sent < std::chrono::milliseconds(1500));
+  const std::string slow_report = c.Receive(20000);
+  REQUIRE(TypeOf(slow_report) == MessageType::kLinksReport);
+  CHECK(BodyOf<LinksReportBody>(slow_report).links.at(0).code == Status::Code::kTimeout);
 }
 
 TEST_CASE("SIGTERM stops an idle worker cleanly", "[worker]") {
