@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the decoders with clang, AddressSanitizer and UBSan, runs the unit
-# tests that do not need LibTorch under them, then runs each libFuzzer target
-# (test/fuzz) for SECONDS seconds (default 60) from its committed seed corpus.
+# tests and the worker tests (a sanitized tandem-worker, LibTorch included)
+# under them, then runs each libFuzzer target (test/fuzz) for SECONDS seconds
+# (default 60) from its committed seed corpus. The worker tests need the
+# exported fixtures (scripts/ensure-fixtures.sh; $TANDEM_FIXTURE_DIR).
 # Fails on any sanitizer report, test failure or fuzzer crash; a crashing
 # input is kept in $build/crashes/TARGET/ to reproduce with
 #   $build/bin/TARGET $build/crashes/TARGET/crash-...
@@ -14,7 +16,7 @@ case "$seconds" in
 esac
 build=${TANDEM_FUZZ_BUILD_DIR:-build-fuzz}
 targets=(fuzz_protocol fuzz_activation fuzz_codec_frame fuzz_npy fuzz_files)
-unit_tests=(util_test tensor_test net_test config_test plan_test)
+unit_tests=(util_test tensor_test net_test config_test plan_test worker_unit_test worker_test)
 
 if ! command -v clang++-14 >/dev/null; then
   echo "fuzz: clang++-14 is missing (scripts/install-deps.sh installs it)" >&2
@@ -23,16 +25,23 @@ fi
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTANDEM_BUILD_FUZZERS=ON -DTANDEM_ENABLE_ASAN=ON -DTANDEM_BUILD_TESTS=ON \
   -DTANDEM_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j2 --target "${targets[@]}" "${unit_tests[@]}"
+cmake --build "$build" -j2 --target "${targets[@]}" "${unit_tests[@]}" tandem-worker
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# LibTorch is not instrumented: its containers cross into ours (container
+# overflow checks would misfire) and it keeps allocations for the process's
+# life (leak checks would too), so those two checks are off for the binaries
+# that link it; every other ASan and UBSan check stays on.
+torch_free_asan=detect_leaks=1:abort_on_error=1
+torch_asan=detect_leaks=0:detect_container_overflow=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for t in "${unit_tests[@]}"; do
   echo "fuzz: $t under ASan/UBSan"
-  "$build/bin/$t" >"$build/$t.log" 2>&1 || { cat "$build/$t.log" >&2; echo "fuzz: $t failed" >&2; exit 1; }
+  case "$t" in worker*) export ASAN_OPTIONS=$torch_asan ;; *) export ASAN_OPTIONS=$torch_free_asan ;; esac
+  "$build/bin/$t" >"$build/$t.log" 2>&1 || { tail -n 80 "$build/$t.log" >&2; echo "fuzz: $t failed" >&2; exit 1; }
   tail -n 2 "$build/$t.log"
 done
 
+export ASAN_OPTIONS=$torch_free_asan
 status=0
 for t in "${targets[@]}"; do
   # The fuzzer adds what it finds to a scratch copy; the committed seeds stay as they are.
