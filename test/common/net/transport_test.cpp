@@ -29,8 +29,8 @@ TEST_CASE("numeric and loopback hosts: what a worker connects to and binds witho
     INFO(yes);
     CHECK(IsNumericHost(yes));
   }
-  for (const char* no : {"localhost", "pi-3", "::1", "[]", "[pi]", "10.0.0", "10.0.0.7;10.0.0.8", "1.2.3.4:5",
-                         "eth0", "*", ""}) {
+  for (const char* no :
+       {"localhost", "pi-3", "::1", "[]", "[pi]", "10.0.0", "10.0.0.7;10.0.0.8", "1.2.3.4:5", "eth0", "*", ""}) {
     INFO(no);
     CHECK_FALSE(IsNumericHost(no));
   }
