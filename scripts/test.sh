@@ -5,7 +5,7 @@
 # test runs but the exhaustive sweeps (label `sweep`: the single-cut sweep and
 # the pipeline of every large fixture model); `--all` runs them too, and
 # `-L sweep` runs only them. Without arguments (or with `--all`) it then runs
-# scripts/fuzz.sh: the decoders' unit tests under ASan/UBSan and each fuzz
+# scripts/fuzz.sh: the unit and worker tests under ASan/UBSan and each fuzz
 # target for $TANDEM_FUZZ_SECONDS seconds (default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -50,6 +50,16 @@ TEST_CASE("worker options: defaults, then the config file, then the flags", "[wo
   REQUIRE(WriteFileAtomic(file, R"({"queue_depth": 99})").ok());
   REQUIRE(Parse({"--config", file}, &from_file).ok());
   CHECK(FinalizeWorkerOptions(&from_file).message() == "queue_depth: must be in 1..64");
+  // Numbers out of any range are clear errors naming the file, never an abort.
+  for (const char* text : {R"({"threads": 1e999})", R"({"threads": -1e999})", R"({"threads": 1e30})",
+                           R"({"memory_mb": 18446744073709551616})", R"({"threads": 2.5})"}) {
+    INFO(text);
+    REQUIRE(WriteFileAtomic(file, text).ok());
+    WorkerOptions o2;
+    const Status st = Parse({"--config", file}, &o2);
+    CHECK_FALSE(st.ok());
+    CHECK(st.message().find(file + ": ") == 0);
+  }
 }
 
 }  // namespace
