@@ -38,8 +38,15 @@ void LinkMeasurement::Run(zmq::context_t& ctx, const LinkKeys& keys) {
     ProbeOptions po;
     po.probe_bytes = request_.probe_bytes;
     po.rounds = request_.rounds;
-    po.timeout_s = std::min(request_.timeout_s, left);
-    auto e = ProbeLink(ctx, peer.endpoint, po, &cancel_, keys, peer.key);
+    // Each of the peer's 3 + 3 x rounds probe messages waits at most its
+    // share of the time left: the deadline holds however slow the peer.
+    po.timeout_s = std::min(request_.timeout_s, left / (3.0 + 3.0 * request_.rounds));
+    Result<LinkEstimate> e = Status::Internal("not probed");
+    try {
+      e = ProbeLink(ctx, peer.endpoint, po, &cancel_, keys, peer.key);
+    } catch (const std::exception& ex) {  // no socket (out of file descriptors, say)
+      e = Status::Unavailable(std::string("cannot probe: ") + ex.what());
+    }
     if (e.ok()) {
       l.rtt_s = e->rtt_s;
       l.out_bytes_per_s = e->out_bytes_per_s;

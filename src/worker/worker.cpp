@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <system_error>
 
 #include "common/model/runtime.h"
 #include "common/net/curve_keys.h"
@@ -427,8 +428,8 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
     // elsewhere): nothing to transfer or load.
     stage = FindStage(d->stage_sha256);
     if (!stage)
-      return reply(Status::NotFound("stage " + d->stage_sha256.substr(0, 12) + " is not loaded on " + options_.name +
-                                    "; send it"));
+      return reply(Status::NotFound("stage " + Printable(d->stage_sha256.substr(0, 12)) + " is not loaded on " +
+                                    options_.name + "; send it"));
   }
   const uint64_t stage_bytes = stage ? stage->bytes() : std::max<uint64_t>(d->archive().size(), d->upload_bytes);
   // The planner counts the same (it learns the depth from HELLO_ACK).
@@ -451,7 +452,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
     return reply(Status::InvalidArgument(options_.name + " already runs " + std::to_string(kept_count) +
                                          " deployments; undeploy one first"));
   if (upload_) DropUpload(Status::Unavailable("superseded by a later DEPLOY"));
-  if (stage) return CompleteDeploy(id, std::move(d).value(), stage, need, t0);
+  if (stage) return StartDeployment(id, std::move(d).value(), stage, need, t0, /*loaded=*/false);
   if (d->upload_bytes > 0) {
     // The archive follows in pieces: hold room for it now that the budget
     // has accepted it.
@@ -463,8 +464,8 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
     }
     return "";  // answered when the last piece is in
   }
-  StartLoading(id, current_identity_, std::move(d).value(), std::move(*current_message_), need, t0);
-  return "";  // answered by FinishLoading
+  // Answered by FinishLoading, unless no thread could be started.
+  return StartLoading(id, current_identity_, std::move(d).value(), std::move(*current_message_), need, t0);
 }
 
 std::string Worker::HandleDeployChunk(uint64_t id, Reader& body) {
@@ -484,8 +485,8 @@ std::string Worker::HandleDeployChunk(uint64_t id, Reader& body) {
   }
   if (!upload_->complete()) return "";
   std::unique_ptr<StageUpload> u = std::move(upload_);
-  StartLoading(u->id, u->identity, std::move(u->body), zmq::message_t(), u->need, u->t0);
-  return "";  // answered by FinishLoading
+  // Answered by FinishLoading, unless no thread could be started.
+  return StartLoading(u->id, u->identity, std::move(u->body), zmq::message_t(), u->need, u->t0);
 }
 
 void Worker::DropUpload(const Status& why) {
@@ -498,8 +499,8 @@ void Worker::DropUpload(const Status& why) {
     TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
 }
 
-void Worker::StartLoading(uint64_t id, std::string identity, DeployBody body, zmq::message_t message, uint64_t need,
-                          std::chrono::steady_clock::time_point t0) {
+std::string Worker::StartLoading(uint64_t id, std::string identity, DeployBody body, zmq::message_t message,
+                                 uint64_t need, std::chrono::steady_clock::time_point t0) {
   // Checking and loading a large stage takes seconds: do it on a thread, so
   // this one goes on answering heartbeats, and reply when it is done.
   loading_ = std::make_unique<Loading>();
@@ -510,24 +511,32 @@ void Worker::StartLoading(uint64_t id, std::string identity, DeployBody body, zm
   l->message = std::move(message);  // keeps body.stage_view valid (an inline archive)
   l->need = need;
   l->t0 = t0;
-  l->thread = std::thread([l] {
-    const std::string_view archive = l->body.archive();
-    if (Sha256Hex(archive.data(), archive.size()) != l->body.stage_sha256) {
-      l->loaded = Status::Corruption("stage bytes do not match their SHA-256");
-    } else {
-      try {
-        if (l->body.stage.empty()) {  // inline: out of the received frame
-          l->body.stage.assign(archive.data(), archive.size());
-          l->body.stage_view = {};
-          l->message = zmq::message_t();
-        }
-        l->loaded = Stage::FromBytes(l->body.stage, "deployed stage " + std::to_string(l->body.stage_index));
-      } catch (const std::exception& e) {
-        l->loaded = Status::Internal(std::string("cannot load the stage: ") + e.what());
+  try {
+    l->thread = std::thread([l] { LoadStage(l); });
+  } catch (const std::system_error& e) {
+    loading_.reset();
+    return DeployReply(id, Status::Unavailable(std::string("cannot start loading the stage: ") + e.what()), 0, t0);
+  }
+  return "";
+}
+
+void Worker::LoadStage(Loading* l) {
+  const std::string_view archive = l->body.archive();
+  if (Sha256Hex(archive.data(), archive.size()) != l->body.stage_sha256) {
+    l->loaded = Status::Corruption("stage bytes do not match their SHA-256");
+  } else {
+    try {
+      if (l->body.stage.empty()) {  // inline: out of the received frame
+        l->body.stage.assign(archive.data(), archive.size());
+        l->body.stage_view = {};
+        l->message = zmq::message_t();
       }
+      l->loaded = Stage::FromBytes(l->body.stage, "deployed stage " + std::to_string(l->body.stage_index));
+    } catch (const std::exception& e) {
+      l->loaded = Status::Internal(std::string("cannot load the stage: ") + e.what());
     }
-    l->done = true;
-  });
+  }
+  l->done = true;
 }
 
 void Worker::FinishLoading() {
@@ -540,20 +549,31 @@ void Worker::FinishLoading() {
   } else if (!l->loaded.ok()) {
     reply = DeployReply(l->id, l->loaded.status(), 0, l->t0);
   } else {
-    const uint64_t bytes = l->body.stage.size();
-    auto stage = std::make_shared<SharedStage>(std::move(l->loaded).value(), bytes, l->body.stage_sha256);
-    l->body.stage.clear();
-    l->body.stage.shrink_to_fit();
+    std::shared_ptr<SharedStage> stage;
     try {
-      reply = CompleteDeploy(l->id, std::move(l->body), stage, l->need, l->t0, /*loaded=*/true);
+      const uint64_t bytes = l->body.stage.size();
+      stage = std::make_shared<SharedStage>(std::move(l->loaded).value(), bytes, l->body.stage_sha256);
+      l->body.stage.clear();
+      l->body.stage.shrink_to_fit();
     } catch (const std::exception& e) {
-      // Out of file descriptors or memory while starting the pipeline, say:
-      // the deployment fails, the worker keeps serving.
-      reply = DeployReply(l->id, Status::Unavailable(std::string("cannot start the stage: ") + e.what()), 0, l->t0);
+      stage.reset();
+      reply = DeployReply(l->id, Status::Unavailable(std::string("cannot hold the stage: ") + e.what()), 0, l->t0);
     }
+    if (stage) reply = StartDeployment(l->id, std::move(l->body), stage, l->need, l->t0, /*loaded=*/true);
   }
   if (!SendBytes(*control_, l->identity, true) || !SendBytes(*control_, reply))
     TANDEM_LOG(kWarning) << "could not send a reply to the dispatcher";
+}
+
+std::string Worker::StartDeployment(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
+                                    std::chrono::steady_clock::time_point t0, bool loaded) {
+  try {
+    return CompleteDeploy(id, std::move(d), stage, need, t0, loaded);
+  } catch (const std::exception& e) {
+    // Out of file descriptors or memory while starting the pipeline, say:
+    // the deployment fails with a DEPLOY_ACK error, the worker keeps serving.
+    return DeployReply(id, Status::Unavailable(std::string("cannot start the stage: ") + e.what()), 0, t0);
+  }
 }
 
 std::string Worker::CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
@@ -591,7 +611,7 @@ std::string Worker::CompleteDeploy(uint64_t id, DeployBody d, const std::shared_
   UpdateDataSenders();
   last_error_.clear();
   TANDEM_LOG(kInfo) << "deployed stage " << dep.stage_index + 1 << "/" << dep.num_stages << " of model "
-                    << dep.model_id.substr(0, 12) << " v" << dep.model_version << " -> " << dep.next_hop << " ("
+                    << Printable(dep.model_id, 12) << " v" << dep.model_version << " -> " << dep.next_hop << " ("
                     << d.codec.ToString() << (loaded ? "" : ", reused") << (beside ? ", beside" : "") << ")";
   return DeployReply(id, Status::OK(), stage->bytes(), t0);
 }

@@ -75,11 +75,19 @@ class Worker {
   // its DEPLOY is answered with `why`.
   void DropUpload(const Status& why);
   // Checks and loads a stage archive on a thread; FinishLoading replies.
-  void StartLoading(uint64_t id, std::string identity, DeployBody body, zmq::message_t message, uint64_t need,
-                    std::chrono::steady_clock::time_point t0);
+  // Returns "" once the thread runs, or the DEPLOY_ACK error when none could
+  // be started.
+  std::string StartLoading(uint64_t id, std::string identity, DeployBody body, zmq::message_t message, uint64_t need,
+                           std::chrono::steady_clock::time_point t0);
+  struct Loading;
+  static void LoadStage(Loading* l);  // the loading thread's work
   void FinishLoading();
+  // Starts the stage's pipeline (CompleteDeploy); any failure, an exception
+  // included (out of file descriptors or memory), is the DEPLOY_ACK's error.
+  std::string StartDeployment(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
+                              std::chrono::steady_clock::time_point t0, bool loaded);
   std::string CompleteDeploy(uint64_t id, DeployBody d, const std::shared_ptr<SharedStage>& stage, uint64_t need,
-                             std::chrono::steady_clock::time_point t0, bool loaded = false);
+                             std::chrono::steady_clock::time_point t0, bool loaded);
   std::string DeployReply(uint64_t id, const Status& st, uint64_t params, std::chrono::steady_clock::time_point t0);
   std::string HandleStatus(uint64_t id);
   std::string HandleUndeploy(uint64_t id, Reader& body);
