@@ -8,6 +8,7 @@
 #include "common/net/link_probe.h"
 #include "common/util/files.h"
 #include "common/util/format.h"
+#include "common/util/log.h"
 #include "common/util/progress.h"
 #include "dispatcher/command.h"
 #include "dispatcher/worker_client.h"
@@ -87,7 +88,7 @@ class LinkSurvey {
       }
       for (const auto& l : report->links) {
         if (l.code != Status::Code::kOk)
-          Fail(name, l.name, l.message);
+          Fail(name, l.name, Printable(l.message));
         else
           Record(name, l.name, l.rtt_s, l.out_bytes_per_s, l.in_bytes_per_s);
       }

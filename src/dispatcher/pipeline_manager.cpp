@@ -77,7 +77,7 @@ Status PipelineManager::Connect() {
       continue;
     }
     ++reached;
-    TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << clients_.back()->hello().software << ", data "
+    TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << Printable(clients_.back()->hello().software) << ", data "
                       << clients_.back()->data_endpoint() << ")";
   }
   if (reached == 0) return first_error;
@@ -87,8 +87,8 @@ Status PipelineManager::Connect() {
       if (workers_[i].admitted && workers_[j].admitted && clients_[i]->hello().name == clients_[j]->hello().name &&
           clients_[i]->hello().data_port == clients_[j]->hello().data_port)
         return Status::InvalidArgument("workers '" + cluster_.workers[i].name + "' and '" + cluster_.workers[j].name +
-                                       "' are the same tandem-worker (" + clients_[i]->hello().name + ", data port " +
-                                       std::to_string(clients_[i]->hello().data_port) + ")");
+                                       "' are the same tandem-worker (" + Printable(clients_[i]->hello().name) +
+                                       ", data port " + std::to_string(clients_[i]->hello().data_port) + ")");
   std::vector<std::string> endpoints;
   for (const auto& w : cluster_.workers) endpoints.push_back(w.endpoint);
   HeartbeatOptions ho;

@@ -7,6 +7,7 @@
 #include "common/net/activation.h"
 #include "common/net/protocol.h"
 #include "common/net/transport.h"
+#include "common/util/log.h"
 
 namespace tandem {
 
@@ -205,7 +206,7 @@ class StreamSession {
         ++rep_.duplicates;
         return;
       }
-      Fail(h->id, req, f->message);
+      Fail(h->id, req, Printable(f->message));
       in_flight_.erase(it);
       return;
     }

@@ -1,6 +1,7 @@
 #include "common/net/protocol.h"
 
 #include "common/net/curve_keys.h"
+#include "common/util/log.h"
 
 #include <cmath>
 #include <cstring>
@@ -466,6 +467,8 @@ Result<ErrorBody> ErrorBody::Decode(Reader& r) {
 }
 
 Status ErrorBody::ToStatus() const {
+  // A peer's words: escaped and cut short before anyone logs or prints them.
+  const std::string message = Printable(this->message, kMaxTextLen);
   switch (code) {
     case Status::Code::kOk: return Status::Internal("peer sent an ERROR with code ok: " + message);
     case Status::Code::kInvalidArgument: return Status::InvalidArgument(message);
