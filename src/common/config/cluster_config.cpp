@@ -163,10 +163,11 @@ Status CheckSecurity(const JsonField& j, const ClusterConfig& c) {
       "or set \"insecure\": true to let anyone on the network read and inject this cluster's data";
   for (size_t i = 0; i < c.workers.size(); ++i)
     if (not_local(c.workers[i].endpoint)) return ws[i]["endpoint"].Error("'" + c.workers[i].endpoint + "'" + why);
-  const std::string& results = c.results_advertise.empty() ? c.results_bind : c.results_advertise;
-  if (not_local(results))
-    return j["dispatcher"][c.results_advertise.empty() ? "results_bind" : "results_advertise"].Error("'" + results +
-                                                                                                     "'" + why);
+  // Both: what the dispatcher binds, and what it tells workers to reach.
+  for (const char* field : {"results_bind", "results_advertise"}) {
+    const std::string& results = std::string(field) == "results_bind" ? c.results_bind : c.results_advertise;
+    if (!results.empty() && not_local(results)) return j["dispatcher"][field].Error("'" + results + "'" + why);
+  }
   return Status::OK();
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <tuple>
 
 #include "common/config/measured_links.h"
 #include "common/net/curve_keys.h"
@@ -195,7 +196,21 @@ TEST_CASE("without keys a cluster stays on loopback unless it says insecure", "[
       "results_advertise": "tcp://192.168.1.5:5600"}, "workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1"}]})",
                                     "cluster.json");
   REQUIRE_FALSE(results.ok());
-  CHECK_THAT(results.status().message(), Catch::StartsWith("cluster.json: dispatcher.results_advertise"));
+  CHECK_THAT(results.status().message(), Catch::StartsWith("cluster.json: dispatcher.results_bind"));
+  // Both ends are checked: a loopback address advertised does not hide a
+  // bind to every interface, nor the reverse.
+  for (const auto& [bind, advertise, field] :
+       {std::make_tuple("tcp://0.0.0.0:5600", "tcp://127.0.0.1:5600", "results_bind"),
+        std::make_tuple("tcp://*:5600", "tcp://127.0.0.1:5600", "results_bind"),
+        std::make_tuple("tcp://127.0.0.1:5600", "tcp://192.168.1.5:5600", "results_advertise")}) {
+    INFO(bind << " " << advertise);
+    auto r =
+        ParseClusterConfig(std::string(R"({"dispatcher": {"results_bind": ")") + bind + R"(", "results_advertise": ")" +
+                               advertise + R"("}, "workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1"}]})",
+                           "cluster.json");
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::StartsWith(std::string("cluster.json: dispatcher.") + field));
+  }
   CHECK(ParseClusterConfig(R"({"insecure": true, "workers": [{"name": "b", "endpoint": "tcp://192.168.1.12:5550"}]})",
                            "cluster.json")
             .ok());
