@@ -26,6 +26,8 @@ grep -q '^StateDirectory=tandem' "$unit"
 grep -q '^ExecStartPre=.*tandem-worker keygen --if-missing' "$unit"
 grep -q '^ExecReload=.*-HUP' "$unit"
 grep -q '^LimitNOFILE=' "$unit"
+grep -q '^MemoryHigh=' "$unit"
+grep -q '^MemoryMax=' "$unit"
 # The check itself must catch a warning: a unit with a misspelt key fails.
 sed 's/^Restart=on-failure/Restrat=on-failure/' "$tmp/tandem-worker.service" >"$tmp/bad.service"
 if check "$tmp/bad.service" >/dev/null; then
