@@ -271,14 +271,21 @@ TEST_CASE("a capture of an encrypted run holds no plaintext of its input, but on
     REQUIRE(WriteNpy(in + "/in-0000.npy", x).ok());
     const std::string pattern(reinterpret_cast<const char*>(x.data.data()) + 400, 256);
     const std::string pcap = dir.path() + "/lo.pcap";
-    test::Process capture({tcpdump, "-i", "lo", "-Z", "root", "-w", pcap, "-U", "tcp"}, dir.path() + "/tcpdump.log");
+    // Only the first worker's data port, where the input travels, and each
+    // packet handed over as it comes (--immediate-mode): what is still in
+    // the capture buffer when tcpdump stops is never written.
+    const std::string data = cluster.worker(0).data_endpoint();
+    const std::string port = data.substr(data.rfind(':') + 1);
+    test::Process capture(
+        {tcpdump, "-i", "lo", "-Z", "root", "--immediate-mode", "-w", pcap, "-U", "tcp", "port", port},
+        dir.path() + "/tcpdump.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     auto r = test::RunCommand(test::DispatcherPath() + " run -m " + test::FixturePath("small_cnn.scripted.pt") +
                               " -c " + cluster.config() + " -i " + in + " -o " + dir.path() +
                               "/out -k 2 --codec raw --warmup 0 --repeats 1");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     capture.Signal(SIGINT);
     REQUIRE(capture.Wait(10) >= 0);
     auto captured = ReadFile(pcap);
