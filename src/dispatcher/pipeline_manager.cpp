@@ -597,16 +597,20 @@ void PipelineManager::CheckDeploymentsHeld(const std::vector<WorkerHealth>& heal
   const auto settled =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.heartbeat_timeout_s + 0.5));
   for (size_t i = 0; i < workers_.size(); ++i) {
-    if (!workers_[i].admitted || health[i].deployments > 0) continue;
+    if (!workers_[i].admitted) continue;
+    // The live pipelines deployed on it before this PONG was sent: it must
+    // run at least that many stages (it may run more: one being deployed).
+    uint32_t expected = 0;
     for (const auto& p : live_) {
       const bool uses = std::any_of(p.plan.stages.begin(), p.plan.stages.end(),
                                     [&](const PlanStage& s) { return s.node == static_cast<int>(i); });
-      if (!uses || health[i].pong_at < p.deployed_at + settled) continue;
-      const std::string who = "worker '" + cluster_.workers[i].name + "'";
-      Event(who + " runs none of its stages any more (its heartbeat says 0 deployments)");
-      KillPipelinesUsing(i, who + " lost its stage");
-      break;
+      if (uses && health[i].pong_at >= p.deployed_at + settled) ++expected;
     }
+    if (health[i].deployments >= expected) continue;
+    const std::string who = "worker '" + cluster_.workers[i].name + "'";
+    Event(who + " runs " + std::to_string(health[i].deployments) + " of its " + std::to_string(expected) +
+          " stage(s) (its heartbeat says so)");
+    KillPipelinesUsing(i, who + " lost a stage");
   }
 }
 
