@@ -8,6 +8,7 @@
 
 #include "common/model/runtime.h"
 #include "common/net/curve_keys.h"
+#include "common/net/handshake_monitor.h"
 #include "common/net/transport.h"
 #include "common/plan/worker_memory.h"
 #include "common/util/digest.h"
@@ -36,6 +37,7 @@ Worker::~Worker() {
   if (receiver_) receiver_->Stop();
   Retire([](const Deployment&) { return true; });
   JoinReapers(true);
+  handshakes_.reset();  // stops monitoring the sockets before they close
   control_.reset();
   data_.reset();
 }
@@ -121,6 +123,10 @@ Status Worker::Start() {
   control_->set(zmq::sockopt::sndtimeo, 1000);
   control_->set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   TANDEM_RETURN_IF_ERROR(SecureServerSocket(*control_, access_.keys(), kControlDomain));
+  // Handshakes that fail before ZAP (no CurveZMQ, another server key, never
+  // finished) are refusals too: counted and logged like ZAP's.
+  handshakes_ = std::make_unique<HandshakeMonitor>(ctx_);
+  TANDEM_RETURN_IF_ERROR(handshakes_->Watch(*control_, "control"));
   TANDEM_RETURN_IF_ERROR(BindSocket(*control_, options_.listen));
   control_endpoint_ = LastEndpoint(*control_);
 
@@ -131,6 +137,7 @@ Status Worker::Start() {
   ApplySocketOptions(*data_, dopt);
   data_->set(zmq::sockopt::handshake_ivl, kHandshakeMs);
   TANDEM_RETURN_IF_ERROR(SecureServerSocket(*data_, access_.keys(), kDataDomain));
+  TANDEM_RETURN_IF_ERROR(handshakes_->Watch(*data_, "data"));
   TANDEM_RETURN_IF_ERROR(BindSocket(*data_, options_.data_listen));
   data_endpoint_ = LastEndpoint(*data_);
   auto ep = ParseTcpEndpoint(data_endpoint_);
@@ -171,6 +178,7 @@ void Worker::Run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       DropUpload(Status::Timeout("no piece of the stage for " + std::to_string(int(StageUpload::kIdleLimitS)) +
                                  " s: upload abandoned"));
     JoinReapers(false);
+    handshakes_->Drain([this](const std::string& what) { Refuse(what); });
     if (reload && reload->exchange(false)) {
       const Status st = access_.Reload();
       if (st.ok())

@@ -21,6 +21,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/net/handshake_monitor.h"
 #include "common/net/protocol.h"
 #include "common/net/zap.h"
 #include "common/util/log.h"
@@ -112,7 +113,8 @@ class Worker {
   const std::atomic<bool>* stop_ = nullptr;  // Run's flag
   std::unique_ptr<zmq::socket_t> control_;
   std::unique_ptr<zmq::socket_t> data_;
-  std::unique_ptr<zmq::socket_t> announce_;  // with keys: KEY_REQUEST answered, plain
+  std::unique_ptr<zmq::socket_t> announce_;       // with keys: KEY_REQUEST answered, plain
+  std::unique_ptr<HandshakeMonitor> handshakes_;  // of control_ and data_
   std::string control_endpoint_, data_endpoint_;
   uint16_t data_port_ = 0;
   std::unique_ptr<DataReceiver> receiver_;
