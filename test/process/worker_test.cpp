@@ -1,6 +1,11 @@
 // Black-box tests of the tandem-worker daemon: bad peers are refused and the
 // worker keeps serving; deploy errors are clear; SIGTERM stops it cleanly.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -436,6 +441,75 @@ TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes e
   const std::string slow_report = c.Receive(20000);
   REQUIRE(TypeOf(slow_report) == MessageType::kLinksReport);
   CHECK(BodyOf<LinksReportBody>(slow_report).links.at(0).code == Status::Code::kTimeout);
+}
+
+TEST_CASE("out of file descriptors, a DEPLOY is refused with the reason and the worker goes on serving", "[worker]") {
+  test::TempDir dir;
+  // The worker starts with a low descriptor limit (it inherits the soft
+  // limit this process has while starting it): about 20 in use when idle.
+  constexpr rlim_t kLimit = 48;
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  REQUIRE(old.rlim_cur > 4 * kLimit);
+  rlimit low = old;
+  low.rlim_cur = kLimit;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::unique_ptr<test::WorkerProcess> w;
+  try {
+    w = std::make_unique<test::WorkerProcess>("w", dir.path());
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    throw;
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
+  Control c(w->endpoint());
+  ExpectServing(c);
+
+  SetComputeThreads(1);
+  auto model = Model::Load(test::FixturePath("small_cnn.scripted.pt"), {1, 3, 32, 32});
+  REQUIRE(model.ok());
+  auto stage = model.value()->MakeStage(0, model.value()->num_nodes());
+  REQUIRE(stage.ok());
+  DeployBody d;
+  d.model_id = "m";
+  d.model_version = 1;
+  d.next_hop = "tcp://127.0.0.1:1";
+  d.stage = stage.value()->Serialize().value();
+  d.stage_sha256 = Sha256Hex(d.stage);
+
+  // Plain TCP connections to its control port take every descriptor left.
+  const int port = std::stoi(w->endpoint().substr(w->endpoint().rfind(':') + 1));
+  std::vector<int> hogs;
+  for (rlim_t i = 0; i < 2 * kLimit; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
+      hogs.push_back(fd);
+    else
+      ::close(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode(), 1));
+  CHECK(ack.code != Status::Code::kOk);
+  INFO(ack.message);
+  CHECK(ack.message.find("open files") != std::string::npos);
+  ExpectServing(c);
+  CHECK(DeploymentsOf(c) == 0);
+
+  // Once the connections are gone, the same DEPLOY succeeds.
+  for (int fd : hogs) ::close(fd);
+  bool deployed = false;
+  for (int attempt = 0; attempt < 50 && !deployed; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    deployed = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode(), 2 + attempt)).code == Status::Code::kOk;
+  }
+  CHECK(deployed);
+  CHECK(DeploymentsOf(c) == 1);
+  ExpectServing(c);
 }
 
 TEST_CASE("SIGTERM stops an idle worker cleanly", "[worker]") {
