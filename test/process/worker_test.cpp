@@ -317,13 +317,11 @@ uint32_t DeploymentsOf(Control& c) {
   return p.deployments;
 }
 
-TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, beside, undeploy by version",
-          "[worker]") {
-  test::TempDir dir;
-  test::WorkerProcess w("w", dir.path());
-  Control c(w.endpoint());
+// A DEPLOY (version 1, next hop a closed port) of a fixture model as one
+// stage, whose archive goes to *archive (the DEPLOY's stage left empty).
+DeployBody WholeModelDeploy(const std::string& fixture, const std::vector<int64_t>& shape, std::string* archive) {
   SetComputeThreads(1);
-  auto model = Model::Load(test::FixturePath("resnet18.traced.pt"), {1, 3, 64, 64});
+  auto model = Model::Load(test::FixturePath(fixture), shape);
   REQUIRE(model.ok());
   auto stage = model.value()->MakeStage(0, model.value()->num_nodes());
   REQUIRE(stage.ok());
@@ -331,8 +329,18 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   d.model_id = "m";
   d.model_version = 1;
   d.next_hop = "tcp://127.0.0.1:1";
-  const std::string archive = stage.value()->Serialize().value();
-  d.stage_sha256 = Sha256Hex(archive);
+  *archive = stage.value()->Serialize().value();
+  d.stage_sha256 = Sha256Hex(*archive);
+  return d;
+}
+
+TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, beside, undeploy by version",
+          "[worker]") {
+  test::TempDir dir;
+  test::WorkerProcess w("w", dir.path());
+  Control c(w.endpoint());
+  std::string archive;
+  DeployBody d = WholeModelDeploy("resnet18.traced.pt", {1, 3, 64, 64}, &archive);
   // The worker takes 45 MB in pieces, then checks and loads it on a thread:
   // a PING sent right after the last piece is answered first.
   SendUpload(c, 1, d, archive);
@@ -475,17 +483,9 @@ TEST_CASE("out of file descriptors, a DEPLOY is refused with the reason and the 
   Control c(w->endpoint());
   ExpectServing(c);
 
-  SetComputeThreads(1);
-  auto model = Model::Load(test::FixturePath("small_cnn.scripted.pt"), {1, 3, 32, 32});
-  REQUIRE(model.ok());
-  auto stage = model.value()->MakeStage(0, model.value()->num_nodes());
-  REQUIRE(stage.ok());
-  DeployBody d;
-  d.model_id = "m";
-  d.model_version = 1;
-  d.next_hop = "tcp://127.0.0.1:1";
-  d.stage = stage.value()->Serialize().value();
-  d.stage_sha256 = Sha256Hex(d.stage);
+  std::string archive;
+  DeployBody d = WholeModelDeploy("small_cnn.scripted.pt", {1, 3, 32, 32}, &archive);
+  d.stage = archive;  // sent inline
 
   // Plain TCP connections to its control port take every descriptor left.
   const int port = std::stoi(w->endpoint().substr(w->endpoint().rfind(':') + 1));
