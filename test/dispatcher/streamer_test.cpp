@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "common/net/activation.h"
+#include "common/net/curve_keys.h"
 #include "common/net/protocol.h"
+#include "common/net/zap.h"
 
 namespace tandem {
 namespace {
@@ -235,6 +237,117 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
     auto diff = CompareTensors(got[i].outputs[0], x);
     REQUIRE(diff.ok());
     CHECK(diff->max_abs_diff == 0);
+  }
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+// Sends `msg` from a CurveZMQ client with `keys` to the results socket.
+void SendResult(zmq::context_t& ctx, const std::string& endpoint, const CurveKeyPair& keys,
+                const std::string& server_key, const std::string& msg) {
+  zmq::socket_t s(ctx, zmq::socket_type::push);
+  s.set(zmq::sockopt::linger, 2000);
+  REQUIRE(SecureClientSocket(s, keys, server_key).ok());
+  s.connect(endpoint);
+  s.send(zmq::buffer(msg), zmq::send_flags::none);
+}
+
+TEST_CASE("with keys, only the route's last stage answers: forged results and failures are dropped", "[stream]") {
+  const CurveKeyPair dispatcher = GenerateCurveKeyPair().value(), first = GenerateCurveKeyPair().value(),
+                     last = GenerateCurveKeyPair().value(), other = GenerateCurveKeyPair().value();
+  zmq::context_t ctx(1);
+  // The dispatcher's ZAP policy: the cluster's workers may connect (last and
+  // other); which of them may answer is the Streamer's business.
+  ZapAuthenticator zap(ctx, [&](const std::string& domain, const std::string& key) {
+    const bool worker = domain == kResultsDomain && (key == last.public_key || key == other.public_key);
+    return worker ? ResultsUserId(key) : std::string();
+  });
+  REQUIRE(zap.Start().ok());
+  Streamer streamer(ctx, dispatcher);
+  REQUIRE(streamer.Bind("tcp://127.0.0.1:*").ok());
+
+  // The fake stage 0, in a context of its own (no ZAP handler there).
+  zmq::context_t fake_ctx(1);
+  zmq::socket_t stage0(fake_ctx, zmq::socket_type::pull);
+  stage0.set(zmq::sockopt::linger, 0);
+  REQUIRE(SecureServerSocket(stage0, first, "data").ok());
+  stage0.bind("tcp://127.0.0.1:*");
+  const int n = 6;
+  const uint32_t version = 3;
+  SyntheticInputs inputs(n, {4});
+  std::thread fake([&] {
+    std::vector<std::pair<uint64_t, HostTensor>> got;
+    zmq::pollitem_t item{static_cast<void*>(stage0), 0, ZMQ_POLLIN, 0};
+    const auto t0 = std::chrono::steady_clock::now();
+    while (got.size() < static_cast<size_t>(n) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0) continue;
+      zmq::message_t m;
+      (void)stage0.recv(m);
+      auto h = DecodeHeader(m.data(), m.size());
+      Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
+      auto ah = DecodeActivationHeader(r);
+      got.emplace_back(h->id, DecodeActivationPayload(r, ah.value(), 1 << 20).value().tensors.at(0));
+    }
+    // First the forgeries, from a worker of the cluster that is not the last
+    // stage: a wrong result for half the requests, a failure for the rest.
+    for (size_t i = 0; i < got.size(); ++i) {
+      const uint64_t id = got[i].first;
+      std::string forged;
+      if (i % 2 == 0) {
+        HostTensor zeros = HostTensor::Zeros(DType::kFloat32, {4});
+        forged = EncodeActivation(id, ActivationHeader{version, 1}, {zeros}, CodecSpec{Codec::kRaw}, {}).value();
+      } else {
+        RequestFailedBody f;
+        f.model_version = version;
+        f.message = "forged";
+        forged = EncodeMessage(MessageType::kRequestFailed, id, f.Encode());
+      }
+      SendResult(fake_ctx, streamer.bound_endpoint(), other, dispatcher.public_key, forged);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Then the answers, from the last stage: the input, negated.
+    for (auto& [id, t] : got) {
+      HostTensor neg = t;
+      for (int64_t i = 0; i < neg.numel(); ++i) neg.f32()[i] = -neg.f32()[i];
+      SendResult(fake_ctx, streamer.bound_endpoint(), last, dispatcher.public_key,
+                 EncodeActivation(id, ActivationHeader{version, 1}, {neg}, CodecSpec{Codec::kRaw}, {}).value());
+    }
+  });
+
+  StreamOptions o;
+  o.window = n;
+  o.result_timeout_s = 20;
+  Route route;
+  route.version = version;
+  route.first_hop = stage0.get(zmq::sockopt::last_endpoint);
+  route.first_hop_key = first.public_key;
+  route.last_key = last.public_key;
+  route.codec = CodecSpec{Codec::kRaw};
+  StaticDirector director(route);
+  std::vector<Delivery> got;
+  std::atomic<bool> stop{false};
+  auto rep = streamer.Run(
+      inputs, director, o,
+      [&](const Delivery& d) {
+        got.push_back(d);
+        return Status::OK();
+      },
+      stop, nullptr);
+  fake.join();
+  REQUIRE(rep.ok());
+  CHECK(rep->completed == n);
+  CHECK(rep->failed == 0);
+  CHECK(rep->duplicates >= n);  // the forgeries, dropped
+  REQUIRE(got.size() == static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    INFO("request " << i);
+    REQUIRE(got[i].ok);
+    const HostTensor x = inputs.Get(i).value();
+    for (int64_t k = 0; k < x.numel(); ++k) CHECK(got[i].outputs.at(0).f32()[k] == -x.f32()[k]);
   }
 }
 
