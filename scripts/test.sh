@@ -6,7 +6,7 @@
 # the pipeline of every large fixture model); `--all` runs them too, and
 # `-L sweep` runs only them. Without arguments (or with `--all`) it then runs
 # scripts/fuzz.sh: the unit and worker tests under ASan/UBSan and each fuzz
-# target for $TANDEM_FUZZ_SECONDS seconds (default 15).
+# target for $TANDEM_FUZZ_SECONDS seconds (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -25,5 +25,5 @@ fi
 ctest --output-on-failure --timeout 900 "$@"
 cd - >/dev/null
 if [ $fuzz -eq 1 ]; then
-  scripts/fuzz.sh "${TANDEM_FUZZ_SECONDS:-15}"
+  scripts/fuzz.sh "${TANDEM_FUZZ_SECONDS:-10}"
 fi
