@@ -14,6 +14,18 @@
 namespace tandem {
 namespace {
 
+// Runs the streamer and keeps every delivery, in the order the sink got them.
+Result<StreamReport> RunCollecting(Streamer& streamer, InputSource& inputs, Director& director, const StreamOptions& o,
+                                   const std::atomic<bool>& stop, std::vector<Delivery>* got) {
+  return streamer.Run(
+      inputs, director, o,
+      [got](const Delivery& d) {
+        got->push_back(d);
+        return Status::OK();
+      },
+      stop, nullptr);
+}
+
 TEST_CASE("results are delivered in input order, each exactly once", "[stream]") {
   zmq::context_t ctx(1);
   zmq::socket_t fake_stage0(ctx, zmq::socket_type::pull);
@@ -109,13 +121,7 @@ TEST_CASE("a pipeline that never answers fails each request after its attempts, 
   std::atomic<bool> stop{false};
   auto t0 = std::chrono::steady_clock::now();
   std::vector<Delivery> got;
-  auto rep = streamer.Run(
-      inputs, director, o,
-      [&](const Delivery& d) {
-        got.push_back(d);
-        return Status::OK();
-      },
-      stop, nullptr);
+  auto rep = RunCollecting(streamer, inputs, director, o, stop, &got);
   REQUIRE(rep.ok());
   CHECK(rep->failed == 5);
   CHECK(rep->replayed == 5);
@@ -215,13 +221,7 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
   o.result_timeout_s = 30;
   std::vector<Delivery> got;
   std::atomic<bool> stop{false};
-  auto rep = streamer.Run(
-      inputs, director, o,
-      [&](const Delivery& d) {
-        got.push_back(d);
-        return Status::OK();
-      },
-      stop, nullptr);
+  auto rep = RunCollecting(streamer, inputs, director, o, stop, &got);
   done = true;
   fake.join();
   REQUIRE(rep.ok());
@@ -239,12 +239,6 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
     CHECK(diff->max_abs_diff == 0);
   }
 }
-
-}  // namespace
-}  // namespace tandem
-
-namespace tandem {
-namespace {
 
 // Sends `msg` from a CurveZMQ client with `keys` to the results socket.
 void SendResult(zmq::context_t& ctx, const std::string& endpoint, const CurveKeyPair& keys,
@@ -330,13 +324,7 @@ TEST_CASE("with keys, only the route's last stage answers: forged results and fa
   StaticDirector director(route);
   std::vector<Delivery> got;
   std::atomic<bool> stop{false};
-  auto rep = streamer.Run(
-      inputs, director, o,
-      [&](const Delivery& d) {
-        got.push_back(d);
-        return Status::OK();
-      },
-      stop, nullptr);
+  auto rep = RunCollecting(streamer, inputs, director, o, stop, &got);
   fake.join();
   REQUIRE(rep.ok());
   CHECK(rep->completed == n);
