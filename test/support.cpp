@@ -244,4 +244,10 @@ TempDir::~TempDir() {
   }
 }
 
+MessageType ReplyType(const std::string& reply) {
+  auto h = DecodeHeader(reply.data(), reply.size());
+  REQUIRE(h.ok());
+  return h->type;
+}
+
 }  // namespace tandem::test

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/net/curve_keys.h"
+#include "common/net/protocol.h"
 #include "common/tensor/tensor.h"
 
 namespace tandem::test {
@@ -117,5 +118,9 @@ class WorkerProcess {
   int restarts_ = 0;
   std::unique_ptr<Process> process_;
 };
+
+// The type of a reply read off the wire (the test fails when its header
+// does not decode).
+MessageType ReplyType(const std::string& reply);
 
 }  // namespace tandem::test

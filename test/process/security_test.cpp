@@ -51,12 +51,6 @@ class Client {
   zmq::socket_t socket_;
 };
 
-MessageType TypeOf(const std::string& reply) {
-  auto h = DecodeHeader(reply.data(), reply.size());
-  REQUIRE(h.ok());
-  return h->type;
-}
-
 // Every request a peer might try, none of which may be answered.
 void ExpectNothingAnswered(Client& c, const std::string& next_hop) {
   DeployBody d;
@@ -92,7 +86,7 @@ void Inject(const std::string& endpoint, const LinkKeys& keys, const std::string
 StatusBody StatusOf(const std::string& endpoint, const CurveKeyPair& dispatcher, const std::string& worker_key) {
   Client c(endpoint, dispatcher, worker_key);
   const std::string reply = c.Call(MessageType::kStatusRequest, "", 5000);
-  REQUIRE(TypeOf(reply) == MessageType::kStatusReply);
+  REQUIRE(test::ReplyType(reply) == MessageType::kStatusReply);
   Reader r(reply.data() + kHeaderSize, reply.size() - kHeaderSize);
   return StatusBody::Decode(r).value();
 }
@@ -196,7 +190,7 @@ TEST_CASE("a worker refuses a secret key others can read, and SIGHUP reloads its
     pong = c.Call(MessageType::kPing, "", 500);
   }
   REQUIRE_FALSE(pong.empty());
-  CHECK(TypeOf(pong) == MessageType::kPong);
+  CHECK(test::ReplyType(pong) == MessageType::kPong);
   CHECK(w.process().Log().find("reloaded authorized keys: 2 key(s)") != std::string::npos);
 }
 
@@ -236,7 +230,8 @@ TEST_CASE("a stage undeployed behind the dispatcher's back is noticed by its hea
   REQUIRE(CountFiles(out) >= 10);
   {  // Another holder of the dispatcher's key undeploys everything on w1.
     Client c(cluster.worker(1).endpoint(), keys.dispatcher, cluster.worker(1).public_key());
-    REQUIRE(TypeOf(c.Call(MessageType::kUndeploy, UndeployBody{0}.Encode(), 5000)) == MessageType::kUndeployAck);
+    REQUIRE(test::ReplyType(c.Call(MessageType::kUndeploy, UndeployBody{0}.Encode(), 5000)) ==
+            MessageType::kUndeployAck);
   }
   const int code = dispatcher.Wait(180);
   INFO(dispatcher.Log());

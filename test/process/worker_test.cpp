@@ -62,14 +62,8 @@ class Control {
   zmq::socket_t socket_;
 };
 
-MessageType TypeOf(const std::string& reply) {
-  auto h = DecodeHeader(reply.data(), reply.size());
-  REQUIRE(h.ok());
-  return h->type;
-}
-
 ErrorBody ErrorOf(const std::string& reply) {
-  REQUIRE(TypeOf(reply) == MessageType::kError);
+  REQUIRE(test::ReplyType(reply) == MessageType::kError);
   Reader r(reply.data() + kHeaderSize, reply.size() - kHeaderSize);
   auto e = ErrorBody::Decode(r);
   REQUIRE(e.ok());
@@ -87,7 +81,7 @@ Body BodyOf(const std::string& reply) {
 void ExpectServing(Control& c) {
   const std::string pong = c.Call(MessageType::kPing, "", 77);
   REQUIRE_FALSE(pong.empty());
-  CHECK(TypeOf(pong) == MessageType::kPong);
+  CHECK(test::ReplyType(pong) == MessageType::kPong);
 }
 
 TEST_CASE("worker refuses malformed control messages and keeps serving", "[worker]") {
@@ -122,7 +116,7 @@ TEST_CASE("worker refuses malformed control messages and keeps serving", "[worke
       REQUIRE(zmq::poll(&item, 1, std::chrono::milliseconds(5000)) > 0);
       zmq::message_t m;
       REQUIRE(raw.recv(m));
-      replies.push_back(TypeOf(m.to_string()));
+      replies.push_back(test::ReplyType(m.to_string()));
     }
     CHECK(replies == std::vector<MessageType>{MessageType::kError, MessageType::kPong});
   }
@@ -287,7 +281,7 @@ TEST_CASE("a stage arrives in pieces: budget checked first, pieces in order from
   CHECK(other.Receive(300).empty());
   c.SendRaw(EncodeDeployChunk(3, 100000, std::string_view(junk).substr(100000, 100000)));
   c.SendRaw(EncodeMessage(MessageType::kPing, 5, ""));  // answered mid-upload
-  CHECK(TypeOf(c.Receive()) == MessageType::kPong);
+  CHECK(test::ReplyType(c.Receive()) == MessageType::kPong);
   c.SendRaw(EncodeDeployChunk(3, 200000, std::string_view(junk).substr(200000)));
   ack = BodyOf<DeployAckBody>(c.Receive());
   CHECK(ack.code == Status::Code::kInvalidArgument);
@@ -301,8 +295,8 @@ TEST_CASE("a stage arrives in pieces: budget checked first, pieces in order from
   d.stage_sha256 = Sha256Hex(d.stage);
   c.SendRaw(EncodeMessage(MessageType::kDeploy, 7, d.Encode()));
   const std::string r1 = c.Receive(), r2 = c.Receive();
-  REQUIRE(TypeOf(r1) == MessageType::kDeployAck);
-  REQUIRE(TypeOf(r2) == MessageType::kDeployAck);
+  REQUIRE(test::ReplyType(r1) == MessageType::kDeployAck);
+  REQUIRE(test::ReplyType(r2) == MessageType::kDeployAck);
   CHECK(DecodeHeader(r1.data(), r1.size())->id == 6);
   CHECK(BodyOf<DeployAckBody>(r1).message.find("superseded") != std::string::npos);
   CHECK(DecodeHeader(r2.data(), r2.size())->id == 7);
@@ -311,7 +305,7 @@ TEST_CASE("a stage arrives in pieces: budget checked first, pieces in order from
 
 uint32_t DeploymentsOf(Control& c) {
   const std::string pong = c.Call(MessageType::kPing, "", 78);
-  REQUIRE(TypeOf(pong) == MessageType::kPong);
+  REQUIRE(test::ReplyType(pong) == MessageType::kPong);
   auto p = BodyOf<PongBody>(pong);
   CHECK(p.instance != 0);
   return p.deployments;
@@ -346,9 +340,9 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   SendUpload(c, 1, d, archive);
   c.SendRaw(EncodeMessage(MessageType::kPing, 2, ""));
   const std::string first = c.Receive();
-  CHECK(TypeOf(first) == MessageType::kPong);
+  CHECK(test::ReplyType(first) == MessageType::kPong);
   const std::string second = c.Receive(30000);
-  REQUIRE(TypeOf(second) == MessageType::kDeployAck);
+  REQUIRE(test::ReplyType(second) == MessageType::kDeployAck);
   CHECK(BodyOf<DeployAckBody>(second).code == Status::Code::kOk);
   CHECK(DeploymentsOf(c) == 1);
 
@@ -370,10 +364,10 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
   CHECK(ack.code == Status::Code::kNotFound);
   // Undeploy one version, then all.
-  CHECK(TypeOf(c.Call(MessageType::kUndeploy, UndeployBody{2}.Encode())) == MessageType::kUndeployAck);
+  CHECK(test::ReplyType(c.Call(MessageType::kUndeploy, UndeployBody{2}.Encode())) == MessageType::kUndeployAck);
   CHECK(DeploymentsOf(c) == 1);
   CHECK(BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, "")).model_version == 3);
-  CHECK(TypeOf(c.Call(MessageType::kUndeploy, "")) == MessageType::kUndeployAck);
+  CHECK(test::ReplyType(c.Call(MessageType::kUndeploy, "")) == MessageType::kUndeployAck);
   CHECK(DeploymentsOf(c) == 0);
   // A retired stage can still be reused.
   d.stage_sha256 = sha;
@@ -387,9 +381,9 @@ TEST_CASE("deployments: heartbeats answered while a stage loads, reuse by hash, 
   auto busy = ErrorOf(c.Call(MessageType::kMeasureLinks, m.Encode()));
   CHECK(busy.code == Status::Code::kUnavailable);
   CHECK(busy.message.find("runs 1 stage") != std::string::npos);
-  CHECK(TypeOf(c.Call(MessageType::kProbe, "", 0)) == MessageType::kError);
+  CHECK(test::ReplyType(c.Call(MessageType::kProbe, "", 0)) == MessageType::kError);
   c.SendRaw(EncodeProbe(5, 100, 10));
-  CHECK(TypeOf(c.Receive()) == MessageType::kProbeReply);
+  CHECK(test::ReplyType(c.Receive()) == MessageType::kProbeReply);
 }
 
 TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes each peer", "[worker][links]") {
@@ -398,7 +392,7 @@ TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes e
   Control c(a.endpoint());
   c.SendRaw(EncodeProbe(3, 12345, 1000));
   const std::string reply = c.Receive();
-  REQUIRE(TypeOf(reply) == MessageType::kProbeReply);
+  REQUIRE(test::ReplyType(reply) == MessageType::kProbeReply);
   CHECK(reply.size() == kHeaderSize + 12345);
   CHECK(DecodeHeader(reply.data(), reply.size())->id == 3);
   // Refused: a reply over the bound, a truncated PROBE, a bad MEASURE_LINKS.
@@ -418,7 +412,7 @@ TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes e
   m.peers = {{"b", b.endpoint(), ""}, {"gone", "tcp://127.0.0.1:" + std::to_string(test::FreePort()), ""}};
   c.SendRaw(EncodeMessage(MessageType::kMeasureLinks, 8, m.Encode()));
   const std::string report_msg = c.Receive(20000);
-  REQUIRE(TypeOf(report_msg) == MessageType::kLinksReport);
+  REQUIRE(test::ReplyType(report_msg) == MessageType::kLinksReport);
   auto report = BodyOf<LinksReportBody>(report_msg);
   REQUIRE(report.links.size() == 2);
   CHECK(report.links[0].name == "b");
@@ -454,10 +448,10 @@ TEST_CASE("links: PROBE answers with the bytes asked for, MEASURE_LINKS probes e
   c.SendRaw(EncodeMessage(MessageType::kPing, 11, ""));
   const std::string pong = c.Receive(1500);
   REQUIRE_FALSE(pong.empty());
-  CHECK(TypeOf(pong) == MessageType::kPong);
+  CHECK(test::ReplyType(pong) == MessageType::kPong);
   CHECK(std::chrono::steady_clock::now() - ping_sent < std::chrono::milliseconds(1500));
   const std::string slow_report = c.Receive(20000);
-  REQUIRE(TypeOf(slow_report) == MessageType::kLinksReport);
+  REQUIRE(test::ReplyType(slow_report) == MessageType::kLinksReport);
   CHECK(BodyOf<LinksReportBody>(slow_report).links.at(0).code == Status::Code::kTimeout);
 }
 
