@@ -286,7 +286,7 @@ Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* pre
   const PlanProblem sub = SubProblem(gen.problem, alive);
   TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(options_.algorithm));
   PlannerOptions po;
-  po.time_budget_s = 0.5;
+  po.deadline_s = 0.5;
   auto fresh = planner->Solve(sub, po);
   std::optional<Plan> best;
   double best_s = 0;

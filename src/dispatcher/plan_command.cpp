@@ -20,7 +20,7 @@ struct PlanCommandOptions {
   std::string cluster;                   // cluster config; empty: the embedded default
   std::string algorithm = "auto";        // PlannerNames()
   std::string objective = "throughput";  // or "latency" (optimal, fast and auto)
-  double time_budget_s = 2;              // auto: the exact search's budget
+  double deadline_s = 2;                 // seconds the planner may take (PlannerOptions)
   bool json = false;                     // print the plan as JSON instead of a table
   std::string out;                       // write the plan file here
   int threads = 0;                       // LibTorch threads for profiling; 0: one per core
@@ -45,7 +45,7 @@ Status RunPlan(const PlanCommandOptions& o) {
   }
   TANDEM_ASSIGN_OR_RETURN(const PlanProblem problem, BuildPlanProblem(profile, cluster, cluster.codec));
   PlannerOptions po;
-  po.time_budget_s = o.time_budget_s;
+  po.deadline_s = o.deadline_s;
   po.objective = o.objective == "latency" ? Objective::kLatency : Objective::kThroughput;
   auto result = planner->Solve(problem, po);
   if (!result.ok()) return result.status().WithContext("cannot place " + profile.model_path + " on " + cluster.source);
@@ -79,9 +79,11 @@ Subcommand AddPlanCommand(CLI::App& app) {
                   "and auto)")
       ->capture_default_str()
       ->check(CLI::IsMember({"throughput", "latency"}));
-  cmd->add_option("--time-budget", o->time_budget_s, "auto: seconds for the exact search before fast")
+  cmd->add_option("--deadline,--time-budget", o->deadline_s,
+                  "seconds the planner may take; optimal then returns its best plan and the proven gap, auto the "
+                  "best of optimal's and fast's (0: optimal runs to the end)")
       ->capture_default_str()
-      ->check(CLI::Range(0.001, 3600.0));
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_flag("--json", o->json, "print the plan as JSON");
   cmd->add_option("--out,-o", o->out, "write the plan file (for run --plan and split --plan)");
   cmd->add_option("--threads,-t", o->threads, "LibTorch threads for profiling (0: one per core)")

@@ -1,13 +1,16 @@
-// `fast`: for clusters too big for the exact search (tens to hundreds of
-// workers). Two searches, the better plan wins:
+// `fast`: a good plan in about a second at most, for any cluster size.
 //  - bisection of the bottleneck between a proven lower bound and a feasible
 //    value, each tested by the greedy search (the node that reaches furthest,
 //    one choice per stage);
-//  - the exact search restricted to neighbourhoods: a node and the workers
-//    best linked to it (and the dispatcher's best-linked workers), a few
-//    milliseconds each. Good plans keep consecutive stages on fast links, so
-//    they live in such neighbourhoods.
-// The best plan is then polished by local search: move a cut, move a stage to
+//  - where the exact search's table fits (about 21 workers), that search
+//    from the greedy plan, for 45% of the time: its best plan so far when
+//    the time runs out;
+//  - else the exact search restricted to neighbourhoods: a node and the 15
+//    workers best linked to it (and the dispatcher's best-linked workers),
+//    an equal share of that time each. Good plans keep consecutive stages on
+//    fast links, so they live in such neighbourhoods.
+// The best plan is then polished by local search: move a cut (anywhere
+// between its neighbours), move a stage to
 // an unused worker, swap two stages' workers, or split the slowest stage onto
 // an unused worker, while the bottleneck drops.
 // Reports the lower bound (planner.h), so the gap to the optimum is bounded.
@@ -20,15 +23,20 @@
 #include <numeric>
 
 #include "common/plan/planner.h"
+#include "common/plan/subset_search.h"
 
 namespace tandem {
 namespace {
 
 constexpr int kPoolSize = 16;  // workers per neighbourhood
 constexpr int kPools = 24;     // neighbourhoods searched
-constexpr double kPoolDeadlineS = 0.02;
-constexpr double kPolishDeadlineS = 0.15;
-constexpr double kBoundDeadlineS = 0.3;
+// When each step ends, as a share of the time fast takes at most
+// (PlannerOptions::deadline_s, at most kMaxSeconds) counted from its start:
+// the exact searches, the local search, the bound.
+constexpr double kMaxSeconds = 0.95;
+constexpr double kSearchEnd = 0.6;
+constexpr double kPolishEnd = 0.8;
+constexpr double kBoundEnd = 1.0;
 
 std::chrono::steady_clock::duration Seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
@@ -95,11 +103,10 @@ Plan Polish(const PlanProblem& p, Plan plan, bool latency_first, std::chrono::st
     const int K = static_cast<int>(plan.stages.size());
     ScorePlan(p, plan, &used, latency_first);
     const std::vector<char> taken = used;
-    // Move the cut between stages k and k + 1 by up to 4 segments.
+    // Move the cut between stages k and k + 1 anywhere between their ends.
     for (int k = 0; k + 1 < K && !improved; ++k)
-      for (int d = -4; d <= 4 && !improved; ++d) {
-        const int cut = plan.stages[k].end + d;
-        if (d == 0 || cut <= plan.stages[k].begin || cut >= plan.stages[k + 1].end) continue;
+      for (int cut = plan.stages[k].begin + 1; cut < plan.stages[k + 1].end && !improved; ++cut) {
+        if (cut == plan.stages[k].end) continue;
         Plan cand = plan;
         cand.stages[k].end = cut;
         cand.stages[k + 1].begin = cut;
@@ -176,37 +183,30 @@ class FastPlanner : public Planner {
   Result<PlanResult> Solve(const PlanProblem& p, const PlannerOptions& o) override {
     const auto t0 = std::chrono::steady_clock::now();
     TANDEM_RETURN_IF_ERROR(CheckCapacity(p));
-    if (o.objective == Objective::kLatency) return SolveLatency(p, t0);
-    const auto never = std::chrono::steady_clock::time_point::max();
+    if (o.objective == Objective::kLatency) return SolveLatency(p, o, t0);
     const double lb = BottleneckLowerBound(p);
-    // A bound of 0 (every term free) must still grow.
-    double lo = lb, hi = lb > 0 ? lb : 1e-9;
-    std::optional<Plan> best;
-    for (int i = 0; i < 120 && !best; ++i) {
-      TANDEM_ASSIGN_OR_RETURN(best, FindPlanWithin(p, hi, false, never));
-      if (!best) {
-        lo = hi;
-        hi *= 2;
-      }
-    }
+    TANDEM_ASSIGN_OR_RETURN(std::optional<Plan> best, GreedyBisection(p, lb));
     if (!best) return Status::InvalidArgument("the fast search found no placement that fits the workers' memory");
-    hi = Evaluate(p, *best).bottleneck_s;
-    for (int i = 0; i < 30 && hi - lo > 1e-4 * hi; ++i) {
-      const double mid = 0.5 * (lo + hi);
-      TANDEM_ASSIGN_OR_RETURN(auto plan, FindPlanWithin(p, mid, false, never));
-      if (plan) {
-        best = plan;
-        hi = Evaluate(p, *plan).bottleneck_s;
-      } else {
-        lo = mid;
-      }
-    }
-    // Exact plans inside neighbourhoods; map their nodes back.
+    const double budget = o.deadline_s > 0 ? std::min(o.deadline_s, kMaxSeconds) : kMaxSeconds;
+    auto until = [&](double share) { return t0 + Seconds(share * budget); };
+    auto left = [&](double share) {
+      return std::max(1e-3, std::chrono::duration<double>(until(share) - std::chrono::steady_clock::now()).count());
+    };
     double best_value = Evaluate(p, *best).bottleneck_s;
-    if (p.nodes.size() > static_cast<size_t>(kPoolSize)) {
+    if (SubsetSearch::Supported(p)) {
+      // Small enough for the exact search: its best plan within the share.
       PlannerOptions po;
-      po.deadline_s = kPoolDeadlineS;
-      for (const auto& pool : Neighbourhoods(p)) {
+      po.deadline_s = left(kSearchEnd);
+      po.start = &*best;
+      auto all = MakeOptimalPlanner()->Solve(p, po);
+      if (all.ok() && all->evaluation.bottleneck_s < best_value) best = all->plan;
+    } else {
+      // Exact plans inside neighbourhoods; map their nodes back.
+      PlannerOptions po;
+      const auto pools = Neighbourhoods(p);
+      for (size_t i = 0; i < pools.size(); ++i) {
+        const auto& pool = pools[i];
+        po.deadline_s = left(kSearchEnd) / static_cast<double>(pools.size() - i);  // an equal share of what is left
         auto sub = MakeOptimalPlanner()->Solve(SubProblem(p, pool), po);
         if (!sub.ok() || sub->evaluation.bottleneck_s >= best_value) continue;
         Plan mapped = sub->plan;
@@ -214,16 +214,10 @@ class FastPlanner : public Planner {
         best = mapped;
         best_value = sub->evaluation.bottleneck_s;
       }
-    } else {
-      PlannerOptions po;
-      po.deadline_s = kPools * kPoolDeadlineS;
-      auto all = MakeOptimalPlanner()->Solve(p, po);
-      if (all.ok() && all->evaluation.bottleneck_s < best_value) best = all->plan;
     }
-    best = Polish(p, *best, false, std::chrono::steady_clock::now() + Seconds(kPolishDeadlineS));
+    best = Polish(p, *best, false, until(kPolishEnd));
     // The bound, tightened with the real links.
-    const double tight = LinkRelaxedBound(p, lb, Evaluate(p, *best).bottleneck_s,
-                                          std::chrono::steady_clock::now() + Seconds(kBoundDeadlineS));
+    const double tight = LinkRelaxedBound(p, lb, Evaluate(p, *best).bottleneck_s, until(kBoundEnd));
     return FinishPlan(name(), p, *best, false, std::max(lb, tight), t0);
   }
 
@@ -233,16 +227,18 @@ class FastPlanner : public Planner {
   // fastest workers (a latency-optimal plan has few stages, on fast workers
   // with fast links), or the throughput plan if its latency is lower, then
   // local search on the latency.
-  Result<PlanResult> SolveLatency(const PlanProblem& p, std::chrono::steady_clock::time_point t0) {
+  Result<PlanResult> SolveLatency(const PlanProblem& p, const PlannerOptions& o,
+                                  std::chrono::steady_clock::time_point t0) {
+    const double budget = o.deadline_s > 0 ? std::min(o.deadline_s, kMaxSeconds) : kMaxSeconds;
     const int M = static_cast<int>(p.nodes.size());
     std::vector<std::vector<int>> pools;
-    double deadline_s = kPools * kPoolDeadlineS;
+    double deadline_s = kSearchEnd * budget / 2;
     if (M <= kPoolSize) {
       std::vector<int> all(M);
       std::iota(all.begin(), all.end(), 0);
       pools.push_back(all);
     } else {
-      deadline_s = kPoolDeadlineS;
+      deadline_s = kSearchEnd * budget / 2 / kPools;
       // Fastest first: the least total time over every segment.
       std::vector<double> total(M, 0);
       for (int v = 0; v < M; ++v)
@@ -267,9 +263,12 @@ class FastPlanner : public Planner {
     }
     // The throughput plan is a candidate too (and the fallback when no
     // search finished).
-    TANDEM_ASSIGN_OR_RETURN(PlanResult throughput, Solve(p, PlannerOptions{}));
+    PlannerOptions throughput_options = o;
+    throughput_options.objective = Objective::kThroughput;
+    throughput_options.deadline_s = 0.5 * budget;
+    TANDEM_ASSIGN_OR_RETURN(PlanResult throughput, Solve(p, throughput_options));
     if (!best || throughput.evaluation.latency_s < best_latency) best = throughput.plan;
-    best = Polish(p, *best, true, std::chrono::steady_clock::now() + Seconds(kPolishDeadlineS));
+    best = Polish(p, *best, true, std::chrono::steady_clock::now() + Seconds((kPolishEnd - kSearchEnd) * budget));
     TANDEM_ASSIGN_OR_RETURN(PlanResult r, FinishPlan(name(), p, *best, false, LatencyLowerBound(p), t0));
     r.objective = Objective::kLatency;
     return r;

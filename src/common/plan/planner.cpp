@@ -293,10 +293,6 @@ std::vector<double> BottleneckCandidates(const PlanProblem& p, double cap) {
   return c;
 }
 
-namespace {
-
-// The ends e' (ascending) such that segments [e, e') run on node v within
-// `limit` and fit its memory.
 void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int>* ends) {
   ends->clear();
   const int S = static_cast<int>(p.segments.size());
@@ -314,6 +310,8 @@ void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int
       ends->push_back(x + 1);
   }
 }
+
+namespace {
 
 // Depth-first search for a plan within `limit`: state (used nodes, last
 // node, next segment). States proven hopeless are remembered, so each is
@@ -514,6 +512,33 @@ Result<std::optional<Plan>> FindPlanWithin(const PlanProblem& p, double limit, b
   }
   if (p.nodes.size() > 40) return Status::Unsupported("the exact search handles at most 40 workers");
   return WithinSearch(p, limit, deadline).Run();
+}
+
+Result<std::optional<Plan>> GreedyBisection(const PlanProblem& p, double lower_bound) {
+  const auto never = std::chrono::steady_clock::time_point::max();
+  // A bound of 0 (every term free) must still grow.
+  double lo = lower_bound, hi = lower_bound > 0 ? lower_bound : 1e-9;
+  std::optional<Plan> best;
+  for (int i = 0; i < 120 && !best; ++i) {
+    TANDEM_ASSIGN_OR_RETURN(best, FindPlanWithin(p, hi, false, never));
+    if (!best) {
+      lo = hi;
+      hi *= 2;
+    }
+  }
+  if (!best) return best;
+  hi = Evaluate(p, *best).bottleneck_s;
+  for (int i = 0; i < 30 && hi - lo > 1e-4 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    TANDEM_ASSIGN_OR_RETURN(auto plan, FindPlanWithin(p, mid, false, never));
+    if (plan) {
+      best = plan;
+      hi = Evaluate(p, *plan).bottleneck_s;
+    } else {
+      lo = mid;
+    }
+  }
+  return best;
 }
 
 }  // namespace tandem

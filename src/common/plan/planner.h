@@ -26,10 +26,15 @@ struct PlannerOptions {
   // What `optimal`, `fast` and `auto` minimise; `greedy`, `seifer` and
   // `random` ignore it.
   Objective objective = Objective::kThroughput;
-  // `auto`: the exact search may use this long before `fast` takes over.
-  double time_budget_s = 2.0;
-  // `optimal`: give up with a Timeout error after this long; 0: no limit.
-  double deadline_s = 0;
+  // Seconds the solve may take; 0: no limit. `optimal` stops here and
+  // returns its best plan with the proven gap (not exact), or a Timeout
+  // error when it has none yet (and always with the latency objective);
+  // `auto` shares it between the exact search and `fast`; `fast` takes at
+  // most min(this, about 1 s). The baselines ignore it.
+  double deadline_s = 2.0;
+  // `optimal`: a feasible plan to start from (its bottleneck caps the
+  // search); ignored when it does not fit the problem. Not owned.
+  const Plan* start = nullptr;
   // `random`: the seed.
   uint64_t seed = 1;
 };
@@ -105,6 +110,14 @@ std::unique_ptr<Planner> MakeAutoPlanner();
 // Timeout error.
 Result<std::optional<Plan>> FindPlanWithin(const PlanProblem& p, double limit, bool exhaustive,
                                            std::chrono::steady_clock::time_point deadline);
+// The ends e' (ascending) such that a stage over segments [e, e') on node v
+// computes within `limit` (moving its activations included) and fits v's
+// memory.
+void StageEnds(const PlanProblem& p, int v, int e, double limit, std::vector<int>* ends);
+// The greedy check (FindPlanWithin, not exhaustive) bisected between
+// `lower_bound` and the first limit it passes: a good plan in O(log) greedy
+// searches, or none when the greedy search finds no plan at any limit.
+Result<std::optional<Plan>> GreedyBisection(const PlanProblem& p, double lower_bound);
 // Every value a bottleneck can take (stage computes and transfers), sorted,
 // no larger than `cap`.
 std::vector<double> BottleneckCandidates(const PlanProblem& p, double cap);

@@ -9,6 +9,8 @@
 #include <map>
 #include <random>
 
+#include "hard_problem.h"
+
 namespace tandem {
 namespace {
 
@@ -173,6 +175,68 @@ TEST_CASE("optimal equals brute force on random small instances", "[plan]") {
     CheckValid(p, r.value());
   }
   CHECK(feasible > 80);
+}
+
+TEST_CASE("on small hard instances optimal equals brute force and every algorithm is valid", "[plan]") {
+  std::mt19937 rng(1818);
+  int feasible = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const int M = 2 + static_cast<int>(rng() % 6), S = 2 + static_cast<int>(rng() % 10);
+    PlanProblem p = HardProblem(rng, M, S);
+    if (trial % 3 == 0) p.segment_time.assign(M, std::vector<double>(S, 0.01));
+    const double brute = BruteForce(p);
+    INFO("trial " << trial << " M=" << M << " S=" << S);
+    for (const auto& name : PlannerNames()) {
+      auto r = MakePlanner(name).value()->Solve(p, PlannerOptions());
+      INFO(name << ": " << r.status().ToString());
+      if (!std::isfinite(brute)) {
+        CHECK_FALSE(r.ok());
+        continue;
+      }
+      if (name == "seifer" && !r.ok()) continue;  // it cuts only where one tensor crosses
+      REQUIRE(r.ok());
+      CheckValid(p, r.value());
+      CHECK(r->evaluation.bottleneck_s >= brute * (1 - 1e-12));
+      if (name == "optimal" || name == "auto") {
+        CHECK(r->exact);
+        CHECK(r->evaluation.bottleneck_s == Approx(brute).epsilon(1e-12));
+      }
+    }
+    feasible += std::isfinite(brute);
+  }
+  CHECK(feasible > 30);
+}
+
+TEST_CASE("optimal past its deadline returns its best plan with the proven gap", "[plan]") {
+  std::mt19937 rng(77);
+  int stopped = 0;
+  for (int trial = 0; trial < 4; ++trial) {
+    PlanProblem p = HardProblem(rng, 12, 60);
+    if (!CheckCapacity(p).ok()) continue;
+    PlannerOptions o;
+    o.deadline_s = 1e-4;
+    auto r = MakePlanner("optimal").value()->Solve(p, o);
+    REQUIRE(r.ok());
+    CheckValid(p, r.value());
+    if (r->exact) continue;  // the first plan was already provably optimal
+    ++stopped;
+    CHECK(r->lower_bound_s > 0);
+    // The bound is a real one: the full search's optimum is no lower.
+    PlannerOptions full;
+    full.deadline_s = 0;
+    auto exact = MakePlanner("optimal").value()->Solve(p, full);
+    REQUIRE(exact.ok());
+    REQUIRE(exact->exact);
+    CHECK(exact->evaluation.bottleneck_s >= r->lower_bound_s * (1 - 1e-12));
+    CHECK(exact->evaluation.bottleneck_s <= r->evaluation.bottleneck_s * (1 + 1e-12));
+    // auto, given the time, is never worse than fast.
+    auto a = MakePlanner("auto").value()->Solve(p, PlannerOptions());
+    auto f = MakePlanner("fast").value()->Solve(p, PlannerOptions());
+    REQUIRE(a.ok());
+    REQUIRE(f.ok());
+    CHECK(a->evaluation.bottleneck_s <= f->evaluation.bottleneck_s * (1 + 1e-12));
+  }
+  CHECK(stopped > 0);
 }
 
 TEST_CASE("lower bounds never exceed the optimum, and real links tighten them", "[plan]") {
