@@ -97,7 +97,7 @@ Result<std::optional<Plan>> SubsetSearch::Within(double limit, std::chrono::stea
       Cell(1u << w, w)[0] = 1;  // starts at cut 0
     }
   const uint32_t all = sets - 1;
-  std::vector<Word> starts(words_), inherited(words_), fresh(words_);
+  std::vector<Word> starts(words_), inherited(words_), fresh(words_), keep(words_);
   for (uint32_t set = 1; set < sets; ++set) {
     if ((set & 1023) == 0 && std::chrono::steady_clock::now() > deadline)
       return Status::Timeout("the exact search ran out of time");
@@ -128,6 +128,12 @@ Result<std::optional<Plan>> SubsetSearch::Within(double limit, std::chrono::stea
                                                                     [&](uint64_t w) { return w > room; }) -
                                                suffix_params_.begin()));
     }
+    // Cuts kept: from min_start on (the last cut, S, always).
+    const int drop = std::min(min_start, S_);
+    for (int i = 0; i < words_; ++i) {
+      const int first = i * 64;
+      keep[i] = drop <= first ? ~Word{0} : drop >= first + 64 ? 0 : ~Word{0} << (drop - first);
+    }
     for (uint32_t members = set; members; members &= members - 1) {
       const int w = __builtin_ctz(members);
       Word* cell = Cell(set, w);
@@ -153,7 +159,7 @@ Result<std::optional<Plan>> SubsetSearch::Within(double limit, std::chrono::stea
           for (int j = 0; j < words_; ++j) cell[j] |= r[j];
         }
       // Drop cuts the remaining workers cannot finish from (the end itself stays).
-      for (int e = 0; e < std::min(min_start, S_); ++e) cell[e / 64] &= ~(Word{1} << (e % 64));
+      for (int i = 0; i < words_; ++i) cell[i] &= keep[i];
       bool any = false;
       for (int i = 0; i < words_; ++i) {
         fresh[i] = cell[i] & ~inherited[i];
