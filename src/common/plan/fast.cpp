@@ -7,8 +7,14 @@
 //    the time runs out;
 //  - else the exact search restricted to neighbourhoods: a node and the 15
 //    workers best linked to it (and the dispatcher's best-linked workers),
-//    an equal share of that time each. Good plans keep consecutive stages on
-//    fast links, so they live in such neighbourhoods.
+//    an equal share of 30% of the time each (good plans keep consecutive
+//    stages on fast links, so they live in such neighbourhoods); then, to
+//    40%, around the best plan: its workers and the unused workers best
+//    linked to them (18 in all, or its own up to 20), searched exactly
+//    from that plan while it improves; then, to 60%, for longer plans,
+//    windows of 8 consecutive stages around the bottleneck, each re-planned
+//    exactly with the unused workers best placed to join it
+//    (ImproveWindows).
 // The best plan is then polished by local search: move a cut (anywhere
 // between its neighbours), move a stage to
 // an unused worker, swap two stages' workers, or split the slowest stage onto
@@ -30,11 +36,20 @@ namespace {
 
 constexpr int kPoolSize = 16;  // workers per neighbourhood
 constexpr int kPools = 24;     // neighbourhoods searched
+// Workers around the best plan (its own first; at most kPlanPoolMax of its
+// own, a subset search table of 168 MB at 120 segments).
+constexpr int kPlanPoolSize = 18;
+constexpr int kPlanPoolMax = 20;
+// Windows of consecutive stages re-planned exactly (ImproveWindows).
+constexpr int kWindowStages = 8;
+constexpr double kWindowDeadlineS = 0.03;
 // When each step ends, as a share of the time fast takes at most
 // (PlannerOptions::deadline_s, at most kMaxSeconds) counted from its start:
 // the exact searches, the local search, the bound.
-constexpr double kMaxSeconds = 0.95;
-constexpr double kSearchEnd = 0.6;
+constexpr double kMaxSeconds = 0.85;
+constexpr double kPoolsEnd = 0.3;   // neighbourhoods,
+constexpr double kAroundEnd = 0.4;  // then around the best plan,
+constexpr double kSearchEnd = 0.6;  // then windows of it
 constexpr double kPolishEnd = 0.8;
 constexpr double kBoundEnd = 1.0;
 
@@ -176,6 +191,126 @@ std::vector<std::vector<int>> Neighbourhoods(const PlanProblem& p) {
   return pools;
 }
 
+// The workers of `plan` and, up to kPlanPoolSize, the unused workers with
+// the best links to and from them (weighted by speed). False when the plan
+// alone has more than kPlanPoolMax workers.
+bool AroundPlan(const PlanProblem& p, const Plan& plan, std::vector<int>* pool) {
+  const int M = static_cast<int>(p.nodes.size());
+  std::vector<char> in(M, 0);
+  pool->clear();
+  for (const auto& st : plan.stages) pool->push_back(st.node), in[st.node] = 1;
+  if (static_cast<int>(pool->size()) > kPlanPoolMax) return false;
+  if (static_cast<int>(pool->size()) >= kPlanPoolSize) return true;
+  std::vector<std::pair<double, int>> others;
+  for (int u = 0; u < M; ++u) {
+    if (in[u]) continue;
+    double link = 0;
+    for (int v : *pool) link = std::max(link, std::min(p.bandwidth[u][v], p.bandwidth[v][u]));
+    others.emplace_back(link * p.nodes[u].speed, u);
+  }
+  const size_t k = std::min(others.size(), static_cast<size_t>(kPlanPoolSize) - pool->size());
+  std::partial_sort(others.begin(), others.begin() + k, others.end(), std::greater<>());
+  for (size_t i = 0; i < k; ++i) pool->push_back(others[i].second);
+  return true;
+}
+
+// A window of consecutive stages of `plan` as a problem of its own: its
+// segments, its workers and `extra` others, and as the "dispatcher" the
+// worker before it (input) and the one after it (output), either of which
+// may be the real dispatcher. `current` gets the window's stages in the
+// window's terms.
+PlanProblem WindowProblem(const PlanProblem& p, const Plan& plan, int a, int b, const std::vector<int>& pool,
+                          Plan* current) {
+  const int D = p.dispatcher();
+  const int K = static_cast<int>(plan.stages.size());
+  const int before = a == 0 ? D : plan.stages[a - 1].node;
+  const int after = b == K ? D : plan.stages[b].node;
+  const int first = plan.stages[a].begin, last = plan.stages[b - 1].end;
+  PlanProblem w;
+  w.segments.assign(p.segments.begin() + first, p.segments.begin() + last);
+  w.input_bytes = p.InBytes(first);
+  const int n = static_cast<int>(pool.size());
+  for (int v : pool) w.nodes.push_back(p.nodes[v]);
+  w.bandwidth.assign(n + 1, std::vector<double>(n + 1, 1));
+  w.latency.assign(n + 1, std::vector<double>(n + 1, 0));
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) {
+      if (i == j) continue;
+      w.bandwidth[i][j] = p.bandwidth[pool[i]][pool[j]];
+      w.latency[i][j] = p.latency[pool[i]][pool[j]];
+    }
+    w.bandwidth[n][i] = p.bandwidth[before][pool[i]];
+    w.latency[n][i] = p.latency[before][pool[i]];
+    w.bandwidth[i][n] = p.bandwidth[pool[i]][after];
+    w.latency[i][n] = p.latency[pool[i]][after];
+  }
+  if (!p.segment_time.empty())
+    for (int v : pool) w.segment_time.emplace_back(p.segment_time[v].begin() + first, p.segment_time[v].begin() + last);
+  current->stages.clear();
+  for (int k = a; k < b; ++k)
+    current->stages.push_back(PlanStage{k - a, plan.stages[k].begin - first, plan.stages[k].end - first});
+  return w;
+}
+
+// For plans longer than an exact pool: a window of up to kWindowStages
+// consecutive stages around the largest term not yet tried is re-planned
+// exactly (its own workers and the unused ones best placed to join, up to
+// kPoolSize), between the fixed workers around it; a window whose largest
+// term drops is spliced in. Until no window improves or the deadline.
+Plan ImproveWindows(const PlanProblem& p, Plan plan, std::chrono::steady_clock::time_point deadline) {
+  const int M = static_cast<int>(p.nodes.size());
+  std::vector<char> tried;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const PlanEvaluation ev = Evaluate(p, plan);
+    if (!ev.feasible) break;
+    const int K = static_cast<int>(plan.stages.size());
+    tried.resize(K, 0);
+    int centre = -1;
+    double worst = -1;
+    for (int k = 0; k < K; ++k) {
+      const double term = std::max({ev.compute_s[k], ev.transfer_s[k], ev.transfer_s[k + 1]});
+      if (!tried[k] && term > worst) centre = k, worst = term;
+    }
+    if (centre < 0 || worst < ev.bottleneck_s * (1 - 1e-9)) break;  // every window at the bottleneck tried
+    tried[centre] = 1;
+    const int b = std::min(K, std::max(centre - kWindowStages / 2, 0) + kWindowStages);
+    const int a = std::max(0, b - kWindowStages);
+    std::vector<char> used(M, 0);
+    for (const auto& st : plan.stages) used[st.node] = 1;
+    std::vector<int> pool;
+    for (int k = a; k < b; ++k) pool.push_back(plan.stages[k].node);
+    std::vector<std::pair<double, int>> others;
+    for (int u = 0; u < M; ++u) {
+      if (used[u]) continue;
+      double link = 0;
+      for (int v : pool) link = std::max(link, std::min(p.bandwidth[u][v], p.bandwidth[v][u]));
+      others.emplace_back(link * p.nodes[u].speed, u);
+    }
+    const size_t extra = std::min(others.size(), kPoolSize - pool.size());
+    std::partial_sort(others.begin(), others.begin() + extra, others.end(), std::greater<>());
+    for (size_t i = 0; i < extra; ++i) pool.push_back(others[i].second);
+    Plan current;
+    const PlanProblem w = WindowProblem(p, plan, a, b, pool, &current);
+    const double before = Evaluate(w, current).bottleneck_s;
+    PlannerOptions po;
+    po.deadline_s =
+        std::min(kWindowDeadlineS, std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count());
+    if (po.deadline_s <= 0) break;
+    po.start = &current;
+    auto r = MakeOptimalPlanner()->Solve(w, po);
+    if (!r.ok() || r->evaluation.bottleneck_s >= before * (1 - 1e-9)) continue;
+    Plan next;
+    next.stages.assign(plan.stages.begin(), plan.stages.begin() + a);
+    for (const auto& st : r->plan.stages)
+      next.stages.push_back(PlanStage{pool[st.node], st.begin + plan.stages[a].begin, st.end + plan.stages[a].begin});
+    next.stages.insert(next.stages.end(), plan.stages.begin() + b, plan.stages.end());
+    if (!Evaluate(p, next).feasible) continue;
+    plan = next;
+    tried.assign(plan.stages.size(), 0);
+  }
+  return plan;
+}
+
 class FastPlanner : public Planner {
  public:
   const char* name() const override { return "fast"; }
@@ -206,7 +341,7 @@ class FastPlanner : public Planner {
       const auto pools = Neighbourhoods(p);
       for (size_t i = 0; i < pools.size(); ++i) {
         const auto& pool = pools[i];
-        po.deadline_s = left(kSearchEnd) / static_cast<double>(pools.size() - i);  // an equal share of what is left
+        po.deadline_s = left(kPoolsEnd) / static_cast<double>(pools.size() - i);  // an equal share of what is left
         auto sub = MakeOptimalPlanner()->Solve(SubProblem(p, pool), po);
         if (!sub.ok() || sub->evaluation.bottleneck_s >= best_value) continue;
         Plan mapped = sub->plan;
@@ -214,6 +349,27 @@ class FastPlanner : public Planner {
         best = mapped;
         best_value = sub->evaluation.bottleneck_s;
       }
+      // Then around the best plan itself: its workers and the unused ones
+      // best placed to help, searched exactly from that plan, while it
+      // improves.
+      while (std::chrono::steady_clock::now() < until(kAroundEnd)) {
+        std::vector<int> pool;
+        if (!AroundPlan(p, *best, &pool)) break;
+        std::vector<int> index(p.nodes.size(), -1);
+        for (size_t k = 0; k < pool.size(); ++k) index[pool[k]] = static_cast<int>(k);
+        Plan start = *best;
+        for (auto& st : start.stages) st.node = index[st.node];
+        po.deadline_s = left(kAroundEnd);
+        po.start = &start;
+        auto sub = MakeOptimalPlanner()->Solve(SubProblem(p, pool), po);
+        po.start = nullptr;
+        if (!sub.ok() || sub->evaluation.bottleneck_s >= best_value * (1 - 1e-9)) break;
+        Plan mapped = sub->plan;
+        for (auto& st : mapped.stages) st.node = pool[st.node];
+        best = mapped;
+        best_value = sub->evaluation.bottleneck_s;
+      }
+      best = ImproveWindows(p, *best, until(kSearchEnd));
     }
     best = Polish(p, *best, false, until(kPolishEnd));
     // The bound, tightened with the real links.

@@ -366,6 +366,22 @@ TEST_CASE("fast handles hundreds of workers and reports a lower bound", "[plan]"
   CHECK(r->lower_bound_s > 0);
 }
 
+TEST_CASE("fast on hard clusters beyond the exact search improves on its first plan and stays valid", "[plan]") {
+  std::mt19937 rng(2718);
+  for (int M : {30, 60}) {
+    PlanProblem p = HardProblem(rng, M, 80);
+    REQUIRE(CheckCapacity(p).ok());
+    auto first = GreedyBisection(p, BottleneckLowerBound(p));
+    REQUIRE(first.ok());
+    REQUIRE(first->has_value());
+    auto r = MakePlanner("fast").value()->Solve(p, PlannerOptions());
+    REQUIRE(r.ok());
+    CheckValid(p, r.value());
+    CHECK(r->evaluation.bottleneck_s <= Evaluate(p, **first).bottleneck_s * (1 + 1e-12));
+    CHECK(r->plan.stages.size() > 8);  // long enough for the windows to matter
+  }
+}
+
 TEST_CASE("a segment with large activations on both sides fits inside a longer stage", "[plan]") {
   std::mt19937 rng(5);
   PlanProblem p = RandomProblem(rng, 2, 3, false, false);
