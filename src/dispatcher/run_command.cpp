@@ -34,6 +34,7 @@ struct RunCommandOptions {
   int stages = 0;                    // balanced stages on the first K workers; 0: the planner chooses
   std::string plan;                  // or: a plan file (cuts, optional worker names)
   std::string algorithm = "auto";    // the planner, when neither --stages nor --plan is given
+  double plan_deadline_s = 2;        // seconds that planner may take (PlannerOptions::deadline_s)
   std::string codec;                 // every hop's codec; empty: the cluster config's
   int window = 8;                    // requests in flight at most
   double heartbeat_timeout_s = 1.0;  // a worker silent this long is failed; the pipeline is re-planned
@@ -145,7 +146,9 @@ Result<Plan> FirstPlan(const RunCommandOptions& o, const std::optional<PlanFile>
   }
   TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(o.algorithm));
   if (!full.ok()) return full.status();
-  auto planned = planner->Solve(SubProblem(full.value(), reachable), PlannerOptions());
+  PlannerOptions po;
+  po.deadline_s = o.plan_deadline_s;
+  auto planned = planner->Solve(SubProblem(full.value(), reachable), po);
   if (!planned.ok()) return planned.status().WithContext("cannot place " + o.model + " on " + cluster.source);
   ClusterConfig shown = cluster;
   shown.workers.clear();
@@ -272,6 +275,10 @@ Subcommand AddRunCommand(CLI::App& app) {
   cmd->add_option("--algorithm,-a", o->algorithm, "planner when neither --stages nor --plan is given")
       ->capture_default_str()
       ->check(PlannerValidator());
+  cmd->add_option("--plan-deadline", o->plan_deadline_s,
+                  "seconds the planner may take (optimal then gives its best plan and the proven gap; 0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--codec", o->codec,
                   "codec for every hop: zfp+lz4 (default), lz4, zfp, raw; lossy: zfp:accuracy=T, zfp:rate=R, "
                   "zfp:precision=P (also with zfp+lz4)")

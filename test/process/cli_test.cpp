@@ -151,6 +151,14 @@ TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters
     CHECK(pj["predicted"]["bottleneck_s"].get<double>() >=
           plan["predicted"]["bottleneck_s"].get<double>() * (1 - 1e-9));
   }
+  // --deadline 0 lets optimal run to the end: it proves the same bottleneck.
+  auto unbounded = Run("plan --json -a optimal --deadline 0 -p " + dir.path() + "/p.json -c " + cluster);
+  REQUIRE(unbounded.exit_code == 0);
+  auto uj = nlohmann::json::parse(unbounded.out);
+  CHECK(uj["exact"].get<bool>());
+  CHECK(uj["predicted"]["bottleneck_s"].get<double>() ==
+        Approx(plan["predicted"]["bottleneck_s"].get<double>()).epsilon(1e-9));
+  ExpectCleanError(Run("plan --deadline -1 -p " + dir.path() + "/p.json -c " + cluster), {"--deadline", "-1"});
   auto split = Run("split -m " + model + " -s 1,3,224,224 --plan " + dir.path() + "/plan.json -o " + dir.path() + "/s");
   INFO(split.err);
   REQUIRE(split.exit_code == 0);
