@@ -2,9 +2,10 @@
 //  - bisection of the bottleneck between a proven lower bound and a feasible
 //    value, each tested by the greedy search (the node that reaches furthest,
 //    one choice per stage);
-//  - where the exact search's table fits (about 21 workers), that search
-//    from the greedy plan, for 45% of the time: its best plan so far when
-//    the time runs out;
+//  - where the exact search's table fits (about 21 workers), windows of the
+//    greedy plan as below, then that search from the result until 60% of
+//    the time (its best plan so far when the time runs out; the optimum,
+//    reported as its own bound, when it finishes);
 //  - else the exact search restricted to neighbourhoods: a node and the 15
 //    workers best linked to it (and the dispatcher's best-linked workers),
 //    an equal share of 30% of the time each (good plans keep consecutive
@@ -329,12 +330,17 @@ class FastPlanner : public Planner {
     };
     double best_value = Evaluate(p, *best).bottleneck_s;
     if (SubsetSearch::Supported(p)) {
-      // Small enough for the exact search: its best plan within the share.
+      // Small enough for the exact search: windows of the greedy plan first
+      // (they usually stop on their own within milliseconds), then the
+      // exact search from there; its best plan when the time runs out, the
+      // optimum (reported as its own bound) when it finishes.
+      best = ImproveWindows(p, *best, until(kPoolsEnd));
       PlannerOptions po;
       po.deadline_s = left(kSearchEnd);
       po.start = &*best;
       auto all = MakeOptimalPlanner()->Solve(p, po);
-      if (all.ok() && all->evaluation.bottleneck_s < best_value) best = all->plan;
+      if (all.ok() && all->evaluation.bottleneck_s <= Evaluate(p, *best).bottleneck_s) best = all->plan;
+      if (all.ok() && all->exact) return FinishPlan(name(), p, *best, false, all->lower_bound_s, t0);
     } else {
       // Exact plans inside neighbourhoods; map their nodes back.
       PlannerOptions po;

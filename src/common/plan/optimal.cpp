@@ -109,20 +109,30 @@ class OptimalPlanner : public Planner {
       best_value = Evaluate(p, *best).bottleneck_s;
       hi = std::min(index_of(best_value), cands.size() - 1);
     }
+    // Where to split: tests that find no plan (below the optimum) and tests
+    // that do can cost very different times (on geometric clusters the
+    // first are cheap, pruning cuts most sets, and the second slow when far
+    // above the optimum; on clusters where every plan needs every worker
+    // both are slow). Splitting at the share t_none / (t_none + t_found) of
+    // the range, between a fifth and a half, keeps the expected cost low;
+    // a quarter until both kinds were timed.
+    double t_none = 0, t_found = 0;
     while (lo < hi) {
-      // Below the optimum a test is cheap (pruning cuts most sets); far above
-      // it slow (most sets stay open until a complete plan turns up): split
-      // nearer the bottom.
-      const size_t mid = lo + (hi - lo) / 4;
+      const double share = t_none > 0 && t_found > 0 ? std::clamp(t_none / (t_none + t_found), 0.2, 0.5) : 0.25;
+      const size_t mid = lo + static_cast<size_t>(static_cast<double>(hi - lo) * share);
+      const auto started = std::chrono::steady_clock::now();
       auto plan = within(cands[mid]);
+      const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       if (!plan.ok()) {
         if (plan.status().code() == Status::Code::kTimeout) return finish(false);
         return plan.status();
       }
       if (*plan) {
+        t_found = took;
         best = *plan;
         hi = std::min(mid, index_of(Evaluate(p, *best).bottleneck_s));
       } else {
+        t_none = took;
         lo = mid + 1;
       }
     }
