@@ -15,7 +15,10 @@
 // compute (times a random factor in [0.5, 2]); latencies 0-2 ms.
 // "hard-synthetic": S segments of a CNN-like model drawn at random
 // (activations shrinking and weights growing with depth); "hard-MODEL": the
-// segments of a measured profile.
+// segments of a measured profile; "hard-links-synthetic" (up to 20
+// workers): as hard-synthetic, but every link drawn on its own, no
+// geometry (so no worker is better placed than another, and the best plans
+// use every worker).
 //
 // For each algorithm: the bottleneck relative to the optimum (the exact
 // search within --exact-deadline), or to the best proven lower bound where
@@ -81,7 +84,9 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-PlanProblem HardInstance(const BenchModel& m, int n, std::mt19937& rng) {
+// `geometric` false: every link drawn on its own (no positions), uniform in
+// [0.2, 2.2] times the same typical bandwidth.
+PlanProblem HardInstance(const BenchModel& m, int n, std::mt19937& rng, bool geometric = true) {
   std::uniform_real_distribution<double> pos(0, 150), u(0, 1);
   PlanProblem p;
   p.segments = m.segments;
@@ -111,6 +116,9 @@ PlanProblem HardInstance(const BenchModel& m, int n, std::mt19937& rng) {
         p.latency[i][j] = 0.002 * u(rng);
         bws.push_back(p.bandwidth[i][j]);
       }
+  if (!geometric)
+    for (auto& row : p.bandwidth)
+      for (auto& b : row) b = Median(bws) * (0.2 + 2 * u(rng));
   for (const auto& s : p.segments) acts.push_back(static_cast<double>(s.out_bytes));
   // A typical activation over a typical link ~ a fair share of the compute.
   const double scale = Median(acts) / Median(bws) / (work / speeds) * (0.5 + 1.5 * u(rng));
@@ -304,6 +312,17 @@ int main(int argc, char** argv) {
           Run(HardInstance(m, n, rng), exact_deadline, r + 1, segments, &cell, &totals);
         }
         Row("hard-synthetic", n, segments, cell);
+      }
+    for (int segments : synthetic_segments)
+      for (int n : sizes) {
+        if (n > 20) continue;  // the family for the exact search
+        Cell cell;
+        std::mt19937 rng(6151 * n + segments);
+        for (int r = 0; r < repeats; ++r) {
+          const BenchModel m = SyntheticModel(segments, rng);
+          Run(HardInstance(m, n, rng, false), exact_deadline, r + 1, segments, &cell, &totals);
+        }
+        Row("hard-links-synthetic", n, segments, cell);
       }
     for (const auto& m : models)
       for (int n : sizes) {
