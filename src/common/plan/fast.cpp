@@ -2,24 +2,29 @@
 //  - bisection of the bottleneck between a proven lower bound and a feasible
 //    value, each tested by the greedy search (the node that reaches furthest,
 //    one choice per stage);
-//  - where the exact search's table fits (about 21 workers), windows of the
-//    greedy plan as below, then that search from the result until 60% of
-//    the time (its best plan so far when the time runs out; the optimum,
-//    reported as its own bound, when it finishes);
+//  - where the exact search's table fits (about 21 workers): windows of the
+//    greedy plan and one descent of its order (both below), then that
+//    search from the result until 60% of the time (the optimum, reported as
+//    its own bound, when it finishes; else its best plan so far);
 //  - else the exact search restricted to neighbourhoods: a node and the 15
 //    workers best linked to it (and the dispatcher's best-linked workers),
 //    an equal share of 30% of the time each (good plans keep consecutive
 //    stages on fast links, so they live in such neighbourhoods); then, to
 //    40%, around the best plan: its workers and the unused workers best
 //    linked to them (18 in all, or its own up to 20), searched exactly
-//    from that plan while it improves; then, to 60%, for longer plans,
+//    from that plan while it improves; then, to 50%, for longer plans,
 //    windows of 8 consecutive stages around the bottleneck, each re-planned
 //    exactly with the unused workers best placed to join it
-//    (ImproveWindows).
+//    (ImproveWindows);
+//  - then, to 80%, the order of the workers: each order cut at its best
+//    (exact for a fixed order: reachability over (stage, cut), bisected),
+//    local search by swapping two workers, moving one elsewhere in the
+//    order or replacing one by an unused worker, with random kicks when
+//    no move helps (ImproveOrder).
 // The best plan is then polished by local search: move a cut (anywhere
-// between its neighbours), move a stage to
-// an unused worker, swap two stages' workers, or split the slowest stage onto
-// an unused worker, while the bottleneck drops.
+// between its neighbours), move a stage to an unused worker, swap two
+// stages' workers, or split the slowest stage onto an unused worker, while
+// the bottleneck drops.
 // Reports the lower bound (planner.h), so the gap to the optimum is bounded.
 // With the latency objective: the exact latency search on the whole cluster
 // (small ones) or within neighbourhoods and among the fastest workers, then
@@ -28,6 +33,7 @@
 #include <chrono>
 #include <limits>
 #include <numeric>
+#include <random>
 
 #include "common/plan/planner.h"
 #include "common/plan/subset_search.h"
@@ -48,10 +54,12 @@ constexpr double kWindowDeadlineS = 0.03;
 // (PlannerOptions::deadline_s, at most kMaxSeconds) counted from its start:
 // the exact searches, the local search, the bound.
 constexpr double kMaxSeconds = 0.85;
-constexpr double kPoolsEnd = 0.3;   // neighbourhoods,
-constexpr double kAroundEnd = 0.4;  // then around the best plan,
-constexpr double kSearchEnd = 0.6;  // then windows of it
-constexpr double kPolishEnd = 0.8;
+constexpr double kPoolsEnd = 0.3;    // neighbourhoods (windows where the table fits),
+constexpr double kAroundEnd = 0.4;   // then around the best plan (one descent of its order),
+constexpr double kWindowsEnd = 0.5;  // then windows of it;
+constexpr double kSearchEnd = 0.6;   // (or the exact search where it fits;)
+constexpr double kOrderEnd = 0.8;    // then its order,
+constexpr double kPolishEnd = 0.88;
 constexpr double kBoundEnd = 1.0;
 
 std::chrono::steady_clock::duration Seconds(double s) {
@@ -312,6 +320,137 @@ Plan ImproveWindows(const PlanProblem& p, Plan plan, std::chrono::steady_clock::
   return plan;
 }
 
+// Stage k on order[k], every worker of `order` used once: the cuts that
+// keep every term within `limit`, by reachability over (stage, cut), or
+// false. O(K S^2).
+bool CutsWithin(const PlanProblem& p, const std::vector<int>& order, double limit, Plan* plan) {
+  const int S = static_cast<int>(p.segments.size());
+  const int K = static_cast<int>(order.size());
+  const int D = p.dispatcher();
+  if (K == 0 || K > S || p.Transfer(D, order[0], p.input_bytes) > limit) return false;
+  // from[k][e]: the start of stage k - 1 when stages 0..k-1 cover [0, e); -1: unreached.
+  std::vector<std::vector<int>> from(K + 1, std::vector<int>(S + 1, -1));
+  from[0][0] = 0;
+  std::vector<int> ends;
+  for (int k = 0; k < K; ++k) {
+    const int v = order[k];
+    for (int b = k; b < S; ++b) {
+      if (from[k][b] < 0) continue;
+      StageEnds(p, v, b, limit, &ends);
+      for (int e : ends) {
+        if (S - e < K - 1 - k) break;  // the stages left need a segment each
+        if (k + 1 < K ? e == S || p.Transfer(v, order[k + 1], p.InBytes(e)) > limit
+                      : e != S || p.Transfer(v, D, p.segments[S - 1].out_bytes) > limit)
+          continue;
+        if (from[k + 1][e] < 0) from[k + 1][e] = b;
+      }
+    }
+  }
+  if (from[K][S] < 0) return false;
+  plan->stages.assign(K, PlanStage{});
+  for (int k = K, e = S; k > 0; --k) {
+    const int b = from[k][e];
+    plan->stages[k - 1] = PlanStage{order[k - 1], b, e};
+    e = b;
+  }
+  return true;
+}
+
+// The least bottleneck for a fixed worker order (CutsWithin, bisected on
+// the value down from `plan`'s, which must follow `order`).
+Plan BestCuts(const PlanProblem& p, const std::vector<int>& order, Plan plan) {
+  double hi = Evaluate(p, plan).bottleneck_s, lo = 0;
+  Plan found;
+  for (int i = 0; i < 40 && hi - lo > 1e-7 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (CutsWithin(p, order, mid, &found)) {
+      plan = found;
+      hi = Evaluate(p, plan).bottleneck_s;
+    } else {
+      lo = mid;
+    }
+  }
+  return plan;
+}
+
+// Local search on the order of the workers, each order cut at its best:
+// swap two stages' workers, move one stage's worker elsewhere in the order,
+// or give a stage to an unused worker; the first move that admits a plan
+// below the current bottleneck is taken, until none does or the deadline.
+Plan DescendOrder(const PlanProblem& p, Plan plan, std::chrono::steady_clock::time_point deadline) {
+  const int M = static_cast<int>(p.nodes.size());
+  std::vector<int> order;
+  for (const auto& st : plan.stages) order.push_back(st.node);
+  plan = BestCuts(p, order, plan);
+  Plan found;
+  for (bool improved = true; improved;) {
+    improved = false;
+    const double target = Evaluate(p, plan).bottleneck_s * (1 - 1e-9);
+    const int K = static_cast<int>(order.size());
+    std::vector<char> used(M, 0);
+    for (int v : order) used[v] = 1;
+    auto attempt = [&](const std::vector<int>& cand) {
+      if (improved || std::chrono::steady_clock::now() > deadline) return;
+      if (!CutsWithin(p, cand, target, &found)) return;
+      order = cand;
+      plan = BestCuts(p, order, found);
+      improved = true;
+    };
+    for (int i = 0; i < K && !improved; ++i)
+      for (int j = i + 1; j < K && !improved; ++j) {
+        std::vector<int> cand = order;
+        std::swap(cand[i], cand[j]);
+        attempt(cand);
+      }
+    for (int i = 0; i < K && !improved; ++i)
+      for (int j = 0; j < K && !improved; ++j) {
+        if (j == i || j == i + 1) continue;
+        std::vector<int> cand = order;
+        const int v = cand[i];
+        cand.erase(cand.begin() + i);
+        cand.insert(cand.begin() + (j > i ? j - 1 : j), v);
+        attempt(cand);
+      }
+    for (int i = 0; i < K && !improved; ++i)
+      for (int u = 0; u < M && !improved; ++u) {
+        if (used[u]) continue;
+        std::vector<int> cand = order;
+        cand[i] = u;
+        attempt(cand);
+      }
+  }
+  return plan;
+}
+
+// DescendOrder, then until the deadline: kick the best order (two random
+// swaps, or a reversed run of stages), descend again, keep the result when
+// it is better (iterated local search; a fixed seed, so the same problem
+// gets the same plan given the same time).
+Plan ImproveOrder(const PlanProblem& p, Plan plan, std::chrono::steady_clock::time_point deadline) {
+  plan = DescendOrder(p, plan, deadline);
+  double best = Evaluate(p, plan).bottleneck_s;
+  std::mt19937 rng(1);
+  while (std::chrono::steady_clock::now() < deadline && plan.stages.size() >= 3) {
+    std::vector<int> order;
+    for (const auto& st : plan.stages) order.push_back(st.node);
+    const int K = static_cast<int>(order.size());
+    if (rng() % 2) {
+      for (int i = 0; i < 2; ++i) std::swap(order[rng() % K], order[rng() % K]);
+    } else {
+      int a = static_cast<int>(rng() % K), b = static_cast<int>(rng() % K);
+      if (a > b) std::swap(a, b);
+      std::reverse(order.begin() + a, order.begin() + b + 1);
+    }
+    // Any cuts for the kicked order, then its best ones.
+    Plan kicked;
+    if (!CutsWithin(p, order, std::numeric_limits<double>::max(), &kicked)) continue;
+    Plan next = DescendOrder(p, BestCuts(p, order, kicked), deadline);
+    const double value = Evaluate(p, next).bottleneck_s;
+    if (value < best * (1 - 1e-9)) plan = next, best = value;
+  }
+  return plan;
+}
+
 class FastPlanner : public Planner {
  public:
   const char* name() const override { return "fast"; }
@@ -335,12 +474,14 @@ class FastPlanner : public Planner {
       // exact search from there; its best plan when the time runs out, the
       // optimum (reported as its own bound) when it finishes.
       best = ImproveWindows(p, *best, until(kPoolsEnd));
+      best = DescendOrder(p, *best, until(kAroundEnd));
       PlannerOptions po;
       po.deadline_s = left(kSearchEnd);
       po.start = &*best;
       auto all = MakeOptimalPlanner()->Solve(p, po);
       if (all.ok() && all->evaluation.bottleneck_s <= Evaluate(p, *best).bottleneck_s) best = all->plan;
       if (all.ok() && all->exact) return FinishPlan(name(), p, *best, false, all->lower_bound_s, t0);
+      best = ImproveOrder(p, *best, until(kOrderEnd));
     } else {
       // Exact plans inside neighbourhoods; map their nodes back.
       PlannerOptions po;
@@ -375,7 +516,8 @@ class FastPlanner : public Planner {
         best = mapped;
         best_value = sub->evaluation.bottleneck_s;
       }
-      best = ImproveWindows(p, *best, until(kSearchEnd));
+      best = ImproveWindows(p, *best, until(kWindowsEnd));
+      best = ImproveOrder(p, *best, until(kOrderEnd));
     }
     best = Polish(p, *best, false, until(kPolishEnd));
     // The bound, tightened with the real links.
