@@ -200,6 +200,22 @@ std::vector<std::vector<int>> Neighbourhoods(const PlanProblem& p) {
   return pools;
 }
 
+// Adds to `pool`, up to `size` workers in all, those not `taken` with the
+// best link to or from any of the pool (the slower direction of each pair),
+// weighted by speed.
+void AddBestPlaced(const PlanProblem& p, const std::vector<char>& taken, size_t size, std::vector<int>* pool) {
+  std::vector<std::pair<double, int>> others;
+  for (int u = 0; u < static_cast<int>(p.nodes.size()); ++u) {
+    if (taken[u]) continue;
+    double link = 0;
+    for (int v : *pool) link = std::max(link, std::min(p.bandwidth[u][v], p.bandwidth[v][u]));
+    others.emplace_back(link * p.nodes[u].speed, u);
+  }
+  const size_t k = std::min(others.size(), size > pool->size() ? size - pool->size() : 0);
+  std::partial_sort(others.begin(), others.begin() + k, others.end(), std::greater<>());
+  for (size_t i = 0; i < k; ++i) pool->push_back(others[i].second);
+}
+
 // The workers of `plan` and, up to kPlanPoolSize, the unused workers with
 // the best links to and from them (weighted by speed). False when the plan
 // alone has more than kPlanPoolMax workers.
@@ -210,16 +226,7 @@ bool AroundPlan(const PlanProblem& p, const Plan& plan, std::vector<int>* pool) 
   for (const auto& st : plan.stages) pool->push_back(st.node), in[st.node] = 1;
   if (static_cast<int>(pool->size()) > kPlanPoolMax) return false;
   if (static_cast<int>(pool->size()) >= kPlanPoolSize) return true;
-  std::vector<std::pair<double, int>> others;
-  for (int u = 0; u < M; ++u) {
-    if (in[u]) continue;
-    double link = 0;
-    for (int v : *pool) link = std::max(link, std::min(p.bandwidth[u][v], p.bandwidth[v][u]));
-    others.emplace_back(link * p.nodes[u].speed, u);
-  }
-  const size_t k = std::min(others.size(), static_cast<size_t>(kPlanPoolSize) - pool->size());
-  std::partial_sort(others.begin(), others.begin() + k, others.end(), std::greater<>());
-  for (size_t i = 0; i < k; ++i) pool->push_back(others[i].second);
+  AddBestPlaced(p, in, kPlanPoolSize, pool);
   return true;
 }
 
@@ -288,16 +295,7 @@ Plan ImproveWindows(const PlanProblem& p, Plan plan, std::chrono::steady_clock::
     for (const auto& st : plan.stages) used[st.node] = 1;
     std::vector<int> pool;
     for (int k = a; k < b; ++k) pool.push_back(plan.stages[k].node);
-    std::vector<std::pair<double, int>> others;
-    for (int u = 0; u < M; ++u) {
-      if (used[u]) continue;
-      double link = 0;
-      for (int v : pool) link = std::max(link, std::min(p.bandwidth[u][v], p.bandwidth[v][u]));
-      others.emplace_back(link * p.nodes[u].speed, u);
-    }
-    const size_t extra = std::min(others.size(), kPoolSize - pool.size());
-    std::partial_sort(others.begin(), others.begin() + extra, others.end(), std::greater<>());
-    for (size_t i = 0; i < extra; ++i) pool.push_back(others[i].second);
+    AddBestPlaced(p, used, kPoolSize, &pool);
     Plan current;
     const PlanProblem w = WindowProblem(p, plan, a, b, pool, &current);
     const double before = Evaluate(w, current).bottleneck_s;
