@@ -8,6 +8,9 @@
 
 namespace tandem {
 
+const char kExactSearchTimeout[] =
+    "the exact search ran out of time (a longer deadline lets it finish; fast gives a plan in about a second)";
+
 namespace {
 struct Entry {
   const char* name;
@@ -334,9 +337,7 @@ class WithinSearch {
   Result<std::optional<Plan>> Run() {
     std::vector<PlanStage> path;
     bool found = Search(0, p_.dispatcher(), 0, &path);
-    if (timed_out_)
-      return Status::Timeout(
-          "the exact search ran out of time (a longer deadline lets it finish; fast gives a plan in about a second)");
+    if (timed_out_) return Status::Timeout(kExactSearchTimeout);
     if (!found) return std::optional<Plan>();
     return std::optional<Plan>(Plan{path});
   }
@@ -441,10 +442,7 @@ class LatencySearch {
   Result<std::optional<Plan>> Run() {
     std::vector<PlanStage> path;
     Search(0, p_.dispatcher(), 0, 0.0, &path);
-    if (timed_out_)
-      return Status::Timeout(
-          "the exact latency search ran out of time (a longer deadline lets it finish; fast gives a plan in about a "
-          "second)");
+    if (timed_out_) return Status::Timeout(kExactSearchTimeout);
     if (best_plan_.empty()) return std::optional<Plan>();
     return std::optional<Plan>(Plan{best_plan_});
   }

@@ -96,6 +96,9 @@ double LinkRelaxedBound(const PlanProblem& problem, double lo, double hi,
 // segment). Timeout error past `deadline`.
 Result<std::optional<Plan>> FindLeastLatencyPlan(const PlanProblem& p, std::chrono::steady_clock::time_point deadline);
 
+// The Timeout message of the exact searches (what to do about it included).
+extern const char kExactSearchTimeout[];
+
 // Per-algorithm factories (one file each).
 std::unique_ptr<Planner> MakeOptimalPlanner();
 std::unique_ptr<Planner> MakeGreedyPlanner();

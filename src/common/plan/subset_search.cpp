@@ -99,9 +99,7 @@ Result<std::optional<Plan>> SubsetSearch::Within(double limit, std::chrono::stea
   const uint32_t all = sets - 1;
   std::vector<Word> starts(words_), inherited(words_), fresh(words_), keep(words_);
   for (uint32_t set = 1; set < sets; ++set) {
-    if ((set & 1023) == 0 && std::chrono::steady_clock::now() > deadline)
-      return Status::Timeout(
-          "the exact search ran out of time (a longer deadline lets it finish; fast gives a plan in about a second)");
+    if ((set & 1023) == 0 && std::chrono::steady_clock::now() > deadline) return Status::Timeout(kExactSearchTimeout);
     if (!alive_[set]) continue;
     // Cuts before which the workers outside `set` cannot finish: their
     // summed speed over the limit is all the profiled work they can do.
