@@ -26,7 +26,7 @@ ModelProfile FourSegments() {
     s.compute_s = 1.0;
     s.output_bytes = out[i];
     p.segments.push_back(s);
-    if (i < 3) p.cuts.push_back(CutPoint{i + 1, {TensorSpec{"x", DType::kFloat32, {1}, out[i]}}});
+    if (i < 3) p.cuts.push_back(CutPoint{i + 1, {TensorSpec{"x", DType::kFloat32, {1}, out[i], ""}}});
   }
   return p;
 }

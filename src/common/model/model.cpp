@@ -31,7 +31,100 @@ using torch::jit::Value;
 
 namespace {
 
-bool IsConstant(const Value* v) { return v->node()->kind() == c10::prim::Constant; }
+// Nodes every stage makes its own copy of: constants, and the placeholders
+// (prim::Uninitialized) that scripted code passes to a branch that raises.
+bool IsFree(const Node* n) { return n->kind() == c10::prim::Constant || n->kind() == c10::prim::Uninitialized; }
+bool IsConstant(const Value* v) { return IsFree(v->node()); }
+
+bool IsTensor(const c10::TypePtr& t) { return t->isSubtypeOf(*c10::TensorType::get()); }
+
+// Non-tensor values cross a cut as tensors (see model.h): a scalar as a 0-d
+// tensor, a list as a 1-d tensor, None as nothing, a tuple as its elements.
+// The dtype each scalar kind is carried in.
+c10::ScalarType CarrierDType(c10::TypeKind kind) {
+  switch (kind) {
+    case c10::TypeKind::IntType: return c10::kLong;
+    case c10::TypeKind::FloatType: return c10::kDouble;
+    default: return c10::kBool;
+  }
+}
+bool IsCarriedScalar(c10::TypeKind kind) {
+  return kind == c10::TypeKind::IntType || kind == c10::TypeKind::FloatType || kind == c10::TypeKind::BoolType;
+}
+
+// Why a value of type `t` cannot cross a cut; empty when it can.
+std::string CarryRefusal(const c10::TypePtr& t) {
+  if (IsTensor(t) || IsCarriedScalar(t->kind()) || t->kind() == c10::TypeKind::NoneType) return "";
+  if (t->kind() == c10::TypeKind::ListType) {
+    const auto& elem = t->expectRef<c10::ListType>().getElementType();
+    if (IsCarriedScalar(elem->kind())) return "";
+    return "a list of " + elem->str() + " has no fixed layout on the wire";
+  }
+  if (t->kind() == c10::TypeKind::TupleType) {
+    for (const auto& e : t->expectRef<c10::TupleType>().elements()) {
+      std::string why = CarryRefusal(e);
+      if (!why.empty()) return why;
+    }
+    return "";
+  }
+  return "a " + t->str() + " is not carried between stages";
+}
+
+// The tensors (slots) a value of type `t` takes on the wire, each with the
+// type it carries ("Tensor", "int", "float[]", ...) and a name derived from
+// `name` (tuple elements get ".0", ".1", ...).
+void Slots(const c10::TypePtr& t, const std::string& name, std::vector<std::pair<std::string, std::string>>* out) {
+  if (t->kind() == c10::TypeKind::NoneType) return;
+  if (t->kind() == c10::TypeKind::TupleType) {
+    const auto& elems = t->expectRef<c10::TupleType>().elements();
+    for (size_t i = 0; i < elems.size(); ++i) Slots(elems[i], name + "." + std::to_string(i), out);
+    return;
+  }
+  out->emplace_back(name, IsTensor(t) ? "Tensor" : t->str());
+}
+
+// Appends to `out` the tensors that carry `v` (at g's insertion point).
+void EncodeValue(Graph* g, Value* v, std::vector<Value*>* out) {
+  const c10::TypePtr& t = v->type();
+  if (IsTensor(t)) {
+    out->push_back(v);
+  } else if (t->kind() == c10::TypeKind::NoneType) {
+  } else if (t->kind() == c10::TypeKind::TupleType) {
+    Node* unpack = g->insertNode(g->createTupleUnpack(v));
+    for (Value* e : unpack->outputs()) EncodeValue(g, e, out);
+  } else {
+    const c10::TypeKind scalar =
+        t->kind() == c10::TypeKind::ListType ? t->expectRef<c10::ListType>().getElementType()->kind() : t->kind();
+    Value* dtype = g->insertConstant(static_cast<int64_t>(CarrierDType(scalar)));
+    out->push_back(g->insert(c10::aten::tensor, {v}, {torch::jit::NamedValue("dtype", dtype)}));
+  }
+}
+
+// Rebuilds a value of type `t` from the tensors EncodeValue made, taking
+// them in order from `next` (a new graph input each).
+Value* DecodeValue(Graph* g, const c10::TypePtr& t, const std::function<Value*()>& next) {
+  if (IsTensor(t)) return next();
+  switch (t->kind()) {
+    case c10::TypeKind::NoneType: return g->insertConstant(c10::IValue());
+    case c10::TypeKind::IntType: return g->insert(c10::aten::Int, {next()});
+    case c10::TypeKind::FloatType: return g->insert(c10::aten::Float, {next()});
+    case c10::TypeKind::BoolType: return g->insert(c10::aten::Bool, {next()});
+    case c10::TypeKind::ListType: {
+      const c10::TypeKind elem = t->expectRef<c10::ListType>().getElementType()->kind();
+      const int64_t code = elem == c10::TypeKind::IntType ? 0 : elem == c10::TypeKind::FloatType ? 1 : 2;
+      Value* x = next();
+      Node* n =
+          g->insertNode(g->create(c10::prim::tolist, {x, g->insertConstant(int64_t{1}), g->insertConstant(code)}));
+      n->output()->setType(t);
+      return n->output();
+    }
+    default: {
+      std::vector<Value*> elems;
+      for (const auto& e : t->expectRef<c10::TupleType>().elements()) elems.push_back(DecodeValue(g, e, next));
+      return g->insertNode(g->createTuple(elems))->output();
+    }
+  }
+}
 
 // Calls f(value) for every input of `n` and of every node nested in its blocks
 // (block returns included).
@@ -89,7 +182,7 @@ Status Model::Impl::Analyse() {
                                "); tandem cannot split models with mutable attributes");
 
   for (Node* n : graph->nodes())
-    if (n->kind() != c10::prim::Constant) nodes.push_back(n);
+    if (!IsFree(n)) nodes.push_back(n);
   const int N = static_cast<int>(nodes.size());
   if (N == 0) return Status::Unsupported(path + ": forward has no operations to split");
 
@@ -140,13 +233,28 @@ Status Model::Impl::Analyse() {
       invalid_reason[c] = "no value crosses it";
       continue;
     }
+    size_t slots = 0;
     for (Value* v : live) {
-      if (!v->type()->isSubtypeOf(*c10::TensorType::get())) {
-        invalid_reason[c] = "a non-tensor value (" + v->type()->str() + " '" + v->debugName() + "') crosses it";
+      const std::string why = CarryRefusal(v->type());
+      if (!why.empty()) {
+        const int d = def[v];
+        invalid_reason[c] = "value '" + v->debugName() + "' of type " + v->type()->str() + " crosses it (made by " +
+                            (d < 0 ? std::string("the model's input")
+                                   : "node " + std::to_string(d) + ", " + nodes[d]->kind().toQualString()) +
+                            "): " + why +
+                            "; tandem carries tensors, int, float, bool, None, lists of int, float or bool, "
+                            "and tuples of those";
         break;
       }
+      std::vector<std::pair<std::string, std::string>> s;
+      Slots(v->type(), v->debugName(), &s);
+      slots += s.size();
     }
     if (!invalid_reason[c].empty()) continue;
+    if (slots == 0) {
+      invalid_reason[c] = "only None crosses it";
+      continue;
+    }
     // Each stage gets its own copy of every crossing tensor, which breaks
     // aliasing between them: if two crossing values may share memory and a
     // later node writes to it, the copies would diverge where the original
@@ -174,10 +282,20 @@ std::shared_ptr<Graph> Model::Impl::BuildGraph(int begin, int end, bool model_re
   g->addInput("self");
   std::unordered_map<Value*, Value*> env;
   for (Value* v : crossing[begin]) {
-    Value* nv = g->addInput();
-    nv->setType(c10::unshapedType(v->type()));
-    if (v->hasDebugName()) nv->setDebugName(v->debugName());
-    env[v] = nv;
+    if (IsTensor(v->type())) {
+      Value* nv = g->addInput();
+      nv->setType(c10::unshapedType(v->type()));
+      if (v->hasDebugName()) nv->setDebugName(v->debugName());
+      env[v] = nv;
+      continue;
+    }
+    int slot = 0;
+    env[v] = DecodeValue(g.get(), v->type(), [&] {
+      Value* nv = g->addInput();
+      nv->setType(c10::TensorType::get());
+      if (v->hasDebugName()) nv->setDebugName(v->debugName() + "_" + std::to_string(slot++));
+      return nv;
+    });
   }
   std::function<Value*(Value*)> lookup = [&](Value* v) -> Value* {
     auto it = env.find(v);
@@ -193,13 +311,15 @@ std::shared_ptr<Graph> Model::Impl::BuildGraph(int begin, int end, bool model_re
     Node* c = g->insertNode(g->createClone(n, lookup));
     for (size_t i = 0; i < n->outputs().size(); ++i) env[n->outputs()[i]] = c->outputs()[i];
   }
+  // The model's own return is handed back as it is; values crossing a cut go
+  // as the tensors that carry them.
   std::vector<Value*> outs;
   if (model_return) {
     for (Value* o : graph->outputs()) outs.push_back(lookup(o));
   } else {
-    for (Value* v : crossing[end]) outs.push_back(lookup(v));
+    for (Value* v : crossing[end]) EncodeValue(g.get(), lookup(v), &outs);
   }
-  for (Value* v : extra_outputs) outs.push_back(lookup(v));
+  for (Value* v : extra_outputs) EncodeValue(g.get(), lookup(v), &outs);
   if (outs.size() == 1 && (model_return || extra_outputs.empty())) {
     g->registerOutput(outs[0]);
   } else {
@@ -230,7 +350,8 @@ Status Model::Impl::Measure() {
     for (Value* v : crossing[c])
       if (seen.insert(v).second) probe_values.push_back(v);
   }
-  TANDEM_ASSIGN_OR_RETURN(auto probe, BuildModule(BuildGraph(0, N, /*model_return=*/false, probe_values)));
+  auto probe_graph = BuildGraph(0, N, /*model_return=*/true, probe_values);
+  TANDEM_ASSIGN_OR_RETURN(auto probe, BuildModule(probe_graph));
 
   at::Tensor x;
   {
@@ -248,13 +369,17 @@ Status Model::Impl::Measure() {
     return Status::InvalidArgument(path + ": model rejects input shape " + ShapeToString(input_shape) + ": " +
                                    ScriptErrorLine(e));
   }
-  // The probe returns crossing[N] (the model's outputs), then probe_values;
-  // with at least one probe value that is always a tuple.
-  std::unordered_map<Value*, at::Tensor> measured;
+  // The probe returns the model's output, then the tensors carrying each of
+  // probe_values in turn; with at least one probe value that is a tuple.
+  std::unordered_map<Value*, std::vector<at::Tensor>> measured;
   if (!probe_values.empty()) {
     const auto& elems = probe_out.toTupleRef().elements();
-    const size_t offset = crossing[N].size();
-    for (size_t i = 0; i < probe_values.size(); ++i) measured[probe_values[i]] = elems.at(offset + i).toTensor();
+    size_t next = graph->outputs().size();
+    for (Value* v : probe_values) {
+      std::vector<std::pair<std::string, std::string>> slots;
+      Slots(v->type(), v->debugName(), &slots);
+      for (size_t i = 0; i < slots.size(); ++i) measured[v].push_back(elems.at(next++).toTensor());
+    }
   }
 
   for (int c = 1; c < N; ++c) {
@@ -262,18 +387,25 @@ Status Model::Impl::Measure() {
     CutPoint cut;
     cut.position = c;
     for (Value* v : crossing[c]) {
-      const at::Tensor& t = measured.at(v);
-      TensorSpec spec;
-      spec.name = v->debugName();
-      auto dt = FromTorchDType(t.scalar_type());
-      if (!dt.ok()) {
-        invalid_reason[c] = "tensor '" + spec.name + "' crossing it has an unsupported dtype";
-        break;
+      std::vector<std::pair<std::string, std::string>> slots;
+      Slots(v->type(), v->debugName(), &slots);
+      const auto& tensors = measured[v];
+      for (size_t i = 0; i < slots.size(); ++i) {
+        const at::Tensor& t = tensors.at(i);
+        TensorSpec spec;
+        spec.name = slots[i].first;
+        if (slots[i].second != "Tensor") spec.carries = slots[i].second;
+        auto dt = FromTorchDType(t.scalar_type());
+        if (!dt.ok()) {
+          invalid_reason[c] = "tensor '" + spec.name + "' crossing it has an unsupported dtype";
+          break;
+        }
+        spec.dtype = dt.value();
+        spec.shape.assign(t.sizes().begin(), t.sizes().end());
+        spec.bytes = TensorBytes(t);
+        cut.tensors.push_back(std::move(spec));
       }
-      spec.dtype = dt.value();
-      spec.shape.assign(t.sizes().begin(), t.sizes().end());
-      spec.bytes = TensorBytes(t);
-      cut.tensors.push_back(std::move(spec));
+      if (!invalid_reason[c].empty()) break;
     }
     if (invalid_reason[c].empty()) cuts.push_back(std::move(cut));
   }

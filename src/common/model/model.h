@@ -16,17 +16,30 @@
 // N). Constants never cross: every stage gets its own copy of the constants it
 // uses. A cut is valid when
 //   - at least one value crosses it,
-//   - every crossing value is a tensor (not an int, list, tuple, None, ...),
+//   - every crossing value is a tensor, or a value tandem carries as tensors
+//     (int, float, bool, None, lists of int, float or bool, tuples of those;
+//     not strings, lists of tensors, optionals, dicts or objects), and at
+//     least one tensor goes across,
 //   - no node at or after p writes in place to memory shared by two crossing
 //     tensors (each stage gets its own copy of each crossing tensor, so the
 //     copies would diverge where the original tensors did not).
 // Several tensors may cross one cut (skip connections): such cuts are valid.
+// Constants and prim::Uninitialized placeholders (what scripted code hands to
+// a branch that raises) are not nodes: every stage gets its own.
+//
+// Non-tensor values cross as tensors, converted inside the stage modules: an
+// int, float or bool as a 0-d int64, float64 or bool tensor; a list of them
+// as a 1-d tensor of that dtype; a tuple as its elements' tensors in order;
+// None as nothing (the next stage makes its own None). Every conversion is
+// exact. A CutPoint lists the tensors that go across, each saying what it
+// carries.
 //
 // The stage calling convention. Stage [b, e) is a standalone TorchScript
-// module whose forward takes, as positional tensors, the values crossing cut b
-// (for b = 0: the model's input), ordered by the position that defines them,
-// and returns the values crossing cut e: one tensor, or a tuple when several
-// cross. The last stage (e = N) returns exactly what the model returns.
+// module whose forward takes, as positional tensors, the tensors carrying the
+// values crossing cut b (for b = 0: the model's input), ordered by the
+// position that defines them, and returns the tensors carrying the values
+// crossing cut e: one tensor, or a tuple when several go across. The last stage (e = N) returns exactly what the model
+// returns.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +60,9 @@ struct TensorSpec {
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
   uint64_t bytes = 0;  // numel * element size
+  // Empty for a tensor of the model; otherwise the TorchScript type of the
+  // non-tensor value this tensor carries across the cut ("int", "float[]").
+  std::string carries;
 };
 
 struct CutPoint {

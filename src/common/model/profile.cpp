@@ -22,6 +22,7 @@ double ModelProfile::ComputeBetween(int first, int last) const {
 
 void to_json(json& j, const TensorSpec& t) {
   j = json{{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes}};
+  if (!t.carries.empty()) j["carries"] = t.carries;
 }
 Status ReadJson(const JsonField& f, TensorSpec* t) {
   std::string dtype;
@@ -31,6 +32,7 @@ Status ReadJson(const JsonField& f, TensorSpec* t) {
   if (!d.ok()) return f["dtype"].Error(d.status().message());
   t->dtype = d.value();
   TANDEM_RETURN_IF_ERROR(f.Require("shape", &t->shape));
+  TANDEM_RETURN_IF_ERROR(f.Get("carries", &t->carries));
   return f.Require("bytes", &t->bytes);
 }
 void to_json(json& j, const CutPoint& c) {
@@ -170,13 +172,20 @@ std::string FormatProfile(const ModelProfile& p) {
   std::string out;
   char buf[512];
   int multi = 0;
-  for (const auto& c : p.cuts) multi += c.tensors.size() > 1;
+  int carrying = 0;
+  for (const auto& c : p.cuts) {
+    multi += c.tensors.size() > 1;
+    bool any = false;
+    for (const auto& t : c.tensors) any = any || !t.carries.empty();
+    carrying += any;
+  }
   std::snprintf(buf, sizeof buf,
                 "model      %s\nsha256     %s\ninput      %s (%s)\nnodes      %d\n"
-                "cuts       %zu valid (%zu carry one tensor, %d several)\nmachine    %s, %s, %d thread(s), %s\n"
+                "cuts       %zu valid (%zu carry one tensor, %d several; %d carry non-tensor values)\nmachine    %s, "
+                "%s, %d thread(s), %s\n"
                 "whole model %.2f ms (%s of %d after %d warm-up; segments timed in %s)\n\n",
                 p.model_path.c_str(), p.model_hash.c_str(), ShapeToString(p.input_shape).c_str(),
-                FormatBytes(p.input_bytes).c_str(), p.num_nodes, p.cuts.size(), p.cuts.size() - multi, multi,
+                FormatBytes(p.input_bytes).c_str(), p.num_nodes, p.cuts.size(), p.cuts.size() - multi, multi, carrying,
                 p.machine.hostname.c_str(), p.machine.cpu.c_str(), p.machine.threads, p.machine.compute_library.c_str(),
                 p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup, p.timing.c_str());
   out += buf;
