@@ -62,9 +62,22 @@ Fixture LoadFixture(const std::string& id) {
     f.id = id;
     f.model = FixturePath(model);
     f.input_shape = shape;
-    auto in = ReadNpy(FixturePath(input));
-    REQUIRE(in.ok());
-    f.input = std::move(in).value();
+    std::vector<std::string> files{input};
+    if (e.Has("inputs")) {
+      files.clear();
+      const JsonField list = e["inputs"];
+      for (size_t k = 0; k < list.size(); ++k) {
+        files.emplace_back();
+        REQUIRE(list[k].Require("file", &files.back()).ok());
+      }
+    }
+    for (const auto& file : files) {
+      auto in = ReadNpy(FixturePath(file));
+      REQUIRE(in.ok());
+      f.specs.push_back(InputSpec{in->dtype, in->shape});
+      f.inputs.push_back(std::move(in).value());
+    }
+    f.input = f.inputs.at(0);
     const JsonField outputs = e["outputs"];
     for (size_t k = 0; k < outputs.size(); ++k) {
       if (outputs[k].is_null()) {

@@ -17,11 +17,13 @@ std::string FixtureDir();
 std::string DispatcherPath();
 
 struct Fixture {
-  std::string id;     // "resnet50.traced"
-  std::string model;  // absolute path
-  std::vector<int64_t> input_shape;
-  HostTensor input;
-  std::vector<HostTensor> outputs;  // flattened; kNone where the model returns None
+  std::string id;                    // "resnet50.traced"
+  std::string model;                 // absolute path
+  std::vector<int64_t> input_shape;  // the first input's
+  HostTensor input;                  // the first input
+  std::vector<InputSpec> specs;      // every input's dtype and shape, in forward's order
+  std::vector<HostTensor> inputs;    // every input
+  std::vector<HostTensor> outputs;   // flattened; kNone where the model returns None
 };
 // Loads fixture `id` ("NAME.VARIANT") from fixtures.json.
 Fixture LoadFixture(const std::string& id);

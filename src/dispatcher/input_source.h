@@ -11,45 +11,59 @@
 
 namespace tandem {
 
-// Where inputs come from. Get(i) may be called again for the same i (replay).
+// Where requests come from: each request is one tensor per model input, in
+// forward's argument order. Get(i) may be called again for the same i (replay).
 class InputSource {
  public:
   virtual ~InputSource() = default;
   virtual int count() const = 0;
-  virtual Result<HostTensor> Get(int i) = 0;
+  virtual Result<std::vector<HostTensor>> Get(int i) = 0;
   // The stem output files are named after.
   virtual std::string Name(int i) const = 0;
 };
 
-// Every *.npy in a directory, sorted by name.
+// Requests read from .npy files in a directory, sorted by name.
+//
+// A model with one input: every NAME.npy is a request named NAME. A model with
+// k > 1 inputs: request NAME is the files NAME.0.npy .. NAME.(k-1).npy, input
+// j from NAME.j.npy; a request missing one of them, or a file not named so,
+// is an error before anything is streamed.
 class DirectoryInputs : public InputSource {
  public:
-  // Lists the directory and checks every file's header: float32, `shape`
-  // when given (else the first file's shape, returned by shape()). Errors name
-  // the file.
-  static Result<std::unique_ptr<DirectoryInputs>> Open(const std::string& dir, const std::vector<int64_t>& shape);
-  int count() const override { return static_cast<int>(files_.size()); }
-  Result<HostTensor> Get(int i) override;
-  std::string Name(int i) const override;
-  const std::vector<int64_t>& shape() const { return shape_; }
+  // Lists the directory and checks every file's header against `specs` (one
+  // per input) when given; else the model takes `arity` inputs and the first
+  // request's dtypes and shapes are the ones every request must have
+  // (returned by specs()). Errors name the file.
+  static Result<std::unique_ptr<DirectoryInputs>> Open(const std::string& dir, const std::vector<InputSpec>& specs,
+                                                       size_t arity);
+  int count() const override { return static_cast<int>(requests_.size()); }
+  Result<std::vector<HostTensor>> Get(int i) override;
+  std::string Name(int i) const override { return requests_.at(i).name; }
+  const std::vector<InputSpec>& specs() const { return specs_; }
 
  private:
+  struct Request {
+    std::string name;
+    std::vector<std::string> files;  // one per input
+  };
   std::string dir_;
-  std::vector<std::string> files_;
-  std::vector<int64_t> shape_;
+  std::vector<Request> requests_;
+  std::vector<InputSpec> specs_;
 };
 
-// N random normal float32 inputs of one shape (seeded by index).
+// N random requests of the given inputs (seeded by index): floating point
+// normal, integers uniform in [0, 10) (uint8 in [0, 256), int8 in [-128,
+// 128)), bool either way.
 class SyntheticInputs : public InputSource {
  public:
-  SyntheticInputs(int n, std::vector<int64_t> shape) : n_(n), shape_(std::move(shape)) {}
+  SyntheticInputs(int n, std::vector<InputSpec> specs) : n_(n), specs_(std::move(specs)) {}
   int count() const override { return n_; }
-  Result<HostTensor> Get(int i) override;
+  Result<std::vector<HostTensor>> Get(int i) override;
   std::string Name(int i) const override;
 
  private:
   int n_;
-  std::vector<int64_t> shape_;
+  std::vector<InputSpec> specs_;
 };
 
 }  // namespace tandem

@@ -11,11 +11,11 @@
 #include "common/util/progress.h"
 
 namespace tandem {
-Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
+Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<InputSpec>& inputs,
                                                     int threads) {
   SetComputeThreads(threads);
   TANDEM_LOG(kInfo) << "loading " << path;
-  return Model::Load(path, shape);
+  return Model::Load(path, inputs);
 }
 
 Result<ModelProfile> ProfileForPlanning(const Model& model, ProfileOptions options,
@@ -86,14 +86,30 @@ Result<std::vector<int>> BalancedCuts(const ModelProfile& profile, int stages) {
 }
 
 Result<std::unique_ptr<Model>> LoadModel(const ModelOptions& o) {
-  TANDEM_ASSIGN_OR_RETURN(auto shape, ParseShape(o.input_shape));
-  return LoadModelWithThreads(o.model, shape, o.threads);
+  auto inputs = ParseInputSpecs(o.input_shape);
+  if (!inputs.ok()) return inputs.status().WithContext("--input-shape");
+  return LoadModelWithThreads(o.model, inputs.value(), o.threads);
+}
+
+CLI::Option* AddInputShapeFlag(CLI::App* cmd, std::string* out, const std::string& prefix) {
+  return cmd
+      ->add_option_function<std::vector<std::string>>(
+          "--input-shape,-s",
+          [out](const std::vector<std::string>& specs) {
+            out->clear();
+            for (const auto& s : specs) *out += (out->empty() ? "" : ";") + s;
+          },
+          prefix +
+              "the model's inputs in forward's order, SHAPE[:DTYPE] each (dtype float32 unless named: "
+              "float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool); repeat the flag or separate "
+              "with ';', e.g. -s 1,3,224,224 or -s 1,16:int64 -s 1,16:bool")
+      ->type_name("SHAPE[:DTYPE]")
+      ->allow_extra_args(false);
 }
 
 void AddModelFlags(CLI::App* cmd, ModelOptions* o) {
   cmd->add_option("--model,-m", o->model, "TorchScript model file (torch.jit.save)")->required();
-  cmd->add_option("--input-shape,-s", o->input_shape, "shape of the model's float32 input, e.g. 1,3,224,224")
-      ->required();
+  AddInputShapeFlag(cmd, &o->input_shape)->required();
   cmd->add_option("--threads,-t", o->threads, "LibTorch intra-op threads (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));

@@ -18,13 +18,18 @@
 namespace tandem {
 
 struct ModelOptions {
-  std::string model;        // TorchScript file (required)
-  std::string input_shape;  // "1,3,224,224" (required)
+  std::string model;  // TorchScript file (required)
+  // One SHAPE[:DTYPE] per forward argument, ';'-separated: "1,3,224,224"
+  // (float32) or "1,16:int64;1,16:bool" (required).
+  std::string input_shape;
   // Intra-op threads for LibTorch; 0 means one per core. Default 0.
   int threads = 0;
 };
 // --model, --input-shape (both required) and --threads.
 void AddModelFlags(CLI::App* cmd, ModelOptions* options);
+// Adds --input-shape,-s to `cmd`: one SHAPE[:DTYPE] per model input, the flag
+// repeated or the specs separated by ';'; stored ';'-joined in *out.
+CLI::Option* AddInputShapeFlag(CLI::App* cmd, std::string* out, const std::string& prefix = "");
 // Parses the shape and loads the model (LoadModelWithThreads).
 Result<std::unique_ptr<Model>> LoadModel(const ModelOptions& options);
 
@@ -38,7 +43,7 @@ void AddProfileRunFlags(CLI::App* cmd, ProfileRuns* runs, const std::string& wha
 ProfileOptions ProfileOptionsFor(const ProfileRuns& runs);
 
 // Sets the compute thread count (0: one per core) and loads the model.
-Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<int64_t>& shape,
+Result<std::unique_ptr<Model>> LoadModelWithThreads(const std::string& path, const std::vector<InputSpec>& inputs,
                                                     int threads);
 // Profiles the model (ProfileModel) and, with `move_codec`, measures moving
 // its largest cut activation with that codec (common/move_cost.h) into the

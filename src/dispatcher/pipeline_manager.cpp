@@ -425,7 +425,7 @@ void PipelineManager::CheckModelFile() {
   if (stamp == model_stamp_ || !stable || stamp.second == 0) return;
   model_stamp_ = stamp;
   const int next = (pending_ ? pending_->generation : gen_->generation) + 1;
-  const std::vector<int64_t> shape = gen_->model->input_shape();
+  const std::vector<InputSpec> shape = gen_->model->inputs();
   const ManagerOptions o = options_;
   Event("model file " + path + " changed: loading it as generation " + std::to_string(next));
   const CodecSpec codec = HopCodec();

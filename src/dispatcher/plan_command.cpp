@@ -68,7 +68,7 @@ Subcommand AddPlanCommand(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("plan", "choose cuts and which worker runs each stage, for the most inferences per second");
   cmd->add_option("--model,-m", o->model, "TorchScript model file (profiled here first)");
-  cmd->add_option("--input-shape,-s", o->input_shape, "with --model: input shape, e.g. 1,3,224,224");
+  AddInputShapeFlag(cmd, &o->input_shape, "with --model: ");
   cmd->add_option("--profile,-p", o->profile, "or: a profile written by `profile --out`");
   cmd->add_option("--cluster,-c", o->cluster, "cluster config JSON (default: 3 local workers)");
   cmd->add_option("--algorithm,-a", o->algorithm, "auto, optimal, fast, seifer, greedy or random")

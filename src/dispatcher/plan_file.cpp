@@ -24,24 +24,25 @@ json PlanToJson(const ModelProfile& profile, const ClusterConfig& cluster, const
                           {"transfer_in_s", ev.transfer_s[k]},
                           {"memory_bytes", ev.memory_bytes[k]}});
   }
-  return json{{"format", "tandem-plan"},
-              {"format_version", 1},
-              {"model_sha256", profile.model_hash},
-              {"input_shape", profile.input_shape},
-              {"algorithm", r.algorithm},
-              {"exact", r.exact},
-              {"cuts", PlanCuts(profile, r.plan)},
-              {"workers", PlanWorkers(cluster, r.plan)},
-              {"stages", stages},
-              {"predicted",
-               {{"bottleneck_s", ev.bottleneck_s},
-                {"bottleneck", ev.bottleneck},
-                {"throughput_per_s", ev.throughput()},
-                {"latency_s", ev.latency_s},
-                {"transfer_out_s", ev.transfer_s.back()}}},
-              {"objective", r.objective == Objective::kLatency ? "latency" : "throughput"},
-              {"lower_bound_s", r.lower_bound_s},
-              {"solve_s", r.solve_s}};
+  json j{{"format", "tandem-plan"},
+         {"format_version", 1},
+         {"model_sha256", profile.model_hash},
+         {"algorithm", r.algorithm},
+         {"exact", r.exact},
+         {"cuts", PlanCuts(profile, r.plan)},
+         {"workers", PlanWorkers(cluster, r.plan)},
+         {"stages", stages},
+         {"predicted",
+          {{"bottleneck_s", ev.bottleneck_s},
+           {"bottleneck", ev.bottleneck},
+           {"throughput_per_s", ev.throughput()},
+           {"latency_s", ev.latency_s},
+           {"transfer_out_s", ev.transfer_s.back()}}},
+         {"objective", r.objective == Objective::kLatency ? "latency" : "throughput"},
+         {"lower_bound_s", r.lower_bound_s},
+         {"solve_s", r.solve_s}};
+  WriteInputs(j, profile.inputs);
+  return j;
 }
 
 Result<PlanFile> ReadPlanFile(const std::string& path, const std::string& model_hash) {

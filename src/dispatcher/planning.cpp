@@ -74,7 +74,7 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
         const std::string field = cluster.source + ": workers[" + std::to_string(i) + "].profile";
         auto own = ReadProfile(w.profile);
         if (!own.ok()) return own.status().WithContext(field);
-        if (own->model_hash != profile.model_hash || own->input_shape != profile.input_shape ||
+        if (own->model_hash != profile.model_hash || own->inputs != profile.inputs ||
             own->segments.size() != profile.segments.size())
           return Status::InvalidArgument(field + ": " + w.profile + " was measured for another model or input shape");
         for (const auto& s : own->segments) row.push_back(s.compute_s);

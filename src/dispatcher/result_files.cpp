@@ -1,5 +1,6 @@
 #include "dispatcher/result_files.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -9,11 +10,15 @@
 
 namespace tandem {
 
-Status WriteOutputs(const std::string& dir, const std::string& name, const std::vector<HostTensor>& outputs) {
+Status WriteOutputs(const std::string& dir, const std::string& name, const std::vector<HostTensor>& outputs,
+                    const std::vector<std::string>& output_names) {
+  const bool named = output_names.size() == outputs.size();
   for (size_t k = 0; k < outputs.size(); ++k) {
     if (outputs[k].is_none()) continue;
-    const std::string file =
-        dir + "/" + name + (outputs.size() == 1 ? ".out.npy" : ".out." + std::to_string(k) + ".npy");
+    std::string element = named ? output_names[k] : (outputs.size() == 1 ? "" : std::to_string(k));
+    for (char& c : element)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+    const std::string file = dir + "/" + name + (element.empty() ? ".out.npy" : ".out." + element + ".npy");
     TANDEM_RETURN_IF_ERROR(WriteNpy(file, outputs[k]));
   }
   return Status::OK();
@@ -35,7 +40,7 @@ Status ResultFiles::Open(const std::string& dir) {
 
 Status ResultFiles::Write(const Delivery& d, const std::string& name) {
   if (!log_) return Status::OK();
-  if (d.ok) TANDEM_RETURN_IF_ERROR(WriteOutputs(dir_, name, d.outputs));
+  if (d.ok) TANDEM_RETURN_IF_ERROR(WriteOutputs(dir_, name, d.outputs, names_));
   nlohmann::json j{{"index", d.index},
                    {"input", name},
                    {"ok", d.ok},

@@ -51,7 +51,7 @@ struct RunSetup {
   ClusterConfig cluster;
   std::optional<CodecSpec> codec_override;  // --codec
   CodecSpec hop_codec;                      // every hop's: --codec, else the cluster's
-  std::vector<int64_t> shape;
+  std::vector<InputSpec> specs;             // the model's inputs: --input-shape's, else the input files'
   std::unique_ptr<InputSource> inputs;
   ResultFiles results;
 };
@@ -65,15 +65,23 @@ Status CheckRun(const RunCommandOptions& o, RunSetup* s) {
   if (!o.codec.empty()) s->codec_override = ParseCodec(o.codec).value();  // checked by the flag
   s->hop_codec = s->codec_override ? *s->codec_override : s->cluster.codec;
   if (!o.input_shape.empty()) {
-    TANDEM_ASSIGN_OR_RETURN(s->shape, ParseShape(o.input_shape));
+    auto specs = ParseInputSpecs(o.input_shape);
+    if (!specs.ok()) return specs.status().WithContext("--input-shape");
+    s->specs = std::move(specs).value();
   }
   if (!o.inputs.empty()) {
-    TANDEM_ASSIGN_OR_RETURN(auto dir, DirectoryInputs::Open(o.inputs, s->shape));
-    s->shape = dir->shape();
+    // How many files make a request: the model's argument count.
+    size_t arity = s->specs.size();
+    if (arity == 0) {
+      TANDEM_ASSIGN_OR_RETURN(auto names, Model::InputNames(o.model));
+      arity = names.size();
+    }
+    TANDEM_ASSIGN_OR_RETURN(auto dir, DirectoryInputs::Open(o.inputs, s->specs, arity));
+    s->specs = dir->specs();
     s->inputs = std::move(dir);
   } else if (o.synthetic > 0) {
-    if (s->shape.empty()) return Status::InvalidArgument("--synthetic needs --input-shape");
-    s->inputs = std::make_unique<SyntheticInputs>(o.synthetic, s->shape);
+    if (s->specs.empty()) return Status::InvalidArgument("--synthetic needs --input-shape");
+    s->inputs = std::make_unique<SyntheticInputs>(o.synthetic, s->specs);
   } else {
     return Status::InvalidArgument("give --inputs DIR or --synthetic N");
   }
@@ -92,9 +100,9 @@ Result<ModelProfile> RunProfile(const RunCommandOptions& o, const Model& model, 
   if (profile.model_hash != model.content_hash())
     return Status::InvalidArgument(o.profile + ": model.sha256: measured on another model (" + profile.model_hash +
                                    "; " + o.model + " is " + model.content_hash() + "); profile it again");
-  if (profile.input_shape != model.input_shape())
-    return Status::InvalidArgument(o.profile + ": input_shape: measured with " + ShapeToString(profile.input_shape) +
-                                   ", the run's input is " + ShapeToString(model.input_shape()));
+  if (profile.inputs != model.inputs())
+    return Status::InvalidArgument(o.profile + ": inputs: measured with " + InputSpecsToString(profile.inputs) +
+                                   ", the run's inputs are " + InputSpecsToString(model.inputs()));
   return profile;
 }
 
@@ -166,7 +174,7 @@ Status RunPipeline(const RunCommandOptions& o, const std::atomic<bool>& stop) {
   RunSetup setup;
   TANDEM_RETURN_IF_ERROR(CheckRun(o, &setup));
   const ClusterConfig& cluster = setup.cluster;
-  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, LoadModelWithThreads(o.model, setup.shape, o.threads));
+  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, LoadModelWithThreads(o.model, setup.specs, o.threads));
   std::optional<PlanFile> plan_file;
   if (!o.plan.empty()) {
     TANDEM_ASSIGN_OR_RETURN(plan_file, ReadPlanFile(o.plan, model->content_hash()));
@@ -216,6 +224,7 @@ Status RunPipeline(const RunCommandOptions& o, const std::atomic<bool>& stop) {
   if (full.ok()) facts.predicted = Evaluate(full.value(), plan);
 
   // 4. Deploy, then stream; the manager keeps a pipeline up.
+  setup.results.SetOutputNames(model->output_names());
   TANDEM_RETURN_IF_ERROR(manager.Start(model, profile, plan, results_endpoint));
   model.reset();
   StreamOptions so;
@@ -261,11 +270,13 @@ Subcommand AddRunCommand(CLI::App& app) {
   cmd->add_option("--model,-m", o->model, "TorchScript model file")->required();
   cmd->add_option("--cluster,-c", o->cluster,
                   "cluster config JSON (default: 3 local workers on tcp://127.0.0.1:5550, 5560, 5570)");
-  auto* inputs = cmd->add_option("--inputs,-i", o->inputs, "directory of float32 .npy inputs");
-  auto* synthetic = cmd->add_option("--synthetic", o->synthetic, "stream N random inputs of --input-shape")
+  auto* inputs = cmd->add_option("--inputs,-i", o->inputs,
+                                 "directory of .npy inputs: NAME.npy per request, or NAME.0.npy, NAME.1.npy, ... "
+                                 "for a model with several inputs");
+  auto* synthetic = cmd->add_option("--synthetic", o->synthetic, "stream N random requests of --input-shape")
                         ->check(CLI::Range(1, 100000000));
   inputs->excludes(synthetic);
-  cmd->add_option("--input-shape,-s", o->input_shape, "input shape, e.g. 1,3,224,224");
+  AddInputShapeFlag(cmd, &o->input_shape, "with --synthetic (else checked against the files): ");
   cmd->add_option("--outputs,-o", o->outputs, "write each result as .npy here, named after its input");
   auto* stages = cmd->add_option("--stages,-k", o->stages,
                                  "K stages balanced by compute on the first K workers (default: the planner decides)")

@@ -134,8 +134,7 @@ class StreamSession {
            static_cast<int>(in_flight_.size() + finished_.size()) < o_.window) {
       Request r;
       r.index = next_new_;
-      TANDEM_ASSIGN_OR_RETURN(HostTensor input, inputs_.Get(next_new_));
-      r.inputs.push_back(std::move(input));
+      TANDEM_ASSIGN_OR_RETURN(r.inputs, inputs_.Get(next_new_));
       const uint64_t id = static_cast<uint64_t>(next_new_) + 1;  // the wire id; the version tells deployments apart
       in_flight_[id] = std::move(r);
       to_send.push_back(id);

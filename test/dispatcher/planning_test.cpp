@@ -14,7 +14,7 @@ ModelProfile FourSegments() {
   ModelProfile p;
   p.model_path = "four.pt";
   p.model_hash = std::string(64, 'a');
-  p.input_shape = {1, 250};
+  p.inputs = {InputSpec{DType::kFloat32, {1, 250}}};
   p.input_bytes = 1000;
   p.num_nodes = 4;
   const uint64_t out[] = {1000, 100000000, 1000, 1000};

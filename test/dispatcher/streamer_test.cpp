@@ -37,7 +37,7 @@ TEST_CASE("results are delivered in input order, each exactly once", "[stream]")
   REQUIRE(streamer.Bind("tcp://127.0.0.1:*").ok());
   const int n = 40;
   const uint32_t version = 5;
-  SyntheticInputs inputs(n, {2, 3});
+  SyntheticInputs inputs(n, {InputSpec{DType::kFloat32, {2, 3}}});
 
   // The fake pipeline: collects requests in batches, answers each batch in a
   // shuffled order, sends some answers twice and some from an old version.
@@ -86,7 +86,7 @@ TEST_CASE("results are delivered in input order, each exactly once", "[stream]")
   auto sink = [&](const Delivery& d) -> Status {
     order.push_back(d.index);
     REQUIRE(d.ok);
-    auto x = inputs.Get(d.index).value();
+    auto x = inputs.Get(d.index).value().at(0);
     REQUIRE(d.outputs.size() == 1);
     for (int64_t k = 0; k < x.numel(); ++k) REQUIRE(d.outputs[0].f32()[k] == -x.f32()[k]);
     return Status::OK();
@@ -110,7 +110,7 @@ TEST_CASE("a pipeline that never answers fails each request after its attempts, 
   sink_hole.bind("tcp://127.0.0.1:*");
   Streamer streamer(ctx);
   REQUIRE(streamer.Bind("tcp://127.0.0.1:*").ok());
-  SyntheticInputs inputs(5, {4});
+  SyntheticInputs inputs(5, {InputSpec{DType::kFloat32, {4}}});
   StreamOptions o;
   o.result_timeout_s = 0.3;
   o.max_attempts = 2;
@@ -171,7 +171,7 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
   b.first_hop = b_in.get(zmq::sockopt::last_endpoint);
   b.pipeline = 2;
   const int n = 30;
-  SyntheticInputs inputs(n, {3});
+  SyntheticInputs inputs(n, {InputSpec{DType::kFloat32, {3}}});
   std::atomic<int> seen_by_a{0};
   std::atomic<bool> done{false};
   std::vector<uint64_t> a_ids;
@@ -233,7 +233,7 @@ TEST_CASE("requests in flight when the pipeline changes are sent again, answered
     CHECK(got[i].index == i);
     REQUIRE(got[i].ok);
     CHECK(got[i].pipeline == 2);  // A's zeros never got through
-    auto x = inputs.Get(i).value();
+    auto x = inputs.Get(i).value().at(0);
     auto diff = CompareTensors(got[i].outputs[0], x);
     REQUIRE(diff.ok());
     CHECK(diff->max_abs_diff == 0);
@@ -272,7 +272,7 @@ TEST_CASE("with keys, only the route's last stage answers: forged results and fa
   stage0.bind("tcp://127.0.0.1:*");
   const int n = 6;
   const uint32_t version = 3;
-  SyntheticInputs inputs(n, {4});
+  SyntheticInputs inputs(n, {InputSpec{DType::kFloat32, {4}}});
   std::thread fake([&] {
     std::vector<std::pair<uint64_t, HostTensor>> got;
     zmq::pollitem_t item{static_cast<void*>(stage0), 0, ZMQ_POLLIN, 0};
@@ -334,7 +334,7 @@ TEST_CASE("with keys, only the route's last stage answers: forged results and fa
   for (int i = 0; i < n; ++i) {
     INFO("request " << i);
     REQUIRE(got[i].ok);
-    const HostTensor x = inputs.Get(i).value();
+    const HostTensor x = inputs.Get(i).value().at(0);
     for (int64_t k = 0; k < x.numel(); ++k) CHECK(got[i].outputs.at(0).f32()[k] == -x.f32()[k]);
   }
 }

@@ -122,11 +122,11 @@ int main(int argc, char** argv) {
   ModelProfile prof;
   prof.model_path = "m.pt";
   prof.model_hash = std::string(64, 'c');
-  prof.input_shape = {1, 3, 8, 8};
+  prof.inputs = {InputSpec{DType::kFloat32, {1, 3, 8, 8}}};
   prof.num_nodes = 4;
   CutPoint cut;
   cut.position = 2;
-  cut.tensors.push_back(TensorSpec{"x", DType::kFloat32, {1, 8, 8, 8}, 2048});
+  cut.tensors.push_back(TensorSpec{"x", DType::kFloat32, {1, 8, 8, 8}, 2048, ""});
   prof.cuts = {cut};
   prof.segments = {SegmentProfile{0, 0, 2, "aten::conv2d", "aten::relu", 0.001, 0.001, 100, 2048},
                    SegmentProfile{1, 2, 4, "aten::conv2d", "aten::linear", 0.002, 0.002, 200, 40}};
@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   SplitManifest man;
   man.model_path = "m.pt";
   man.model_hash = prof.model_hash;
-  man.input_shape = prof.input_shape;
+  man.inputs = prof.inputs;
   man.num_nodes = 4;
   man.cuts = {2};
   StageManifest s0;

@@ -57,9 +57,8 @@ TEST_CASE("profile and split bad inputs end in one clear error", "[cli][errors]"
                    {"not_a_model.pt", "not a TorchScript model"});
   ExpectCleanError(Run("profile -m " + FixturePath("no_forward.pt") + " -s 1,3,8,8"), {"no forward method"});
   ExpectCleanError(Run("profile -m " + FixturePath("two_inputs.pt") + " -s 1,3,8,8"),
-                   {"two_inputs.pt", "takes 2 inputs"});
-  ExpectCleanError(Run("profile -m " + small + " -s 1,4,16,16"),
-                   {"small_cnn.scripted.pt", "rejects input shape 1x4x16x16"});
+                   {"two_inputs.pt", "forward(x, y) takes 2 input(s); 1 given"});
+  ExpectCleanError(Run("profile -m " + small + " -s 1,4,16,16"), {"small_cnn.scripted.pt", "rejects inputs 1x4x16x16"});
   ExpectCleanError(Run("profile -m " + small + " -s 1,x3"), {"'1,x3'"});
   ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 -k 500" + o), {"--stages 500", "at most"});
   ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --cuts 99999" + o), {"cut 99999", "out of range"});
@@ -69,7 +68,7 @@ TEST_CASE("profile and split bad inputs end in one clear error", "[cli][errors]"
   ExpectCleanError(Run("split -m " + small + " -s 1,3,16,16 --plan /nonexistent/plan.json" + o),
                    {"/nonexistent/plan.json"});
 
-  // A position inside the int-carrying region of the irregular model.
+  // A position where no cut is valid in the irregular model (in-place writes).
   auto prof = Run("profile -m " + irregular + " -s 1,3,16,16 --repeats 1 --warmup 0 -o " + out.path() + "/p.json");
   REQUIRE(prof.exit_code == 0);
   auto j = nlohmann::json::parse(ReadFile(out.path() + "/p.json").value());
@@ -89,6 +88,42 @@ TEST_CASE("profile and split bad inputs end in one clear error", "[cli][errors]"
                    {"plan.json", "not valid JSON"});
   // A codec the move measurement does not know, named before the model loads.
   ExpectCleanError(Run("profile -m " + small + " -s 1,3,16,16 --move-codec zstd"), {"--move-codec", "zstd"});
+}
+
+TEST_CASE("several inputs: --input-shape per argument, repeated or ';'-separated", "[cli]") {
+  const std::string enc = FixturePath("tiny_encoder.scripted.pt");
+  test::TempDir out;
+  auto a =
+      Run("profile -m " + enc + " -s 2,16:int64 -s 2,16:int64 --repeats 1 --warmup 0 -o " + out.path() + "/a.json");
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  CHECK(a.out.find("input      2x16:int64; 2x16:int64") != std::string::npos);
+  CHECK(a.out.find("carry non-tensor values") != std::string::npos);
+  auto b = Run("profile -m " + enc + " -s '2,16:int64;2,16:int64' --repeats 1 --warmup 0 -o " + out.path() + "/b.json");
+  REQUIRE(b.exit_code == 0);
+  auto ja = nlohmann::json::parse(ReadFile(out.path() + "/a.json").value());
+  auto jb = nlohmann::json::parse(ReadFile(out.path() + "/b.json").value());
+  CHECK(ja["inputs"] == jb["inputs"]);
+  CHECK(ja["inputs"][0]["dtype"] == "int64");
+  CHECK(ja["inputs"][1]["shape"] == nlohmann::json{2, 16});
+  int carrying = 0;
+  for (const auto& c : ja["cuts"])
+    for (const auto& t : c["tensors"]) carrying += t.contains("carries");
+  CHECK(carrying > 0);
+  // split takes the same specs and verifies the chained stages.
+  auto s = Run("split -m " + enc + " -s 2,16:int64 -s 2,16:int64 -k 3 --repeats 1 -o " + out.path() + "/split");
+  INFO(s.err);
+  REQUIRE(s.exit_code == 0);
+  CHECK(s.out.find("verified") != std::string::npos);
+  auto m = nlohmann::json::parse(ReadFile(out.path() + "/split/manifest.json").value());
+  CHECK(m["inputs"] == ja["inputs"]);
+  // A profile of other inputs is refused by run, naming both.
+  ExpectCleanError(
+      Run("run -m " + enc + " --synthetic 2 -s 2,8:int64 -s 2,8:int64 --profile " + out.path() + "/a.json"),
+      {"a.json: inputs: measured with 2x16:int64; 2x16:int64, the run's inputs are 2x8:int64; 2x8:int64"});
+  ExpectCleanError(Run("profile -m " + enc + " -s 2,16:int64 -s 2,16:complex"), {"unknown dtype 'complex'"});
+  ExpectCleanError(Run("profile -m " + enc + " -s '2,16:int64;;2,16'"), {"empty item"});
+  ExpectCleanError(Run("profile -m " + enc + " -s 2,16:int64"), {"forward(ids, attention_mask) takes 2 input(s)"});
 }
 
 TEST_CASE("split --stages writes stages and a verified manifest", "[cli]") {
@@ -192,7 +227,7 @@ TEST_CASE("plan writes a plan that split and run accept, and infeasible clusters
                    {"p.json: model.sha256: measured on another model"});
   ExpectCleanError(Run("run -m " + FixturePath("small_cnn.traced.pt") + " --profile " + dir.path() +
                        "/small.json --synthetic 1 -s 1,3,64,64 -c " + cluster),
-                   {"small.json: input_shape: measured with 1x3x32x32"});
+                   {"small.json: inputs: measured with 1x3x32x32, the run's inputs are 1x3x64x64"});
 
   // Memory the model cannot fit: the message says what and by how much.
   REQUIRE(WriteFileAtomic(cluster, R"({"workers": [{"name": "a", "endpoint": "tcp://127.0.0.1:1", "memory_mb": 10},

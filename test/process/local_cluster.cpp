@@ -87,7 +87,7 @@ Result<std::vector<std::vector<HostTensor>>> RunStacked(const Model& model, cons
     if (inputs[i].shape != inputs[0].shape) return Status::InvalidArgument("inputs of different shapes");
     stacked.data.insert(stacked.data.end(), inputs[i].data.begin(), inputs[i].data.end());
   }
-  TANDEM_ASSIGN_OR_RETURN(auto out, model.RunOriginal(stacked));
+  TANDEM_ASSIGN_OR_RETURN(auto out, model.RunOriginal({stacked}));
   std::vector<std::vector<HostTensor>> each(n);
   for (const HostTensor& t : out) {
     if (!t.is_none() && (t.shape.empty() || t.shape[0] % static_cast<int64_t>(n) != 0))
@@ -118,7 +118,7 @@ std::vector<std::vector<HostTensor>> ReferenceOutputs(const Model& model, const 
   // Batching gives the same answers only where samples do not interact (the
   // batch dimension is not reduced over or counted): checked on the first
   // inputs, else one input at a time.
-  auto alone = model.RunOriginal(inputs[0]);
+  auto alone = model.RunOriginal({inputs[0]});
   INFO(alone.status().ToString());
   REQUIRE(alone.ok());
   const size_t probe = std::min<size_t>(2, inputs.size());

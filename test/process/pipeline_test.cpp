@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -192,14 +193,14 @@ TEST_CASE("wrong input shapes are refused before streaming", "[pipeline][errors]
   auto r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() + " -i " + in +
                             " -o " + out + " -k 2");
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("in-zzz.npy: shape 1x3x16x16 differs from the input shape 1x3x32x32") != std::string::npos);
+  CHECK(r.err.find("in-zzz.npy: shape 1x3x16x16 differs from the input's shape 1x3x32x32") != std::string::npos);
   CHECK(r.err.find("deployed") == std::string::npos);
   CHECK(CountFiles(out) == 0);
   // A shape the model rejects (4 channels) is refused before deploying too.
   r = test::RunCommand(test::DispatcherPath() + " run -m " + model + " -c " + cluster.config() +
                        " --synthetic 2 -s 1,4,32,32 -k 2");
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("rejects input shape 1x4x32x32") != std::string::npos);
+  CHECK(r.err.find("rejects inputs 1x4x32x32") != std::string::npos);
   CHECK(r.err.find("deployed") == std::string::npos);
   // Bad flags and a bad cluster file name what is wrong.
   r = test::RunCommand(test::DispatcherPath() + " run -m " + model +
@@ -214,6 +215,115 @@ TEST_CASE("wrong input shapes are refused before streaming", "[pipeline][errors]
                        " --synthetic 2 -s 1,3,32,32 --codec zfp:rate=99");
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("zfp rate") != std::string::npos);
+  // A model with two inputs: each request is NAME.0.npy and NAME.1.npy.
+  const std::string seg = test::FixturePath("masked_segmenter.traced.pt");
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + seg + " -c " + cluster.config() + " -i " + in + " -o " +
+                       out + " -k 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("in-0000.npy: the model takes 2 inputs; name each request's files NAME.0.npy .. NAME.1.npy") !=
+        std::string::npos);
+  const std::string two = dir.path() + "/two";
+  REQUIRE(test::RunCommand("mkdir -p " + two).exit_code == 0);
+  REQUIRE(WriteNpy(two + "/a.0.npy", HostTensor::Zeros(DType::kFloat32, {1, 3, 16, 16})).ok());
+  REQUIRE(WriteNpy(two + "/a.1.npy", HostTensor::Zeros(DType::kBool, {1, 1, 16, 16})).ok());
+  REQUIRE(WriteNpy(two + "/b.0.npy", HostTensor::Zeros(DType::kFloat32, {1, 3, 16, 16})).ok());
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + seg + " -c " + cluster.config() + " -i " + two + " -o " +
+                       out + " -k 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("request 'b' has no input 1 (b.1.npy)") != std::string::npos);
+  REQUIRE(WriteNpy(two + "/b.1.npy", HostTensor::Zeros(DType::kUInt8, {1, 1, 16, 16})).ok());
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + seg + " -c " + cluster.config() + " -i " + two + " -o " +
+                       out + " -k 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("b.1.npy: dtype uint8 differs from input 1's dtype bool") != std::string::npos);
+  r = test::RunCommand(test::DispatcherPath() + " run -m " + seg + " -c " + cluster.config() +
+                       " --synthetic 2 -s 1,3,16,16:float32 -s 1,1,16,16:complex -k 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("unknown dtype 'complex'") != std::string::npos);
+  CHECK(CountFiles(out) == 0);
+}
+
+// Request i's inputs: the fixture's, each tensor's elements shuffled (seed i;
+// request 0 unshuffled), so every value stays one the model accepts (token
+// ids within the vocabulary, a mask of 0 and 1).
+std::vector<HostTensor> ShuffledInputs(const test::Fixture& f, int i) {
+  std::vector<HostTensor> out = f.inputs;
+  if (i == 0) return out;
+  std::mt19937 rng(static_cast<uint32_t>(i));
+  for (auto& t : out) {
+    const size_t size = DTypeSize(t.dtype);
+    std::vector<size_t> order(static_cast<size_t>(t.numel()));
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<uint8_t> data(t.data.size());
+    for (size_t k = 0; k < order.size(); ++k)
+      std::copy_n(t.data.begin() + order[k] * size, size, data.begin() + k * size);
+    t.data = std::move(data);
+  }
+  return out;
+}
+
+// Several inputs of several dtypes, non-tensor values across cuts, named
+// outputs: a 3-worker run answers each request once, exactly as the model.
+void CheckBeyondImages(LocalCluster& cluster, const std::string& id) {
+  test::TempDir dir;
+  const std::string in = dir.path() + "/in", out = dir.path() + "/out";
+  REQUIRE(test::RunCommand("mkdir -p " + in).exit_code == 0);
+  const auto f = test::LoadFixture(id);
+  const int n = 6;
+  std::vector<std::vector<HostTensor>> requests;
+  for (int i = 0; i < n; ++i) {
+    requests.push_back(ShuffledInputs(f, i));
+    for (size_t k = 0; k < requests[i].size(); ++k) {
+      char name[64];
+      if (requests[i].size() == 1) {
+        std::snprintf(name, sizeof name, "/in-%04d.npy", i);
+      } else {
+        std::snprintf(name, sizeof name, "/in-%04d.%zu.npy", i, k);
+      }
+      REQUIRE(WriteNpy(in + name, requests[i][k]).ok());
+    }
+  }
+  // No --input-shape: the files give the inputs, the model how many per request.
+  const CommandResult r = test::RunCommand(test::DispatcherPath() + " run -m " + f.model + " -c " + cluster.config() +
+                                           " -i " + in + " -o " + out + " -k 3 --warmup 1 --repeats 1 --window 4");
+  INFO(id << "\n" << r.out << r.err << cluster.Logs());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find(std::to_string(n) + " completed, 0 failed") != std::string::npos);
+
+  SetComputeThreads(1);
+  auto model = Model::Load(f.model, f.specs);
+  REQUIRE(model.ok());
+  const auto& names = model.value()->output_names();
+  for (int i = 0; i < n; ++i) {
+    auto ref = model.value()->RunOriginal(requests[i]);
+    REQUIRE(ref.ok());
+    REQUIRE(ref->size() == names.size());
+    for (size_t k = 0; k < ref->size(); ++k) {
+      char stem[64];
+      std::snprintf(stem, sizeof stem, "/in-%04d.out", i);
+      const std::string path = out + stem + (names[k].empty() ? "" : "." + names[k]) + ".npy";
+      auto got = ReadNpy(path);
+      INFO(path << ": " << got.status().ToString());
+      REQUIRE(got.ok());
+      CHECK(got->dtype == (*ref)[k].dtype);  // outputs keep the model's dtype
+      auto d = CheckOutputs({got.value()}, {(*ref)[k]});
+      INFO(d.status().ToString());
+      CHECK(d.ok());
+    }
+  }
+  CHECK(CountFiles(out) == n * static_cast<int>(names.size()));
+  // Exactly once: one line per request in results.jsonl.
+  auto log = ReadFile(out + "/results.jsonl");
+  REQUIRE(log.ok());
+  CHECK(std::count(log->begin(), log->end(), '\n') == n);
+}
+
+TEST_CASE("3 workers run models beyond one float32 image", "[pipeline]") {
+  LocalCluster cluster(3);
+  for (const char* id : {"unet.scripted", "masked_segmenter.traced", "tiny_encoder.scripted", "uint8_images.scripted",
+                         "dict_output.scripted"})
+    CheckBeyondImages(cluster, id);
 }
 
 }  // namespace

@@ -341,7 +341,7 @@ TEST_CASE("a stage that raises on one input fails that request only and the pipe
       CHECK(j["attempts"].get<int>() == 1);  // a model error is not retried
     } else {
       CHECK(j["ok"].get<bool>());
-      auto ref = m.value()->RunOriginal(inputs[i]);
+      auto ref = m.value()->RunOriginal({inputs[i]});
       REQUIRE(ref.ok());
       auto d = CheckOutputs(ReadOutputs(out, i, 1), ref.value());
       CHECK(d.ok());

@@ -4,8 +4,8 @@
 
 namespace tandem {
 
-Result<std::vector<HostTensor>> RunChain(const std::vector<Stage*>& stages, const HostTensor& input) {
-  std::vector<HostTensor> cur{input};
+Result<std::vector<HostTensor>> RunChain(const std::vector<Stage*>& stages, const std::vector<HostTensor>& inputs) {
+  std::vector<HostTensor> cur = inputs;
   for (size_t i = 0; i < stages.size(); ++i) {
     auto next = stages[i]->Run(cur);
     if (!next.ok()) return next.status().WithContext("stage " + std::to_string(i));

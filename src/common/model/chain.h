@@ -9,9 +9,9 @@
 
 namespace tandem {
 
-// Feeds `input` to stages[0], each stage's outputs to the next, and returns
-// the last stage's outputs.
-Result<std::vector<HostTensor>> RunChain(const std::vector<Stage*>& stages, const HostTensor& input);
+// Feeds `inputs` (one request's: a tensor per model input) to stages[0],
+// each stage's outputs to the next, and returns the last stage's outputs.
+Result<std::vector<HostTensor>> RunChain(const std::vector<Stage*>& stages, const std::vector<HostTensor>& inputs);
 
 // The tolerance a split must meet: freezing folds batch norm, so bit-equality
 // is not expected, but max |out - ref| <= 1e-4 * max |ref| + 1e-5 per output.

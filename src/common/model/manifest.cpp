@@ -38,10 +38,10 @@ void to_json(json& j, const SplitManifest& m) {
   j = json{{"format", "tandem-split"},
            {"format_version", SplitManifest::kFormatVersion},
            {"model", {{"path", m.model_path}, {"sha256", m.model_hash}, {"num_nodes", m.num_nodes}}},
-           {"input_shape", m.input_shape},
            {"cuts", m.cuts},
            {"stages", m.stages},
            {"verified", {{"max_abs_diff", m.max_abs_diff}, {"max_abs_ref", m.max_abs_ref}}}};
+  WriteInputs(j, m.inputs);
 }
 Status ReadJson(const JsonField& f, SplitManifest* m) {
   if (!f.is_object()) return f.Error("must be a JSON object");
@@ -57,7 +57,7 @@ Status ReadJson(const JsonField& f, SplitManifest* m) {
   TANDEM_RETURN_IF_ERROR(model.Require("path", &m->model_path));
   TANDEM_RETURN_IF_ERROR(model.Require("sha256", &m->model_hash));
   TANDEM_RETURN_IF_ERROR(model.Require("num_nodes", &m->num_nodes));
-  TANDEM_RETURN_IF_ERROR(f.Require("input_shape", &m->input_shape));
+  TANDEM_RETURN_IF_ERROR(ReadInputs(f, &m->inputs));
   TANDEM_RETURN_IF_ERROR(f.Require("cuts", &m->cuts));
   TANDEM_RETURN_IF_ERROR(f.Require("stages", &m->stages));
   if (f.Has("verified")) {

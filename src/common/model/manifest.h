@@ -31,7 +31,7 @@ struct SplitManifest {
   static constexpr int kFormatVersion = 1;
   std::string model_path;
   std::string model_hash;
-  std::vector<int64_t> input_shape;
+  std::vector<InputSpec> inputs;
   int num_nodes = 0;
   std::vector<int> cuts;  // the chosen cut positions
   std::vector<StageManifest> stages;

@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <sstream>
 #include <unordered_map>
@@ -145,12 +146,30 @@ void ForEachNode(Node* n, const F& f) {
     for (Node* inner : b->nodes()) ForEachNode(inner, f);
 }
 
+// A sample input: see Model::Load for the values.
+Result<HostTensor> SampleTensor(const InputSpec& spec, at::Generator& gen) {
+  at::Tensor t;
+  const auto opts = at::TensorOptions();
+  switch (spec.dtype) {
+    case DType::kFloat32:
+    case DType::kFloat64:
+    case DType::kFloat16:
+    case DType::kBFloat16: t = at::randn(spec.shape, gen, opts.dtype(c10::kFloat)); break;
+    case DType::kUInt8: t = at::randint(0, 256, spec.shape, gen, opts.dtype(c10::kLong)); break;
+    case DType::kInt8: t = at::randint(-128, 128, spec.shape, gen, opts.dtype(c10::kLong)); break;
+    case DType::kBool: t = at::randint(0, 2, spec.shape, gen, opts.dtype(c10::kLong)); break;
+    default: t = at::randint(0, 10, spec.shape, gen, opts.dtype(c10::kLong)); break;
+  }
+  TANDEM_ASSIGN_OR_RETURN(c10::ScalarType type, ToTorchDType(spec.dtype));
+  return FromTorch(t.to(type));
+}
+
 }  // namespace
 
 struct Model::Impl {
   std::string path;
   std::string hash;
-  std::vector<int64_t> input_shape;
+  std::vector<InputSpec> inputs;
   torch::jit::Module original;
   torch::jit::Module frozen;
   std::shared_ptr<Graph> graph;
@@ -159,8 +178,9 @@ struct Model::Impl {
   std::vector<std::vector<Value*>> crossing;  // per position 0..N: values crossing it
   std::vector<std::string> invalid_reason;    // per position 0..N: empty when a valid cut
   std::vector<CutPoint> cuts;
-  HostTensor sample_input;
+  std::vector<HostTensor> sample_inputs;
   std::vector<HostTensor> sample_output;
+  std::vector<std::string> output_names;
 
   Status Analyse();
   Status Measure();
@@ -186,7 +206,7 @@ Status Model::Impl::Analyse() {
   const int N = static_cast<int>(nodes.size());
   if (N == 0) return Status::Unsupported(path + ": forward has no operations to split");
 
-  def[graph->inputs().at(1)] = -1;
+  for (size_t i = 1; i < graph->inputs().size(); ++i) def[graph->inputs()[i]] = -1;
   for (int p = 0; p < N; ++p)
     for (Value* o : nodes[p]->outputs()) def[o] = p;
 
@@ -203,13 +223,15 @@ Status Model::Impl::Analyse() {
 
   // Values ordered by definition, for the calling convention.
   std::vector<Value*> ordered;
-  ordered.push_back(graph->inputs().at(1));
+  for (size_t i = 1; i < graph->inputs().size(); ++i) ordered.push_back(graph->inputs()[i]);
   for (Node* n : nodes)
     for (Value* o : n->outputs()) ordered.push_back(o);
 
   crossing.assign(N + 1, {});
   invalid_reason.assign(N + 1, "");
-  for (int c = 0; c <= N; ++c) {
+  // Stage 0 takes every input of the model, used or not.
+  for (size_t i = 1; i < graph->inputs().size(); ++i) crossing[0].push_back(graph->inputs()[i]);
+  for (int c = 1; c <= N; ++c) {
     for (Value* v : ordered) {
       auto lu = last_use.find(v);
       if (def[v] < c && lu != last_use.end() && lu->second >= c) crossing[c].push_back(v);
@@ -234,23 +256,26 @@ Status Model::Impl::Analyse() {
       continue;
     }
     size_t slots = 0;
+    std::string refused;  // every value that cannot cross, with the node that makes it
     for (Value* v : live) {
       const std::string why = CarryRefusal(v->type());
       if (!why.empty()) {
-        const int d = def[v];
-        invalid_reason[c] = "value '" + v->debugName() + "' of type " + v->type()->str() + " crosses it (made by " +
-                            (d < 0 ? std::string("the model's input")
-                                   : "node " + std::to_string(d) + ", " + nodes[d]->kind().toQualString()) +
-                            "): " + why +
-                            "; tandem carries tensors, int, float, bool, None, lists of int, float or bool, "
-                            "and tuples of those";
-        break;
+        const int d = def[v];  // >= 0: the model's inputs are tensors
+        refused += (refused.empty() ? "" : "; ") +
+                   ("value '" + v->debugName() + "' of type " + v->type()->str() + " crosses it (made by node " +
+                    std::to_string(d) + ", " + nodes[d]->kind().toQualString() + "): " + why);
+        continue;
       }
       std::vector<std::pair<std::string, std::string>> s;
       Slots(v->type(), v->debugName(), &s);
       slots += s.size();
     }
-    if (!invalid_reason[c].empty()) continue;
+    if (!refused.empty()) {
+      invalid_reason[c] =
+          refused +
+          " (tandem carries tensors, int, float, bool, None, lists of int, float or bool, and tuples of those)";
+      continue;
+    }
     if (slots == 0) {
       invalid_reason[c] = "only None crosses it";
       continue;
@@ -293,7 +318,11 @@ std::shared_ptr<Graph> Model::Impl::BuildGraph(int begin, int end, bool model_re
     env[v] = DecodeValue(g.get(), v->type(), [&] {
       Value* nv = g->addInput();
       nv->setType(c10::TensorType::get());
-      if (v->hasDebugName()) nv->setDebugName(v->debugName() + "_" + std::to_string(slot++));
+      // An argument name of the saved stage: it must read as an identifier.
+      std::string base = "v_" + v->debugName();
+      for (char& ch : base)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      nv->setDebugName(base + "_" + std::to_string(slot++));
       return nv;
     });
   }
@@ -353,20 +382,29 @@ Status Model::Impl::Measure() {
   auto probe_graph = BuildGraph(0, N, /*model_return=*/true, probe_values);
   TANDEM_ASSIGN_OR_RETURN(auto probe, BuildModule(probe_graph));
 
-  at::Tensor x;
+  std::vector<c10::IValue> args;
   {
     at::Generator gen = at::detail::createCPUGenerator(/*seed=*/20261128);
-    x = at::randn(input_shape, gen, at::TensorOptions().dtype(c10::kFloat));
+    for (const InputSpec& spec : inputs) {
+      TANDEM_ASSIGN_OR_RETURN(HostTensor h, SampleTensor(spec, gen));
+      args.emplace_back(ToTorch(h).value());
+      sample_inputs.push_back(std::move(h));
+    }
   }
-  TANDEM_ASSIGN_OR_RETURN(sample_input, FromTorch(x));
+  auto fresh = [&] {
+    std::vector<c10::IValue> copy;
+    for (const auto& a : args) copy.emplace_back(a.toTensor().clone());
+    return copy;
+  };
   c10::IValue probe_out;
   try {
     c10::InferenceMode guard;
-    c10::IValue orig = original.forward({x.clone()});
+    c10::IValue orig = original.forward(fresh());
     TANDEM_RETURN_IF_ERROR(Flatten(orig, &sample_output).WithContext(path));
-    probe_out = probe.forward({x.clone()});
+    LeafNames(orig, "", &output_names);
+    probe_out = probe.forward(fresh());
   } catch (const std::exception& e) {
-    return Status::InvalidArgument(path + ": model rejects input shape " + ShapeToString(input_shape) + ": " +
+    return Status::InvalidArgument(path + ": model rejects inputs " + InputSpecsToString(inputs) + ": " +
                                    ScriptErrorLine(e));
   }
   // The probe returns the model's output, then the tensors carrying each of
@@ -412,34 +450,70 @@ Status Model::Impl::Measure() {
   return Status::OK();
 }
 
-Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const std::vector<int64_t>& input_shape) {
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  impl->input_shape = input_shape;
-  if (input_shape.empty()) return Status::InvalidArgument("an input shape is required (e.g. 1,3,224,224)");
+namespace {
+
+// Loads a TorchScript file and checks its forward: `what` names it in errors.
+Result<torch::jit::Module> LoadScript(const std::string& path, std::string* hash) {
   TANDEM_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  impl->hash = Sha256Hex(bytes);
+  if (hash) *hash = Sha256Hex(bytes);
+  torch::jit::Module m;
   try {
-    {
-      std::istringstream in(bytes);
-      bytes.clear();
-      bytes.shrink_to_fit();
-      impl->original = torch::jit::load(in, c10::Device(c10::kCPU));
-    }
+    std::istringstream in(bytes);
+    bytes.clear();
+    bytes.shrink_to_fit();
+    m = torch::jit::load(in, c10::Device(c10::kCPU));
   } catch (const std::exception& e) {
     return Status::InvalidArgument(path + ": not a TorchScript model: " + TorchMessage(e));
   }
+  if (!m.find_method("forward")) return Status::InvalidArgument(path + ": the module has no forward method");
+  return m;
+}
+
+std::vector<std::string> ArgumentNames(const torch::jit::Module& m) {
+  const auto& args = m.get_method("forward").function().getSchema().arguments();
+  std::vector<std::string> names;
+  for (size_t i = 1; i < args.size(); ++i) names.push_back(args[i].name());
+  return names;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Model::InputNames(const std::string& path) {
   try {
-    if (!impl->original.find_method("forward"))
-      return Status::InvalidArgument(path + ": the module has no forward method");
+    TANDEM_ASSIGN_OR_RETURN(auto m, LoadScript(path, nullptr));
+    return ArgumentNames(m);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(path + ": cannot read forward's arguments: " + TorchMessage(e));
+  }
+}
+
+Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const std::vector<int64_t>& input_shape) {
+  return Load(path, std::vector<InputSpec>{InputSpec{DType::kFloat32, input_shape}});
+}
+
+Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const std::vector<InputSpec>& inputs) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->inputs = inputs;
+  if (inputs.empty()) return Status::InvalidArgument("an input shape is required (e.g. 1,3,224,224)");
+  for (const auto& in : inputs)
+    if (in.shape.empty() || in.dtype == DType::kNone || DTypeSize(in.dtype) == 0)
+      return Status::InvalidArgument("every input needs a shape and a dtype (e.g. 1,3,224,224 or 1,16:int64)");
+  try {
+    TANDEM_ASSIGN_OR_RETURN(impl->original, LoadScript(path, &impl->hash));
     const auto& schema = impl->original.get_method("forward").function().getSchema();
-    const size_t n_inputs = schema.arguments().size() - 1;
-    if (n_inputs != 1)
-      return Status::Unsupported(path + ": forward takes " + std::to_string(n_inputs) +
-                                 " inputs; tandem splits single-input models for now");
-    if (!schema.arguments()[1].type()->isSubtypeOf(*c10::TensorType::get()))
-      return Status::Unsupported(path + ": forward's input '" + schema.arguments()[1].name() + "' is a " +
-                                 schema.arguments()[1].type()->str() + ", not a tensor");
+    const std::vector<std::string> names = ArgumentNames(impl->original);
+    if (names.size() != inputs.size()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      return Status::InvalidArgument(path + ": forward(" + list + ") takes " + std::to_string(names.size()) +
+                                     " input(s); " + std::to_string(inputs.size()) +
+                                     " given (one SHAPE[:DTYPE] per input, separated by ';')");
+    }
+    for (size_t i = 0; i < names.size(); ++i)
+      if (!IsTensor(schema.arguments()[i + 1].type()))
+        return Status::Unsupported(path + ": forward's input '" + names[i] + "' is a " +
+                                   schema.arguments()[i + 1].type()->str() + ", not a tensor");
     impl->original.eval();
     impl->frozen = torch::jit::freeze(impl->original);
     impl->graph = impl->frozen.get_method("forward").graph();
@@ -461,11 +535,12 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const std::v
 
 const std::string& Model::path() const { return impl_->path; }
 const std::string& Model::content_hash() const { return impl_->hash; }
-const std::vector<int64_t>& Model::input_shape() const { return impl_->input_shape; }
+const std::vector<InputSpec>& Model::inputs() const { return impl_->inputs; }
 int Model::num_nodes() const { return static_cast<int>(impl_->nodes.size()); }
 const std::vector<CutPoint>& Model::cuts() const { return impl_->cuts; }
-const HostTensor& Model::sample_input() const { return impl_->sample_input; }
+const std::vector<HostTensor>& Model::sample_inputs() const { return impl_->sample_inputs; }
 const std::vector<HostTensor>& Model::sample_output() const { return impl_->sample_output; }
+const std::vector<std::string>& Model::output_names() const { return impl_->output_names; }
 
 std::string Model::NodeKind(int pos) const {
   if (pos < 0 || pos >= num_nodes()) return "";
@@ -517,11 +592,18 @@ Result<std::unique_ptr<Stage>> Model::MakeStage(int begin, int end) const {
   }
 }
 
-Result<std::vector<HostTensor>> Model::RunOriginal(const HostTensor& input) const {
+Result<std::vector<HostTensor>> Model::RunOriginal(const std::vector<HostTensor>& inputs) const {
+  if (inputs.size() != impl_->inputs.size())
+    return Status::InvalidArgument(impl_->path + ": takes " + std::to_string(impl_->inputs.size()) + " input(s), " +
+                                   std::to_string(inputs.size()) + " given");
   try {
     c10::InferenceMode guard;
-    TANDEM_ASSIGN_OR_RETURN(at::Tensor x, ToTorch(input));
-    c10::IValue out = impl_->original.forward({x});
+    std::vector<c10::IValue> args;
+    for (const auto& h : inputs) {
+      TANDEM_ASSIGN_OR_RETURN(at::Tensor x, ToTorch(h));
+      args.emplace_back(std::move(x));
+    }
+    c10::IValue out = impl_->original.forward(args);
     std::vector<HostTensor> result;
     TANDEM_RETURN_IF_ERROR(Flatten(out, &result));
     return result;

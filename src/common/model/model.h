@@ -10,8 +10,8 @@
 // that is safe. The top-level nodes of the frozen forward graph, in their
 // order, minus constants, are numbered 0..N-1. A cut at position p (1 <= p <=
 // N-1) splits them into nodes [0, p) and [p, N). The values "crossing" the cut
-// are those defined before p (the model input counts as defined before 0) and
-// used at or after p (a use inside a nested block counts as a use by the
+// are those defined before p (the model's inputs count as defined before 0)
+// and used at or after p (a use inside a nested block counts as a use by the
 // top-level node that holds the block; the graph's return counts as a use at
 // N). Constants never cross: every stage gets its own copy of the constants it
 // uses. A cut is valid when
@@ -36,7 +36,7 @@
 //
 // The stage calling convention. Stage [b, e) is a standalone TorchScript
 // module whose forward takes, as positional tensors, the tensors carrying the
-// values crossing cut b (for b = 0: the model's input), ordered by the
+// values crossing cut b (for b = 0: the model's inputs), ordered by the
 // position that defines them, and returns the tensors carrying the values
 // crossing cut e: one tensor, or a tuple when several go across. The last stage (e = N) returns exactly what the model
 // returns.
@@ -78,12 +78,19 @@ struct CutPoint {
 
 class Model {
  public:
-  // Loads `path`, freezes it and finds its cut points. The model must take one
-  // tensor input; it is run once on a sample float32 input of `input_shape`
-  // (normal random values, fixed seed) to check the shape and measure every
-  // crossing tensor. Errors name the file: missing, not TorchScript, no
-  // forward, several inputs, a shape the model rejects.
+  // Loads `path`, freezes it and finds its cut points. Forward must take one
+  // tensor per entry of `inputs` (in argument order); the model is run once on
+  // sample inputs of those dtypes and shapes (fixed seed: floating point
+  // normal, integers uniform in [0, 10), uint8 in [0, 256), int8 in [-128,
+  // 128), bool either) to check them and measure every crossing tensor.
+  // Errors name the file: missing, not TorchScript, no forward, an input
+  // count that differs, a non-tensor argument, inputs the model rejects.
+  static Result<std::unique_ptr<Model>> Load(const std::string& path, const std::vector<InputSpec>& inputs);
+  // One float32 input of `input_shape`.
   static Result<std::unique_ptr<Model>> Load(const std::string& path, const std::vector<int64_t>& input_shape);
+  // The names of forward's arguments (self excluded), from the file alone;
+  // errors as Load's.
+  static Result<std::vector<std::string>> InputNames(const std::string& path);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -91,7 +98,7 @@ class Model {
   const std::string& path() const;
   // SHA-256 of the model file, hex.
   const std::string& content_hash() const;
-  const std::vector<int64_t>& input_shape() const;
+  const std::vector<InputSpec>& inputs() const;
   // Number of top-level non-constant nodes N; positions run 0..N.
   int num_nodes() const;
   // The operation at position pos (0 <= pos < N), e.g. "aten::conv2d".
@@ -102,16 +109,20 @@ class Model {
   Result<CutPoint> FindCut(int position) const;
   // Bytes of the distinct tensor constants (weights) used by nodes [begin, end).
   uint64_t ParamBytes(int begin, int end) const;
-  // The sample input used at load, and the original model's output on it.
-  const HostTensor& sample_input() const;
+  // The sample inputs used at load, and the original model's output on them.
+  const std::vector<HostTensor>& sample_inputs() const;
   const std::vector<HostTensor>& sample_output() const;
+  // A name per element of the flattened output, saying which element it is:
+  // "" for a lone tensor; "0", "1" for a tuple's elements; a dict's keys or
+  // a named tuple's fields; nested parts joined by '.' ("boxes.0").
+  const std::vector<std::string>& output_names() const;
 
   // Builds stage [begin, end). `begin` and `end` must each be 0, N or a valid
   // cut position, with begin < end.
   Result<std::unique_ptr<Stage>> MakeStage(int begin, int end) const;
-  // Runs the model as loaded (not frozen) on one input; result flattened as
-  // Stage::Run does.
-  Result<std::vector<HostTensor>> RunOriginal(const HostTensor& input) const;
+  // Runs the model as loaded (not frozen) on one request's inputs; result
+  // flattened as Stage::Run does.
+  Result<std::vector<HostTensor>> RunOriginal(const std::vector<HostTensor>& inputs) const;
 
   struct Impl;
 

@@ -20,6 +20,26 @@ double ModelProfile::ComputeBetween(int first, int last) const {
 
 // ---------------------------------------------------------------- JSON
 
+void to_json(json& j, const InputSpec& s) { j = json{{"dtype", DTypeName(s.dtype)}, {"shape", s.shape}}; }
+Status ReadJson(const JsonField& f, InputSpec* s) {
+  std::string dtype;
+  TANDEM_RETURN_IF_ERROR(f.Require("dtype", &dtype));
+  auto d = ParseDType(dtype);
+  if (!d.ok() || d.value() == DType::kNone) return f["dtype"].Error("unknown dtype '" + dtype + "'");
+  s->dtype = d.value();
+  return f.Require("shape", &s->shape);
+}
+void WriteInputs(json& j, const std::vector<InputSpec>& inputs) {
+  j["inputs"] = inputs;
+  j["input_shape"] = inputs.empty() ? std::vector<int64_t>{} : inputs[0].shape;
+}
+Status ReadInputs(const JsonField& f, std::vector<InputSpec>* inputs) {
+  if (f.Has("inputs")) return f.Require("inputs", inputs);
+  InputSpec one;
+  TANDEM_RETURN_IF_ERROR(f.Require("input_shape", &one.shape));
+  *inputs = {one};
+  return Status::OK();
+}
 void to_json(json& j, const TensorSpec& t) {
   j = json{{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes}};
   if (!t.carries.empty()) j["carries"] = t.carries;
@@ -86,7 +106,6 @@ void to_json(json& j, const ModelProfile& p) {
   j = json{{"format", "tandem-profile"},
            {"format_version", ModelProfile::kFormatVersion},
            {"model", {{"path", p.model_path}, {"sha256", p.model_hash}, {"num_nodes", p.num_nodes}}},
-           {"input_shape", p.input_shape},
            {"input_bytes", p.input_bytes},
            {"output_bytes", p.output_bytes},
            {"machine", p.machine},
@@ -99,6 +118,7 @@ void to_json(json& j, const ModelProfile& p) {
            {"model_compute_s", p.model_compute_s},
            {"cuts", p.cuts},
            {"segments", p.segments}};
+  WriteInputs(j, p.inputs);
   if (!p.move_codec.empty())
     j["activation_move"] =
         json{{"codec", p.move_codec}, {"s_per_mb", p.move_s_per_byte * 1e6}, {"sample_bytes", p.move_sample_bytes}};
@@ -118,7 +138,7 @@ Status ReadJson(const JsonField& f, ModelProfile* p) {
   TANDEM_RETURN_IF_ERROR(m.Require("path", &p->model_path));
   TANDEM_RETURN_IF_ERROR(m.Require("sha256", &p->model_hash));
   TANDEM_RETURN_IF_ERROR(m.Require("num_nodes", &p->num_nodes));
-  TANDEM_RETURN_IF_ERROR(f.Require("input_shape", &p->input_shape));
+  TANDEM_RETURN_IF_ERROR(ReadInputs(f, &p->inputs));
   TANDEM_RETURN_IF_ERROR(f.Get("input_bytes", &p->input_bytes));
   TANDEM_RETURN_IF_ERROR(f.Get("output_bytes", &p->output_bytes));
   TANDEM_RETURN_IF_ERROR(f.Get("machine", &p->machine));
@@ -184,7 +204,7 @@ std::string FormatProfile(const ModelProfile& p) {
                 "cuts       %zu valid (%zu carry one tensor, %d several; %d carry non-tensor values)\nmachine    %s, "
                 "%s, %d thread(s), %s\n"
                 "whole model %.2f ms (%s of %d after %d warm-up; segments timed in %s)\n\n",
-                p.model_path.c_str(), p.model_hash.c_str(), ShapeToString(p.input_shape).c_str(),
+                p.model_path.c_str(), p.model_hash.c_str(), InputSpecsToString(p.inputs).c_str(),
                 FormatBytes(p.input_bytes).c_str(), p.num_nodes, p.cuts.size(), p.cuts.size() - multi, multi, carrying,
                 p.machine.hostname.c_str(), p.machine.cpu.c_str(), p.machine.threads, p.machine.compute_library.c_str(),
                 p.model_compute_s * 1e3, p.statistic.c_str(), p.repeats, p.warmup, p.timing.c_str());

@@ -41,8 +41,8 @@ struct MachineInfo {
 struct ModelProfile {
   static constexpr int kFormatVersion = 1;
   std::string model_path;
-  std::string model_hash;  // SHA-256 of the model file
-  std::vector<int64_t> input_shape;
+  std::string model_hash;         // SHA-256 of the model file
+  std::vector<InputSpec> inputs;  // the model's inputs, in argument order
   uint64_t input_bytes = 0;
   uint64_t output_bytes = 0;
   int num_nodes = 0;
@@ -70,6 +70,13 @@ struct ModelProfile {
 // The JSON form (docs/formats.md): written with nlohmann::json, read with
 // JsonField (errors name the file and the field).
 class JsonField;
+void to_json(nlohmann::json& j, const InputSpec& s);
+Status ReadJson(const JsonField& f, InputSpec* s);
+// A document's inputs: written as "inputs" (each dtype and shape) and, for
+// readers of format 1 files before several inputs, "input_shape" (the first
+// one's shape); read from "inputs", else from "input_shape" as one float32.
+void WriteInputs(nlohmann::json& j, const std::vector<InputSpec>& inputs);
+Status ReadInputs(const JsonField& f, std::vector<InputSpec>* inputs);
 void to_json(nlohmann::json& j, const TensorSpec& t);
 Status ReadJson(const JsonField& f, TensorSpec* t);
 void to_json(nlohmann::json& j, const CutPoint& c);

@@ -50,8 +50,8 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   ModelProfile p;
   p.model_path = model.path();
   p.model_hash = model.content_hash();
-  p.input_shape = model.input_shape();
-  p.input_bytes = model.sample_input().nbytes();
+  p.inputs = model.inputs();
+  p.input_bytes = TotalBytes(model.sample_inputs());
   p.output_bytes = TotalBytes(model.sample_output());
   p.num_nodes = model.num_nodes();
   p.machine = CurrentMachine();
@@ -78,7 +78,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   // Run the segments in order, each on the previous one's outputs; in loops,
   // time each there.
   std::vector<std::unique_ptr<Stage>> chain;  // in passes, timed after
-  std::vector<HostTensor> cur{model.sample_input()};
+  std::vector<HostTensor> cur = model.sample_inputs();
   for (int i = 0; i < nseg; ++i) {
     SegmentProfile s;
     s.index = i;
@@ -106,7 +106,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
     for (const auto& st : chain) stages.push_back(st.get());
     std::function<void(int)> on_pass;
     if (options.progress) on_pass = [&](int done) { options.progress(nseg + std::min(done, passes), total_steps); };
-    TANDEM_ASSIGN_OR_RETURN(auto times, Stage::TimePasses(stages, {model.sample_input()}, options.warmup,
+    TANDEM_ASSIGN_OR_RETURN(auto times, Stage::TimePasses(stages, model.sample_inputs(), options.warmup,
                                                           options.repeats, options.min_time_s, on_pass));
     for (int i = 0; i < nseg; ++i) {
       p.segments[i].compute_s = stat(times[i]);
@@ -115,7 +115,7 @@ Result<ModelProfile> ProfileModel(const Model& model, const ProfileOptions& opti
   }
   TANDEM_ASSIGN_OR_RETURN(auto whole, model.MakeStage(0, model.num_nodes()));
   TANDEM_ASSIGN_OR_RETURN(auto times,
-                          whole->Time({model.sample_input()}, options.warmup, options.repeats, options.min_time_s));
+                          whole->Time(model.sample_inputs(), options.warmup, options.repeats, options.min_time_s));
   p.model_compute_s = stat(times);
   if (options.progress) options.progress(total_steps, total_steps);
   return p;

@@ -51,12 +51,12 @@ Result<SplitManifest> WriteSplit(const Model& model, const std::vector<int>& cut
   SplitManifest m;
   m.model_path = model.path();
   m.model_hash = model.content_hash();
-  m.input_shape = model.input_shape();
+  m.inputs = model.inputs();
   m.num_nodes = model.num_nodes();
   m.cuts = cuts;
 
   std::vector<std::unique_ptr<Stage>> reloaded;
-  std::vector<HostTensor> cur{model.sample_input()};
+  std::vector<HostTensor> cur = model.sample_inputs();
   for (size_t i = 0; i < stages.size(); ++i) {
     StageManifest s;
     s.index = static_cast<int>(i);

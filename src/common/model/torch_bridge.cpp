@@ -104,6 +104,8 @@ void FlattenValues(const c10::IValue& v, std::vector<c10::IValue>* out) {
     for (const auto& e : v.toTupleRef().elements()) FlattenValues(e, out);
   } else if (v.isList()) {
     for (const auto& e : v.toListRef()) FlattenValues(e, out);
+  } else if (v.isGenericDict()) {
+    for (const auto& e : v.toGenericDict()) FlattenValues(e.value(), out);
   } else {
     out->push_back(v);
   }
@@ -120,10 +122,43 @@ Status Flatten(const c10::IValue& v, std::vector<HostTensor>* out) {
       out->push_back(HostTensor::None());
     } else {
       return Status::Unsupported("model returns a value of type " + e.type()->str() +
-                                 "; tandem handles tensors and tuples or lists of tensors");
+                                 "; tandem handles tensors and None, in tuples, lists and dicts");
     }
   }
   return Status::OK();
+}
+
+void LeafNames(const c10::IValue& v, const std::string& prefix, std::vector<std::string>* out) {
+  auto child = [&](const std::string& name) { return prefix.empty() ? name : prefix + "." + name; };
+  if (v.isTuple()) {
+    const auto& tuple = v.toTupleRef();
+    const auto& elems = tuple.elements();
+    std::vector<std::string> fields;
+    const auto type = tuple.type();
+    if (type && type->schema()) {
+      for (const auto& a : type->schema()->arguments()) fields.push_back(a.name());
+    }
+    for (size_t i = 0; i < elems.size(); ++i)
+      LeafNames(elems[i], child(i < fields.size() ? fields[i] : std::to_string(i)), out);
+  } else if (v.isList()) {
+    size_t i = 0;
+    for (const auto& e : v.toListRef()) LeafNames(e, child(std::to_string(i++)), out);
+  } else if (v.isGenericDict()) {
+    for (const auto& e : v.toGenericDict()) {
+      const c10::IValue& key = e.key();
+      std::string name;
+      if (key.isString()) {
+        name = key.toStringRef();
+      } else if (key.isInt()) {
+        name = std::to_string(key.toInt());
+      } else {
+        name = std::to_string(out->size());
+      }
+      LeafNames(e.value(), child(name), out);
+    }
+  } else {
+    out->push_back(prefix);
+  }
 }
 
 uint64_t TensorBytes(const at::Tensor& t) { return static_cast<uint64_t>(t.numel()) * t.element_size(); }

@@ -24,6 +24,7 @@ std::string TorchMessage(const std::exception& e);
 std::string ScriptErrorLine(const std::exception& e);
 
 Result<DType> FromTorchDType(c10::ScalarType t);
+Result<c10::ScalarType> ToTorchDType(DType d);
 // Copies a HostTensor into a new torch tensor (the input is never aliased).
 Result<at::Tensor> ToTorch(const HostTensor& h);
 // Copies a torch tensor (made contiguous and dense) into a HostTensor.
@@ -34,8 +35,12 @@ uint64_t TensorBytes(const at::Tensor& t);
 // values a stage's output hands on (the next stage's positional arguments).
 void FlattenValues(const c10::IValue& v, std::vector<c10::IValue>* out);
 // The same leaves as HostTensors: a tensor each, kNone for None; any other
-// leaf is an Unsupported error.
+// leaf is an Unsupported error. Dicts give their values in insertion order.
 Status Flatten(const c10::IValue& v, std::vector<HostTensor>* out);
+// A name per leaf of `v`, in Flatten's order: the path to it, its parts
+// joined by '.': a tuple element's index (a named tuple's field name), a list
+// index, a dict key; "" for a lone tensor.
+void LeafNames(const c10::IValue& v, const std::string& prefix, std::vector<std::string>* out);
 
 struct Stage::Impl {
   torch::jit::Module module;

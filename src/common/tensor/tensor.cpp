@@ -1,5 +1,6 @@
 #include "common/tensor/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -93,6 +94,55 @@ Result<std::vector<int64_t>> ParseShape(const std::string& text) {
   if (dims->size() > 8) return Status::InvalidArgument("shape '" + text + "' has more than 8 dimensions");
   TANDEM_RETURN_IF_ERROR(ShapeNumel(dims.value()).status());
   return dims;
+}
+
+Result<std::vector<InputSpec>> ParseInputSpecs(const std::string& text) {
+  std::vector<InputSpec> specs;
+  size_t start = 0;
+  while (true) {
+    const size_t end = std::min(text.find(';', start), text.size());
+    std::string item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty())
+      return Status::InvalidArgument("input spec '" + text +
+                                     "' has an empty item; give SHAPE[:DTYPE] per input, "
+                                     "separated by ';', e.g. 1,3,64,64;1,16:int64");
+    if (specs.size() == 64) return Status::InvalidArgument("input spec '" + text + "' lists more than 64 inputs");
+    InputSpec spec;
+    const size_t colon = item.find(':');
+    if (colon != std::string::npos) {
+      auto dtype = ParseDType(item.substr(colon + 1));
+      if (!dtype.ok() || dtype.value() == DType::kNone)
+        return Status::InvalidArgument("input spec '" + item + "': unknown dtype '" + item.substr(colon + 1) +
+                                       "' (float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, "
+                                       "bool)");
+      spec.dtype = dtype.value();
+      item.resize(colon);
+    }
+    TANDEM_ASSIGN_OR_RETURN(spec.shape, ParseShape(item));
+    specs.push_back(std::move(spec));
+    if (end == text.size()) break;
+    start = end + 1;
+  }
+  return specs;
+}
+
+std::string InputSpecsToString(const std::vector<InputSpec>& specs) {
+  if (specs.size() == 1 && specs[0].dtype == DType::kFloat32) return ShapeToString(specs[0].shape);
+  std::string out;
+  for (const auto& s : specs) out += (out.empty() ? "" : "; ") + ShapeToString(s.shape) + ":" + DTypeName(s.dtype);
+  return out;
+}
+
+std::string InputSpecsToArgument(const std::vector<InputSpec>& specs) {
+  std::string out;
+  for (const auto& s : specs) {
+    if (!out.empty()) out += ";";
+    for (size_t i = 0; i < s.shape.size(); ++i) out += (i ? "," : "") + std::to_string(s.shape[i]);
+    if (s.dtype != DType::kFloat32) out += std::string(":") + DTypeName(s.dtype);
+  }
+  return out;
 }
 
 int64_t HostTensor::numel() const {

@@ -47,6 +47,22 @@ std::string ShapeToString(const std::vector<int64_t>& shape);
 // Parses "1,3,224,224" (commas or 'x'); every dim must be a positive integer.
 Result<std::vector<int64_t>> ParseShape(const std::string& text);
 
+// A model input's dtype and shape, as a user gives it: "1,3,224,224"
+// (float32 when no dtype is named) or "1,16:int64".
+struct InputSpec {
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  bool operator==(const InputSpec& o) const { return dtype == o.dtype && shape == o.shape; }
+  bool operator!=(const InputSpec& o) const { return !(*this == o); }
+};
+// Parses one input's spec per ';'-separated item, in the model's argument
+// order: "1,3,64,64;1,1,64,64:bool". At most 64 inputs; every dtype but none.
+Result<std::vector<InputSpec>> ParseInputSpecs(const std::string& text);
+// "1x3x224x224" for one float32 input; "1x16:int64; 1x16:bool" otherwise.
+std::string InputSpecsToString(const std::vector<InputSpec>& specs);
+// The text ParseInputSpecs reads back ("1,16:int64;1,16:bool").
+std::string InputSpecsToArgument(const std::vector<InputSpec>& specs);
+
 struct HostTensor {
   DType dtype = DType::kNone;
   std::vector<int64_t> shape;

@@ -20,7 +20,7 @@ using test::LoadFixture;
 
 std::unique_ptr<Model> LoadModel(const Fixture& f) {
   SetComputeThreads(1);
-  auto m = Model::Load(f.model, f.input_shape);
+  auto m = Model::Load(f.model, f.specs);
   INFO(f.id << ": " << m.status().ToString());
   REQUIRE(m.ok());
   return std::move(m).value();
@@ -32,7 +32,7 @@ void CheckSplit(const Model& model, const Fixture& f, const std::vector<int>& cu
   REQUIRE(stages.ok());
   std::vector<Stage*> chain;
   for (auto& s : stages.value()) chain.push_back(s.get());
-  auto out = RunChain(chain, f.input);
+  auto out = RunChain(chain, f.inputs);
   INFO(out.status().ToString());
   REQUIRE(out.ok());
   auto diff = CheckOutputs(out.value(), f.outputs);
@@ -45,12 +45,14 @@ void CheckEverySingleCut(const std::string& id) {
   auto model = LoadModel(f);
   REQUIRE_FALSE(model->cuts().empty());
   // The unsplit model agrees with Python's reference, and its output depends on its input.
-  auto orig = model->RunOriginal(f.input);
+  auto orig = model->RunOriginal(f.inputs);
   REQUIRE(orig.ok());
   REQUIRE(CheckOutputs(orig.value(), f.outputs).ok());
-  auto zeros = model->RunOriginal(HostTensor::Zeros(DType::kFloat32, f.input_shape));
-  REQUIRE(zeros.ok());
-  CHECK_FALSE(CheckOutputs(zeros.value(), f.outputs).ok());
+  std::vector<HostTensor> zeros;
+  for (const auto& s : f.specs) zeros.push_back(HostTensor::Zeros(s.dtype, s.shape));
+  auto zero_out = model->RunOriginal(zeros);
+  REQUIRE(zero_out.ok());
+  CHECK_FALSE(CheckOutputs(zero_out.value(), f.outputs).ok());
 
   CheckSplit(*model, f, {});
   for (const auto& cut : model->cuts()) CheckSplit(*model, f, {cut.position});
@@ -100,11 +102,11 @@ void CheckSaveAndReload(const std::string& id) {
     loaded.push_back(std::move(st).value());
   }
   // Reloaded stages on the reference input (not the sample input used by WriteSplit).
-  auto out = RunChain(chain, f.input);
+  auto out = RunChain(chain, f.inputs);
   REQUIRE(out.ok());
   CHECK(CheckOutputs(out.value(), f.outputs).ok());
   // Each intermediate stage returns what the manifest says.
-  std::vector<HostTensor> cur{f.input};
+  std::vector<HostTensor> cur = f.inputs;
   for (size_t i = 0; i < chain.size(); ++i) {
     auto o = chain[i]->Run(cur);
     REQUIRE(o.ok());
@@ -138,6 +140,15 @@ TANDEM_FIXTURE_TESTS("googlenet.traced", "[sweep]")
 TANDEM_FIXTURE_TESTS("googlenet.scripted", "[sweep]")
 TANDEM_FIXTURE_TESTS("vgg16.traced", "[sweep]")
 TANDEM_FIXTURE_TESTS("vgg16.scripted", "[sweep]")
+// Models beyond one float32 image: scripted code that raises in a branch,
+// several inputs of other dtypes, non-tensor values across cuts, dict output.
+TANDEM_FIXTURE_TESTS("unet.scripted", "")
+TANDEM_FIXTURE_TESTS("masked_segmenter.traced", "")
+TANDEM_FIXTURE_TESTS("masked_segmenter.scripted", "")
+TANDEM_FIXTURE_TESTS("tiny_encoder.scripted", "")
+TANDEM_FIXTURE_TESTS("uint8_images.traced", "")
+TANDEM_FIXTURE_TESTS("uint8_images.scripted", "")
+TANDEM_FIXTURE_TESTS("dict_output.scripted", "")
 
 TEST_CASE("cuts carrying several tensors exist and are exact", "[model]") {
   Fixture f = LoadFixture("resnet18.traced");
@@ -212,6 +223,94 @@ TEST_CASE("irregular graph: an int crosses as a tensor, in-place hazards make cu
   CHECK(model->FindCut(-3).status().message().find("out of range") != std::string::npos);
 }
 
+TEST_CASE("scripted upsampling: prim::Uninitialized does not block the analysis", "[model]") {
+  Fixture f = LoadFixture("unet.scripted");
+  auto model = LoadModel(f);
+  // The raising branch of each upsampling keeps its placeholder: the stage
+  // that owns the branch gets its own copy, like a constant.
+  for (int p = 0; p < model->num_nodes(); ++p) CHECK(model->NodeKind(p) != "prim::Uninitialized");
+  int carrying = 0, lists_of_tensors = 0;
+  for (int p = 1; p < model->num_nodes(); ++p) {
+    auto c = model->FindCut(p);
+    if (c.ok()) {
+      for (const auto& t : c->tensors) carrying += !t.carries.empty();
+      continue;
+    }
+    // torch.cat's list of tensors is the one value that cannot cross.
+    const std::string& why = c.status().message();
+    INFO(why);
+    CHECK(why.find("of type Tensor[] crosses it (made by node") != std::string::npos);
+    CHECK(why.find("prim::ListConstruct") != std::string::npos);
+    ++lists_of_tensors;
+  }
+  CHECK(carrying > 0);  // the upsampling's sizes and scale factors
+  CHECK(lists_of_tensors == 2);
+}
+
+TEST_CASE("several inputs of other dtypes; non-tensor values across cuts", "[model]") {
+  Fixture seg = LoadFixture("masked_segmenter.scripted");
+  auto model = LoadModel(seg);
+  REQUIRE(model->inputs().size() == 2);
+  CHECK(model->inputs()[1].dtype == DType::kBool);
+  REQUIRE(model->sample_inputs().size() == 2);
+  CHECK(model->sample_inputs()[1].dtype == DType::kBool);
+  // Fewer inputs than forward takes: refused before anything runs.
+  CHECK_FALSE(model->RunOriginal({seg.inputs[0]}).ok());
+
+  Fixture enc = LoadFixture("tiny_encoder.scripted");
+  auto encoder = LoadModel(enc);
+  CHECK(encoder->inputs()[0].dtype == DType::kInt64);
+  int carrying = 0;
+  for (const auto& c : encoder->cuts()) {
+    bool any = false;
+    for (const auto& t : c.tensors) {
+      if (t.carries.empty()) continue;
+      any = true;
+      CHECK((t.carries == "int" || t.carries == "int[]" || t.carries == "float" || t.carries == "bool"));
+      CHECK((t.dtype == DType::kInt64 || t.dtype == DType::kFloat64 || t.dtype == DType::kBool));
+    }
+    carrying += any;
+  }
+  // The batch and sequence sizes taken at the start are used by every layer.
+  CHECK(carrying * 2 > static_cast<int>(encoder->cuts().size()));
+
+  Fixture frames = LoadFixture("uint8_images.traced");
+  auto camera = LoadModel(frames);
+  CHECK(camera->inputs()[0].dtype == DType::kUInt8);
+  CHECK(camera->sample_inputs()[0].dtype == DType::kUInt8);
+}
+
+TEST_CASE("dict outputs: flattened in key order, named by key", "[model]") {
+  Fixture f = LoadFixture("dict_output.scripted");
+  auto model = LoadModel(f);
+  CHECK(model->output_names() == std::vector<std::string>{"logits", "features"});
+  REQUIRE(model->sample_output().size() == 2);
+  CHECK(model->sample_output()[0].shape == std::vector<int64_t>{1, 10});
+  Fixture t = LoadFixture("irregular.scripted");
+  CHECK(LoadModel(t)->output_names() == std::vector<std::string>{"0", "1"});
+  Fixture one = LoadFixture("small_cnn.traced");
+  CHECK(LoadModel(one)->output_names() == std::vector<std::string>{""});
+}
+
+TEST_CASE("values that cannot cross a cut are named with the node that makes them", "[model][errors]") {
+  auto model = Model::Load(test::FixturePath("uncarried.pt"), std::vector<int64_t>{1, 3, 16, 16});
+  INFO(model.status().ToString());
+  REQUIRE(model.ok());
+  bool optional = false, str = false;
+  for (int p = 1; p < model.value()->num_nodes(); ++p) {
+    auto c = model.value()->FindCut(p);
+    if (c.ok()) continue;
+    const std::string& why = c.status().message();
+    optional = optional || why.find("value 'scale' of type int? crosses it (made by node") != std::string::npos;
+    str = str || why.find("value 'mode' of type str crosses it (made by node") != std::string::npos;
+    if (why.find("crosses it") != std::string::npos)
+      CHECK(why.find("tandem carries tensors, int, float, bool, None") != std::string::npos);
+  }
+  CHECK(optional);
+  CHECK(str);
+  CHECK_FALSE(model.value()->cuts().empty());  // before either value exists
+}
+
 TEST_CASE("bad models are refused with the file named", "[model][errors]") {
   struct Case {
     std::string file;
@@ -223,9 +322,9 @@ TEST_CASE("bad models are refused with the file named", "[model][errors]") {
       {test::FixturePath("not_a_model.pt"), {1, 3, 8, 8}, "not a TorchScript model"},
       {test::FixturePath("small_cnn.input.npy"), {1, 3, 8, 8}, "not a TorchScript model"},
       {test::FixturePath("no_forward.pt"), {1, 3, 8, 8}, "no forward method"},
-      {test::FixturePath("two_inputs.pt"), {1, 3, 8, 8}, "forward takes 2 inputs"},
-      {test::FixturePath("small_cnn.traced.pt"), {1, 4, 32, 32}, "rejects input shape 1x4x32x32"},
-      {test::FixturePath("resnet18.scripted.pt"), {1, 3, 224}, "rejects input shape 1x3x224"},
+      {test::FixturePath("two_inputs.pt"), {1, 3, 8, 8}, "forward(x, y) takes 2 input(s); 1 given"},
+      {test::FixturePath("small_cnn.traced.pt"), {1, 4, 32, 32}, "rejects inputs 1x4x32x32"},
+      {test::FixturePath("resnet18.scripted.pt"), {1, 3, 224}, "rejects inputs 1x3x224"},
       {test::FixtureDir(), {1, 3, 8, 8}, "is a directory"},
   };
   for (const auto& c : cases) {
@@ -236,6 +335,16 @@ TEST_CASE("bad models are refused with the file named", "[model][errors]") {
     CHECK(m.status().message().find(c.expect) != std::string::npos);
     CHECK(m.status().message().find('\n') == std::string::npos);
   }
+  // Specs per input: a non-tensor argument, a dtype the model rejects.
+  const std::string int_arg = test::FixturePath("int_argument.pt");
+  auto m = Model::Load(int_arg, std::vector<InputSpec>{{DType::kFloat32, {1, 3}}, {DType::kInt64, {1}}});
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().message().find(int_arg + ": forward's input 'n' is a int, not a tensor") == 0);
+  const std::string enc = test::FixturePath("tiny_encoder.scripted.pt");
+  m = Model::Load(enc, std::vector<InputSpec>{{DType::kFloat32, {2, 16}}, {DType::kInt64, {2, 16}}});
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().message().find(enc + ": model rejects inputs 2x16:float32; 2x16:int64") == 0);
+  CHECK(Model::InputNames(enc).value() == std::vector<std::string>{"ids", "attention_mask"});
 }
 
 TEST_CASE("stage errors: wrong inputs and corrupt stage bytes", "[model][errors]") {

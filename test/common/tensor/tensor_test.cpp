@@ -17,6 +17,30 @@ TEST_CASE("ParseShape accepts commas and x, refuses junk", "[tensor]") {
   CHECK_FALSE(ParseShape("100000,100000,100000,100000,100000").ok());  // overflows int64
 }
 
+TEST_CASE("ParseInputSpecs: a SHAPE[:DTYPE] per input, ';'-separated", "[tensor]") {
+  auto one = ParseInputSpecs("1,3,224,224");
+  REQUIRE(one.ok());
+  REQUIRE(one->size() == 1);
+  CHECK(one->at(0) == InputSpec{DType::kFloat32, {1, 3, 224, 224}});
+  CHECK(InputSpecsToString(one.value()) == "1x3x224x224");
+  auto two = ParseInputSpecs("2,16:int64; 2x16:bool");
+  REQUIRE(two.ok());
+  REQUIRE(two->size() == 2);
+  CHECK(two->at(0) == InputSpec{DType::kInt64, {2, 16}});
+  CHECK(two->at(1) == InputSpec{DType::kBool, {2, 16}});
+  CHECK(InputSpecsToString(two.value()) == "2x16:int64; 2x16:bool");
+  CHECK(ParseInputSpecs(InputSpecsToArgument(two.value())).value() == two.value());
+  CHECK(ParseInputSpecs("1,3:uint8").value().at(0).dtype == DType::kUInt8);
+  for (const char* bad : {"", ";", "1,3;", "1,3:none", "1,3:complex", "1,3:", ":int64", "1,0:int8", "1,3;;2"}) {
+    auto r = ParseInputSpecs(bad);
+    INFO(bad);
+    CHECK_FALSE(r.ok());
+  }
+  std::string many;
+  for (int i = 0; i < 65; ++i) many += (i ? ";" : "") + std::string("1");
+  CHECK(ParseInputSpecs(many).status().message().find("more than 64") != std::string::npos);
+}
+
 TEST_CASE("ShapeNumel and names", "[tensor]") {
   CHECK(ShapeNumel({}).value() == 1);
   CHECK(ShapeNumel({2, 0, 3}).value() == 0);
