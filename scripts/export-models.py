@@ -185,6 +185,27 @@ class DictOutput(nn.Module):
         return {"logits": self.cls(pooled), "features": f}
 
 
+class MixedDtypes(nn.Module):
+    """Activations of every dtype cross cuts, and a float16 output."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.lin = nn.Linear(4, 6)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        h = y.to(torch.float16) * 2.0
+        b = y.to(torch.bfloat16) + 1.0
+        d = y.double() / 3.0
+        q = (y * 10.0).to(torch.int32)
+        i = q.to(torch.int64) + 1
+        m = y > 0.5
+        u = (y * 40.0).clamp(0, 255).to(torch.uint8)
+        z = h.float() + b.float() + d.float() + i.float() + m.float() + u.float()
+        return self.lin(z.mean(dim=(2, 3))), h
+
+
 class TwoInputs(nn.Module):
     def forward(self, x, y):
         return x + y
@@ -236,6 +257,7 @@ MODELS = {
     "tiny_encoder": TinyEncoder,
     "uint8_images": Uint8Images,
     "dict_output": DictOutput,
+    "mixed_dtypes": MixedDtypes,
 }
 
 # Inputs other than one float32 1x3x224x224 image: (dtype, shape, low, high)
@@ -246,6 +268,7 @@ INPUTS = {
     "tiny_encoder": [(torch.int64, (2, 16), 0, 100), (torch.int64, (2, 16), 0, 2)],
     "uint8_images": [(torch.uint8, (1, 3, 64, 64), 0, 256)],
     "dict_output": [(torch.float32, (1, 3, 32, 32), None, None)],
+    "mixed_dtypes": [(torch.float32, (1, 3, 32, 32), None, None)],
 }
 
 # Models whose control flow tracing would freeze into one path, or whose

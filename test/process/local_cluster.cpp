@@ -54,12 +54,14 @@ std::vector<HostTensor> WriteInputs(const std::string& dir, int n, const std::ve
   return inputs;
 }
 
-std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count) {
+std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count,
+                                    const std::vector<std::string>& names) {
   char stem[64];
   std::snprintf(stem, sizeof stem, "/in-%04d.out", i);
   std::vector<HostTensor> outs;
   for (size_t k = 0; k < count; ++k) {
-    const std::string path = dir + stem + (count == 1 ? std::string(".npy") : "." + std::to_string(k) + ".npy");
+    const std::string element = names.size() == count ? names[k] : (count == 1 ? std::string() : std::to_string(k));
+    const std::string path = dir + stem + (element.empty() ? "" : "." + element) + ".npy";
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
       outs.push_back(HostTensor::None());

@@ -34,8 +34,11 @@ class LocalCluster {
 
 // Writes N random normal inputs DIR/in-000.npy ... and returns them.
 std::vector<HostTensor> WriteInputs(const std::string& dir, int n, const std::vector<int64_t>& shape, uint32_t seed);
-// The outputs written for input i (kNone where a file is missing).
-std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count);
+// The outputs written for input i (kNone where a file is missing): in-NNNN.out.npy
+// for one unnamed output, else in-NNNN.out.NAME.npy by `names` (the model's
+// output_names) or, without them, by index.
+std::vector<HostTensor> ReadOutputs(const std::string& dir, int i, size_t count,
+                                    const std::vector<std::string>& names = {});
 // Output tensors (.npy) in a directory.
 int CountFiles(const std::string& dir);
 // The unsplit model's outputs for each input, run `batch` inputs at a time

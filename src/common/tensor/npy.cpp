@@ -116,7 +116,19 @@ Result<HostTensor> ReadNpy(const std::string& path) {
   return ParseNpy(bytes, path);
 }
 
-std::string SerializeNpy(const HostTensor& t) {
+std::string SerializeNpy(const HostTensor& tensor) {
+  if (tensor.dtype == DType::kBFloat16) {
+    // NumPy has no bfloat16: widened to float32, which holds every value.
+    HostTensor wide = HostTensor::Zeros(DType::kFloat32, tensor.shape);
+    for (int64_t i = 0; i < wide.numel(); ++i) {
+      uint16_t b;
+      std::memcpy(&b, tensor.data.data() + 2 * i, 2);
+      const uint32_t bits = static_cast<uint32_t>(b) << 16;
+      std::memcpy(wide.data.data() + 4 * i, &bits, 4);
+    }
+    return SerializeNpy(wide);
+  }
+  const HostTensor& t = tensor;
   std::string descr = "<f4";
   for (const auto& d : kDescrs) {
     if (d.dtype == t.dtype) descr = std::string(DTypeSize(t.dtype) == 1 ? "|" : "<") + d.descr;

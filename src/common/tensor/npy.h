@@ -2,8 +2,9 @@
 // so Python users can produce inputs and read outputs with numpy.load/save.
 //
 // Supported: little-endian (or byte-order-free) numeric dtypes of DType, C
-// order. Fortran order, big-endian data, object and structured dtypes are
-// refused with an error naming the file.
+// order. NumPy has no bfloat16: a bfloat16 tensor is written as float32 (every
+// bfloat16 value is one), and no file reads back as bfloat16. Fortran order, big-endian data, object and structured
+// dtypes are refused with an error naming the file.
 #pragma once
 
 #include <string>

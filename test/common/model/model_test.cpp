@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
+#include <set>
 
 #include "common/model/chain.h"
 #include "common/model/split.h"
@@ -149,6 +150,8 @@ TANDEM_FIXTURE_TESTS("tiny_encoder.scripted", "")
 TANDEM_FIXTURE_TESTS("uint8_images.traced", "")
 TANDEM_FIXTURE_TESTS("uint8_images.scripted", "")
 TANDEM_FIXTURE_TESTS("dict_output.scripted", "")
+TANDEM_FIXTURE_TESTS("mixed_dtypes.traced", "")
+TANDEM_FIXTURE_TESTS("mixed_dtypes.scripted", "")
 
 TEST_CASE("cuts carrying several tensors exist and are exact", "[model]") {
   Fixture f = LoadFixture("resnet18.traced");
@@ -290,6 +293,21 @@ TEST_CASE("dict outputs: flattened in key order, named by key", "[model]") {
   CHECK(LoadModel(t)->output_names() == std::vector<std::string>{"0", "1"});
   Fixture one = LoadFixture("small_cnn.traced");
   CHECK(LoadModel(one)->output_names() == std::vector<std::string>{""});
+  // A named tuple: its fields.
+  Fixture named = LoadFixture("googlenet.scripted");
+  CHECK(LoadModel(named)->output_names() == std::vector<std::string>{"logits", "aux_logits2", "aux_logits1"});
+}
+
+TEST_CASE("activations of every dtype cross cuts", "[model]") {
+  Fixture f = LoadFixture("mixed_dtypes.scripted");
+  auto model = LoadModel(f);
+  std::set<DType> seen;
+  for (const auto& c : model->cuts())
+    for (const auto& t : c.tensors) seen.insert(t.dtype);
+  for (DType d : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64, DType::kInt32, DType::kInt64,
+                  DType::kBool, DType::kUInt8})
+    CHECK(seen.count(d) == 1);
+  CHECK(f.outputs.at(1).dtype == DType::kFloat16);  // outputs keep the model's dtype
 }
 
 TEST_CASE("values that cannot cross a cut are named with the node that makes them", "[model][errors]") {

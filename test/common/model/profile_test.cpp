@@ -93,8 +93,11 @@ TEST_CASE("resnet50 profile: segments, cut sizes, weights", "[profile]") {
       for (const auto& t : c.tensors) {
         int64_t numel = 1;
         for (auto d : t.shape) numel *= d;
-        CHECK(t.bytes == static_cast<uint64_t>(numel) * 4);
-        CHECK(t.dtype == DType::kFloat32);
+        CHECK(t.bytes == static_cast<uint64_t>(numel) * DTypeSize(t.dtype));
+        // The scripted model's flatten keeps sizes for later: those cross as
+        // small int64 tensors; every activation is float32.
+        if (t.carries.empty()) CHECK(t.dtype == DType::kFloat32);
+        if (!t.carries.empty()) CHECK(t.bytes <= 64);
         saw_stem |= t.shape == std::vector<int64_t>{1, 64, 112, 112};
         saw_pool |= t.shape == std::vector<int64_t>{1, 64, 56, 56} && c.tensors.size() == 1;
       }

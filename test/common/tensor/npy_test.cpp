@@ -1,6 +1,7 @@
 #include "common/tensor/npy.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 
 namespace tandem {
@@ -26,6 +27,21 @@ TEST_CASE("npy round trip for every dtype and rank", "[npy]") {
       CHECK(back->data == t.data);
     }
   }
+}
+
+TEST_CASE("bfloat16, which numpy lacks, is written as float32 exactly", "[npy]") {
+  HostTensor t = HostTensor::Zeros(DType::kBFloat16, {2, 2});
+  const uint16_t bits[] = {0x3f80, 0xc040, 0x0000, 0x7f80};  // 1, -3, 0, inf
+  std::memcpy(t.data.data(), bits, sizeof bits);
+  auto back = ParseNpy(SerializeNpy(t), "bf16.npy");
+  REQUIRE(back.ok());
+  CHECK(back->dtype == DType::kFloat32);
+  CHECK(back->shape == t.shape);
+  const float* f = back->f32();
+  CHECK(f[0] == 1.0f);
+  CHECK(f[1] == -3.0f);
+  CHECK(f[2] == 0.0f);
+  CHECK(std::isinf(f[3]));
 }
 
 TEST_CASE("npy parses what numpy writes", "[npy]") {
