@@ -69,6 +69,13 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
   it->id = header->id;
   it->timing.recv_unix_us = received_us;
   std::shared_ptr<StagePipeline> target;
+  auto refuse = [&](const std::string& why) {
+    ++counters_->refused;
+    uint64_t suppressed = 0;
+    if (drop_log_.Allow(&suppressed))
+      TANDEM_LOG(kWarning) << "refused " << why
+                           << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+  };
   auto stale = [&](uint32_t version, uint32_t stage) {
     ++counters_->dropped;
     TANDEM_LOG(kDebug) << "dropped request " << it->id << " for version " << version << " stage " << stage;
@@ -79,7 +86,7 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
     target = lookup_(f->model_version);
     if (!target) return stale(f->model_version, f->stage);
     if (access_ && !access_->MaySend(MessageUserId(msg), target->deployment().prev_key))
-      return drop(Status::InvalidArgument("a REQUEST_FAILED from a worker that is not this stage's previous hop"));
+      return refuse("a REQUEST_FAILED from a worker that is not this stage's previous hop");
     it->failed = true;
     it->failure = f.value();
   } else if (header->type == MessageType::kActivation) {
@@ -88,7 +95,7 @@ void DataReceiver::HandleMessage(const zmq::message_t& msg) {
     target = lookup_(ah->model_version);
     if (!target || ah->stage != target->deployment().stage_index) return stale(ah->model_version, ah->stage);
     if (access_ && !access_->MaySend(MessageUserId(msg), target->deployment().prev_key))
-      return drop(Status::InvalidArgument("an activation from a worker that is not this stage's previous hop"));
+      return refuse("an activation from a worker that is not this stage's previous hop");
     if (ah->num_tensors != target->deployment().num_inputs)
       return drop(Status::InvalidArgument("activation carries " + std::to_string(ah->num_tensors) +
                                           " tensors, stage takes " + std::to_string(target->deployment().num_inputs)));

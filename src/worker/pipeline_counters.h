@@ -12,6 +12,8 @@ namespace tandem {
 // Counters shared with the control thread. Thread-safe.
 struct PipelineCounters {
   std::atomic<uint64_t> received{0}, computed{0}, sent{0}, failed{0}, dropped{0}, bytes_in{0}, bytes_out{0};
+  // Data messages from a peer not authorized to send them (not in dropped).
+  std::atomic<uint64_t> refused{0};
 
   void RecordTimes(double compute_s, double queue_s);
   // Means over the most recent requests.

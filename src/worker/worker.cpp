@@ -655,7 +655,8 @@ std::string Worker::HandleStatus(uint64_t id) {
   s.computed = counters_.computed;
   s.sent = counters_.sent;
   s.failed = counters_.failed;
-  s.dropped = counters_.dropped + refused_ + (zap_ ? zap_->refused() : 0);
+  s.dropped = counters_.dropped;
+  s.refused = counters_.refused + refused_ + (zap_ ? zap_->refused() : 0);
   s.bytes_in = counters_.bytes_in;
   s.bytes_out = counters_.bytes_out;
   counters_.RecentMeans(&s.compute_s, &s.queue_s);

@@ -428,6 +428,7 @@ std::string StatusBody::Encode() const {
   w.F64(queue_s);
   w.F64(uptime_s);
   w.Str(last_error);
+  w.U64(refused);  // minor 7
   return s;
 }
 Result<StatusBody> StatusBody::Decode(Reader& r) {
@@ -444,6 +445,7 @@ Result<StatusBody> StatusBody::Decode(Reader& r) {
   r.F64(&b.queue_s);
   r.F64(&b.uptime_s);
   r.Str(&b.last_error, kMaxTextLen);
+  if (r.ok() && r.remaining() > 0) r.U64(&b.refused);  // minor 7
   if (!r.ok() || state > 2) return Truncated("STATUS_REPLY");
   b.state = static_cast<WorkerState>(state);
   return b;

@@ -39,7 +39,9 @@ constexpr uint8_t kProtocolMajor = 1;
 // 5: CurveZMQ keys: HELLO names the cluster's worker keys, HELLO_ACK the
 //    worker's own, DEPLOY the previous and next hop's, MEASURE_LINKS each
 //    peer's; KEY_REQUEST/KEY_REPLY on a worker's key announce socket.
-constexpr uint8_t kProtocolMinor = 6;
+// 6: DEPLOY_CHUNK (a stage archive in pieces).
+// 7: STATUS_REPLY counts refusals apart from drops (`refused`).
+constexpr uint8_t kProtocolMinor = 7;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -217,7 +219,12 @@ struct StatusBody {
   uint32_t model_version = 0;
   uint32_t stage_index = 0;
   uint32_t num_stages = 0;
-  uint64_t received = 0, computed = 0, sent = 0, failed = 0, dropped = 0;
+  // dropped: data messages malformed, stale (another version or stage) or
+  // over a limit. refused (minor 7; before it, counted in dropped):
+  // connections whose handshake failed or was not authorized, control
+  // messages malformed or not allowed from their sender, data messages from
+  // a peer not authorized to send them.
+  uint64_t received = 0, computed = 0, sent = 0, failed = 0, dropped = 0, refused = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
   double compute_s = 0;  // mean compute time over recent requests
   double queue_s = 0;    // mean wait before compute over recent requests

@@ -80,6 +80,17 @@ TEST_CASE("control bodies round-trip", "[protocol]") {
   CHECK(sback->bytes_out == s.bytes_out);
   CHECK(sback->compute_s == 0.25);
   CHECK(sback->state == WorkerState::kReady);
+  s.refused = 7;
+  sb = s.Encode();
+  Reader sr7(sb);
+  CHECK(StatusBody::Decode(sr7)->refused == 7);
+  // A worker before minor 7 sends no `refused`: read as 0.
+  const std::string before = sb.substr(0, sb.size() - 8);
+  Reader sr6(before);
+  auto old = StatusBody::Decode(sr6);
+  REQUIRE(old.ok());
+  CHECK(old->refused == 0);
+  CHECK(old->last_error == "none");
 
   ErrorBody e{Status::Code::kVersionMismatch, "old"};
   std::string eb = e.Encode();
