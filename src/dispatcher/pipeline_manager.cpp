@@ -124,7 +124,8 @@ Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int
 
 void PipelineManager::UpdateMemoryRule(size_t worker) {
   const int depth = static_cast<int>(clients_[worker]->hello().queue_depth);
-  const int copies = WorkerActivationCopies(depth > 0 ? depth : kDefaultWorkerQueueDepth);
+  const int copies =
+      WorkerActivationCopies(depth > 0 ? depth : kDefaultWorkerQueueDepth, CodecScratchCopies(HopCodec()));
   for (const auto& gen : {gen_, pending_})
     if (gen) gen->problem.nodes[worker].activation_copies = copies;
 }

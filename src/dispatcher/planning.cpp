@@ -50,7 +50,7 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
     if (move_known) node.move_s_per_byte = profile.move_s_per_byte / w.speed;
     // What the worker's own memory check counts (worker_memory.h).
     const int depth = i < queue_depths.size() && queue_depths[i] > 0 ? queue_depths[i] : kDefaultWorkerQueueDepth;
-    node.activation_copies = WorkerActivationCopies(depth);
+    node.activation_copies = WorkerActivationCopies(depth, CodecScratchCopies(codec));
     p.nodes.push_back(node);
   }
   const size_t n = cluster.workers.size() + 1;

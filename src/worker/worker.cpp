@@ -441,7 +441,8 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
   }
   const uint64_t stage_bytes = stage ? stage->bytes() : std::max<uint64_t>(d->archive().size(), d->upload_bytes);
   // The planner counts the same (it learns the depth from HELLO_ACK).
-  const uint64_t need = WorkerStageMemory(stage_bytes, d->activation_bytes, options_.queue_depth);
+  const uint64_t need =
+      WorkerStageMemory(stage_bytes, d->activation_bytes, options_.queue_depth, CodecScratchCopies(d->codec));
   uint64_t kept = 0;  // memory of the deployments this one runs beside
   size_t kept_count = 0;
   {

@@ -218,6 +218,19 @@ TEST_CASE("deploy errors are clear and leave the worker serving", "[worker]") {
   auto s = BodyOf<StatusBody>(c.Call(MessageType::kStatusRequest, ""));
   CHECK(s.state == WorkerState::kError);
   CHECK(s.last_error.find("memory budget") != std::string::npos);
+  // The codec's scratch counts: 64 KiB of weights and 120 KiB of activations
+  // per request fit in 1 MiB with raw hops (7 copies at depth 2), not with
+  // zfp+lz4's (9 copies).
+  d.stage = std::string(64 << 10, 'w');
+  d.stage_sha256 = Sha256Hex(d.stage);
+  d.activation_bytes = 120 << 10;
+  d.codec = ParseCodec("raw").value();
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.message.find("not a TorchScript module") != std::string::npos);  // past the budget
+  d.codec = ParseCodec("zfp+lz4").value();
+  ack = BodyOf<DeployAckBody>(c.Call(MessageType::kDeploy, d.Encode()));
+  CHECK(ack.message.find("memory budget of 1 MiB") != std::string::npos);
+  d.activation_bytes = 0;
   // The next hop must be a numeric tcp:// endpoint: a DEPLOY cannot make the
   // worker connect to a local socket, look a name up, or bind.
   for (const char* hop : {"ipc:///tmp/tandem-next", "inproc://next", "tcp://localhost:5555", "tcp://*:5555",

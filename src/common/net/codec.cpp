@@ -248,6 +248,17 @@ Result<CodecSpec> ParseCodec(const std::string& text) {
   return s;
 }
 
+int CodecScratchCopies(const CodecSpec& spec) {
+  const int lossy_check = spec.lossless() ? 0 : 1;
+  switch (spec.codec) {
+    case Codec::kRaw: return 1;                   // message | frame
+    case Codec::kLz4: return 2;                   // message | frame, LZ4 output
+    case Codec::kZfp: return 2 + lossy_check;     // message | frame, ZFP stream, check
+    case Codec::kZfpLz4: return 3 + lossy_check;  // message, ZFP stream | frame, ZFP stream, LZ4 output, check
+  }
+  return 4;
+}
+
 Status EncodeTensor(const HostTensor& t, const CodecSpec& spec, std::string* out, EncodeStats* stats) {
   TANDEM_RETURN_IF_ERROR(ValidateCodec(spec));
   if (t.shape.size() > static_cast<size_t>(kMaxRank))

@@ -57,6 +57,14 @@ struct CodecSpec {
 Result<CodecSpec> ParseCodec(const std::string& text);
 Status ValidateCodec(const CodecSpec& spec);
 
+// Buffers beside the tensors themselves, in tensor sizes, that a worker's
+// codec work takes at most with `spec`: decoding one request's input (the
+// received message, and ZFP's stream for zfp+lz4) while encoding another's
+// output (the frame, LZ4's or ZFP's output, ZFP's stream and LZ4's for
+// zfp+lz4, a lossy mode's check decode). The two run on different threads;
+// the larger counts: raw 1, lz4 2, zfp 2 (lossy 3), zfp+lz4 3 (lossy 4).
+int CodecScratchCopies(const CodecSpec& spec);
+
 struct EncodeStats {
   uint64_t raw_bytes = 0;
   uint64_t frame_bytes = 0;
