@@ -18,6 +18,7 @@ HeartbeatMonitor::HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string>
       last_(endpoints_.size(), Clock::now()),
       instance_(endpoints_.size(), 0),
       deployments_(endpoints_.size(), 0),
+      device_(endpoints_.size(), {-1.0, 0u}),
       answered_(endpoints_.size(), false) {}
 
 HeartbeatMonitor::~HeartbeatMonitor() { Stop(); }
@@ -46,6 +47,8 @@ std::vector<WorkerHealth> HeartbeatMonitor::Snapshot() const {
     out[i].answered = answered_[i];
     out[i].instance = instance_[i];
     out[i].deployments = deployments_[i];
+    out[i].cpu_temp_c = device_[i].first;
+    out[i].throttle_flags = device_[i].second;
     out[i].pong_at = last_[i];
   }
   return out;
@@ -119,6 +122,7 @@ void HeartbeatMonitor::Loop() {
         last_[i] = Clock::now();
         instance_[i] = pong->instance;
         deployments_[i] = pong->deployments;
+        device_[i] = {pong->cpu_temp_c, pong->throttle_flags};
         answered_[i] = true;
       }
     }

@@ -28,11 +28,13 @@ struct HeartbeatOptions {
 };
 
 struct WorkerHealth {
-  bool alive = true;         // answered within the timeout (at start: not silent for a whole timeout yet)
-  bool answered = false;     // has answered at least once since the monitor started
-  uint64_t instance = 0;     // from its latest PONG (0: none yet, or a minor-0 worker)
-  uint32_t deployments = 0;  // stages it ran by its latest PONG
-  double silent_s = 0;       // since its latest PONG (or the start)
+  bool alive = true;            // answered within the timeout (at start: not silent for a whole timeout yet)
+  bool answered = false;        // has answered at least once since the monitor started
+  uint64_t instance = 0;        // from its latest PONG (0: none yet, or a minor-0 worker)
+  uint32_t deployments = 0;     // stages it ran by its latest PONG
+  double cpu_temp_c = -1;       // by its latest PONG (< 0: unknown)
+  uint32_t throttle_flags = 0;  // by its latest PONG (ThrottleFlags, common/util/device.h)
+  double silent_s = 0;          // since its latest PONG (or the start)
   std::chrono::steady_clock::time_point pong_at;  // when its latest PONG came (the start: none yet)
 };
 
@@ -66,6 +68,7 @@ class HeartbeatMonitor {
   std::vector<Clock::time_point> last_;  // latest PONG, or the start
   std::vector<uint64_t> instance_;
   std::vector<uint32_t> deployments_;
+  std::vector<std::pair<double, uint32_t>> device_;  // temperature, throttle flags
   std::vector<bool> answered_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

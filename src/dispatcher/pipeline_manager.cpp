@@ -9,6 +9,7 @@
 #include <random>
 
 #include "common/plan/worker_memory.h"
+#include "common/util/device.h"
 #include "common/util/digest.h"
 #include "common/util/format.h"
 #include "common/util/log.h"
@@ -59,6 +60,17 @@ void PipelineManager::Event(const std::string& what) {
   TANDEM_LOG(kInfo) << what;
 }
 
+void PipelineManager::NoteThrottling(size_t i, const DeviceHealth& device) {
+  WorkerState& w = workers_[i];
+  if (device.throttled_now() == w.throttling) return;
+  w.throttling = device.throttled_now();
+  const std::string what = "worker '" + cluster_.workers[i].name + "'" +
+                           (w.throttling ? " is throttling" : " stopped throttling") + " (" + DescribeHealth(device) +
+                           ")" + (w.throttling ? ": its stage runs slower than planned" : "");
+  if (w.throttling) TANDEM_LOG(kWarning) << what;
+  Event(what);
+}
+
 Status PipelineManager::Connect() {
   workers_.assign(cluster_.workers.size(), WorkerState());
   Status first_error;
@@ -77,8 +89,12 @@ Status PipelineManager::Connect() {
       continue;
     }
     ++reached;
-    TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << Printable(clients_.back()->hello().software) << ", data "
-                      << clients_.back()->data_endpoint() << ")";
+    const HelloAckBody& ack = clients_.back()->hello();
+    const DeviceHealth device{ack.cpu_temp_c, ack.throttle_flags};
+    TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << Printable(ack.software) << ", data "
+                      << clients_.back()->data_endpoint()
+                      << (DescribeHealth(device).empty() ? "" : ", " + DescribeHealth(device)) << ")";
+    NoteThrottling(i, device);
   }
   if (reached == 0) return first_error;
   // One process listed twice (under two host names, say) would be handed two stages.
@@ -536,6 +552,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
     WorkerState& w = workers_[i];
     const WorkerHealth& h = health[i];
     const std::string who = "worker '" + cluster_.workers[i].name + "'";
+    if (h.alive && h.answered) NoteThrottling(i, DeviceHealth{h.cpu_temp_c, h.throttle_flags});
     if (w.admitted && !h.alive) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.2f s", h.silent_s);

@@ -35,6 +35,7 @@
 #include "common/model/model.h"
 #include "common/model/profile.h"
 #include "common/plan/planner.h"
+#include "common/util/device.h"
 #include "dispatcher/director.h"
 #include "dispatcher/heartbeat.h"
 #include "dispatcher/worker_client.h"
@@ -127,10 +128,14 @@ class PipelineManager : public Director {
     uint64_t instance = 0;
     std::set<std::string> loaded;  // stage SHA-256s it holds
     std::chrono::steady_clock::time_point last_admit_try;
-    Status hello;  // at Connect
+    Status hello;             // at Connect
+    bool throttling = false;  // its latest PONG said so
   };
 
   void Event(const std::string& what);
+  // A throttled CPU runs its stage slower than the plan assumed: warned once
+  // when worker i starts throttling (at HELLO or by a PONG), an event when it stops.
+  void NoteThrottling(size_t i, const DeviceHealth& device);
   Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
   // Thread-safe given its arguments (a model update builds it on a thread).
   Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,

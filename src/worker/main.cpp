@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   if (!config_status.ok()) return Fail(config_status);
   tandem::Status st = tandem::FinalizeWorkerOptions(&options);
   if (!st.ok()) return Fail(st);
+  tandem::ApplyDeviceDefaults(&options);
   if (options.verbose) tandem::SetLogLevel(tandem::LogLevel::kDebug);
 
   const std::atomic<bool>& stop = tandem::InstallStopSignals();

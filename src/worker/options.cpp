@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "common/net/transport.h"
+#include "common/util/device.h"
 #include "common/util/json.h"
 
 namespace tandem {
@@ -11,11 +12,14 @@ void AddWorkerFlags(CLI::App& app, WorkerOptions* o) {
   app.add_option("--listen,-l", o->listen, "control endpoint the dispatcher connects to")->capture_default_str();
   app.add_option("--data-listen", o->data_listen, "data endpoint (default: listen host, listen port + 1)");
   app.add_option("--name,-n", o->name, "name in logs and status (default: host name)");
-  app.add_option("--threads,-t", o->threads, "LibTorch compute threads (0: one per core)")
+  app.add_option("--threads,-t", o->threads,
+                 "LibTorch compute threads (0: one per core this process may use, by its affinity and cgroup)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  app.add_option("--memory-mb", o->memory_mb, "refuse stages needing more than this (0: no budget)")
-      ->capture_default_str();
+  app.add_option("--memory-mb", o->memory_mb,
+                 "refuse stages needing more than this (-1: 80% of the memory available at start; 0: no budget)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
   app.add_option("--max-message-mb", o->max_message_mb,
                  "largest control message accepted (a stage arrives in 1 MiB pieces; a link probe is up to 16 MiB)")
       ->capture_default_str()
@@ -32,6 +36,7 @@ void AddWorkerFlags(CLI::App& app, WorkerOptions* o) {
                  "file of the dispatchers' public keys this worker obeys, one per line (reloaded on SIGHUP)");
   app.add_flag("--insecure", o->insecure,
                "serve a non-loopback address without keys: anyone who can reach it can deploy code here");
+  app.add_option("--device-root", o->device_root, "read /proc and /sys under this directory (for tests)")->group("");
   app.add_option("--key-listen", o->key_listen,
                  "with keys: where to tell anyone who asks this worker's public key (default: listen port + 2; "
                  "none: nowhere)");
@@ -96,7 +101,14 @@ Status FinalizeWorkerOptions(WorkerOptions* o) {
     return Status::InvalidArgument("max_message_mb: must be in 17..4096 (a link probe is up to 16 MiB)");
   if (o->max_activation_mb < 1 || o->max_activation_mb > 4096)
     return Status::InvalidArgument("max_activation_mb: must be in 1..4096");
+  if (o->memory_mb < -1 || o->memory_mb > (int64_t{1} << 40))
+    return Status::InvalidArgument("memory_mb: must be -1 (from the device), 0 (no budget) or a size in MiB");
   return Status::OK();
+}
+
+void ApplyDeviceDefaults(WorkerOptions* o) {
+  if (o->threads == 0) o->threads = UsableCores(o->device_root);
+  if (o->memory_mb < 0) o->memory_mb = static_cast<int64_t>(AvailableMemory(o->device_root) / 10 * 8 >> 20);
 }
 
 }  // namespace tandem

@@ -21,11 +21,13 @@ struct WorkerOptions {
   std::string data_listen;
   // Name in logs and status; empty: the host name.
   std::string name;
-  // LibTorch intra-op threads; 0: one per core.
+  // LibTorch intra-op threads; 0: one per core this process may use (its
+  // CPU affinity and cgroup quota: ApplyDeviceDefaults).
   int threads = 0;
-  // Memory budget for a deployed stage (weights plus activation buffers), MiB;
-  // a deployment over it is refused. 0: no budget.
-  uint64_t memory_mb = 0;
+  // Memory budget for the deployed stages (weights plus activation buffers),
+  // MiB; a deployment over it is refused. -1: 80% of the memory available
+  // at start (MemAvailable, or the cgroup's limit if lower); 0: no budget.
+  int64_t memory_mb = -1;
   // Largest control message accepted, MiB: a link probe is up to 16 MiB, and a
   // stage arrives in 1 MiB pieces (DEPLOY_CHUNK), so 17..4096.
   uint64_t max_message_mb = 32;
@@ -51,6 +53,9 @@ struct WorkerOptions {
   // dispatcher pinning another key can say which key it found. Empty: the
   // listen host with the listen port + 2; "none": no such socket.
   std::string key_listen;
+  // Where /proc and /sys are read for cores, memory, temperature and
+  // throttling: "" is this machine (tests give a directory of fake files).
+  std::string device_root;
 };
 
 // Binds a flag to every field (help shows the defaults above).
@@ -64,5 +69,8 @@ Status ReadJson(const JsonField& f, WorkerOptions* out);
 Status LoadWorkerOptions(const std::string& path, WorkerOptions* options);
 // Fills derived defaults (data_listen, name) and checks values.
 Status FinalizeWorkerOptions(WorkerOptions* o);
+// Fills the defaults that come from the device: threads (0: UsableCores) and
+// memory_mb (-1: 80% of AvailableMemory, or 0 when the device does not say).
+void ApplyDeviceDefaults(WorkerOptions* o);
 
 }  // namespace tandem

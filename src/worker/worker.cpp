@@ -26,7 +26,7 @@ constexpr size_t kMaxRetiredStages = 4;
 constexpr int kHandshakeMs = 5000;
 }  // namespace
 
-Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1) {
+Worker::Worker(WorkerOptions options) : options_(std::move(options)), ctx_(1), device_(options_.device_root) {
   std::random_device rd;
   instance_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid());
   if (instance_ == 0) instance_ = 1;
@@ -161,7 +161,11 @@ Status Worker::Start() {
 void Worker::Run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   stop_ = &stop;
   TANDEM_LOG(kInfo) << options_.name << " listening on " << control_endpoint_ << " (data " << data_endpoint_ << ", "
-                    << GetComputeThreads() << " compute thread(s))";
+                    << GetComputeThreads() << " compute thread(s), memory budget "
+                    << (options_.memory_mb > 0 ? std::to_string(options_.memory_mb) + " MiB" : std::string("none"))
+                    << ")";
+  const DeviceHealth health = device_.Read();
+  if (!DescribeHealth(health).empty()) TANDEM_LOG(kInfo) << "device: " << DescribeHealth(health);
   if (access_.secure())
     TANDEM_LOG(kInfo) << "CurveZMQ: public key " << access_.public_key() << " (" << KeyFingerprint(access_.public_key())
                       << "), " << access_.authorized() << " authorized dispatcher key(s)"
@@ -297,7 +301,10 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       ack.name = options_.name;
       ack.software = kSoftwareName;
       ack.data_port = data_port_;
-      ack.memory_budget = options_.memory_mb << 20;
+      ack.memory_budget = BudgetBytes();
+      const DeviceHealth health = device_.Read();
+      ack.cpu_temp_c = health.cpu_temp_c;
+      ack.throttle_flags = health.throttle_flags;
       ack.threads = static_cast<uint32_t>(GetComputeThreads());
       ack.max_message_bytes = options_.max_message_mb << 20;
       ack.queue_depth = static_cast<uint32_t>(options_.queue_depth);
@@ -310,6 +317,9 @@ std::string Worker::Handle(const Header& h, Reader& body) {
     case MessageType::kPing: {
       PongBody pong;
       pong.instance = instance_;
+      const DeviceHealth health = device_.Read();
+      pong.cpu_temp_c = health.cpu_temp_c;
+      pong.throttle_flags = health.throttle_flags;
       {
         std::lock_guard<std::mutex> lock(mu_);
         pong.deployments = static_cast<uint32_t>(deployments_.size());
@@ -450,7 +460,7 @@ std::string Worker::HandleDeploy(uint64_t id, Reader& body) {
     for (const auto& [v, p] : deployments_)
       if (d->beside && v != d->model_version) kept += p->deployment().memory_bytes, ++kept_count;
   }
-  const uint64_t budget = options_.memory_mb << 20;
+  const uint64_t budget = BudgetBytes();
   if (budget > 0 && (need > budget || kept > budget - need))
     return reply(Status::InvalidArgument(
         "stage " + std::to_string(d->stage_index) + " needs about " + std::to_string(need >> 20) +
@@ -663,6 +673,9 @@ std::string Worker::HandleStatus(uint64_t id) {
   counters_.RecentMeans(&s.compute_s, &s.queue_s);
   s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   s.last_error = last_error_;
+  const DeviceHealth health = device_.Read();
+  s.cpu_temp_c = health.cpu_temp_c;
+  s.throttle_flags = health.throttle_flags;
   return EncodeMessage(MessageType::kStatusReply, id, s.Encode());
 }
 

@@ -24,6 +24,7 @@
 #include "common/net/handshake_monitor.h"
 #include "common/net/protocol.h"
 #include "common/net/zap.h"
+#include "common/util/device.h"
 #include "common/util/log.h"
 #include "common/util/status.h"
 #include "worker/access.h"
@@ -58,6 +59,8 @@ class Worker {
   void AnswerKeyRequest();
   // Counts a refused message and logs it at a bounded rate.
   void Refuse(const std::string& what);
+  // The memory budget in bytes (0: none).
+  uint64_t BudgetBytes() const { return options_.memory_mb > 0 ? static_cast<uint64_t>(options_.memory_mb) << 20 : 0; }
   std::string Handle(const Header& h, Reader& body);
   // A DEPLOY's next hop is a numeric tcp:// endpoint, and with keys both hop
   // keys are ones a trusted dispatcher named (itself, or peers of its HELLO).
@@ -124,6 +127,7 @@ class Worker {
   // reuses one (recovery after another worker failed). Bounded.
   std::vector<std::shared_ptr<SharedStage>> retired_;
   uint64_t instance_ = 0;
+  DeviceMonitor device_;  // temperature and throttling, read for each PONG and STATUS (control thread)
   // A stage being checked and loaded off the control thread.
   struct Loading {
     uint64_t id = 0;

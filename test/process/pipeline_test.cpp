@@ -243,6 +243,29 @@ TEST_CASE("wrong input shapes are refused before streaming", "[pipeline][errors]
   CHECK(CountFiles(out) == 0);
 }
 
+TEST_CASE("a worker whose CPU throttles is reported during the run", "[pipeline]") {
+  // Both workers read a Raspberry Pi's /sys from a directory: hot, and
+  // throttled at the soft temperature limit.
+  test::TempDir root;
+  for (const auto& [path, text] : std::vector<std::pair<std::string, std::string>>{
+           {"/sys/class/thermal/thermal_zone0/type", "cpu-thermal\n"},
+           {"/sys/class/thermal/thermal_zone0/temp", "83500\n"},
+           {"/sys/devices/platform/soc/soc:firmware/get_throttled", "0x8000c\n"}}) {
+    REQUIRE(MakeDirs((root.path() + path).substr(0, root.path().size() + path.rfind('/'))).ok());
+    REQUIRE(WriteFileAtomic(root.path() + path, text).ok());
+  }
+  LocalCluster cluster(2, "", {"--device-root", root.path()});
+  const CommandResult r =
+      test::RunCommand(test::DispatcherPath() + " run -m " + test::FixturePath("small_cnn.scripted.pt") + " -c " +
+                       cluster.config() + " --synthetic 6 -s 1,3,32,32 -k 2 --warmup 1 --repeats 1");
+  INFO(r.out << r.err << cluster.Logs());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("warning: worker 'w0' is throttling (83.5 C, throttled now (temperature limit)): its stage runs "
+                   "slower than planned") != std::string::npos);
+  CHECK(r.out.find("worker 'w1' is throttling") != std::string::npos);  // among the run's events
+  CHECK(cluster.Logs().find("device: 83.5 C, throttled now (temperature limit)") != std::string::npos);
+}
+
 // Request i's inputs: the fixture's, each tensor's elements shuffled (seed i;
 // request 0 unshuffled), so every value stays one the model accepts (token
 // ids within the vocabulary, a mask of 0 and 1).

@@ -62,5 +62,34 @@ TEST_CASE("worker options: defaults, then the config file, then the flags", "[wo
   }
 }
 
+TEST_CASE("worker options: threads and the memory budget default from the device", "[worker]") {
+  test::TempDir dir;
+  const std::string r = dir.path();
+  REQUIRE(MakeDirs(r + "/proc").ok());
+  REQUIRE(MakeDirs(r + "/sys/devices/system/cpu").ok());
+  REQUIRE(WriteFileAtomic(r + "/proc/meminfo", "MemTotal: 3884000 kB\nMemAvailable: 3276800 kB\n").ok());
+  REQUIRE(WriteFileAtomic(r + "/sys/devices/system/cpu/online", "0-3\n").ok());
+  WorkerOptions o;
+  CHECK(o.threads == 0);
+  CHECK(o.memory_mb == -1);
+  o.device_root = r;
+  ApplyDeviceDefaults(&o);
+  CHECK(o.threads == 4);       // a Pi 4's cores
+  CHECK(o.memory_mb == 2560);  // 80% of 3200 MiB available
+  WorkerOptions given;
+  given.device_root = r;
+  given.threads = 2;
+  given.memory_mb = 0;  // no budget, as asked
+  ApplyDeviceDefaults(&given);
+  CHECK(given.threads == 2);
+  CHECK(given.memory_mb == 0);
+  WorkerOptions unknown;
+  unknown.device_root = r + "/nothing";
+  ApplyDeviceDefaults(&unknown);
+  CHECK(unknown.threads == 1);
+  CHECK(unknown.memory_mb == 0);  // the device does not say: no budget
+  CHECK_FALSE(Parse({"--memory-mb", "-2"}, &unknown).ok());
+}
+
 }  // namespace
 }  // namespace tandem

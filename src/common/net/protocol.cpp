@@ -156,6 +156,8 @@ std::string HelloAckBody::Encode() const {
   w.U64(max_message_bytes);
   w.U32(queue_depth);
   w.Str(public_key);
+  w.F64(cpu_temp_c);      // minor 8
+  w.U32(throttle_flags);  // minor 8
   return s;
 }
 Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
@@ -168,7 +170,11 @@ Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
   r.U64(&b.max_message_bytes);
   if (r.ok() && r.remaining() > 0) r.U32(&b.queue_depth);                                             // minor 4
   if (r.ok() && r.remaining() > 0 && !GetKey(r, &b.public_key)) return Truncated("HELLO_ACK (key)");  // minor 5
-  if (!r.ok()) return Truncated("HELLO_ACK");
+  if (r.ok() && r.remaining() > 0) {                                                                  // minor 8
+    r.F64(&b.cpu_temp_c);
+    r.U32(&b.throttle_flags);
+  }
+  if (!r.ok() || !(b.cpu_temp_c < 1000)) return Truncated("HELLO_ACK");
   return b;
 }
 
@@ -382,6 +388,8 @@ std::string PongBody::Encode() const {
   Writer w(&s);
   w.U64(instance);
   w.U32(deployments);
+  w.F64(cpu_temp_c);      // minor 8
+  w.U32(throttle_flags);  // minor 8
   return s;
 }
 Result<PongBody> PongBody::Decode(Reader& r) {
@@ -389,7 +397,11 @@ Result<PongBody> PongBody::Decode(Reader& r) {
   if (r.remaining() == 0) return b;  // minor 0
   r.U64(&b.instance);
   r.U32(&b.deployments);
-  if (!r.ok()) return Truncated("PONG");
+  if (r.ok() && r.remaining() > 0) {  // minor 8
+    r.F64(&b.cpu_temp_c);
+    r.U32(&b.throttle_flags);
+  }
+  if (!r.ok() || !(b.cpu_temp_c < 1000)) return Truncated("PONG");
   return b;
 }
 
@@ -428,7 +440,9 @@ std::string StatusBody::Encode() const {
   w.F64(queue_s);
   w.F64(uptime_s);
   w.Str(last_error);
-  w.U64(refused);  // minor 7
+  w.U64(refused);         // minor 7
+  w.F64(cpu_temp_c);      // minor 8
+  w.U32(throttle_flags);  // minor 8
   return s;
 }
 Result<StatusBody> StatusBody::Decode(Reader& r) {
@@ -446,7 +460,11 @@ Result<StatusBody> StatusBody::Decode(Reader& r) {
   r.F64(&b.uptime_s);
   r.Str(&b.last_error, kMaxTextLen);
   if (r.ok() && r.remaining() > 0) r.U64(&b.refused);  // minor 7
-  if (!r.ok() || state > 2) return Truncated("STATUS_REPLY");
+  if (r.ok() && r.remaining() > 0) {                   // minor 8
+    r.F64(&b.cpu_temp_c);
+    r.U32(&b.throttle_flags);
+  }
+  if (!r.ok() || state > 2 || !(b.cpu_temp_c < 1000)) return Truncated("STATUS_REPLY");
   b.state = static_cast<WorkerState>(state);
   return b;
 }

@@ -41,7 +41,9 @@ constexpr uint8_t kProtocolMajor = 1;
 //    peer's; KEY_REQUEST/KEY_REPLY on a worker's key announce socket.
 // 6: DEPLOY_CHUNK (a stage archive in pieces).
 // 7: STATUS_REPLY counts refusals apart from drops (`refused`).
-constexpr uint8_t kProtocolMinor = 7;
+// 8: HELLO_ACK, PONG and STATUS_REPLY carry the CPU temperature and
+//    throttling.
+constexpr uint8_t kProtocolMinor = 8;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -136,6 +138,9 @@ struct HelloAckBody {
   uint32_t queue_depth = 0;
   // Minor 5: the worker's public key; empty when it runs without keys.
   std::string public_key;
+  // Minor 8, as in PONG: CPU temperature (< 0: unknown) and throttling.
+  double cpu_temp_c = -1;
+  uint32_t throttle_flags = 0;
   std::string Encode() const;
   static Result<HelloAckBody> Decode(Reader& r);
 };
@@ -197,6 +202,10 @@ struct UndeployBody {
 struct PongBody {
   uint64_t instance = 0;
   uint32_t deployments = 0;  // stages it runs now
+  // Minor 8 (before it: unknown): the CPU's temperature in degrees C (< 0:
+  // unknown) and ThrottleFlags (common/util/device.h; 0: not reported).
+  double cpu_temp_c = -1;
+  uint32_t throttle_flags = 0;
   std::string Encode() const;
   static Result<PongBody> Decode(Reader& r);
 };
@@ -226,8 +235,10 @@ struct StatusBody {
   // a peer not authorized to send them.
   uint64_t received = 0, computed = 0, sent = 0, failed = 0, dropped = 0, refused = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
-  double compute_s = 0;  // mean compute time over recent requests
-  double queue_s = 0;    // mean wait before compute over recent requests
+  double cpu_temp_c = -1;       // minor 8, as in PONG
+  uint32_t throttle_flags = 0;  // minor 8, as in PONG
+  double compute_s = 0;         // mean compute time over recent requests
+  double queue_s = 0;           // mean wait before compute over recent requests
   double uptime_s = 0;
   std::string last_error;
   std::string Encode() const;

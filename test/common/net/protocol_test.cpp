@@ -1,6 +1,9 @@
 #include "common/net/protocol.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
+
+#include "common/util/device.h"
 
 namespace tandem {
 namespace {
@@ -36,7 +39,7 @@ TEST_CASE("bad headers are refused with the reason", "[protocol]") {
   CHECK(v.status().code() == Status::Code::kVersionMismatch);
   CHECK(v.status().message().find("protocol 2.") != std::string::npos);
   std::string minor = m;
-  minor[5] = 7;  // a newer minor version is accepted
+  minor[5] = 9;  // a newer minor version is accepted
   CHECK(DecodeHeader(minor.data(), minor.size()).ok());
   std::string type = m;
   type[6] = 99;
@@ -84,8 +87,16 @@ TEST_CASE("control bodies round-trip", "[protocol]") {
   sb = s.Encode();
   Reader sr7(sb);
   CHECK(StatusBody::Decode(sr7)->refused == 7);
-  // A worker before minor 7 sends no `refused`: read as 0.
-  const std::string before = sb.substr(0, sb.size() - 8);
+  s.cpu_temp_c = 48.25;
+  s.throttle_flags = kThrottleReported | kThrottledBefore;
+  sb = s.Encode();
+  Reader sr8(sb);
+  auto s8 = StatusBody::Decode(sr8);
+  REQUIRE(s8.ok());
+  CHECK(s8->cpu_temp_c == 48.25);
+  CHECK(s8->throttle_flags == s.throttle_flags);
+  // A worker before minor 7 sends no `refused` (nor minor 8's 12 bytes): read as 0.
+  const std::string before = sb.substr(0, sb.size() - 20);
   Reader sr6(before);
   auto old = StatusBody::Decode(sr6);
   REQUIRE(old.ok());
@@ -232,8 +243,7 @@ namespace {
 
 TEST_CASE("1.1 bodies round-trip and accept their 1.0 forms", "[protocol]") {
   PongBody p{0x0123456789abcdefull, 3};
-  std::string pb = p.Encode();
-  REQUIRE(pb.size() == 12);
+  std::string pb = p.Encode().substr(0, 12);  // 1.1 to 1.7: no temperature or throttling
   Reader pr(pb);
   auto pong = PongBody::Decode(pr);
   REQUIRE(pong.ok());
@@ -241,8 +251,25 @@ TEST_CASE("1.1 bodies round-trip and accept their 1.0 forms", "[protocol]") {
   CHECK(pong->deployments == 3);
   Reader empty("", 0);
   CHECK(PongBody::Decode(empty).value().instance == 0);  // a 1.0 PONG
+  CHECK(pong->cpu_temp_c < 0);                           // unknown
+  CHECK(pong->throttle_flags == 0);
   Reader short_pong(pb.data(), 5);
   CHECK_FALSE(PongBody::Decode(short_pong).ok());
+  // 1.8: temperature and throttling; a temperature no CPU has is refused.
+  p.cpu_temp_c = 71.5;
+  p.throttle_flags = kThrottledNow | kThrottleReported;
+  pb = p.Encode();
+  Reader pr8(pb);
+  pong = PongBody::Decode(pr8);
+  REQUIRE(pong.ok());
+  CHECK(pong->cpu_temp_c == 71.5);
+  CHECK(pong->throttle_flags == p.throttle_flags);
+  for (double bad : {1e6, std::nan("")}) {
+    p.cpu_temp_c = bad;
+    pb = p.Encode();
+    Reader hot(pb);
+    CHECK_FALSE(PongBody::Decode(hot).ok());
+  }
 
   UndeployBody u{77};
   std::string ub = u.Encode();
@@ -290,17 +317,25 @@ TEST_CASE("HELLO_ACK carries the worker's queue depth from 1.4, and decodes a 1.
   REQUIRE(back.ok());
   CHECK(back->queue_depth == 5);
   CHECK(back->max_message_bytes == a.max_message_bytes);
-  // 1.3: the same body without the depth and the key (an empty str here).
-  Reader old(body.data(), body.size() - 8);
+  // 1.3: the same body without the depth and the key (an empty str here),
+  // nor 1.8's temperature and throttling (12 bytes).
+  Reader old(body.data(), body.size() - 20);
   auto older = HelloAckBody::Decode(old);
   REQUIRE(older.ok());
   CHECK(older->queue_depth == 0);
   CHECK(older->threads == 4);
   // Cut inside the depth or the key: refused.
-  Reader cut(body.data(), body.size() - 6);
+  Reader cut(body.data(), body.size() - 18);
   CHECK_FALSE(HelloAckBody::Decode(cut).ok());
-  Reader cut_key(body.data(), body.size() - 2);
+  Reader cut_key(body.data(), body.size() - 14);
   CHECK_FALSE(HelloAckBody::Decode(cut_key).ok());
+  Reader cut_health(body.data(), body.size() - 4);
+  CHECK_FALSE(HelloAckBody::Decode(cut_health).ok());
+  a.cpu_temp_c = 55;
+  a.throttle_flags = kThrottleReported;
+  const std::string body8 = a.Encode();
+  Reader r8(body8);
+  CHECK(HelloAckBody::Decode(r8)->cpu_temp_c == 55);
 }
 
 }  // namespace
