@@ -26,7 +26,7 @@ import json
 import os
 import sys
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -233,6 +233,11 @@ class Uncarried(nn.Module):
         return y
 
 
+class StrOutput(nn.Module):
+    def forward(self, x) -> Tuple[torch.Tensor, str]:
+        return x * 2.0, "label"
+
+
 class IntArgument(nn.Module):
     def forward(self, x, n: int):
         return x * n
@@ -394,11 +399,12 @@ def main():
     torch.jit.script(TwoInputs()).save(os.path.join(args.outdir, "two_inputs.pt"))
     torch.jit.script(IntArgument()).save(os.path.join(args.outdir, "int_argument.pt"))
     torch.jit.script(Uncarried()).save(os.path.join(args.outdir, "uncarried.pt"))
+    torch.jit.script(StrOutput()).save(os.path.join(args.outdir, "str_output.pt"))
     NoForward().save(os.path.join(args.outdir, "no_forward.pt"))
     with open(os.path.join(args.outdir, "not_a_model.pt"), "wb") as f:
         f.write(b"PK\x03\x04 this is not a TorchScript archive" * 10)
     bad = {"two_inputs": "two_inputs.pt", "no_forward": "no_forward.pt", "not_a_model": "not_a_model.pt",
-           "int_argument": "int_argument.pt", "uncarried": "uncarried.pt"}
+           "int_argument": "int_argument.pt", "uncarried": "uncarried.pt", "str_output": "str_output.pt"}
     with open(os.path.join(args.outdir, "fixtures.json"), "w") as f:
         json.dump({"seed": SEED, "fixtures": entries, "bad": bad}, f, indent=1)
 
