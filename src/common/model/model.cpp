@@ -565,7 +565,7 @@ uint64_t Model::ParamBytes(int begin, int end) const {
     ForEachNode(impl_->nodes[p], [&](Node* n) {
       for (Value* v : n->inputs()) {
         Node* c = v->node();
-        if (c->kind() != c10::prim::Constant || !v->type()->isSubtypeOf(*c10::TensorType::get())) continue;
+        if (c->kind() != c10::prim::Constant || !IsTensor(v->type())) continue;
         if (!constants.insert(c).second) continue;
         bytes += TensorBytes(c->t(c10::attr::value));
       }
