@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages tandem needs to build, test and export fixtures.
-# Idempotent: prints nothing and touches nothing when everything is present.
+# Installs the Debian packages tandem needs to build, test and export fixtures,
+# and any further packages named as arguments (scripts/build-arm64.sh names
+# its cross toolchain). Idempotent: prints nothing and touches nothing when
+# everything is present.
 set -euo pipefail
 
 PACKAGES=(
@@ -15,6 +17,7 @@ PACKAGES=(
   systemd
   iptables iproute2 libnetfilter-queue-dev tcpdump
 )
+PACKAGES+=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
