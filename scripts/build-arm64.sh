@@ -33,12 +33,6 @@ start=$(date +%s)
 
 log() { echo "build-arm64: $*" >&2; }
 
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-  [ "$(id -u)" -eq 0 ] || { log "run as root once: dpkg --add-architecture arm64 && apt-get update"; exit 1; }
-  log "adding the arm64 architecture to dpkg"
-  dpkg --add-architecture arm64
-  apt-get update -qq
-fi
 scripts/install-deps.sh crossbuild-essential-arm64 qemu-user-static binutils-aarch64-linux-gnu file
 
 # The packages tandem builds against (their arm64 builds) and the C/C++

@@ -12,8 +12,8 @@
 #
 # Usage: scripts/cross-sysroot.sh ARCH SYSROOT DEBS_DIR PACKAGE...
 #   ARCH: arm64 or armhf; PACKAGE: name:ARCH, or a name alone for
-#   Architecture: all packages. The architecture must be known to dpkg
-#   (dpkg --add-architecture ARCH; apt-get update).
+#   Architecture: all packages. As root, it adds ARCH to dpkg's
+#   architectures (and updates apt's lists) if it is not there yet.
 set -euo pipefail
 arch=$1
 sysroot=$(realpath -m "$2")
@@ -29,6 +29,13 @@ case $arch in
     ;;
 esac
 log() { echo "cross-sysroot: $*" >&2; }
+
+if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+  [ "$(id -u)" -eq 0 ] || { log "run as root once: dpkg --add-architecture $arch && apt-get update"; exit 1; }
+  log "adding the $arch architecture to dpkg"
+  dpkg --add-architecture "$arch"
+  apt-get update -qq
+fi
 
 mkdir -p "$sysroot" "$debs"
 declare -A unpacked=()

@@ -24,12 +24,6 @@ build=$(realpath -m "$build")
 start=$(date +%s)
 log() { echo "test-32bit: $*" >&2; }
 
-if ! dpkg --print-foreign-architectures | grep -qx armhf; then
-  [ "$(id -u)" -eq 0 ] || { log "run as root once: dpkg --add-architecture armhf && apt-get update"; exit 1; }
-  log "adding the armhf architecture to dpkg"
-  dpkg --add-architecture armhf
-  apt-get update -qq
-fi
 scripts/install-deps.sh crossbuild-essential-armhf qemu-user-static file
 
 seeds=(

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "common/util/digest.h"
 
@@ -149,6 +151,26 @@ TEST_CASE("ParseCodec accepts the documented forms and refuses others", "[codec]
   }
 }
 
+// The header of a raw float32 frame with the shape and sizes given (no
+// payload follows), as a peer could write it.
+std::string RawFrameHeader(const std::vector<int64_t>& shape, uint64_t raw_bytes, uint64_t payload_bytes,
+                           uint32_t checksum) {
+  std::string f;
+  Writer w(&f);
+  w.U8(kFrameVersion);
+  w.U8(static_cast<uint8_t>(DType::kFloat32));
+  w.U8(static_cast<uint8_t>(Codec::kRaw));
+  w.U8(0);
+  w.F64(0);
+  w.U8(static_cast<uint8_t>(shape.size()));
+  for (int64_t d : shape) w.I64(d);
+  w.U64(raw_bytes);
+  w.U64(payload_bytes);
+  w.F64(0);
+  w.U32(checksum);
+  return f;
+}
+
 TEST_CASE("corrupt, truncated and oversized frames are refused", "[codec]") {
   HostTensor t = Random(DType::kFloat32, {2, 8, 8}, 1);
   for (const char* name : {"raw", "lz4", "zfp", "zfp+lz4", "zfp+lz4:rate=12"}) {
@@ -182,42 +204,15 @@ TEST_CASE("corrupt, truncated and oversized frames are refused", "[codec]") {
   // A shape whose byte size overflows 64 bits, with a raw size of 0 to match
   // the wrapped product: refused, not decoded into an empty tensor.
   {
-    std::string f;
-    Writer w(&f);
-    w.U8(kFrameVersion);
-    w.U8(static_cast<uint8_t>(DType::kFloat32));
-    w.U8(0);
-    w.U8(0);
-    w.F64(0);
-    w.U8(2);
-    w.I64(int64_t{1} << 31);
-    w.I64(int64_t{1} << 31);
-    w.U64(0);
-    w.U64(0);
-    w.F64(0);
-    w.U32(Xxh32("", 0));
+    const std::string f = RawFrameHeader({int64_t{1} << 31, int64_t{1} << 31}, 0, 0, Xxh32("", 0));
     Reader r(f);
-    auto d = DecodeTensor(&r, DecodeLimits());
-    CHECK_FALSE(d.ok());
+    CHECK_FALSE(DecodeTensor(&r, DecodeLimits()).ok());
   }
   // 64 GiB with no tensor limit: more than a 32-bit size_t holds. Refused
   // there before any size is cut to 32 bits (scripts/test-32bit.sh runs
   // this on armhf); here, because the payload is missing.
   {
-    std::string f;
-    Writer w(&f);
-    w.U8(kFrameVersion);
-    w.U8(static_cast<uint8_t>(DType::kFloat32));
-    w.U8(0);
-    w.U8(0);
-    w.F64(0);
-    w.U8(2);
-    w.I64(int64_t{1} << 17);
-    w.I64(int64_t{1} << 17);
-    w.U64(uint64_t{1} << 36);
-    w.U64(uint64_t{1} << 36);
-    w.F64(0);
-    w.U32(0);
+    const std::string f = RawFrameHeader({int64_t{1} << 17, int64_t{1} << 17}, uint64_t{1} << 36, uint64_t{1} << 36, 0);
     Reader r(f);
     DecodeLimits unlimited;
     unlimited.max_tensor_bytes = std::numeric_limits<uint64_t>::max();
