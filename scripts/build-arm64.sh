@@ -3,7 +3,8 @@
 # with a 64-bit OS, other aarch64 boards) on an amd64 Debian 12 machine, with
 # Debian's cross toolchain against Debian's own arm64 libraries.
 #
-# Usage: scripts/build-arm64.sh [--sysroot-only] [BUILD_DIR]   (default: build-arm64)
+# Usage: scripts/build-arm64.sh [--sysroot-only] [BUILD_DIR]
+#   BUILD_DIR: default build-arm64; a relative path is taken from the source tree
 #   --sysroot-only: make the sysroot and stop (scripts/build-debs.sh builds
 #   the arm64 packages against it)
 #

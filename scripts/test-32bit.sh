@@ -7,7 +7,8 @@
 # where they can overflow. Debian has no LibTorch for armhf, so
 # tandem-worker and tandem-dispatcher themselves cannot be built for it.
 #
-# Usage: scripts/test-32bit.sh [BUILD_DIR] [-- CTEST_ARGS...]   (default build-armhf)
+# Usage: scripts/test-32bit.sh [BUILD_DIR] [-- CTEST_ARGS...]
+#   BUILD_DIR: default build-armhf; a relative path is taken from the source tree
 # As root it installs what it needs (crossbuild-essential-armhf,
 # qemu-user-static, the armhf architecture in dpkg); the armhf libraries are
 # unpacked into BUILD_DIR/sysroot (scripts/cross-sysroot.sh).
