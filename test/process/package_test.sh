@@ -4,7 +4,7 @@
 # - apt installs both (dependencies from the shared libraries resolve);
 # - the unit is installed and enabled, passes `systemd-analyze verify` with
 #   no warning, the worker's config files are conffiles, and the install made
-#   the worker's key pair (secret key mode 0600);
+#   the worker's key pair (secret key mode 0600), which a reinstall keeps;
 # - the worker starts as the unit starts it (ExecStartPre then ExecStart from
 #   the installed unit, as an unprivileged user owning the state directory,
 #   as systemd's DynamicUser= does) and serves a pipeline run by the packaged
@@ -77,6 +77,14 @@ done
 [ "$(stat -c %a /var/lib/tandem/worker.key)" = 600 ] || fail "worker.key mode $(stat -c %a /var/lib/tandem/worker.key)"
 [ -s /var/lib/tandem/worker.key.pub ] || fail "no worker.key.pub"
 ldd /usr/bin/tandem-worker | grep -q "not found" && fail "unresolved libraries: $(ldd /usr/bin/tandem-worker | grep 'not found')"
+
+# A reinstall keeps the key pair (and writes a missing public file again).
+key_sum=$(sha256sum </var/lib/tandem/worker.key)
+pub=$(cat /var/lib/tandem/worker.key.pub)
+rm /var/lib/tandem/worker.key.pub
+dpkg -i "$worker_deb" >"$tmp/reinstall.log" 2>&1 || { cat "$tmp/reinstall.log"; fail "reinstall"; }
+[ "$(sha256sum </var/lib/tandem/worker.key)" = "$key_sum" ] || fail "a reinstall replaced the secret key"
+[ "$(cat /var/lib/tandem/worker.key.pub 2>/dev/null)" = "$pub" ] || fail "a reinstall did not write the public key again"
 
 # A dispatcher key, authorized as the README says.
 cd "$tmp"
