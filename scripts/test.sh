@@ -5,9 +5,10 @@
 # test runs but the exhaustive sweeps (label `sweep`: the single-cut sweep and
 # the pipeline of every large fixture model) and the arm64/packaging tests
 # (label `cross`: scripts/test-cross.sh builds what they need and runs them);
-# `--all` runs the sweeps too, and `-L sweep` runs only them. Without arguments (or with `--all`) it then runs
-# scripts/fuzz.sh: the unit and worker tests under ASan/UBSan and each fuzz
-# target for $TANDEM_FUZZ_SECONDS seconds (default 10).
+# `--all` runs the sweeps too, and `-L sweep` runs only them. Without
+# arguments (or with `--all`) it then runs scripts/fuzz.sh: the unit and
+# worker tests under ASan/UBSan and each fuzz target for $TANDEM_FUZZ_SECONDS
+# seconds (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
