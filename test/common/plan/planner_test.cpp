@@ -239,7 +239,7 @@ TEST_CASE("optimal past its deadline returns its best plan with the proven gap",
   CHECK(stopped > 0);
 }
 
-TEST_CASE("lower bounds never exceed the optimum, and real links tighten them", "[plan]") {
+TEST_CASE("lower bounds never exceed the optimum, and real links tighten them", "[plan][large]") {
   std::mt19937 rng(404);
   int tighter = 0, feasible = 0;
   const auto far = std::chrono::steady_clock::now() + std::chrono::hours(1);
@@ -297,7 +297,7 @@ TEST_CASE("the latency objective finds the least end-to-end latency", "[plan]") 
   CHECK(feasible > 50);
 }
 
-TEST_CASE("fast lowers the latency on clusters too big for the exact search", "[plan]") {
+TEST_CASE("fast lowers the latency on clusters too big for the exact search", "[plan][large]") {
   std::mt19937 rng(2026);
   PlannerOptions latency;
   latency.objective = Objective::kLatency;
@@ -332,7 +332,7 @@ TEST_CASE("fast lowers the latency on clusters too big for the exact search", "[
   }
 }
 
-TEST_CASE("every algorithm gives valid plans and auto is never worse than the baselines", "[plan]") {
+TEST_CASE("every algorithm gives valid plans and auto is never worse than the baselines", "[plan][large]") {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 60; ++trial) {
     const int M = 1 + static_cast<int>(rng() % 12), S = 1 + static_cast<int>(rng() % 40);
@@ -357,7 +357,7 @@ TEST_CASE("every algorithm gives valid plans and auto is never worse than the ba
   }
 }
 
-TEST_CASE("fast handles hundreds of workers and reports a lower bound", "[plan]") {
+TEST_CASE("fast handles hundreds of workers and reports a lower bound", "[plan][large]") {
   std::mt19937 rng(11);
   PlanProblem p = RandomProblem(rng, 200, 120, true, false);
   auto r = MakePlanner("fast").value()->Solve(p, PlannerOptions());
@@ -366,7 +366,7 @@ TEST_CASE("fast handles hundreds of workers and reports a lower bound", "[plan]"
   CHECK(r->lower_bound_s > 0);
 }
 
-TEST_CASE("fast on hard clusters beyond the exact search improves on its first plan and stays valid", "[plan]") {
+TEST_CASE("fast on hard clusters beyond the exact search improves on its first plan and stays valid", "[plan][large]") {
   std::mt19937 rng(2718);
   for (int M : {30, 60}) {
     PlanProblem p = HardProblem(rng, M, 80);
