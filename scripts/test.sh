@@ -11,6 +11,7 @@
 # seconds (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 scripts/install-deps.sh
 build=${TANDEM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_BUILD_TESTS=ON >/dev/null
@@ -25,8 +26,28 @@ elif [ "$1" = "--all" ]; then
   set -- -LE cross "$@"
   fuzz=1
 fi
-ctest --output-on-failure --timeout 900 "$@"
-cd - >/dev/null
+# The sanitizer build goes on beside ctest at the lowest priority: the tests
+# leave about half of the two cores idle (waiting on workers, heartbeats and
+# timeouts), and niced compilers take only what the tests leave.
+# It runs in a session of its own, stopped with everything it started if
+# this script ends first.
+fuzz_build=
 if [ $fuzz -eq 1 ]; then
+  fuzz_log=$(mktemp /tmp/tandem-fuzz-build-XXXXXX.log)
+  (cd "$root" && exec setsid nice -n 19 scripts/fuzz.sh --build-only) >"$fuzz_log" 2>&1 &
+  fuzz_build=$!
+  trap '[ -z "$fuzz_build" ] || kill -- -"$fuzz_build" 2>/dev/null || true' EXIT
+fi
+ctest --output-on-failure --timeout 900 "$@"  # a failure ends the script (set -e), and the build with it
+cd "$root"
+if [ $fuzz -eq 1 ]; then
+  if ! wait "$fuzz_build"; then
+    fuzz_build=
+    cat "$fuzz_log" >&2
+    echo "test.sh: the sanitizer build failed" >&2
+    exit 1
+  fi
+  fuzz_build=
+  rm -f "$fuzz_log"
   scripts/fuzz.sh "${TANDEM_FUZZ_SECONDS:-10}"
 fi
