@@ -1,5 +1,5 @@
-// Where `run` takes its inputs from: a directory of .npy files or synthetic
-// random tensors. The Streamer asks for input i again when it replays it.
+// Where the Streamer takes requests from: a directory of .npy files or
+// synthetic random tensors (`run`), or the clients of `serve`.
 #pragma once
 
 #include <memory>
@@ -12,14 +12,23 @@
 namespace tandem {
 
 // Where requests come from: each request is one tensor per model input, in
-// forward's argument order. Get(i) may be called again for the same i (replay).
+// forward's argument order. The Streamer calls Get(i) once per request, in
+// order, and keeps the tensors for replays until the result is delivered.
 class InputSource {
  public:
   virtual ~InputSource() = default;
+  // Requests so far. While open(), it may grow (from another thread).
   virtual int count() const = 0;
   virtual Result<std::vector<HostTensor>> Get(int i) = 0;
   // The stem output files are named after.
   virtual std::string Name(int i) const = 0;
+  // Whether more requests may come. Once false it stays false, and count()
+  // read after it is final. A fixed set is never open.
+  virtual bool open() const { return false; }
+  // An eventfd that becomes readable when a request arrives or the source
+  // closes (the Streamer waits on it beside the results and reads it
+  // empty); -1: none.
+  virtual int wakeup_fd() const { return -1; }
 };
 
 // Requests read from .npy files in a directory, sorted by name.

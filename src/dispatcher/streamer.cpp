@@ -4,6 +4,8 @@
 #include <chrono>
 #include <map>
 
+#include <unistd.h>
+
 #include "common/net/activation.h"
 #include "common/net/protocol.h"
 #include "common/net/transport.h"
@@ -62,17 +64,14 @@ class StreamSession {
  public:
   StreamSession(zmq::context_t& ctx, const LinkKeys& keys, zmq::socket_t& results, InputSource& inputs,
                 Director& director, const StreamOptions& o)
-      : ctx_(ctx),
-        keys_(keys),
-        results_(results),
-        inputs_(inputs),
-        director_(director),
-        o_(o),
-        total_(inputs.count()) {}
+      : ctx_(ctx), keys_(keys), results_(results), inputs_(inputs), director_(director), o_(o) {}
 
   Result<StreamReport> Run(const ResultSink& sink, const std::atomic<bool>& stop,
                            const std::function<void(int, int)>& progress) {
-    while (next_deliver_ < total_) {
+    for (;;) {
+      // open() before count(): once closed, the count read after is final.
+      const bool more = inputs_.open();
+      if (!more && next_deliver_ >= inputs_.count()) break;
       if (stop) {
         rep_.interrupted = true;
         break;
@@ -92,10 +91,10 @@ class StreamSession {
         TANDEM_RETURN_IF_ERROR(sink(f->second));
         finished_.erase(f);
         ++next_deliver_;
-        if (progress) progress(next_deliver_, total_);
+        if (progress) progress(next_deliver_, inputs_.count());
       }
     }
-    rep_.unanswered = total_ - next_deliver_;
+    rep_.unanswered = inputs_.count() - next_deliver_;
     rep_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     return std::move(rep_);
   }
@@ -130,7 +129,7 @@ class StreamSession {
       const bool overdue = r.version != 0 && now - r.sent > std::chrono::duration<double>(o_.result_timeout_s);
       if (r.version == 0 || lost || overdue) to_send.push_back(id);
     }
-    while (director_.AcceptingNew() && next_new_ < total_ &&
+    while (director_.AcceptingNew() && next_new_ < inputs_.count() &&
            static_cast<int>(in_flight_.size() + finished_.size()) < o_.window) {
       Request r;
       r.index = next_new_;
@@ -171,16 +170,26 @@ class StreamSession {
     return Status::OK();
   }
 
-  // Takes every result waiting (up to 50 ms for the first).
+  // Takes every result waiting (up to 50 ms for the first, less when the
+  // source says a request came).
   Status Receive() {
-    zmq::pollitem_t item{static_cast<void*>(results_), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t items[2] = {{static_cast<void*>(results_), 0, ZMQ_POLLIN, 0},
+                                {nullptr, inputs_.wakeup_fd(), ZMQ_POLLIN, 0}};
+    const int n = items[1].fd >= 0 ? 2 : 1;
     int ready = 0;
     try {
-      ready = zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      ready = zmq::poll(items, n, std::chrono::milliseconds(50));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) return Status::Unavailable(std::string("results socket: ") + e.what());
     }
     if (ready <= 0) return Status::OK();
+    if (n == 2 && (items[1].revents & ZMQ_POLLIN)) {
+      uint64_t wakes = 0;
+      if (::read(items[1].fd, &wakes, sizeof wakes) < 0) {
+        // EAGAIN: another read emptied it; nothing else can fail on an eventfd.
+      }
+    }
+    if (!(items[0].revents & ZMQ_POLLIN)) return Status::OK();
     zmq::message_t msg;
     while (results_.recv(msg, zmq::recv_flags::dontwait)) Accept(msg);
     return Status::OK();
@@ -233,13 +242,15 @@ class StreamSession {
 
   void Complete(const Request& req, const Route& route, ActivationPayload payload) {
     const auto arrived = Clock::now();
-    rep_.latencies_s.push_back(std::chrono::duration<double>(arrived - req.sent).count());
-    rep_.arrivals_s.push_back(std::chrono::duration<double>(arrived - start_).count());
+    if (o_.keep_samples) {
+      rep_.latencies_s.push_back(std::chrono::duration<double>(arrived - req.sent).count());
+      rep_.arrivals_s.push_back(std::chrono::duration<double>(arrived - start_).count());
+    }
     if (rep_.stages.size() != route.num_stages) {
       rep_.stages.assign(route.num_stages, StageStats());
       rep_.hop_transfer_s.clear();
     }
-    if (req.attempts == 1)
+    if (req.attempts == 1 && o_.keep_samples)
       AddTransfers(payload.timings, route.num_stages, req.sent_unix_us, UnixMicros(), &rep_.hop_transfer_s);
     for (const auto& t : payload.timings) {
       if (t.stage >= rep_.stages.size()) continue;
@@ -261,7 +272,8 @@ class StreamSession {
   }
 
   void Fail(uint64_t id, const Request& r, const std::string& why) {
-    rep_.failures.push_back("request " + std::to_string(id) + " (" + inputs_.Name(r.index) + "): " + why);
+    if (o_.keep_samples)
+      rep_.failures.push_back("request " + std::to_string(id) + " (" + inputs_.Name(r.index) + "): " + why);
     ++rep_.failed;
     auto rs = routes_seen_.find(r.version);
     Delivery d = Answered(r, rs != routes_seen_.end() ? &rs->second : nullptr);
@@ -289,7 +301,6 @@ class StreamSession {
   InputSource& inputs_;
   Director& director_;
   const StreamOptions& o_;
-  const int total_;
   const Clock::time_point start_ = Clock::now();
   std::unique_ptr<zmq::socket_t> push_;  // to the route's stage 0
   std::string push_hop_;

@@ -1,7 +1,8 @@
 // Streaming requests through a deployed pipeline and collecting the results.
 //
 // The Streamer binds the results socket (the last stage pushes there), then
-// Run() sends inputs to stage 0 with at most `window` requests in flight,
+// Run() sends inputs to stage 0 with at most `window` requests in flight
+// (until the source has no more and every request is answered, or `stop`),
 // keeps every input until its result has arrived, and hands results over in
 // input order, each exactly once. When the pipeline changes under it (a
 // worker failed and the Director deployed a new one), every request whose
@@ -35,6 +36,10 @@ struct StreamOptions {
   // workers it reaches.
   int max_attempts = 4;
   uint64_t max_result_bytes = 1ull << 30;
+  // Keep per-request samples in the report (latencies, arrivals, per-hop
+  // transfers, failure lines). A long-running `serve` turns it off: its
+  // figures are counted elsewhere and the report would grow without bound.
+  bool keep_samples = true;
 };
 
 struct StageStats {
