@@ -1,0 +1,236 @@
+#include "dispatcher/pipeline_session.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/net/transport.h"
+#include "dispatcher/command.h"
+#include "dispatcher/planning.h"
+
+namespace tandem {
+namespace {
+
+// The profile the planner uses, at start and after a failure: --profile's
+// (of this very model file and shape), or measured here.
+Result<ModelProfile> SessionProfile(const PipelineOptions& o, const Model& model, const CodecSpec& hop_codec) {
+  if (o.profile.empty()) return ProfileWithProgress(model, ProfileOptionsFor(o.runs), hop_codec);
+  TANDEM_ASSIGN_OR_RETURN(ModelProfile profile, ReadProfile(o.profile));
+  if (profile.model_hash != model.content_hash())
+    return Status::InvalidArgument(o.profile + ": model.sha256: measured on another model (" + profile.model_hash +
+                                   "; " + o.model + " is " + model.content_hash() + "); profile it again");
+  if (profile.inputs != model.inputs())
+    return Status::InvalidArgument(o.profile + ": inputs: measured with " + InputSpecsToString(profile.inputs) +
+                                   ", the run's inputs are " + InputSpecsToString(model.inputs()));
+  return profile;
+}
+
+// The workers of a plan file's stages: the names it gives, else the first ones.
+Result<std::vector<int>> PlanFileWorkers(const PipelineOptions& o, const PlanFile& file, const ClusterConfig& cluster) {
+  std::vector<int> nodes;
+  if (file.workers.empty()) {
+    const size_t k = file.cuts.size() + 1;
+    if (k > cluster.workers.size())
+      return Status::InvalidArgument(std::to_string(k) + " stages need " + std::to_string(k) + " workers; " +
+                                     cluster.source + " lists " + std::to_string(cluster.workers.size()));
+    for (size_t i = 0; i < k; ++i) nodes.push_back(static_cast<int>(i));
+    return nodes;
+  }
+  for (const auto& n : file.workers) {
+    auto it =
+        std::find_if(cluster.workers.begin(), cluster.workers.end(), [&](const WorkerEntry& w) { return w.name == n; });
+    if (it == cluster.workers.end())
+      return Status::InvalidArgument(o.plan + ": workers: '" + n + "' is not in " + cluster.source);
+    nodes.push_back(static_cast<int>(it - cluster.workers.begin()));
+  }
+  return nodes;
+}
+
+// The first plan: a plan file's, balanced stages, or the planner's (printed).
+Result<Plan> FirstPlan(const PipelineOptions& o, const std::optional<PlanFile>& file, const ModelProfile& profile,
+                       const ClusterConfig& cluster, const Result<PlanProblem>& full, const PipelineManager& manager) {
+  const std::vector<int> reachable = manager.Reachable();
+  auto require = [&](const std::vector<int>& nodes) -> Status {
+    for (int i : nodes)
+      if (std::find(reachable.begin(), reachable.end(), i) == reachable.end())
+        return manager.hello_status(static_cast<size_t>(i));
+    return Status::OK();
+  };
+  if (file) {
+    TANDEM_ASSIGN_OR_RETURN(std::vector<int> nodes, PlanFileWorkers(o, *file, cluster));
+    TANDEM_RETURN_IF_ERROR(require(nodes));
+    auto plan = PlanFromCuts(profile, file->cuts, nodes);
+    if (!plan.ok()) return plan.status().WithContext(o.plan);
+    return plan;
+  }
+  if (o.stages > 0) {
+    TANDEM_ASSIGN_OR_RETURN(std::vector<int> cuts, BalancedCuts(profile, o.stages));
+    std::vector<int> nodes;
+    for (int i = 0; i < o.stages; ++i) nodes.push_back(i);
+    TANDEM_RETURN_IF_ERROR(require(nodes));
+    return PlanFromCuts(profile, cuts, nodes);
+  }
+  TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(o.algorithm));
+  if (!full.ok()) return full.status();
+  PlannerOptions po;
+  po.deadline_s = o.plan_deadline_s;
+  auto planned = planner->Solve(SubProblem(full.value(), reachable), po);
+  if (!planned.ok()) return planned.status().WithContext("cannot place " + o.model + " on " + cluster.source);
+  ClusterConfig shown = cluster;
+  shown.workers.clear();
+  for (int i : reachable) shown.workers.push_back(cluster.workers[i]);
+  std::fputs(FormatPlan(profile, shown, planned.value()).c_str(), stdout);
+  std::fflush(stdout);
+  Plan plan = planned->plan;
+  for (auto& s : plan.stages) s.node = reachable[s.node];
+  return plan;
+}
+
+}  // namespace
+
+void AddPipelineFlags(CLI::App* cmd, PipelineOptions* o) {
+  cmd->add_option("--model,-m", o->model, "TorchScript model file")->required();
+  cmd->add_option("--cluster,-c", o->cluster,
+                  "cluster config JSON (default: 3 local workers on tcp://127.0.0.1:5550, 5560, 5570)");
+  auto* stages = cmd->add_option("--stages,-k", o->stages,
+                                 "K stages balanced by compute on the first K workers (default: the planner decides)")
+                     ->check(CLI::Range(1, 256));
+  auto* plan = cmd->add_option("--plan", o->plan, "plan file: cuts and, optionally, worker names");
+  stages->excludes(plan);
+  cmd->add_option("--algorithm,-a", o->algorithm, "planner when neither --stages nor --plan is given")
+      ->capture_default_str()
+      ->check(PlannerValidator());
+  cmd->add_option("--plan-deadline", o->plan_deadline_s,
+                  "seconds the planner may take (optimal then gives its best plan and the proven gap; 0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--codec", o->codec,
+                  "codec for every hop: zfp+lz4 (default), lz4, zfp, raw; lossy: zfp:accuracy=T, zfp:rate=R, "
+                  "zfp:precision=P (also with zfp+lz4)")
+      ->check(CodecValidator());
+  cmd->add_option("--window,-w", o->window, "requests in flight at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--threads,-t", o->threads, "LibTorch threads for profiling here (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--heartbeat-timeout", o->heartbeat_timeout_s,
+                  "declare a worker failed after this many seconds without a heartbeat answer, and re-plan")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--max-attempts", o->max_attempts,
+                  "sends of one request (replays after failures included) before it fails")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  cmd->add_flag("--watch-model", o->watch_model,
+                "deploy a new version of the model file when it changes (replace the file with a rename)");
+  AddProfileRunFlags(cmd, &o->runs, "profiling: ");
+  cmd->add_option("--profile", o->profile,
+                  "use this profile (from `profile --out`, of the same model file) instead of profiling here");
+}
+
+Result<ClusterConfig> LoadPipelineCluster(const PipelineOptions& o) {
+  if (o.cluster.empty()) return DefaultClusterConfig();
+  return LoadClusterConfig(o.cluster);
+}
+
+Status PipelineSession::Check(const PipelineOptions& o, const ClusterConfig& cluster) {
+  const size_t workers = cluster.workers.size();
+  if (o.stages > static_cast<int>(workers))
+    return Status::InvalidArgument("--stages " + std::to_string(o.stages) + " needs " + std::to_string(o.stages) +
+                                   " workers; " + cluster.source + " lists " + std::to_string(workers));
+  return Status::OK();
+}
+
+Result<std::unique_ptr<PipelineSession>> PipelineSession::Open(const PipelineOptions& o, ClusterConfig cluster,
+                                                               std::vector<InputSpec> specs) {
+  std::unique_ptr<PipelineSession> s(new PipelineSession());
+  s->o_ = o;
+  s->cluster_ = std::move(cluster);
+  if (!o.codec.empty()) s->codec_override_ = ParseCodec(o.codec).value();  // checked by the flag
+  s->hop_codec_ = s->codec_override_ ? *s->codec_override_ : s->cluster_.codec;
+  TANDEM_RETURN_IF_ERROR(Check(o, s->cluster_));
+  TANDEM_ASSIGN_OR_RETURN(s->model_, LoadModelWithThreads(o.model, specs, o.threads));
+  s->specs_ = s->model_->inputs();
+  s->output_names_ = s->model_->output_names();
+  s->sample_output_ = s->model_->sample_output();
+  s->model_sha256_ = s->model_->content_hash();
+  if (!o.plan.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(s->plan_file_, ReadPlanFile(o.plan, s->model_sha256_));
+  }
+  TANDEM_ASSIGN_OR_RETURN(s->profile_, SessionProfile(o, *s->model_, s->hop_codec_));
+  return s;
+}
+
+PipelineSession::~PipelineSession() { Shutdown(); }
+
+Status PipelineSession::Deploy() {
+  // With keys, only the cluster's workers may send results (before the
+  // results socket binds: without a handler libzmq lets everyone in).
+  if (cluster_.keys) {
+    const std::vector<std::string> workers = cluster_.WorkerKeys();
+    zap_ = std::make_unique<ZapAuthenticator>(ctx_, [workers](const std::string& domain, const std::string& key) {
+      const bool worker = domain == kResultsDomain && std::find(workers.begin(), workers.end(), key) != workers.end();
+      return worker ? ResultsUserId(key) : std::string();
+    });
+    TANDEM_RETURN_IF_ERROR(zap_->Start());
+  }
+  streamer_ = std::make_unique<Streamer>(ctx_, cluster_.keys);
+  TANDEM_RETURN_IF_ERROR(streamer_->Bind(cluster_.results_bind));
+  const std::string advertised =
+      cluster_.results_advertise.empty() ? streamer_->bound_endpoint() : cluster_.results_advertise;
+  if (advertised.find("0.0.0.0") != std::string::npos)
+    return Status::InvalidArgument(cluster_.source +
+                                   ": dispatcher.results_advertise: required when results_bind listens on 0.0.0.0");
+  auto resolved = ResolveTcpEndpoint(advertised);  // workers connect to numeric endpoints only
+  if (!resolved.ok()) return resolved.status().WithContext(cluster_.source + ": dispatcher.results_advertise");
+  ManagerOptions mo;
+  mo.heartbeat_timeout_s = o_.heartbeat_timeout_s;
+  mo.algorithm = o_.algorithm;
+  mo.codec = codec_override_;
+  mo.watch_model = o_.watch_model;
+  mo.warmup = o_.runs.warmup;
+  mo.repeats = o_.runs.repeats;
+  manager_ = std::make_unique<PipelineManager>(ctx_, cluster_, mo);
+  TANDEM_RETURN_IF_ERROR(manager_->Connect());
+
+  // The planner's problem also gives the prediction for the report.
+  const Result<PlanProblem> full = BuildPlanProblem(profile_, cluster_, hop_codec_, manager_->QueueDepths());
+  TANDEM_ASSIGN_OR_RETURN(const Plan plan, FirstPlan(o_, plan_file_, profile_, cluster_, full, *manager_));
+  if (full.ok()) predicted_ = Evaluate(full.value(), plan);
+  TANDEM_RETURN_IF_ERROR(manager_->Start(model_, profile_, plan, resolved.value()));
+  model_.reset();
+  return Status::OK();
+}
+
+Result<StreamReport> PipelineSession::Stream(InputSource& inputs, const ResultSink& sink, const std::atomic<bool>& stop,
+                                             const std::function<void(int, int)>& progress, bool keep_samples) {
+  if (!manager_) return Status::Internal("PipelineSession::Stream before Deploy");
+  StreamOptions so;
+  so.window = o_.window;
+  so.result_timeout_s = cluster_.result_timeout_s;
+  so.max_attempts = o_.max_attempts;
+  so.keep_samples = keep_samples;
+  return streamer_->Run(inputs, *manager_, so, sink, stop, progress);
+}
+
+void PipelineSession::Shutdown() {
+  if (shut_down_ || !manager_) return;
+  shut_down_ = true;
+  manager_->Shutdown();
+}
+
+RunFacts PipelineSession::Facts() const {
+  RunFacts facts;
+  facts.model_path = o_.model;
+  facts.model_sha256 = model_sha256_;
+  facts.window = o_.window;
+  facts.predicted = predicted_;
+  if (manager_) {
+    facts.pipeline = manager_->Describe();
+    facts.recoveries = manager_->recoveries();
+    facts.events = manager_->events();
+  }
+  return facts;
+}
+
+}  // namespace tandem
