@@ -21,7 +21,7 @@ case "$seconds" in
   '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [--build-only] [SECONDS per target]" >&2; exit 2 ;;
 esac
 build=${TANDEM_FUZZ_BUILD_DIR:-build-fuzz}
-targets=(fuzz_protocol fuzz_activation fuzz_codec_frame fuzz_npy fuzz_files)
+targets=(fuzz_protocol fuzz_activation fuzz_codec_frame fuzz_npy fuzz_files fuzz_v2_request)
 unit_tests=(util_test tensor_test net_test config_test plan_test worker_unit_test worker_test)
 
 if ! command -v clang++-14 >/dev/null; then
