@@ -1,0 +1,147 @@
+// The ServingQueue on its own (bounds, closing, failing what is left) and as
+// the Streamer's open-ended source: clients on several threads each get the
+// answer to their own request, and closing it lets the stream end once every
+// accepted request is answered.
+#include "dispatcher/serving_queue.h"
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "common/net/activation.h"
+#include "common/net/protocol.h"
+
+namespace tandem {
+namespace {
+
+HostTensor Filled(float v) {
+  HostTensor t = HostTensor::Zeros(DType::kFloat32, {2, 2});
+  for (int i = 0; i < 4; ++i) t.f32()[i] = v + static_cast<float>(i);
+  return t;
+}
+
+TEST_CASE("the serving queue bounds what waits, refuses once closed, and answers everything it accepted", "[serve]") {
+  ServingQueue q(2);
+  auto a = q.Submit({Filled(1)}, "a");
+  auto b = q.Submit({Filled(2)}, "b");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  auto c = q.Submit({Filled(3)}, "c");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().code() == Status::Code::kUnavailable);
+  CHECK(c.status().message().find("queue is full") != std::string::npos);
+  CHECK(q.count() == 2);
+  CHECK(q.queued() == 2);
+  CHECK(q.Name(1) == "b");
+  // The Streamer takes the tensors once.
+  auto got = q.Get(0);
+  REQUIRE(got.ok());
+  CHECK(got->at(0).f32()[0] == 1.0f);
+  Delivery d;
+  d.index = 0;
+  d.ok = true;
+  d.outputs = {Filled(9)};
+  REQUIRE(q.Deliver(d).ok());
+  CHECK(a->wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK(a->get().outputs.at(0).f32()[0] == 9.0f);
+  CHECK_FALSE(q.Deliver(d).ok());  // answered once only
+  CHECK(q.queued() == 1);
+  CHECK(q.open());
+  q.Close();
+  CHECK_FALSE(q.open());
+  auto e = q.Submit({Filled(4)}, "e");
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.status().message().find("shutting down") != std::string::npos);
+  q.FailRemaining("stopped");
+  REQUIRE(b->wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK_FALSE(b->get().ok);
+  CHECK(b->get().error == "stopped");
+  CHECK(q.queued() == 0);
+}
+
+TEST_CASE("clients on several threads each get their own answer through the Streamer, and closing ends it", "[serve]") {
+  zmq::context_t ctx(1);
+  zmq::socket_t fake_stage0(ctx, zmq::socket_type::pull);
+  fake_stage0.set(zmq::sockopt::linger, 0);
+  fake_stage0.bind("tcp://127.0.0.1:*");
+  const std::string first_hop = fake_stage0.get(zmq::sockopt::last_endpoint);
+  Streamer streamer(ctx);
+  REQUIRE(streamer.Bind("tcp://127.0.0.1:*").ok());
+  const uint32_t version = 3;
+
+  // The fake pipeline negates each request, until told to stop.
+  std::atomic<bool> fake_stop{false};
+  std::thread fake([&] {
+    zmq::socket_t out(ctx, zmq::socket_type::push);
+    out.set(zmq::sockopt::linger, 1000);
+    out.connect(streamer.bound_endpoint());
+    zmq::pollitem_t item{static_cast<void*>(fake_stage0), 0, ZMQ_POLLIN, 0};
+    while (!fake_stop) {
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(20)) <= 0) continue;
+      zmq::message_t m;
+      (void)fake_stage0.recv(m);
+      auto h = DecodeHeader(m.data(), m.size());
+      Reader r(static_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize);
+      auto ah = DecodeActivationHeader(r);
+      HostTensor t = DecodeActivationPayload(r, ah.value(), 1 << 20).value().tensors.at(0);
+      for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = -t.f32()[i];
+      auto msg = EncodeActivation(h->id, ActivationHeader{version, 1}, {t}, CodecSpec{Codec::kRaw}, {});
+      out.send(zmq::buffer(msg.value()), zmq::send_flags::none);
+    }
+  });
+
+  ServingQueue queue(64);
+  Route route;
+  route.version = version;
+  route.first_hop = first_hop;
+  route.codec = CodecSpec{Codec::kRaw};
+  StaticDirector director(route);
+  StreamOptions o;
+  o.window = 4;
+  o.keep_samples = false;
+  std::atomic<bool> stop{false};
+  Result<StreamReport> rep = Status::Internal("not run");
+  std::thread stream([&] {
+    rep = streamer.Run(
+        queue, director, o, [&](const Delivery& d) { return queue.Deliver(d); }, stop, nullptr);
+  });
+
+  const int clients = 8, each = 25;
+  std::atomic<int> wrong{0}, answered{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int k = 0; k < each; ++k) {
+        const float v = static_cast<float>(c * 1000 + k);
+        auto ticket = queue.Submit({Filled(v)}, "c" + std::to_string(c));
+        if (!ticket.ok()) {  // full: try again
+          --k;
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        if (ticket->wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+          ++wrong;
+          return;
+        }
+        const Delivery& d = ticket->get();
+        if (!d.ok || d.outputs.size() != 1 || d.outputs[0].f32()[0] != -v || d.outputs[0].f32()[3] != -(v + 3)) ++wrong;
+        ++answered;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  queue.Close();
+  stream.join();
+  fake_stop = true;
+  fake.join();
+  CHECK(wrong == 0);
+  CHECK(answered == clients * each);
+  REQUIRE(rep.ok());
+  CHECK(rep->completed == clients * each);
+  CHECK(rep->failed == 0);
+  CHECK_FALSE(rep->interrupted);
+  CHECK(rep->latencies_s.empty());  // keep_samples off
+  CHECK(queue.queued() == 0);
+}
+
+}  // namespace
+}  // namespace tandem
