@@ -44,6 +44,7 @@ seeds=(
   libzmq3-dev:arm64 libzmq5:arm64 liblz4-dev:arm64 liblz4-1:arm64
   libsodium-dev:arm64 libsodium23:arm64 libxxhash-dev:arm64 libxxhash0:arm64
   libzfp-dev:arm64 libzfp1:arm64
+  libcpp-httplib-dev:arm64 libcpp-httplib0.11:arm64 libssl-dev:arm64 zlib1g-dev:arm64 libbrotli-dev:arm64
   libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64
   nlohmann-json3-dev libcli11-dev
   # LibTorch's CMake package looks for these (libtorch-dev depends on them).

@@ -10,12 +10,12 @@ PACKAGES=(
   cppzmq-dev libzmq3-dev
   libtorch-dev libopenblas0-pthread
   libzfp-dev liblz4-dev
-  libcli11-dev nlohmann-json3-dev catch2
+  libcli11-dev nlohmann-json3-dev catch2 libcpp-httplib-dev
   libsodium-dev libxxhash-dev clang-format
   clang-14 libclang-rt-14-dev
   python3-torch python3-torchvision python3-numpy
   systemd
-  iptables iproute2 libnetfilter-queue-dev tcpdump
+  iptables iproute2 libnetfilter-queue-dev tcpdump curl
 )
 PACKAGES+=("$@")
 

@@ -21,6 +21,7 @@ Subcommand AddSplitCommand(CLI::App& app);
 Subcommand AddPlanCommand(CLI::App& app);
 Subcommand AddMeasureLinksCommand(CLI::App& app);
 Subcommand AddRunCommand(CLI::App& app);
+Subcommand AddServeCommand(CLI::App& app);
 Subcommand AddKeygenCommand(CLI::App& app);
 
 // A check for flags that take a codec ("zfp+lz4:accuracy=0.001"), or "none"

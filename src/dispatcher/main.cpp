@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose,-v", verbose, "log debug detail");
   const std::vector<tandem::Subcommand> commands = {
       tandem::AddProfileCommand(app),      tandem::AddSplitCommand(app), tandem::AddPlanCommand(app),
-      tandem::AddMeasureLinksCommand(app), tandem::AddRunCommand(app),   tandem::AddKeygenCommand(app),
+      tandem::AddMeasureLinksCommand(app), tandem::AddRunCommand(app),   tandem::AddServeCommand(app),
+      tandem::AddKeygenCommand(app),
   };
   tandem::Status st;
   try {

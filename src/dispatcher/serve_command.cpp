@@ -1,0 +1,156 @@
+// `tandem-dispatcher serve`: plan and deploy as `run` does, then answer
+// inference requests over HTTP (http_api.h) until SIGTERM, keeping the
+// pipeline up meanwhile (recoveries and model updates as in `run`).
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "common/util/files.h"
+#include "common/util/log.h"
+#include "common/util/signals.h"
+#include "dispatcher/command.h"
+#include "dispatcher/http_api.h"
+#include "dispatcher/model_setup.h"
+#include "dispatcher/pipeline_session.h"
+#include "dispatcher/serving_queue.h"
+#include "dispatcher/v2_protocol.h"
+
+namespace tandem {
+namespace {
+
+struct ServeOptions {
+  PipelineOptions pipeline;  // the model, the cluster, the plan, the stream
+  std::string input_shape;   // the model's inputs (required)
+  std::string name;          // the model's name in URLs; default: the file's stem
+  HttpApiOptions http;
+  std::string token_file;       // the bearer token, first line of this file
+  int max_queued = 64;          // requests accepted and not answered, at most
+  double drain_timeout_s = 60;  // after SIGTERM, how long accepted requests may take
+};
+
+// The model's name in URLs: --name, else the file name without directory
+// and extension.
+std::string ModelName(const ServeOptions& o) {
+  if (!o.name.empty()) return o.name;
+  std::string n = o.pipeline.model.substr(o.pipeline.model.rfind('/') + 1);
+  const size_t dot = n.rfind('.');
+  if (dot != std::string::npos && dot > 0) n = n.substr(0, dot);
+  return n;
+}
+
+Result<std::string> ReadToken(const std::string& path) {
+  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 4096));
+  const std::string token = text.substr(0, text.find('\n'));
+  if (token.size() < 16) return Status::InvalidArgument(path + ": the token must be at least 16 characters");
+  for (char c : token)
+    if (c <= ' ' || c > '~') return Status::InvalidArgument(path + ": the token must be printable ASCII, no spaces");
+  return token;
+}
+
+Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
+  const std::string name = ModelName(o);
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      return Status::InvalidArgument("--name " + name + ": letters, digits, '-', '_' and '.' only");
+  if (!o.token_file.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(o.http.token, ReadToken(o.token_file));
+  }
+  TANDEM_ASSIGN_OR_RETURN(ClusterConfig cluster, LoadPipelineCluster(o.pipeline));
+  TANDEM_RETURN_IF_ERROR(PipelineSession::Check(o.pipeline, cluster));
+  auto specs = ParseInputSpecs(o.input_shape);
+  if (!specs.ok()) return specs.status().WithContext("--input-shape");
+  TANDEM_ASSIGN_OR_RETURN(std::vector<std::string> input_names, Model::InputNames(o.pipeline.model));
+  TANDEM_ASSIGN_OR_RETURN(auto session, PipelineSession::Open(o.pipeline, std::move(cluster), specs.value()));
+  ServingQueue queue(o.max_queued);
+  HttpApi api(MakeV2Model(name, input_names, session->inputs(), session->output_names(), session->sample_output()),
+              queue, o.http);
+  TANDEM_RETURN_IF_ERROR(api.Start());  // before deploying: a busy port fails fast
+  TANDEM_RETURN_IF_ERROR(session->Deploy());
+  const PipelineDescription first = session->Describe();
+  std::printf("serving %s as '%s' on %s://%s (port %d), %zu stages, window %d\n", o.pipeline.model.c_str(),
+              name.c_str(), o.http.tls_cert.empty() ? "http" : "https", o.http.listen.c_str(), api.port(),
+              first.workers.size(), o.pipeline.window);
+  std::fflush(stdout);
+  api.SetReady(true);
+
+  // SIGTERM: stop taking requests, finish those accepted, then leave; past
+  // the drain timeout the rest are answered with an error.
+  std::atomic<bool> abort{false}, done{false};
+  std::thread watcher([&] {
+    while (!stop && !done) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (done) return;
+    api.SetReady(false);
+    queue.Close();
+    std::printf("stopping: %d accepted request(s) to finish\n", queue.queued());
+    std::fflush(stdout);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!done && std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(o.drain_timeout_s))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    abort = true;
+  });
+  auto rep = session->Stream(
+      queue,
+      [&](const Delivery& d) {
+        if (d.generation > 0) api.SetGeneration(d.generation);
+        return queue.Deliver(d);
+      },
+      abort, nullptr, /*keep_samples=*/false);
+  done = true;
+  watcher.join();
+  api.SetReady(false);
+  const int unanswered = queue.queued();
+  queue.FailRemaining(rep.ok() ? "the dispatcher stopped (drain timeout) before this request was answered"
+                               : "the dispatcher failed: " + rep.status().message());
+  api.Stop();
+  session->Shutdown();
+  if (!rep.ok()) return rep.status();
+  std::printf("served %d request(s): %d answered, %d failed", rep->completed + rep->failed, rep->completed,
+              rep->failed);
+  if (unanswered > 0) std::printf(", %d cut off by the drain timeout", unanswered);
+  std::printf("\n");
+  return unanswered > 0 ? Status::Unavailable(std::to_string(unanswered) +
+                                              " accepted request(s) were not answered within --drain-timeout")
+                        : Status::OK();
+}
+
+}  // namespace
+
+Subcommand AddServeCommand(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "deploy the model as `run` does and answer inference requests over HTTP (Open Inference Protocol v2) "
+      "until SIGTERM");
+  AddPipelineFlags(cmd, &o->pipeline);
+  AddInputShapeFlag(cmd, &o->input_shape, "the model's inputs: ")->required();
+  cmd->add_option("--name", o->name, "the model's name in URLs (default: the model file's name without extension)");
+  cmd->add_option("--listen", o->http.listen,
+                  "HOST:PORT for HTTP (port 0: any free port; another host than loopback needs --token-file)")
+      ->capture_default_str();
+  cmd->add_option("--token-file", o->token_file,
+                  "require 'Authorization: Bearer TOKEN' on every request but /v2/health/live; TOKEN is the file's "
+                  "first line (16+ printable characters)");
+  cmd->add_option("--tls-cert", o->http.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
+  cmd->add_option("--tls-key", o->http.tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--max-queued", o->max_queued,
+                  "requests accepted and not yet answered, at most; more get 503 with Retry-After")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--request-timeout", o->http.request_timeout_s,
+                  "seconds a request may wait for its result before its client gets 504")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+  cmd->add_option("--http-threads", o->http.threads, "HTTP threads: clients served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--drain-timeout", o->drain_timeout_s,
+                  "after SIGTERM, seconds the accepted requests may take before they are answered with an error")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  return {cmd, [o] { return Serve(*o, InstallStopSignals()); }};
+}
+
+}  // namespace tandem

@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+"""`tandem-dispatcher serve` with real clients over HTTP.
+
+Four loopback workers, a 3-stage pipeline. Checked: health and metadata; a
+JSON request, a binary-extension request and a .npy request (curl), each
+answer equal to the unsplit model's (PyTorch, here); bad requests answered
+400 naming what is wrong, the server serving on; 32 concurrent clients with
+distinct inputs, each answer equal to the model's output for that client's
+own input, through a queue small enough to answer 503 with Retry-After
+(clients retry) and a worker killed under that load; SIGTERM with requests in
+flight: every accepted request answered, new ones refused, exit 0. Then a
+second server with a bearer token (401 without it) and a deadline no request
+can meet (504).
+
+usage: serve_test.py BIN_DIR FIXTURE_DIR
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import torch
+
+BIN, FIXTURES = sys.argv[1], sys.argv[2]
+MODEL = os.path.join(FIXTURES, "resnet18.traced.pt")
+SHAPE = (1, 3, 64, 64)
+work = tempfile.mkdtemp(prefix="tandem-serve-test-")
+procs = []
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    for name in sorted(os.listdir(work)):
+        if name.endswith(".log"):
+            print(f"--- {name} (tail)")
+            print(open(os.path.join(work, name), errors="replace").read()[-3000:])
+    sys.exit(1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(argv, log):
+    p = subprocess.Popen(argv, stdout=open(os.path.join(work, log), "w"), stderr=subprocess.STDOUT)
+    procs.append(p)
+    return p
+
+
+def wait_port(port, what, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    fail(f"{what} does not listen on {port}")
+
+
+# Four workers and their cluster config.
+workers = []
+for i in range(4):
+    control, data = free_port(), free_port()
+    p = start([f"{BIN}/tandem-worker", "--listen", f"tcp://127.0.0.1:{control}", "--data-listen",
+               f"tcp://127.0.0.1:{data}", "--name", f"w{i}", "--threads", "1"], f"w{i}.log")
+    workers.append((p, control))
+for _, port in workers:
+    wait_port(port, "a worker")
+cluster = os.path.join(work, "cluster.json")
+with open(cluster, "w") as f:
+    json.dump({"timeouts": {"connect_s": 10, "result_s": 120},
+               "workers": [{"name": f"w{i}", "endpoint": f"tcp://127.0.0.1:{port}"}
+                           for i, (_, port) in enumerate(workers)]}, f)
+
+model = torch.jit.load(MODEL).eval()
+
+
+def reference(x):
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+def close(got, ref, what):
+    if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max())):
+        fail(f"{what}: the answer differs from the model's (shape {got.shape}, max |diff| "
+             f"{float(np.abs(got - ref).max()) if got.shape == ref.shape else 'n/a'})")
+
+
+def serve(extra, log):
+    argv = [f"{BIN}/tandem-dispatcher", "serve", "-m", MODEL, "-c", cluster, "-s", ",".join(map(str, SHAPE)),
+            "--listen", "127.0.0.1:0", "--warmup", "0", "--repeats", "1", "--name", "resnet18"] + extra
+    p = start(argv, log)
+    path = os.path.join(work, log)
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        text = open(path, errors="replace").read()
+        for line in text.splitlines():
+            if line.startswith("serving ") and "(port " in line:
+                return p, int(line.split("(port ")[1].split(")")[0])
+        if p.poll() is not None:
+            fail(f"serve exited with {p.returncode} before serving")
+        time.sleep(0.1)
+    fail("serve did not start within 120 s")
+
+
+def http(port, method, path, body=None, headers=None, timeout=120):
+    """(status, headers, body bytes); never raises for an HTTP status."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def infer_json(port, x, headers=None):
+    body = json.dumps({"id": "q", "inputs": [{"name": input_name, "shape": list(x.shape), "datatype": "FP32",
+                                              "data": x.ravel().tolist()}]}).encode()
+    return http(port, "POST", "/v2/models/resnet18/infer", body, dict({"Content-Type": "application/json"},
+                                                                       **(headers or {})))
+
+
+rng = np.random.default_rng(3)
+server, port = serve(["-k", "3", "--max-queued", "8", "--window", "4"], "serve.log")
+
+# Health and metadata.
+for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/resnet18/ready"):
+    status, _, _ = http(port, "GET", path)
+    if status != 200:
+        fail(f"GET {path}: {status}")
+status, _, body = http(port, "GET", "/v2/models/resnet18")
+meta = json.loads(body)
+if status != 200 or meta["name"] != "resnet18" or len(meta["inputs"]) != 1:
+    fail(f"metadata: {status} {body[:300]}")
+input_name = meta["inputs"][0]["name"]
+if meta["inputs"][0]["datatype"] != "FP32" or meta["inputs"][0]["shape"] != list(SHAPE):
+    fail(f"metadata inputs: {meta['inputs']}")
+if [o["name"] for o in meta["outputs"]] != ["output"] or meta["outputs"][0]["shape"] != [1, 1000]:
+    fail(f"metadata outputs: {meta['outputs']}")
+print("health and metadata: ok;", json.dumps(meta))
+
+# One request of each kind.
+x = rng.standard_normal(SHAPE, dtype=np.float32)
+status, _, body = infer_json(port, x)
+if status != 200:
+    fail(f"JSON infer: {status} {body[:300]}")
+answer = json.loads(body)
+if answer["id"] != "q" or answer["model_name"] != "resnet18" or answer["outputs"][0]["name"] != "output":
+    fail(f"JSON answer: {body[:300]}")
+out = answer["outputs"][0]
+close(np.array(out["data"], dtype=np.float32).reshape(out["shape"]), reference(x), "JSON request")
+
+header = json.dumps({"inputs": [{"name": input_name, "shape": list(SHAPE), "datatype": "FP32",
+                                 "parameters": {"binary_data_size": x.nbytes}}],
+                     "outputs": [{"name": "output", "parameters": {"binary_data": True}}]}).encode()
+status, headers, body = http(port, "POST", "/v2/models/resnet18/infer", header + x.tobytes(),
+                             {"Inference-Header-Content-Length": str(len(header)),
+                              "Content-Type": "application/octet-stream"})
+if status != 200 or "Inference-Header-Content-Length" not in headers:
+    fail(f"binary infer: {status} {body[:300]}")
+n = int(headers["Inference-Header-Content-Length"])
+out = json.loads(body[:n])["outputs"][0]
+if out["parameters"]["binary_data_size"] != len(body) - n:
+    fail(f"binary answer sizes: {out}")
+close(np.frombuffer(body[n:], dtype=np.float32).reshape(out["shape"]), reference(x), "binary request")
+
+npy_in, npy_out = os.path.join(work, "x.npy"), os.path.join(work, "y.npy")
+np.save(npy_in, x)
+curl = subprocess.run(["curl", "-sS", "--fail-with-body", "-H", "Content-Type: application/x-npy", "--data-binary",
+                       "@" + npy_in, "-o", npy_out, f"http://127.0.0.1:{port}/v2/models/resnet18/infer"],
+                      capture_output=True, text=True)
+if curl.returncode != 0:
+    fail(f"curl .npy: {curl.returncode} {curl.stderr} {open(npy_out, errors='replace').read()[:300]}")
+close(np.load(npy_out), reference(x), ".npy request (curl)")
+print("JSON, binary and .npy (curl) requests: answers equal the model's")
+
+# Bad requests: 400 naming the problem; the server goes on.
+bad = [
+    (json.dumps({"inputs": [{"name": input_name, "shape": [1, 3, 32, 32], "datatype": "FP32",
+                             "data": [0.0] * 3072}]}), "takes 1x3x64x64"),
+    (json.dumps({"inputs": [{"name": input_name, "shape": list(SHAPE), "datatype": "INT64",
+                             "data": [0] * x.size}]}), "is FP32"),
+    (json.dumps({"inputs": [{"name": "nope", "shape": list(SHAPE), "datatype": "FP32",
+                             "data": [0.0] * x.size}]}), "'nope' is not an input"),
+    (json.dumps({"inputs": [{"name": input_name, "shape": list(SHAPE), "datatype": "FP32",
+                             "data": [0.0] * 10}]}), "holds 10 element(s)"),
+    (json.dumps({"inputs": [{"name": input_name, "shape": list(SHAPE), "datatype": "FP32",
+                             "data": ["a"] * x.size}]}), "must be a number"),
+    ('{"inputs": [', "not valid JSON"),
+    (json.dumps({"inputs": []}), "gives 0 input(s)"),
+]
+for text, expect in bad:
+    status, _, body = http(port, "POST", "/v2/models/resnet18/infer", text.encode(),
+                           {"Content-Type": "application/json"})
+    message = json.loads(body).get("error", "")
+    if status != 400 or expect not in message:
+        fail(f"bad request {text[:80]}: {status} {message!r}, expected 400 with {expect!r}")
+status, _, body = http(port, "POST", "/v2/models/other/infer", b"{}")
+if status != 404:
+    fail(f"another model's name: {status}")
+print(f"{len(bad)} bad requests: 400 each, naming the problem; another model's name: 404")
+
+# 32 concurrent clients, each with its own inputs; a worker killed under load.
+CLIENTS, EACH = 32, 6
+inputs = rng.standard_normal((CLIENTS, EACH) + SHAPE, dtype=np.float32)
+answers = [[None] * EACH for _ in range(CLIENTS)]
+busy = [0]
+errors = []
+lock = threading.Lock()
+
+
+def client(c):
+    for k in range(EACH):
+        for attempt in range(2000):
+            status, headers, body = infer_json(port, inputs[c, k])
+            if status == 503:
+                if headers.get("Retry-After") is None:
+                    errors.append(f"client {c}: 503 without Retry-After")
+                    return
+                with lock:
+                    busy[0] += 1
+                time.sleep(0.02)
+                continue
+            break
+        if status != 200:
+            errors.append(f"client {c} request {k}: {status} {body[:200]}")
+            return
+        out = json.loads(body)["outputs"][0]
+        answers[c][k] = np.array(out["data"], dtype=np.float32).reshape(out["shape"])
+
+
+threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
+t0 = time.time()
+for t in threads:
+    t.start()
+time.sleep(3)
+workers[1][0].kill()  # w1 holds a stage of the 3-stage pipeline (w0, w1, w2)
+for t in threads:
+    t.join(600)
+if errors:
+    fail("; ".join(errors[:5]))
+elapsed = time.time() - t0
+for c in range(CLIENTS):
+    for k in range(EACH):
+        close(answers[c][k], reference(inputs[c, k]), f"client {c} request {k}")
+print(f"{CLIENTS} clients x {EACH} requests in {elapsed:.1f} s with w1 killed: every answer is the model's for "
+      f"that client's input; {busy[0]} 503s (queue of 8) retried")
+log = open(os.path.join(work, "serve.log"), errors="replace").read()
+if "worker 'w1' failed" not in log:
+    fail("the dispatcher did not notice w1's death")
+
+# SIGTERM with requests in flight: each accepted one answered, then exit 0.
+results = []
+
+
+def late(k):
+    x = inputs[k % CLIENTS, 0]
+    status, _, body = infer_json(port, x)
+    results.append((status, body, k))
+
+
+threads = [threading.Thread(target=late, args=(k,)) for k in range(12)]
+for t in threads:
+    t.start()
+time.sleep(0.3)
+server.send_signal(signal.SIGTERM)
+for t in threads:
+    t.join(120)
+try:
+    code = server.wait(60)
+except subprocess.TimeoutExpired:
+    fail("serve did not exit within 60 s of SIGTERM")
+if code != 0:
+    fail(f"serve exited {code} after SIGTERM")
+answered = 0
+for status, body, k in results:
+    if status == 200:
+        out = json.loads(body)["outputs"][0]
+        close(np.array(out["data"], dtype=np.float32).reshape(out["shape"]), reference(inputs[k % CLIENTS, 0]),
+              f"request {k} during SIGTERM")
+        answered += 1
+    elif status != 503:
+        fail(f"request {k} during SIGTERM: {status} {body[:200]}")
+if answered == 0:
+    fail("no request in flight at SIGTERM was answered")
+print(f"SIGTERM: {answered} in-flight request(s) answered, {len(results) - answered} refused with 503; exit 0")
+
+# A second server: a token, and a deadline no request meets.
+token = os.path.join(work, "token")
+with open(token, "w") as f:
+    f.write("s3cret-token-0123456789\n")
+with open(cluster, "w") as f:  # without w1, killed above
+    json.dump({"timeouts": {"connect_s": 10, "result_s": 120},
+               "workers": [{"name": f"w{i}", "endpoint": f"tcp://127.0.0.1:{port}"}
+                           for i, (_, port) in enumerate(workers) if i != 1]}, f)
+server, port = serve(["-k", "2", "--token-file", token, "--request-timeout", "0.001"], "serve2.log")
+status, _, _ = http(port, "GET", "/v2/health/live")
+if status != 200:
+    fail(f"live without a token: {status}")
+status, headers, body = http(port, "GET", "/v2/models/resnet18")
+if status != 401 or "Bearer" not in headers.get("WWW-Authenticate", ""):
+    fail(f"metadata without the token: {status}")
+status, _, body = infer_json(port, x, {"Authorization": "Bearer wrong-token-0123456789"})
+if status != 401:
+    fail(f"a wrong token: {status}")
+status, _, body = infer_json(port, x, {"Authorization": "Bearer s3cret-token-0123456789"})
+if status != 504 or "no result within" not in json.loads(body)["error"]:
+    fail(f"deadline: {status} {body[:200]}")
+server.send_signal(signal.SIGTERM)
+if server.wait(60) != 0:
+    fail("the second server did not exit 0")
+print("token: 401 without it or with another, live open; a passed deadline: 504")
+for p in procs:
+    if p.poll() is None:
+        p.terminate()
+        p.wait(10)
+print("serve: ok")
