@@ -3,7 +3,9 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <thread>
 
 #include "common/net/transport.h"
@@ -15,12 +17,14 @@ namespace tandem {
 struct HttpApi::Impl {
   V2Model model;
   ServingQueue& queue;
+  ServeMetrics& metrics;
   HttpApiOptions o;
   std::unique_ptr<httplib::Server> server;
   std::thread thread;
   std::atomic<uint64_t> next_request{0};
 
-  Impl(V2Model m, ServingQueue& q, HttpApiOptions options) : model(std::move(m)), queue(q), o(std::move(options)) {}
+  Impl(V2Model m, ServingQueue& q, ServeMetrics& metrics, HttpApiOptions options)
+      : model(std::move(m)), queue(q), metrics(metrics), o(std::move(options)) {}
 };
 
 namespace {
@@ -60,8 +64,8 @@ bool SameSecret(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-HttpApi::HttpApi(V2Model model, ServingQueue& queue, HttpApiOptions options)
-    : impl_(std::make_unique<Impl>(std::move(model), queue, std::move(options))) {}
+HttpApi::HttpApi(V2Model model, ServingQueue& queue, ServeMetrics& metrics, HttpApiOptions options)
+    : impl_(std::make_unique<Impl>(std::move(model), queue, metrics, std::move(options))) {}
 
 HttpApi::~HttpApi() { Stop(); }
 
@@ -84,16 +88,39 @@ Status HttpApi::Start() {
     m.server = std::make_unique<httplib::Server>();
   }
   httplib::Server& s = *m.server;
-  if (!m.o.token.empty()) {
-    const std::string expected = "Bearer " + m.o.token;
-    s.set_pre_routing_handler([expected](const httplib::Request& req, httplib::Response& res) {
-      if (req.path == "/v2/health/live" || SameSecret(req.get_header_value("Authorization"), expected))
-        return httplib::Server::HandlerResponse::Unhandled;
+  // Before any body is read: the token, and a body whose size is known and
+  // bounded (httplib checks the length limit against Content-Length only, and
+  // would inflate a compressed body).
+  const std::string expected = m.o.token.empty() ? "" : "Bearer " + m.o.token;
+  const uint64_t max_body = m.o.max_body_bytes;
+  s.set_pre_routing_handler([expected, max_body](const httplib::Request& req, httplib::Response& res) {
+    using R = httplib::Server::HandlerResponse;
+    if (!expected.empty() && req.path != "/v2/health/live" &&
+        !SameSecret(req.get_header_value("Authorization"), expected)) {
       res.set_header("WWW-Authenticate", "Bearer");
       Error(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
-      return httplib::Server::HandlerResponse::Handled;
-    });
-  }
+      return R::Handled;
+    }
+    if (req.method != "POST") return R::Unhandled;
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      Error(res, 415, "Content-Encoding " + encoding + ": send the body uncompressed");
+      return R::Handled;
+    }
+    if (req.has_header("Transfer-Encoding") || !req.has_header("Content-Length")) {
+      Error(res, 411, "give the body's Content-Length (chunked bodies are not taken)");
+      return R::Handled;
+    }
+    const std::string length = req.get_header_value("Content-Length");
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+    if (length.empty() || *end != '\0' || length[0] == '-' || n > max_body) {
+      Error(res, 413, "a body of " + length + " bytes; at most " + std::to_string(max_body) + " are taken");
+      return R::Handled;
+    }
+    return R::Unhandled;
+  });
+  s.set_keep_alive_timeout(2);
   const int threads = m.o.threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.set_payload_max_length(m.o.max_body_bytes);
@@ -125,7 +152,25 @@ Status HttpApi::Start() {
     shown.version = std::to_string(generation_.load());
     res.set_content(V2ModelMetadata(shown), "application/json");
   });
-  s.Post(base + "/infer", [this](const httplib::Request& req, httplib::Response& res) { Infer(req, res); });
+  s.Post(base + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+    // Every answer is counted, whatever path through Infer it takes (an
+    // exception becomes the 500 of the exception handler).
+    struct Counted {
+      ServeMetrics& metrics;
+      const httplib::Response& res;
+      const std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+      ~Counted() {
+        metrics.RequestEnded();
+        const int status = std::uncaught_exceptions() > 0 ? 500 : res.status == -1 ? 200 : res.status;
+        metrics.ObserveRequest(status, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    } counted{impl_->metrics, res};
+    impl_->metrics.RequestStarted();
+    Infer(req, res);
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(impl_->metrics.Render(impl_->queue.queued()), "text/plain; version=0.0.4; charset=utf-8");
+  });
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) Error(res, 404, "no such path: " + req.path + " (see /v2/models/NAME)");
   });
@@ -135,6 +180,9 @@ Status HttpApi::Start() {
     return Status::Unavailable("--listen " + m.o.listen +
                                ": cannot listen there (in use, or not an address of this machine)");
   m.thread = std::thread([&s] { s.listen_after_bind(); });
+  // stop() does nothing until the server runs: wait for it (bounded).
+  for (int i = 0; i < 500 && !s.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!s.is_running()) return Status::Internal("the HTTP server did not start");
   return Status::OK();
 }
 
@@ -194,11 +242,17 @@ void HttpApi::Infer(const httplib::Request& req, httplib::Response& res) {
   auto ticket = m.queue.Submit(std::move(v2.inputs), name);
   if (!ticket.ok()) return Unavailable(res, ticket.status().message());
   const auto deadline = std::chrono::duration<double>(m.o.request_timeout_s);
-  if (ticket->wait_for(deadline) != std::future_status::ready)
+  if (ticket->answer.wait_for(deadline) != std::future_status::ready) {
+    // Not sent yet: withdrawn, its place freed. Else it runs, and its result is dropped.
+    const bool withdrawn = m.queue.Cancel(ticket->index);
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%g", m.o.request_timeout_s);
     return Error(res, 504,
-                 "no result within " + std::to_string(m.o.request_timeout_s) +
-                     " s (the request still runs; its result is dropped)");
-  const Delivery& d = ticket->get();
+                 std::string("no result within ") + secs + " s" +
+                     (withdrawn ? " (withdrawn before it was sent)" : " (it still runs; its result is dropped)"));
+  }
+  const Delivery& d = ticket->answer.get();
+  if (!d.ok && d.not_run) return Unavailable(res, d.error);
   if (!d.ok) return Error(res, 500, "inference failed: " + d.error);
   generation_ = d.generation;
   const std::string version = std::to_string(d.generation);

@@ -5,6 +5,7 @@
 //   GET  /v2/health/ready            200 while requests are taken, else 503
 //   GET  /v2/models/NAME             model metadata (inputs, outputs)
 //   GET  /v2/models/NAME/ready       as /v2/health/ready
+//   GET  /metrics                    Prometheus text format (serve_metrics.h)
 //   POST /v2/models/NAME/infer       JSON tensors, or the binary tensor data
 //                                    extension (Inference-Header-Content-Length);
 //                                    with Content-Type application/x-npy the
@@ -14,10 +15,11 @@
 //
 // Errors are v2 error bodies ({"error": "..."}): 400 for a bad request
 // (naming the input and what is wrong), 404 for another model name or path,
-// 503 with Retry-After when the queue is full or the dispatcher is shutting
-// down, 504 when the request's deadline passes before its result comes (the
-// request still runs; its result is dropped), 500 when the pipeline fails
-// the request.
+// 411/413/415 for a body without a length, too large, or compressed, 503
+// with Retry-After when the queue is full, the dispatcher is shutting down
+// or stopped before running the request, 504 when the request's deadline
+// passes before its result comes (withdrawn if it was not sent yet, else it
+// runs and its result is dropped), 500 when the pipeline fails the request.
 #pragma once
 
 #include <atomic>
@@ -26,6 +28,7 @@
 #include <string>
 
 #include "common/util/status.h"
+#include "dispatcher/serve_metrics.h"
 #include "dispatcher/serving_queue.h"
 #include "dispatcher/v2_protocol.h"
 
@@ -41,10 +44,12 @@ struct HttpApiOptions {
   std::string listen = "127.0.0.1:8000";
   // Seconds a request may wait for its result before the client gets 504.
   double request_timeout_s = 60;
-  // Threads answering HTTP; each connection being served holds one, so it
-  // bounds the clients served at once. Default 64.
-  int threads = 64;
-  // Largest request body (bytes). Default 256 MiB.
+  // Threads answering HTTP; each connection being served holds one (a
+  // request waiting for its result too), so it bounds the clients served at
+  // once. Default 96.
+  int threads = 96;
+  // Largest request body (bytes); a body must say its length, uncompressed
+  // (else 411/415/413). Default 256 MiB; serve sets it from the model.
   uint64_t max_body_bytes = 256ull << 20;
   // When set, every request but GET /v2/health/live must carry
   // "Authorization: Bearer TOKEN" (else 401). Required for a non-loopback
@@ -56,8 +61,9 @@ struct HttpApiOptions {
 
 class HttpApi {
  public:
-  // `model` describes what is served; requests go into `queue`.
-  HttpApi(V2Model model, ServingQueue& queue, HttpApiOptions options);
+  // `model` describes what is served; requests go into `queue`; requests
+  // are counted in `metrics`, which GET /metrics shows.
+  HttpApi(V2Model model, ServingQueue& queue, ServeMetrics& metrics, HttpApiOptions options);
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;

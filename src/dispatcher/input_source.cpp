@@ -94,7 +94,7 @@ Result<std::unique_ptr<DirectoryInputs>> DirectoryInputs::Open(const std::string
   return in;
 }
 
-Result<std::vector<HostTensor>> DirectoryInputs::Get(int i) {
+Result<std::vector<HostTensor>> DirectoryInputs::Get(int64_t i) {
   std::vector<HostTensor> out;
   for (const auto& f : requests_.at(i).files) {
     TANDEM_ASSIGN_OR_RETURN(HostTensor t, ReadNpy(dir_ + "/" + f));
@@ -103,7 +103,7 @@ Result<std::vector<HostTensor>> DirectoryInputs::Get(int i) {
   return out;
 }
 
-Result<std::vector<HostTensor>> SyntheticInputs::Get(int i) {
+Result<std::vector<HostTensor>> SyntheticInputs::Get(int64_t i) {
   std::mt19937 rng(1000003u * static_cast<uint32_t>(i) + 17u);
   std::vector<HostTensor> out;
   for (const auto& spec : specs_) {
@@ -152,9 +152,9 @@ Result<std::vector<HostTensor>> SyntheticInputs::Get(int i) {
   return out;
 }
 
-std::string SyntheticInputs::Name(int i) const {
+std::string SyntheticInputs::Name(int64_t i) const {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "request-%06d", i);
+  std::snprintf(buf, sizeof buf, "request-%06lld", static_cast<long long>(i));
   return buf;
 }
 

@@ -18,10 +18,10 @@ class InputSource {
  public:
   virtual ~InputSource() = default;
   // Requests so far. While open(), it may grow (from another thread).
-  virtual int count() const = 0;
-  virtual Result<std::vector<HostTensor>> Get(int i) = 0;
+  virtual int64_t count() const = 0;
+  virtual Result<std::vector<HostTensor>> Get(int64_t i) = 0;
   // The stem output files are named after.
-  virtual std::string Name(int i) const = 0;
+  virtual std::string Name(int64_t i) const = 0;
   // Whether more requests may come. Once false it stays false, and count()
   // read after it is final. A fixed set is never open.
   virtual bool open() const { return false; }
@@ -29,6 +29,9 @@ class InputSource {
   // closes (the Streamer waits on it beside the results and reads it
   // empty); -1: none.
   virtual int wakeup_fd() const { return -1; }
+  // Whether request i was withdrawn before the Streamer took it (Get then
+  // fails): it is delivered as failed, never sent.
+  virtual bool Cancelled(int64_t) const { return false; }
 };
 
 // Requests read from .npy files in a directory, sorted by name.
@@ -45,9 +48,9 @@ class DirectoryInputs : public InputSource {
   // (returned by specs()). Errors name the file.
   static Result<std::unique_ptr<DirectoryInputs>> Open(const std::string& dir, const std::vector<InputSpec>& specs,
                                                        size_t arity);
-  int count() const override { return static_cast<int>(requests_.size()); }
-  Result<std::vector<HostTensor>> Get(int i) override;
-  std::string Name(int i) const override { return requests_.at(i).name; }
+  int64_t count() const override { return static_cast<int64_t>(requests_.size()); }
+  Result<std::vector<HostTensor>> Get(int64_t i) override;
+  std::string Name(int64_t i) const override { return requests_.at(i).name; }
   const std::vector<InputSpec>& specs() const { return specs_; }
 
  private:
@@ -66,9 +69,9 @@ class DirectoryInputs : public InputSource {
 class SyntheticInputs : public InputSource {
  public:
   SyntheticInputs(int n, std::vector<InputSpec> specs) : n_(n), specs_(std::move(specs)) {}
-  int count() const override { return n_; }
-  Result<std::vector<HostTensor>> Get(int i) override;
-  std::string Name(int i) const override;
+  int64_t count() const override { return n_; }
+  Result<std::vector<HostTensor>> Get(int64_t i) override;
+  std::string Name(int64_t i) const override;
 
  private:
   int n_;

@@ -92,6 +92,7 @@ class PipelineSession {
   // The pipeline that serves now; valid after Deploy, from the Stream thread.
   PipelineDescription Describe() const { return manager_->Describe(); }
   const PipelineManager& manager() const { return *manager_; }
+  const ClusterConfig& cluster() const { return cluster_; }
 
  private:
   PipelineSession() = default;

@@ -37,15 +37,18 @@ std::string FormatTransfer(double ms) {
 
 void PrintRunReport(const StreamReport& r, const RunFacts& facts) {
   const PipelineDescription& d = facts.pipeline;
-  const int sent = r.completed + r.failed;
-  std::printf("\nrequests     %d completed, %d failed in %.2f s: %.2f inferences/s\n", r.completed, r.failed, r.seconds,
+  const int64_t sent = r.completed + r.failed;
+  std::printf("\nrequests     %lld completed, %lld failed in %.2f s: %.2f inferences/s\n",
+              static_cast<long long>(r.completed), static_cast<long long>(r.failed), r.seconds,
               r.seconds > 0 ? r.completed / r.seconds : 0.0);
   std::printf("latency      p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", Percentile(r.latencies_s, 0.50) * 1e3,
               Percentile(r.latencies_s, 0.95) * 1e3, Percentile(r.latencies_s, 0.99) * 1e3);
   if (facts.recoveries > 0 || r.by_generation.size() > 1 || r.replayed > 0) {
-    std::printf("recovery     %d recover%s, %d request(s) sent again, %d late or duplicate result(s) dropped\n",
-                facts.recoveries, facts.recoveries == 1 ? "y" : "ies", r.replayed, r.duplicates);
-    for (const auto& [g, n] : r.by_generation) std::printf("             model generation %d answered %d\n", g, n);
+    std::printf("recovery     %d recover%s, %lld request(s) sent again, %lld late or duplicate result(s) dropped\n",
+                facts.recoveries, facts.recoveries == 1 ? "y" : "ies", static_cast<long long>(r.replayed),
+                static_cast<long long>(r.duplicates));
+    for (const auto& [g, n] : r.by_generation)
+      std::printf("             model generation %d answered %lld\n", g, static_cast<long long>(n));
   }
   if (d.workers.empty()) return;
   std::printf("\nlast pipeline %d (model generation %d)\n", d.pipeline, d.generation);
@@ -88,8 +91,8 @@ Status WriteRunReport(const std::string& path, const StreamReport& r, const RunF
   const PipelineDescription& d = facts.pipeline;
   const std::optional<PlanEvaluation>& predicted = facts.predicted;
   using nlohmann::json;
-  const int sent = r.completed + r.failed;
-  const double per = sent > 0 ? 1.0 / sent : 0;
+  const int64_t sent = r.completed + r.failed;
+  const double per = sent > 0 ? 1.0 / static_cast<double>(sent) : 0;
   auto ms_stats = [](const std::vector<double>& v) -> json {
     if (v.empty()) return nullptr;
     double sum = 0;

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -15,6 +17,7 @@
 #include "dispatcher/http_api.h"
 #include "dispatcher/model_setup.h"
 #include "dispatcher/pipeline_session.h"
+#include "dispatcher/serve_metrics.h"
 #include "dispatcher/serving_queue.h"
 #include "dispatcher/v2_protocol.h"
 
@@ -58,17 +61,37 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   if (!o.token_file.empty()) {
     TANDEM_ASSIGN_OR_RETURN(o.http.token, ReadToken(o.token_file));
   }
+  if (o.http.threads < o.max_queued + 16)
+    return Status::InvalidArgument("--http-threads " + std::to_string(o.http.threads) + " must exceed --max-queued " +
+                                   std::to_string(o.max_queued) +
+                                   " by 16 at least: each waiting request holds a thread, and health checks need some");
   TANDEM_ASSIGN_OR_RETURN(ClusterConfig cluster, LoadPipelineCluster(o.pipeline));
   TANDEM_RETURN_IF_ERROR(PipelineSession::Check(o.pipeline, cluster));
   auto specs = ParseInputSpecs(o.input_shape);
   if (!specs.ok()) return specs.status().WithContext("--input-shape");
   TANDEM_ASSIGN_OR_RETURN(std::vector<std::string> input_names, Model::InputNames(o.pipeline.model));
   TANDEM_ASSIGN_OR_RETURN(auto session, PipelineSession::Open(o.pipeline, std::move(cluster), specs.value()));
+  // The largest body a valid request can have: its inputs as JSON numbers
+  // (at most 32 characters an element) and 1 MiB of the rest.
+  uint64_t elements = 0;
+  for (const InputSpec& s : session->inputs()) elements += static_cast<uint64_t>(ShapeNumel(s.shape).value());
+  o.http.max_body_bytes = 32 * elements + (1u << 20);
   ServingQueue queue(o.max_queued);
+  ServeMetrics metrics;
   HttpApi api(MakeV2Model(name, input_names, session->inputs(), session->output_names(), session->sample_output()),
-              queue, o.http);
+              queue, metrics, o.http);
   TANDEM_RETURN_IF_ERROR(api.Start());  // before deploying: a busy port fails fast
   TANDEM_RETURN_IF_ERROR(session->Deploy());
+  // The pipeline as /metrics shows it; from the Streamer's thread only.
+  auto show_pipeline = [&](int generation) {
+    const PipelineManager& manager = session->manager();
+    std::map<std::string, bool> up;
+    for (const auto& w : session->cluster().workers) up[w.name] = false;
+    for (int i : manager.Reachable()) up[session->cluster().workers[i].name] = true;
+    metrics.SetPipeline(manager.Describe().workers, up, manager.recoveries(), generation);
+  };
+  show_pipeline(1);
+  if (const auto& predicted = session->Facts().predicted) metrics.SetPredictedThroughput(predicted->throughput());
   const PipelineDescription first = session->Describe();
   std::printf("serving %s as '%s' on %s://%s (port %d), %zu stages, window %d\n", o.pipeline.model.c_str(),
               name.c_str(), o.http.tls_cert.empty() ? "http" : "https", o.http.listen.c_str(), api.port(),
@@ -91,13 +114,22 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     abort = true;
   });
-  auto rep = session->Stream(
-      queue,
-      [&](const Delivery& d) {
-        if (d.generation > 0) api.SetGeneration(d.generation);
-        return queue.Deliver(d);
-      },
-      abort, nullptr, /*keep_samples=*/false);
+  Result<StreamReport> rep = Status::Internal("not streamed");
+  try {
+    rep = session->Stream(
+        queue,
+        [&](const Delivery& d) {
+          if (d.generation > 0) {
+            api.SetGeneration(d.generation);
+            show_pipeline(d.generation);
+          }
+          metrics.ObserveDelivery(d);
+          return queue.Deliver(d);
+        },
+        abort, nullptr, /*keep_samples=*/false);
+  } catch (const std::exception& e) {  // the shutdown below must run: clients are waiting
+    rep = Status::Internal(e.what());
+  }
   done = true;
   watcher.join();
   api.SetReady(false);
@@ -107,8 +139,9 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   api.Stop();
   session->Shutdown();
   if (!rep.ok()) return rep.status();
-  std::printf("served %d request(s): %d answered, %d failed", rep->completed + rep->failed, rep->completed,
-              rep->failed);
+  std::printf("served %lld request(s): %lld answered, %lld failed",
+              static_cast<long long>(rep->completed + rep->failed), static_cast<long long>(rep->completed),
+              static_cast<long long>(rep->failed));
   if (unanswered > 0) std::printf(", %d cut off by the drain timeout", unanswered);
   std::printf("\n");
   return unanswered > 0 ? Status::Unavailable(std::to_string(unanswered) +
@@ -143,7 +176,8 @@ Subcommand AddServeCommand(CLI::App& app) {
                   "seconds a request may wait for its result before its client gets 504")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
-  cmd->add_option("--http-threads", o->http.threads, "HTTP threads: clients served at once")
+  cmd->add_option("--http-threads", o->http.threads,
+                  "HTTP threads: clients served at once (at least --max-queued + 16: a waiting request holds one)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--drain-timeout", o->drain_timeout_s,

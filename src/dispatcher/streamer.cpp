@@ -15,6 +15,16 @@ namespace tandem {
 
 using Clock = std::chrono::steady_clock;
 
+void AddStageTiming(const StageTiming& t, StageStats* s) {
+  ++s->count;
+  s->compute_s += t.compute_us * 1e-6;
+  s->queue_s += t.queue_us * 1e-6;
+  s->decode_s += t.decode_us * 1e-6;
+  s->encode_s += t.encode_us * 1e-6;
+  s->bytes_out += t.bytes_out;
+  s->max_abs_error = std::max(s->max_abs_error, t.max_abs_error);
+}
+
 Streamer::Streamer(zmq::context_t& ctx, LinkKeys keys) : ctx_(ctx), keys_(std::move(keys)) {}
 
 Status Streamer::Bind(const std::string& bind) {
@@ -32,7 +42,7 @@ Status Streamer::Bind(const std::string& bind) {
 namespace {
 
 struct Request {
-  int index = 0;
+  int64_t index = 0;
   std::vector<HostTensor> inputs;  // kept until the result arrives (for replay)
   uint32_t version = 0;            // the deployment it was last sent to (0: waiting to be sent)
   int attempts = 0;
@@ -91,7 +101,7 @@ class StreamSession {
         TANDEM_RETURN_IF_ERROR(sink(f->second));
         finished_.erase(f);
         ++next_deliver_;
-        if (progress) progress(next_deliver_, inputs_.count());
+        if (progress) progress(static_cast<int>(next_deliver_), static_cast<int>(inputs_.count()));
       }
     }
     rep_.unanswered = inputs_.count() - next_deliver_;
@@ -133,7 +143,16 @@ class StreamSession {
            static_cast<int>(in_flight_.size() + finished_.size()) < o_.window) {
       Request r;
       r.index = next_new_;
-      TANDEM_ASSIGN_OR_RETURN(r.inputs, inputs_.Get(next_new_));
+      auto got = inputs_.Get(next_new_);
+      if (!got.ok() && inputs_.Cancelled(next_new_)) {  // withdrawn: answered here, never sent
+        Delivery d = Answered(r, nullptr);
+        d.error = "withdrawn before it was sent";
+        d.not_run = true;
+        finished_[next_new_++] = std::move(d);
+        continue;
+      }
+      if (!got.ok()) return got.status();
+      r.inputs = std::move(got).value();
       const uint64_t id = static_cast<uint64_t>(next_new_) + 1;  // the wire id; the version tells deployments apart
       in_flight_[id] = std::move(r);
       to_send.push_back(id);
@@ -252,20 +271,12 @@ class StreamSession {
     }
     if (req.attempts == 1 && o_.keep_samples)
       AddTransfers(payload.timings, route.num_stages, req.sent_unix_us, UnixMicros(), &rep_.hop_transfer_s);
-    for (const auto& t : payload.timings) {
-      if (t.stage >= rep_.stages.size()) continue;
-      auto& s = rep_.stages[t.stage];
-      ++s.count;
-      s.compute_s += t.compute_us * 1e-6;
-      s.queue_s += t.queue_us * 1e-6;
-      s.decode_s += t.decode_us * 1e-6;
-      s.encode_s += t.encode_us * 1e-6;
-      s.bytes_out += t.bytes_out;
-      s.max_abs_error = std::max(s.max_abs_error, t.max_abs_error);
-    }
+    for (const auto& t : payload.timings)
+      if (t.stage < rep_.stages.size()) AddStageTiming(t, &rep_.stages[t.stage]);
     Delivery d = Answered(req, &route);
     d.ok = true;
     d.outputs = std::move(payload.tensors);
+    d.timings = std::move(payload.timings);
     finished_[req.index] = std::move(d);
     ++rep_.completed;
     ++rep_.by_generation[route.generation];
@@ -307,9 +318,9 @@ class StreamSession {
   uint32_t push_version_ = 0;
   StreamReport rep_;
   std::map<uint64_t, Request> in_flight_;        // by wire id = index + 1
-  std::map<int, Delivery> finished_;             // index -> outcome, until its turn
+  std::map<int64_t, Delivery> finished_;         // index -> outcome, until its turn
   std::map<uint32_t, const Route> routes_seen_;  // version -> route (for deliveries)
-  int next_new_ = 0, next_deliver_ = 0;
+  int64_t next_new_ = 0, next_deliver_ = 0;
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/net/activation.h"
 #include "common/net/zap.h"
 #include "common/tensor/tensor.h"
 #include "common/util/status.h"
@@ -48,10 +49,12 @@ struct StageStats {
   uint64_t bytes_out = 0;                                         // sum
   double max_abs_error = 0;
 };
+// Adds one request's timing record of a stage to that stage's sums.
+void AddStageTiming(const StageTiming& t, StageStats* s);
 
 struct StreamReport {
-  int completed = 0;
-  int failed = 0;
+  int64_t completed = 0;
+  int64_t failed = 0;
   std::vector<std::string> failures;  // "request 7 (input-7): stage 1: ..."
   double seconds = 0;                 // first send to last result
   std::vector<double> latencies_s;    // per successful request
@@ -68,16 +71,16 @@ struct StreamReport {
   std::vector<std::vector<double>> hop_transfer_s;
   // When each result arrived, seconds after the first send, in arrival order.
   std::vector<double> arrivals_s;
-  int replayed = 0;                  // sends after the first, for any reason
-  int duplicates = 0;                // results dropped: stale version or already answered
-  std::map<int, int> by_generation;  // completed requests per model generation
+  int64_t replayed = 0;                  // sends after the first, for any reason
+  int64_t duplicates = 0;                // results dropped: stale version or already answered
+  std::map<int, int64_t> by_generation;  // completed requests per model generation
   bool interrupted = false;
-  int unanswered = 0;  // when interrupted: requests without a result
+  int64_t unanswered = 0;  // when interrupted: requests without a result
 };
 
 // One request's outcome, handed to the sink in input order.
 struct Delivery {
-  int index = 0;
+  int64_t index = 0;
   bool ok = false;
   std::vector<HostTensor> outputs;  // when ok
   std::string error;                // when not
@@ -86,6 +89,10 @@ struct Delivery {
   int pipeline = 0;            // the deployment that answered
   double received_unix_s = 0;  // when its result arrived (wall clock)
   int attempts = 0;
+  // Never computed (withdrawn by its client, or still waiting when the
+  // dispatcher stopped): sending it again may succeed.
+  bool not_run = false;
+  std::vector<StageTiming> timings;  // when ok: each stage's, from the result's trailer
 };
 
 // Called once per request, in input order.

@@ -133,6 +133,19 @@ T Get(const uint8_t* src, int64_t i) {
   return v;
 }
 
+// JSON has no NaN or infinity: a tensor holding one goes as binary data.
+bool HasNonFinite(const HostTensor& t) {
+  const int64_t n = t.numel();
+  if (t.dtype == DType::kFloat32) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(Get<float>(t.data.data(), i))) return true;
+  } else if (t.dtype == DType::kFloat64) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(Get<double>(t.data.data(), i))) return true;
+  }
+  return false;
+}
+
 // A tensor's elements as a flat JSON array.
 json DataJson(const HostTensor& t) {
   json a = json::array();
@@ -338,7 +351,7 @@ std::string V2InferResponse(const V2Model& model, const V2InferRequest& request,
     json o = {{"name", i < model.output_names.size() ? model.output_names[i] : V2OutputName(std::to_string(i))},
               {"datatype", V2DataType(t.dtype) ? V2DataType(t.dtype) : "FP32"},
               {"shape", ShapeJson(t.shape)}};
-    if (want_binary || BinaryOnly(t.dtype)) {
+    if (want_binary || BinaryOnly(t.dtype) || HasNonFinite(t)) {
       o["parameters"] = {{"binary_data_size", t.nbytes()}};
       binary.append(reinterpret_cast<const char*>(t.data.data()), t.nbytes());
     } else {

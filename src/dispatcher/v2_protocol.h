@@ -64,7 +64,9 @@ struct V2InferRequest {
 Result<V2InferRequest> ParseV2InferRequest(const std::string& body, std::optional<uint64_t> header_length,
                                            const V2Model& model);
 
-// The response body to a request; *header_length is set to the JSON's
+// The response body to a request. Outputs go as JSON numbers unless binary
+// data was asked for, or the datatype has no JSON form (FP16, BF16), or a
+// value is NaN or infinite (JSON has no such numbers). *header_length is set to the JSON's
 // length when binary data follows it (the HTTP layer sends it as
 // Inference-Header-Content-Length), else to nullopt. `outputs`: the result's
 // elements, None included, as Model::output_names lists them.

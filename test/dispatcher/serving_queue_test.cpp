@@ -41,8 +41,8 @@ TEST_CASE("the serving queue bounds what waits, refuses once closed, and answers
   d.ok = true;
   d.outputs = {Filled(9)};
   REQUIRE(q.Deliver(d).ok());
-  CHECK(a->wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  CHECK(a->get().outputs.at(0).f32()[0] == 9.0f);
+  CHECK(a->answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK(a->answer.get().outputs.at(0).f32()[0] == 9.0f);
   CHECK_FALSE(q.Deliver(d).ok());  // answered once only
   CHECK(q.queued() == 1);
   CHECK(q.open());
@@ -52,10 +52,35 @@ TEST_CASE("the serving queue bounds what waits, refuses once closed, and answers
   REQUIRE_FALSE(e.ok());
   CHECK(e.status().message().find("shutting down") != std::string::npos);
   q.FailRemaining("stopped");
-  REQUIRE(b->wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  CHECK_FALSE(b->get().ok);
-  CHECK(b->get().error == "stopped");
+  REQUIRE(b->answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK_FALSE(b->answer.get().ok);
+  CHECK(b->answer.get().not_run);
+  CHECK(b->answer.get().error == "stopped");
   CHECK(q.queued() == 0);
+}
+
+TEST_CASE("a withdrawn request is answered at once, frees its place, and cannot be taken", "[serve]") {
+  ServingQueue q(1);
+  auto a = q.Submit({Filled(1)}, "a");
+  REQUIRE(a.ok());
+  CHECK_FALSE(q.Submit({Filled(2)}, "b").ok());  // full
+  CHECK(q.Cancel(a->index));
+  REQUIRE(a->answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK(a->answer.get().not_run);
+  CHECK(q.queued() == 0);
+  CHECK_FALSE(q.Cancel(a->index));      // once
+  auto b = q.Submit({Filled(2)}, "b");  // its place is free
+  REQUIRE(b.ok());
+  CHECK(q.Cancelled(a->index));
+  CHECK_FALSE(q.Get(a->index).ok());
+  REQUIRE(q.Get(b->index).ok());
+  CHECK_FALSE(q.Cancel(b->index));  // taken: it runs, and is answered as usual
+  Delivery skipped;                 // what the Streamer delivers for the withdrawn one
+  skipped.index = a->index;
+  skipped.not_run = true;
+  REQUIRE(q.Deliver(skipped).ok());
+  CHECK(q.queued() == 1);
+  CHECK(q.count() == 2);
 }
 
 TEST_CASE("clients on several threads each get their own answer through the Streamer, and closing ends it", "[serve]") {
@@ -90,6 +115,10 @@ TEST_CASE("clients on several threads each get their own answer through the Stre
   });
 
   ServingQueue queue(64);
+  // One request withdrawn before the stream starts: skipped, never sent.
+  auto withdrawn = queue.Submit({Filled(-1)}, "withdrawn");
+  REQUIRE(withdrawn.ok());
+  REQUIRE(queue.Cancel(withdrawn->index));
   Route route;
   route.version = version;
   route.first_hop = first_hop;
@@ -118,11 +147,11 @@ TEST_CASE("clients on several threads each get their own answer through the Stre
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
           continue;
         }
-        if (ticket->wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+        if (ticket->answer.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
           ++wrong;
           return;
         }
-        const Delivery& d = ticket->get();
+        const Delivery& d = ticket->answer.get();
         if (!d.ok || d.outputs.size() != 1 || d.outputs[0].f32()[0] != -v || d.outputs[0].f32()[3] != -(v + 3)) ++wrong;
         ++answered;
       }

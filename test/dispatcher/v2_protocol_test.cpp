@@ -4,6 +4,7 @@
 #include "dispatcher/v2_protocol.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -164,6 +165,16 @@ TEST_CASE("v2 responses carry every output, or those asked, in JSON or as binary
   std::memcpy(&got, body.data() + *header, 8);
   CHECK(got == 7);
   CHECK(json::parse(V2Error("bad \xff")).contains("error"));  // invalid UTF-8 is replaced, not thrown
+
+  // NaN has no JSON form: that output goes as binary data, unasked.
+  HostTensor nan = a;
+  nan.f32()[0] = std::nanf("");
+  const std::string mixed = V2InferResponse(m, all, "3", {nan, HostTensor::None(), b}, &header);
+  REQUIRE(header.has_value());
+  auto mj = json::parse(mixed.substr(0, *header));
+  CHECK(mj["outputs"][0]["parameters"]["binary_data_size"] == 8);
+  CHECK(mj["outputs"][1]["data"] == json({7}));
+  CHECK(mixed.size() == *header + 8);
 }
 
 }  // namespace

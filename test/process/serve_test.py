@@ -16,6 +16,7 @@ usage: serve_test.py BIN_DIR FIXTURE_DIR
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,8 @@ import numpy as np
 import torch
 
 BIN, FIXTURES = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+import tandem_client  # noqa: E402
 MODEL = os.path.join(FIXTURES, "resnet18.traced.pt")
 SHAPE = (1, 3, 64, 64)
 work = tempfile.mkdtemp(prefix="tandem-serve-test-")
@@ -212,7 +215,17 @@ for text, expect in bad:
 status, _, body = http(port, "POST", "/v2/models/other/infer", b"{}")
 if status != 404:
     fail(f"another model's name: {status}")
-print(f"{len(bad)} bad requests: 400 each, naming the problem; another model's name: 404")
+# Bodies refused before they are read: no length (chunked), too large for any
+# valid request of the model, compressed.
+for header, expect in (("Transfer-Encoding: chunked", "411"), ("Content-Length: 99999999", "413"),
+                       ("Content-Encoding: gzip", "415")):
+    code = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", header, "-H",
+                           "Content-Type: application/json", "--data-binary", "{}",
+                           f"http://127.0.0.1:{port}/v2/models/resnet18/infer"], capture_output=True, text=True)
+    if code.stdout != expect:
+        fail(f"a body with {header}: {code.stdout} {code.stderr}, expected {expect}")
+print(f"{len(bad)} bad requests: 400 each, naming the problem; another model's name: 404; chunked, oversized "
+      "and compressed bodies: 411, 413, 415")
 
 # 32 concurrent clients, each with its own inputs; a worker killed under load.
 CLIENTS, EACH = 32, 6
@@ -224,7 +237,17 @@ lock = threading.Lock()
 
 
 def client(c):
+    # Even clients send JSON and retry 503s themselves; odd ones use the
+    # Python client (binary tensors, its own 503 retries).
+    lib = tandem_client.HttpClient(f"http://127.0.0.1:{port}", model="resnet18", retries=2000)
     for k in range(EACH):
+        if c % 2:
+            try:
+                answers[c][k] = lib.infer(inputs[c, k])
+            except tandem_client.TandemError as e:
+                errors.append(f"client {c} request {k}: {e}")
+                return
+            continue
         for attempt in range(2000):
             status, headers, body = infer_json(port, inputs[c, k])
             if status == 503:
@@ -258,10 +281,38 @@ for c in range(CLIENTS):
     for k in range(EACH):
         close(answers[c][k], reference(inputs[c, k]), f"client {c} request {k}")
 print(f"{CLIENTS} clients x {EACH} requests in {elapsed:.1f} s with w1 killed: every answer is the model's for "
-      f"that client's input; {busy[0]} 503s (queue of 8) retried")
+      f"that client's input; {busy[0]} 503s (queue of 8) retried by the JSON clients")
 log = open(os.path.join(work, "serve.log"), errors="replace").read()
 if "worker 'w1' failed" not in log:
     fail("the dispatcher did not notice w1's death")
+
+# /metrics: what happened, in a format Prometheus takes.
+status, _, body = http(port, "GET", "/metrics")
+text = body.decode()
+if status != 200:
+    fail(f"/metrics: {status}")
+values = {}
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
+expect = {'tandem_worker_up{worker="w1"}': lambda v: v == 0, 'tandem_worker_up{worker="w3"}': lambda v: v == 1,
+          'tandem_recoveries_total': lambda v: v >= 1, 'tandem_requests_total{code="200"}': lambda v: v >= CLIENTS * EACH,
+          'tandem_requests_total{code="400"}': lambda v: v == len(bad), 'tandem_requests_total{code="503"}': lambda v: v >= busy[0],
+          'tandem_request_duration_seconds_count': lambda v: v >= CLIENTS * EACH,
+          'tandem_requests_in_flight': lambda v: v == 0, 'tandem_model_generation': lambda v: v == 1}
+for name, ok in expect.items():
+    if name not in values or not ok(values[name]):
+        fail(f"/metrics: {name} is {values.get(name)}:\n{text}")
+if not any(k.startswith("tandem_stage_seconds_total{stage=\"2\"") and v > 0 for k, v in values.items()):
+    fail(f"/metrics: no compute time for stage 2:\n{text}")
+if shutil.which("promtool"):
+    check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    if check.returncode != 0:
+        fail(f"promtool check metrics: {check.stdout.decode()} {check.stderr.decode()}")
+    print("/metrics: counts match what the clients saw; promtool check metrics passes")
+else:
+    print("/metrics: counts match what the clients saw (promtool not installed: format not checked)")
 
 # SIGTERM with requests in flight: each accepted one answered, then exit 0.
 results = []
@@ -269,7 +320,10 @@ results = []
 
 def late(k):
     x = inputs[k % CLIENTS, 0]
-    status, _, body = infer_json(port, x)
+    try:
+        status, _, body = infer_json(port, x)
+    except OSError as e:  # a connection reset or refused: checked below
+        status, body = None, str(e).encode()
     results.append((status, body, k))
 
 
@@ -286,6 +340,8 @@ except subprocess.TimeoutExpired:
     fail("serve did not exit within 60 s of SIGTERM")
 if code != 0:
     fail(f"serve exited {code} after SIGTERM")
+if len(results) != 12:
+    fail(f"{12 - len(results)} request(s) during SIGTERM got no answer at all")
 answered = 0
 for status, body, k in results:
     if status == 200:
@@ -311,6 +367,9 @@ server, port = serve(["-k", "2", "--token-file", token, "--request-timeout", "0.
 status, _, _ = http(port, "GET", "/v2/health/live")
 if status != 200:
     fail(f"live without a token: {status}")
+status, _, _ = http(port, "GET", "/metrics")
+if status != 401:
+    fail(f"/metrics without the token: {status}")
 status, headers, body = http(port, "GET", "/v2/models/resnet18")
 if status != 401 or "Bearer" not in headers.get("WWW-Authenticate", ""):
     fail(f"metadata without the token: {status}")
