@@ -202,15 +202,40 @@ Status PipelineSession::Deploy() {
   return Status::OK();
 }
 
+namespace {
+
+// The manager, with a call after each of its turns.
+class TurnObserver : public Director {
+ public:
+  TurnObserver(Director& inner, const std::function<void()>& each_turn) : inner_(inner), each_turn_(each_turn) {}
+  Status Tick(const std::map<uint32_t, size_t>& in_flight) override {
+    Status st = inner_.Tick(in_flight);
+    each_turn_();
+    return st;
+  }
+  const Route* route() const override { return inner_.route(); }
+  bool Live(uint32_t version) const override { return inner_.Live(version); }
+  bool AcceptingNew() const override { return inner_.AcceptingNew(); }
+
+ private:
+  Director& inner_;
+  const std::function<void()>& each_turn_;
+};
+
+}  // namespace
+
 Result<StreamReport> PipelineSession::Stream(InputSource& inputs, const ResultSink& sink, const std::atomic<bool>& stop,
-                                             const std::function<void(int, int)>& progress, bool keep_samples) {
+                                             const std::function<void(int, int)>& progress, bool keep_samples,
+                                             const std::function<void()>& each_turn) {
   if (!manager_) return Status::Internal("PipelineSession::Stream before Deploy");
   StreamOptions so;
   so.window = o_.window;
   so.result_timeout_s = cluster_.result_timeout_s;
   so.max_attempts = o_.max_attempts;
   so.keep_samples = keep_samples;
-  return streamer_->Run(inputs, *manager_, so, sink, stop, progress);
+  if (!each_turn) return streamer_->Run(inputs, *manager_, so, sink, stop, progress);
+  TurnObserver observed(*manager_, each_turn);
+  return streamer_->Run(inputs, observed, so, sink, stop, progress);
 }
 
 void PipelineSession::Shutdown() {

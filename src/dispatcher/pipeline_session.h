@@ -75,9 +75,12 @@ class PipelineSession {
   // (the manager reloads a new version itself).
   Status Deploy();
   // Streams `inputs` until they end or `stop` is set, handing each result to
-  // `sink` in input order. `progress` (optional) gets (delivered, count).
+  // `sink` in input order. `progress` (optional) gets (delivered, count);
+  // `each_turn` (optional) is called on every turn of the Streamer's loop
+  // (about 20 times a second, on its thread) after the manager's.
   Result<StreamReport> Stream(InputSource& inputs, const ResultSink& sink, const std::atomic<bool>& stop,
-                              const std::function<void(int, int)>& progress, bool keep_samples = true);
+                              const std::function<void(int, int)>& progress, bool keep_samples = true,
+                              const std::function<void()>& each_turn = nullptr);
   // Undeploys everything this session deployed (best effort).
   void Shutdown();
 

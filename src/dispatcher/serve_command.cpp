@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <thread>
@@ -115,18 +116,29 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
     abort = true;
   });
   Result<StreamReport> rep = Status::Internal("not streamed");
+  int generation = 1;  // the latest that answered
+  auto shown_at = std::chrono::steady_clock::now();
+  // Failures and recoveries show without waiting for a result (an idle or
+  // stalled server too), a few times a second.
+  const std::function<void()> each_turn = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - shown_at < std::chrono::milliseconds(250)) return;
+    shown_at = now;
+    show_pipeline(generation);
+  };
   try {
     rep = session->Stream(
         queue,
         [&](const Delivery& d) {
           if (d.generation > 0) {
+            generation = d.generation;
             api.SetGeneration(d.generation);
             show_pipeline(d.generation);
           }
           metrics.ObserveDelivery(d);
           return queue.Deliver(d);
         },
-        abort, nullptr, /*keep_samples=*/false);
+        abort, nullptr, /*keep_samples=*/false, each_turn);
   } catch (const std::exception& e) {  // the shutdown below must run: clients are waiting
     rep = Status::Internal(e.what());
   }

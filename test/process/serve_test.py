@@ -228,7 +228,7 @@ print(f"{len(bad)} bad requests: 400 each, naming the problem; another model's n
       "and compressed bodies: 411, 413, 415")
 
 # 32 concurrent clients, each with its own inputs; a worker killed under load.
-CLIENTS, EACH = 32, 6
+CLIENTS, EACH = 32, 8
 inputs = rng.standard_normal((CLIENTS, EACH) + SHAPE, dtype=np.float32)
 answers = [[None] * EACH for _ in range(CLIENTS)]
 busy = [0]
@@ -270,8 +270,11 @@ threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
 t0 = time.time()
 for t in threads:
     t.start()
-time.sleep(3)
-workers[1][0].kill()  # w1 holds a stage of the 3-stage pipeline (w0, w1, w2)
+# Under load (a quarter of the answers in), kill w1: it holds a stage of the
+# 3-stage pipeline (w0, w1, w2).
+while sum(a is not None for row in answers for a in row) < CLIENTS * EACH // 4 and not errors:
+    time.sleep(0.01)
+workers[1][0].kill()
 for t in threads:
     t.join(600)
 if errors:
@@ -285,6 +288,7 @@ print(f"{CLIENTS} clients x {EACH} requests in {elapsed:.1f} s with w1 killed: e
 log = open(os.path.join(work, "serve.log"), errors="replace").read()
 if "worker 'w1' failed" not in log:
     fail("the dispatcher did not notice w1's death")
+time.sleep(0.5)  # /metrics refreshes the pipeline four times a second
 
 # /metrics: what happened, in a format Prometheus takes.
 status, _, body = http(port, "GET", "/metrics")
