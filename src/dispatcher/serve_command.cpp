@@ -130,10 +130,9 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
     rep = session->Stream(
         queue,
         [&](const Delivery& d) {
-          if (d.generation > 0) {
+          if (d.generation > 0) {  // the pipeline itself shows on the next turns
             generation = d.generation;
             api.SetGeneration(d.generation);
-            show_pipeline(d.generation);
           }
           metrics.ObserveDelivery(d);
           return queue.Deliver(d);
