@@ -20,7 +20,7 @@ HostTensor Filled(float v) {
 }
 
 TEST_CASE("the serving queue bounds what waits, refuses once closed, and answers everything it accepted", "[serve]") {
-  ServingQueue q(2);
+  ServingQueue q(2, 2);
   auto a = q.Submit({Filled(1)}, "a");
   auto b = q.Submit({Filled(2)}, "b");
   REQUIRE(a.ok());
@@ -31,7 +31,6 @@ TEST_CASE("the serving queue bounds what waits, refuses once closed, and answers
   CHECK(c.status().message().find("queue is full") != std::string::npos);
   CHECK(q.count() == 2);
   CHECK(q.queued() == 2);
-  CHECK(q.Name(1) == "b");
   // The Streamer takes the tensors once.
   auto got = q.Get(0);
   REQUIRE(got.ok());
@@ -64,23 +63,79 @@ TEST_CASE("a withdrawn request is answered at once, frees its place, and cannot 
   auto a = q.Submit({Filled(1)}, "a");
   REQUIRE(a.ok());
   CHECK_FALSE(q.Submit({Filled(2)}, "b").ok());  // full
-  CHECK(q.Cancel(a->index));
+  CHECK(q.Cancel(a->id));
   REQUIRE(a->answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
   CHECK(a->answer.get().not_run);
   CHECK(q.queued() == 0);
-  CHECK_FALSE(q.Cancel(a->index));      // once
+  CHECK_FALSE(q.Cancel(a->id));         // once
   auto b = q.Submit({Filled(2)}, "b");  // its place is free
   REQUIRE(b.ok());
-  CHECK(q.Cancelled(a->index));
-  CHECK_FALSE(q.Get(a->index).ok());
-  REQUIRE(q.Get(b->index).ok());
-  CHECK_FALSE(q.Cancel(b->index));  // taken: it runs, and is answered as usual
-  Delivery skipped;                 // what the Streamer delivers for the withdrawn one
-  skipped.index = a->index;
+  CHECK(q.count() == 2);  // the Streamer passes the withdrawn one too
+  // Requests waiting come before withdrawn ones.
+  auto got = q.Get(0);
+  REQUIRE(got.ok());
+  CHECK(got->at(0).f32()[0] == 2.0f);
+  CHECK(q.Name(0) == "b");
+  CHECK_FALSE(q.Cancelled(0));
+  CHECK_FALSE(q.Cancel(b->id));  // taken: it runs, and is answered as usual
+  CHECK_FALSE(q.Get(1).ok());
+  CHECK(q.Cancelled(1));
+  Delivery skipped;  // what the Streamer delivers for the withdrawn one
+  skipped.index = 1;
   skipped.not_run = true;
   REQUIRE(q.Deliver(skipped).ok());
   CHECK(q.queued() == 1);
-  CHECK(q.count() == 2);
+  CHECK_FALSE(q.Get(0).ok());  // in order, once
+}
+
+TEST_CASE("clients take turns, each in its own order, and one client holds at most its share", "[serve]") {
+  ServingQueue q(6, 3);
+  CHECK(q.max_per_client() == 3);
+  for (int k = 0; k < 3; ++k) REQUIRE(q.Submit({Filled(static_cast<float>(k))}, "a" + std::to_string(k), "A").ok());
+  auto over = q.Submit({Filled(9)}, "a3", "A");
+  REQUIRE_FALSE(over.ok());
+  CHECK(over.status().code() == Status::Code::kUnavailable);
+  CHECK(over.status().message().find("share") != std::string::npos);
+  REQUIRE(q.Submit({Filled(10)}, "b0", "B").ok());
+  REQUIRE(q.Submit({Filled(20)}, "c0", "C").ok());
+  REQUIRE(q.Submit({Filled(21)}, "c1", "C").ok());
+  CHECK_FALSE(q.Submit({Filled(30)}, "d0", "D").ok());  // the queue itself is full
+  std::vector<std::string> order;
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(q.Get(i).ok());
+    order.push_back(q.Name(i));
+  }
+  CHECK(order == std::vector<std::string>{"a0", "b0", "c0", "a1", "c1", "a2"});
+  // A's answer frees a place of A's.
+  Delivery d;
+  d.index = 0;
+  d.ok = true;
+  REQUIRE(q.Deliver(d).ok());
+  CHECK(q.Submit({Filled(3)}, "a3", "A").ok());
+  // The default share: three quarters of the queue.
+  CHECK(ServingQueue(64).max_per_client() == 48);
+  CHECK(ServingQueue(1).max_per_client() == 1);
+}
+
+TEST_CASE("an answer callback runs once per request, however it is answered", "[serve]") {
+  ServingQueue q(4);
+  std::vector<std::pair<std::string, bool>> seen;  // (name, ok)
+  auto note = [&](const std::string& name) {
+    return [&seen, name](const Delivery& d) { seen.emplace_back(name, d.ok); };
+  };
+  auto a = q.Submit({Filled(1)}, "a", "x", note("a"));
+  auto b = q.Submit({Filled(2)}, "b", "x", note("b"));
+  auto c = q.Submit({Filled(3)}, "c", "x", note("c"));
+  REQUIRE((a.ok() && b.ok() && c.ok()));
+  REQUIRE(q.Get(0).ok());  // a
+  Delivery d;
+  d.index = 0;
+  d.ok = true;
+  REQUIRE(q.Deliver(d).ok());
+  CHECK(q.Cancel(b->id));
+  q.FailRemaining("stopped");
+  CHECK(seen == std::vector<std::pair<std::string, bool>>{{"a", true}, {"b", false}, {"c", false}});
+  CHECK(c->answer.get().error == "stopped");
 }
 
 TEST_CASE("clients on several threads each get their own answer through the Streamer, and closing ends it", "[serve]") {
@@ -118,7 +173,7 @@ TEST_CASE("clients on several threads each get their own answer through the Stre
   // One request withdrawn before the stream starts: skipped, never sent.
   auto withdrawn = queue.Submit({Filled(-1)}, "withdrawn");
   REQUIRE(withdrawn.ok());
-  REQUIRE(queue.Cancel(withdrawn->index));
+  REQUIRE(queue.Cancel(withdrawn->id));
   Route route;
   route.version = version;
   route.first_hop = first_hop;
@@ -141,7 +196,7 @@ TEST_CASE("clients on several threads each get their own answer through the Stre
     threads.emplace_back([&, c] {
       for (int k = 0; k < each; ++k) {
         const float v = static_cast<float>(c * 1000 + k);
-        auto ticket = queue.Submit({Filled(v)}, "c" + std::to_string(c));
+        auto ticket = queue.Submit({Filled(v)}, "c" + std::to_string(c), "client" + std::to_string(c));
         if (!ticket.ok()) {  // full: try again
           --k;
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
