@@ -39,6 +39,11 @@ void Unavailable(httplib::Response& res, const std::string& message) {
   Error(res, 503, message);
 }
 
+void Unauthorized(httplib::Response& res) {
+  res.set_header("WWW-Authenticate", "Bearer");
+  Error(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
+}
+
 // "HOST:PORT" (HOST may be [IPv6]).
 Status SplitListen(const std::string& listen, std::string* host, int* port) {
   const size_t colon = listen.rfind(':');
@@ -69,6 +74,11 @@ HttpApi::HttpApi(V2Model model, ServingQueue& queue, ServeMetrics& metrics, Http
 
 HttpApi::~HttpApi() { Stop(); }
 
+bool HttpApi::Authorized(const httplib::Request& req) const {
+  return impl_->o.token.empty() || req.path == "/v2/health/live" ||
+         SameSecret(req.get_header_value("Authorization"), "Bearer " + impl_->o.token);
+}
+
 Status HttpApi::Start() {
   Impl& m = *impl_;
   std::string host;
@@ -95,10 +105,10 @@ Status HttpApi::Start() {
   const uint64_t max_body = m.o.max_body_bytes;
   s.set_pre_routing_handler([expected, max_body](const httplib::Request& req, httplib::Response& res) {
     using R = httplib::Server::HandlerResponse;
-    if (!expected.empty() && req.path != "/v2/health/live" &&
-        !SameSecret(req.get_header_value("Authorization"), expected)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      Error(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
+    const bool authorized = expected.empty() || req.path == "/v2/health/live" ||
+                            SameSecret(req.get_header_value("Authorization"), expected);
+    if (!authorized && req.method != "POST") {
+      Unauthorized(res);
       return R::Handled;
     }
     if (req.method != "POST") return R::Unhandled;
@@ -118,6 +128,10 @@ Status HttpApi::Start() {
       Error(res, 413, "a body of " + length + " bytes; at most " + std::to_string(max_body) + " are taken");
       return R::Handled;
     }
+    // A body of a size a request may have is read before an unauthorized
+    // POST is answered 401 (by the handler): a client still sending it
+    // would otherwise see the connection cut (over TLS: an EOF error), not
+    // the 401.
     return R::Unhandled;
   });
   s.set_keep_alive_timeout(2);
@@ -166,12 +180,14 @@ Status HttpApi::Start() {
       }
     } counted{impl_->metrics, res};
     impl_->metrics.RequestStarted();
+    if (!Authorized(req)) return Unauthorized(res);
     Infer(req, res);
   });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(impl_->metrics.Render(impl_->queue.queued()), "text/plain; version=0.0.4; charset=utf-8");
   });
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404 && !Authorized(req)) return Unauthorized(res);  // no paths shown to strangers
     if (res.status == 404) Error(res, 404, "no such path: " + req.path + " (see /v2/models/NAME)");
   });
 
@@ -239,12 +255,13 @@ void HttpApi::Infer(const httplib::Request& req, httplib::Response& res) {
     v2 = std::move(parsed).value();
   }
   const std::string name = "http-" + std::to_string(m.next_request++);
-  auto ticket = m.queue.Submit(std::move(v2.inputs), name);
+  // Clients are told apart by address: the queue's fairness is per host.
+  auto ticket = m.queue.Submit(std::move(v2.inputs), name, "http " + req.remote_addr);
   if (!ticket.ok()) return Unavailable(res, ticket.status().message());
   const auto deadline = std::chrono::duration<double>(m.o.request_timeout_s);
   if (ticket->answer.wait_for(deadline) != std::future_status::ready) {
     // Not sent yet: withdrawn, its place freed. Else it runs, and its result is dropped.
-    const bool withdrawn = m.queue.Cancel(ticket->index);
+    const bool withdrawn = m.queue.Cancel(ticket->id);
     char secs[32];
     std::snprintf(secs, sizeof secs, "%g", m.o.request_timeout_s);
     return Error(res, 504,

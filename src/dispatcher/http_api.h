@@ -81,6 +81,8 @@ class HttpApi {
 
  private:
   struct Impl;
+  // Whether the request carries the token (or needs none).
+  bool Authorized(const httplib::Request& req) const;
   // POST /v2/models/NAME/infer.
   void Infer(const httplib::Request& req, httplib::Response& res);
   std::unique_ptr<Impl> impl_;

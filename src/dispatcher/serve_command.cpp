@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/net/curve_keys.h"
 #include "common/util/files.h"
 #include "common/util/log.h"
 #include "common/util/signals.h"
@@ -21,6 +22,7 @@
 #include "dispatcher/serve_metrics.h"
 #include "dispatcher/serving_queue.h"
 #include "dispatcher/v2_protocol.h"
+#include "dispatcher/zmq_api.h"
 
 namespace tandem {
 namespace {
@@ -31,7 +33,11 @@ struct ServeOptions {
   std::string name;          // the model's name in URLs; default: the file's stem
   HttpApiOptions http;
   std::string token_file;       // the bearer token, first line of this file
+  ZmqApiOptions zmq;            // listen empty: no ZeroMQ API
+  std::string zmq_secret_key;   // its key pair; default: the cluster's dispatcher key
+  std::string zmq_client_keys;  // authorized-keys file of the clients let in
   int max_queued = 64;          // requests accepted and not answered, at most
+  int max_per_client = 0;       // of those, one client's; 0: three quarters of max_queued
   double drain_timeout_s = 60;  // after SIGTERM, how long accepted requests may take
 };
 
@@ -67,6 +73,21 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
                                    std::to_string(o.max_queued) +
                                    " by 16 at least: each waiting request holds a thread, and health checks need some");
   TANDEM_ASSIGN_OR_RETURN(ClusterConfig cluster, LoadPipelineCluster(o.pipeline));
+  if (!o.zmq.listen.empty()) {
+    o.zmq.request_timeout_s = o.http.request_timeout_s;
+    if (!o.zmq_secret_key.empty()) {
+      auto keys = ReadSecretKey(o.zmq_secret_key);
+      if (!keys.ok()) return keys.status().WithContext("--zmq-secret-key");
+      o.zmq.keys = keys.value();
+    } else {
+      o.zmq.keys = cluster.keys;
+    }
+    if (!o.zmq_client_keys.empty()) {
+      auto keys = ReadAuthorizedKeys(o.zmq_client_keys);
+      if (!keys.ok()) return keys.status().WithContext("--zmq-client-keys");
+      o.zmq.client_keys = keys.value();
+    }
+  }
   TANDEM_RETURN_IF_ERROR(PipelineSession::Check(o.pipeline, cluster));
   auto specs = ParseInputSpecs(o.input_shape);
   if (!specs.ok()) return specs.status().WithContext("--input-shape");
@@ -77,11 +98,18 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   uint64_t elements = 0;
   for (const InputSpec& s : session->inputs()) elements += static_cast<uint64_t>(ShapeNumel(s.shape).value());
   o.http.max_body_bytes = 32 * elements + (1u << 20);
-  ServingQueue queue(o.max_queued);
+  ServingQueue queue(o.max_queued, o.max_per_client);
   ServeMetrics metrics;
   HttpApi api(MakeV2Model(name, input_names, session->inputs(), session->output_names(), session->sample_output()),
               queue, metrics, o.http);
   TANDEM_RETURN_IF_ERROR(api.Start());  // before deploying: a busy port fails fast
+  std::unique_ptr<ZmqApi> zmq_api;
+  if (!o.zmq.listen.empty()) {
+    zmq_api = std::make_unique<ZmqApi>(
+        MakeV2Model(name, input_names, session->inputs(), session->output_names(), session->sample_output()), queue,
+        metrics, o.zmq);
+    TANDEM_RETURN_IF_ERROR(zmq_api->Start());
+  }
   TANDEM_RETURN_IF_ERROR(session->Deploy());
   // The pipeline as /metrics shows it; from the Streamer's thread only.
   auto show_pipeline = [&](int generation) {
@@ -97,8 +125,12 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   std::printf("serving %s as '%s' on %s://%s (port %d), %zu stages, window %d\n", o.pipeline.model.c_str(),
               name.c_str(), o.http.tls_cert.empty() ? "http" : "https", o.http.listen.c_str(), api.port(),
               first.workers.size(), o.pipeline.window);
+  if (zmq_api)
+    std::printf("ZeroMQ clients on %s%s\n", zmq_api->endpoint().c_str(),
+                o.zmq.keys ? (" (CurveZMQ, server key " + o.zmq.keys->public_key + ")").c_str() : "");
   std::fflush(stdout);
   api.SetReady(true);
+  if (zmq_api) zmq_api->SetReady(true);
 
   // SIGTERM: stop taking requests, finish those accepted, then leave; past
   // the drain timeout the rest are answered with an error.
@@ -107,6 +139,7 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
     while (!stop && !done) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (done) return;
     api.SetReady(false);
+    if (zmq_api) zmq_api->SetReady(false);
     queue.Close();
     std::printf("stopping: %d accepted request(s) to finish\n", queue.queued());
     std::fflush(stdout);
@@ -144,10 +177,12 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   done = true;
   watcher.join();
   api.SetReady(false);
+  if (zmq_api) zmq_api->SetReady(false);
   const int unanswered = queue.queued();
   queue.FailRemaining(rep.ok() ? "the dispatcher stopped (drain timeout) before this request was answered"
                                : "the dispatcher failed: " + rep.status().message());
   api.Stop();
+  if (zmq_api) zmq_api->Stop();
   session->Shutdown();
   if (!rep.ok()) return rep.status();
   std::printf("served %lld request(s): %lld answered, %lld failed",
@@ -179,9 +214,20 @@ Subcommand AddServeCommand(CLI::App& app) {
                   "first line (16+ printable characters)");
   cmd->add_option("--tls-cert", o->http.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
   cmd->add_option("--tls-key", o->http.tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--zmq-listen", o->zmq.listen,
+                  "also take requests from ZeroMQ clients (include/tandem/client.h) on tcp://HOST:PORT; another "
+                  "host than loopback needs keys and --zmq-client-keys");
+  cmd->add_option("--zmq-secret-key", o->zmq_secret_key,
+                  "the ZeroMQ API's CurveZMQ secret key file (default: the cluster config's dispatcher.secret_key)");
+  cmd->add_option("--zmq-client-keys", o->zmq_client_keys,
+                  "the public keys of the ZeroMQ clients let in, one per line (with keys: required)");
   cmd->add_option("--max-queued", o->max_queued,
                   "requests accepted and not yet answered, at most; more get 503 with Retry-After")
       ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--max-queued-per-client", o->max_per_client,
+                  "of those, one client's at most (a client: an HTTP peer's address, a ZeroMQ client's key or "
+                  "address; clients take turns); default three quarters of --max-queued")
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--request-timeout", o->http.request_timeout_s,
                   "seconds a request may wait for its result before its client gets 504")

@@ -1,9 +1,10 @@
 // Fuzz target: a message as any socket receives it: the header, then the body
 // of its type (every control body, PROBE, DEPLOY_CHUNK, KEY_REPLY,
-// REQUEST_FAILED).
+// REQUEST_FAILED, and serve's INFER_REQUEST and INFER_REPLY).
 #include <cstddef>
 #include <cstdint>
 
+#include "common/net/inference.h"
 #include "common/net/protocol.h"
 
 using namespace tandem;
@@ -27,6 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case MessageType::kKeyReply: (void)KeyReplyBody::Decode(r); break;
     case MessageType::kDeployChunk: (void)DecodeDeployChunk(r); break;
     case MessageType::kRequestFailed: (void)RequestFailedBody::Decode(r); break;
+    case MessageType::kInferRequest: (void)InferRequestBody::Decode(r, 1 << 20); break;
+    case MessageType::kInferReply: (void)InferReplyBody::Decode(r, 1 << 20); break;
     default: break;  // no body, or ACTIVATION (its own target)
   }
   return 0;

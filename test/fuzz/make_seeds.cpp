@@ -12,6 +12,7 @@
 #include "common/model/profile.h"
 #include "common/net/activation.h"
 #include "common/net/curve_keys.h"
+#include "common/net/inference.h"
 #include "common/net/protocol.h"
 #include "common/tensor/npy.h"
 #include "common/util/files.h"
@@ -88,6 +89,10 @@ int main(int argc, char** argv) {
   Write(p, "key_reply", EncodeMessage(MessageType::kKeyReply, 1, KeyReplyBody{"pi-1", key}.Encode()));
   Write(p, "request_failed",
         EncodeMessage(MessageType::kRequestFailed, 10, RequestFailedBody{7, 1, "raised"}.Encode()));
+  InferRequestBody ir{250, {Ramp(DType::kFloat32, {1, 3, 4, 4}), Ramp(DType::kInt64, {2})}};
+  Write(p, "infer_request", EncodeMessage(MessageType::kInferRequest, 12, ir.Encode().value()));
+  InferReplyBody rep{3, {"output_0", "output_1"}, {Ramp(DType::kFloat32, {1, 10}), Ramp(DType::kUInt8, {2, 2})}};
+  Write(p, "infer_reply", EncodeMessage(MessageType::kInferReply, 12, rep.Encode().value()));
 
   // Activations and frames of every codec.
   const std::vector<HostTensor> tensors = {Ramp(DType::kFloat32, {1, 4, 8, 8}), Ramp(DType::kInt64, {3}),

@@ -1,21 +1,25 @@
 #!/usr/bin/python3
-"""`tandem-dispatcher serve` with real clients over HTTP.
+"""`tandem-dispatcher serve` with real clients over HTTP and ZeroMQ.
 
 Four loopback workers, a 3-stage pipeline. Checked: health and metadata; a
-JSON request, a binary-extension request and a .npy request (curl), each
+JSON request, a binary-extension request and a .npy request (curl), the
+Python client over ZeroMQ and the C++ client (tandem-infer, pipelined), each
 answer equal to the unsplit model's (PyTorch, here); bad requests answered
-400 naming what is wrong, the server serving on; 32 concurrent clients with
-distinct inputs, each answer equal to the model's output for that client's
-own input, through a queue small enough to answer 503 with Retry-After
-(clients retry) and a worker killed under that load; SIGTERM with requests in
-flight: every accepted request answered, new ones refused, exit 0. Then a
-second server with a bearer token (401 without it) and a deadline no request
-can meet (504).
+400 naming what is wrong, the server serving on; 32 concurrent clients (HTTP
+and ZeroMQ) with distinct inputs, each answer equal to the model's output for
+that client's own input, through a queue small enough to answer 503 with
+Retry-After (clients retry) and a worker killed under that load; a model
+update under load (each answer the model of the version it names, versions
+never going back); SIGTERM with requests in flight: every accepted request
+answered, new ones refused, exit 0. Then a second server over HTTPS with a
+bearer token (401 without it), CurveZMQ (a client whose key is not listed
+gets nothing) and a deadline no request can meet (504, both transports).
 
 usage: serve_test.py BIN_DIR FIXTURE_DIR
 """
 import json
 import os
+import ssl
 import shutil
 import signal
 import socket
@@ -33,10 +37,14 @@ import torch
 BIN, FIXTURES = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
 import tandem_client  # noqa: E402
-MODEL = os.path.join(FIXTURES, "resnet18.traced.pt")
 SHAPE = (1, 3, 64, 64)
 work = tempfile.mkdtemp(prefix="tandem-serve-test-")
 procs = []
+# The served file (a copy: the update below replaces it) and the update.
+MODEL = os.path.join(work, "model.pt")
+shutil.copy(os.path.join(FIXTURES, "resnet18.traced.pt"), MODEL)
+NEXT_MODEL = os.path.join(FIXTURES, "mobilenet_v2.traced.pt")
+scheme, tls = "http", None
 
 
 def fail(msg):
@@ -89,12 +97,12 @@ with open(cluster, "w") as f:
                "workers": [{"name": f"w{i}", "endpoint": f"tcp://127.0.0.1:{port}"}
                            for i, (_, port) in enumerate(workers)]}, f)
 
-model = torch.jit.load(MODEL).eval()
+models = {1: torch.jit.load(MODEL).eval(), 2: torch.jit.load(NEXT_MODEL).eval()}
 
 
-def reference(x):
+def reference(x, generation=1):
     with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy()
+        return models[generation](torch.from_numpy(x)).numpy()
 
 
 def close(got, ref, what):
@@ -122,9 +130,10 @@ def serve(extra, log):
 
 def http(port, method, path, body=None, headers=None, timeout=120):
     """(status, headers, body bytes); never raises for an HTTP status."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers or {})
+    req = urllib.request.Request(f"{scheme}://127.0.0.1:{port}{path}", data=body, method=method,
+                                 headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -138,7 +147,10 @@ def infer_json(port, x, headers=None):
 
 
 rng = np.random.default_rng(3)
-server, port = serve(["-k", "3", "--max-queued", "8", "--window", "4"], "serve.log")
+zport = free_port()
+zmq_endpoint = f"tcp://127.0.0.1:{zport}"
+server, port = serve(["-k", "3", "--max-queued", "8", "--window", "4", "--zmq-listen", zmq_endpoint,
+                      "--watch-model"], "serve.log")
 
 # Health and metadata.
 for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/resnet18/ready"):
@@ -191,6 +203,30 @@ if curl.returncode != 0:
 close(np.load(npy_out), reference(x), ".npy request (curl)")
 print("JSON, binary and .npy (curl) requests: answers equal the model's")
 
+# ZeroMQ: the Python client, and the C++ client with requests pipelined.
+zclient = tandem_client.ZmqClient(zmq_endpoint)
+close(zclient.infer(x), reference(x), "ZeroMQ request (Python)")
+try:
+    zclient.infer(np.zeros((1, 3, 32, 32), dtype=np.float32))
+    fail("ZeroMQ: a wrong shape was answered")
+except tandem_client.TandemError as e:
+    if e.status != 400 or "takes float32 1x3x64x64" not in e.message:
+        fail(f"ZeroMQ: a wrong shape: {e}")
+files = []
+for k in range(6):
+    files.append(os.path.join(work, f"z{k}.npy"))
+    np.save(files[-1], rng.standard_normal(SHAPE, dtype=np.float32))
+zout = os.path.join(work, "zout")
+os.mkdir(zout)
+run = subprocess.run([f"{BIN}/tandem-infer", "--endpoint", zmq_endpoint, "--pipeline", "4", "--repeat", "3", "--out",
+                      zout] + files, capture_output=True, text=True, timeout=300)
+if run.returncode != 0 or "18 answered, 0 failed" not in run.stdout:
+    fail(f"tandem-infer: {run.returncode} {run.stdout} {run.stderr}")
+for k, path in enumerate(files):
+    close(np.load(os.path.join(zout, f"z{k}.npy")), reference(np.load(path)), f"tandem-infer z{k}")
+print("ZeroMQ: the Python client's answer and the C++ client's (6 inputs x 3, 4 outstanding) equal the model's; "
+      "a wrong shape: 400 naming it;", run.stdout.strip())
+
 # Bad requests: 400 naming the problem; the server goes on.
 bad = [
     (json.dumps({"inputs": [{"name": input_name, "shape": [1, 3, 32, 32], "datatype": "FP32",
@@ -238,8 +274,12 @@ lock = threading.Lock()
 
 def client(c):
     # Even clients send JSON and retry 503s themselves; odd ones use the
-    # Python client (binary tensors, its own 503 retries).
-    lib = tandem_client.HttpClient(f"http://127.0.0.1:{port}", model="resnet18", retries=2000)
+    # Python client (binary tensors, its own 503 retries), every other one
+    # over ZeroMQ.
+    if c % 4 == 3:
+        lib = tandem_client.ZmqClient(zmq_endpoint, retries=2000)
+    else:
+        lib = tandem_client.HttpClient(f"http://127.0.0.1:{port}", model="resnet18", retries=2000)
     for k in range(EACH):
         if c % 2:
             try:
@@ -302,7 +342,7 @@ for line in text.splitlines():
         values[name] = float(value)
 expect = {'tandem_worker_up{worker="w1"}': lambda v: v == 0, 'tandem_worker_up{worker="w3"}': lambda v: v == 1,
           'tandem_recoveries_total': lambda v: v >= 1, 'tandem_requests_total{code="200"}': lambda v: v >= CLIENTS * EACH,
-          'tandem_requests_total{code="400"}': lambda v: v == len(bad), 'tandem_requests_total{code="503"}': lambda v: v >= busy[0],
+          'tandem_requests_total{code="400"}': lambda v: v == len(bad) + 1, 'tandem_requests_total{code="503"}': lambda v: v >= busy[0],
           'tandem_request_duration_seconds_count': lambda v: v >= CLIENTS * EACH,
           'tandem_requests_in_flight': lambda v: v == 0, 'tandem_model_generation': lambda v: v == 1}
 for name, ok in expect.items():
@@ -317,6 +357,56 @@ if shutil.which("promtool"):
     print("/metrics: counts match what the clients saw; promtool check metrics passes")
 else:
     print("/metrics: counts match what the clients saw (promtool not installed: format not checked)")
+
+# A model update under load: the file is replaced (MobileNetV2 for
+# ResNet-18); each answer is the model of the version it names, and a
+# client's versions never go back.
+UPDATERS = 6
+updates = [[] for _ in range(UPDATERS)]  # (input, version, output)
+switched = threading.Event()
+
+
+def updater(c):
+    t_end = time.time() + 240
+    while time.time() < t_end and not errors:
+        x = inputs[c, len(updates[c]) % EACH]
+        status, _, body = infer_json(port, x)
+        if status == 503:
+            time.sleep(0.02)
+            continue
+        if status != 200:
+            errors.append(f"update client {c}: {status} {body[:200]}")
+            return
+        answer = json.loads(body)
+        out = answer["outputs"][0]
+        updates[c].append((x, int(answer["model_version"]),
+                           np.array(out["data"], dtype=np.float32).reshape(out["shape"])))
+        if switched.is_set() and sum(v == 2 for _, v, _ in updates[c]) >= 3:
+            return
+
+
+threads = [threading.Thread(target=updater, args=(c,)) for c in range(UPDATERS)]
+for t in threads:
+    t.start()
+while sum(len(u) for u in updates) < 12 and not errors:
+    time.sleep(0.05)
+shutil.copy(NEXT_MODEL, MODEL + ".new")
+os.rename(MODEL + ".new", MODEL)
+t_update = time.time()
+switched.set()
+for t in threads:
+    t.join(300)
+if errors:
+    fail("; ".join(errors[:5]))
+for c, got in enumerate(updates):
+    versions = [v for _, v, _ in got]
+    if versions != sorted(versions) or versions[-1] != 2 or versions[0] != 1:
+        fail(f"update client {c}: versions {versions}")
+    for k, (x, v, y) in enumerate(got):
+        close(y, reference(x, v), f"update client {c} request {k} (version {v})")
+print(f"model update under load: {sum(len(u) for u in updates)} answers from {UPDATERS} clients, each the model "
+      f"of its version; versions never go back; the last clients switched {time.time() - t_update:.1f} s after "
+      "the file was replaced")
 
 # SIGTERM with requests in flight: each accepted one answered, then exit 0.
 results = []
@@ -350,7 +440,7 @@ answered = 0
 for status, body, k in results:
     if status == 200:
         out = json.loads(body)["outputs"][0]
-        close(np.array(out["data"], dtype=np.float32).reshape(out["shape"]), reference(inputs[k % CLIENTS, 0]),
+        close(np.array(out["data"], dtype=np.float32).reshape(out["shape"]), reference(inputs[k % CLIENTS, 0], 2),
               f"request {k} during SIGTERM")
         answered += 1
     elif status != 503:
@@ -359,7 +449,23 @@ if answered == 0:
     fail("no request in flight at SIGTERM was answered")
 print(f"SIGTERM: {answered} in-flight request(s) answered, {len(results) - answered} refused with 503; exit 0")
 
-# A second server: a token, and a deadline no request meets.
+# A second server: HTTPS, a token, CurveZMQ, and a deadline no request meets.
+cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+gen = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                      "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                     capture_output=True, text=True)
+if gen.returncode != 0:
+    fail(f"openssl: {gen.stderr}")
+keys = {}
+for who in ("server", "client", "stranger"):
+    path = os.path.join(work, who + ".key")
+    made = subprocess.run([f"{BIN}/tandem-dispatcher", "keygen", "--secret", path], capture_output=True, text=True)
+    if made.returncode != 0:
+        fail(f"keygen: {made.stderr}")
+    keys[who] = path
+clients_file = os.path.join(work, "zmq-clients")
+with open(clients_file, "w") as f:
+    f.write("# the ZeroMQ clients let in\n" + open(keys["client"] + ".pub").read())
 token = os.path.join(work, "token")
 with open(token, "w") as f:
     f.write("s3cret-token-0123456789\n")
@@ -367,7 +473,13 @@ with open(cluster, "w") as f:  # without w1, killed above
     json.dump({"timeouts": {"connect_s": 10, "result_s": 120},
                "workers": [{"name": f"w{i}", "endpoint": f"tcp://127.0.0.1:{port}"}
                            for i, (_, port) in enumerate(workers) if i != 1]}, f)
-server, port = serve(["-k", "2", "--token-file", token, "--request-timeout", "0.001"], "serve2.log")
+MODEL = NEXT_MODEL  # the file the first server ended with
+zport = free_port()
+zmq_endpoint = f"tcp://127.0.0.1:{zport}"
+server, port = serve(["-k", "2", "--token-file", token, "--request-timeout", "0.001", "--tls-cert", cert,
+                      "--tls-key", key, "--zmq-listen", zmq_endpoint, "--zmq-secret-key", keys["server"],
+                      "--zmq-client-keys", clients_file], "serve2.log")
+scheme, tls = "https", ssl.create_default_context(cafile=cert)
 status, _, _ = http(port, "GET", "/v2/health/live")
 if status != 200:
     fail(f"live without a token: {status}")
@@ -383,10 +495,27 @@ if status != 401:
 status, _, body = infer_json(port, x, {"Authorization": "Bearer s3cret-token-0123456789"})
 if status != 504 or "no result within" not in json.loads(body)["error"]:
     fail(f"deadline: {status} {body[:200]}")
+try:
+    tandem_client.ZmqClient(zmq_endpoint, server_key=keys["server"] + ".pub", secret_key_file=keys["client"],
+                            timeout=30).infer(x)
+    fail("ZeroMQ: a request past its deadline was answered")
+except tandem_client.TandemError as e:
+    if e.status != 504:
+        fail(f"ZeroMQ deadline: {e}")
+for who, kwargs in (("a client whose key is not listed", dict(server_key=keys["server"] + ".pub",
+                                                              secret_key_file=keys["stranger"])),
+                    ("a client without CurveZMQ", {})):
+    try:
+        tandem_client.ZmqClient(zmq_endpoint, timeout=1, **kwargs).infer(x)
+        fail(f"ZeroMQ: {who} was answered")
+    except tandem_client.TandemError as e:
+        if e.status != 0:
+            fail(f"ZeroMQ: {who}: {e}")
 server.send_signal(signal.SIGTERM)
 if server.wait(60) != 0:
     fail("the second server did not exit 0")
-print("token: 401 without it or with another, live open; a passed deadline: 504")
+print("HTTPS: token: 401 without it or with another, live open; a passed deadline: 504 over HTTP and ZeroMQ; "
+      "CurveZMQ: a listed client is answered, an unlisted or plain one gets nothing")
 for p in procs:
     if p.poll() is None:
         p.terminate()

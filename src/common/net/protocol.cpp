@@ -11,7 +11,7 @@ namespace {
 
 constexpr char kMagic[4] = {'T', 'N', 'D', 'M'};
 
-bool KnownType(uint16_t t) { return (t >= 1 && t <= 18) || t == 20 || t == 21; }
+bool KnownType(uint16_t t) { return (t >= 1 && t <= 18) || (t >= 20 && t <= 23); }
 
 Status Truncated(const char* what) { return Status::Corruption(std::string(what) + " body is truncated or malformed"); }
 
@@ -66,6 +66,8 @@ const char* MessageTypeName(MessageType t) {
     case MessageType::kDeployChunk: return "DEPLOY_CHUNK";
     case MessageType::kActivation: return "ACTIVATION";
     case MessageType::kRequestFailed: return "REQUEST_FAILED";
+    case MessageType::kInferRequest: return "INFER_REQUEST";
+    case MessageType::kInferReply: return "INFER_REPLY";
   }
   return "UNKNOWN";
 }

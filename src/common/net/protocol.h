@@ -43,7 +43,8 @@ constexpr uint8_t kProtocolMajor = 1;
 // 7: STATUS_REPLY counts refusals apart from drops (`refused`).
 // 8: HELLO_ACK, PONG and STATUS_REPLY carry the CPU temperature and
 //    throttling.
-constexpr uint8_t kProtocolMinor = 8;
+// 9: INFER_REQUEST and INFER_REPLY (serve's ZeroMQ clients, inference.h).
+constexpr uint8_t kProtocolMinor = 9;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -83,6 +84,10 @@ enum class MessageType : uint16_t {
   // data: along the pipeline, dispatcher -> stage 0 -> ... -> dispatcher
   kActivation = 20,
   kRequestFailed = 21,
+  // serve's clients (minor 9): a client -> the dispatcher, and its answer
+  // (or ERROR); bodies in inference.h
+  kInferRequest = 22,
+  kInferReply = 23,
 };
 
 const char* MessageTypeName(MessageType t);
