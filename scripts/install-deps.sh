@@ -15,7 +15,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   python3-torch python3-torchvision python3-numpy
   systemd
-  iptables iproute2 libnetfilter-queue-dev tcpdump curl prometheus python3-zmq openssl
+  iptables iproute2 libnetfilter-queue-dev tcpdump curl prometheus python3-zmq openssl chromium
 )
 PACKAGES+=("$@")
 

@@ -11,6 +11,7 @@
 #include "common/net/transport.h"
 #include "common/tensor/npy.h"
 #include "common/util/log.h"
+#include "dispatcher/status_page.h"
 
 namespace tandem {
 
@@ -75,7 +76,8 @@ HttpApi::HttpApi(V2Model model, ServingQueue& queue, ServeMetrics& metrics, Http
 HttpApi::~HttpApi() { Stop(); }
 
 bool HttpApi::Authorized(const httplib::Request& req) const {
-  return impl_->o.token.empty() || req.path == "/v2/health/live" ||
+  // The status page itself holds no data (it asks for the token).
+  return impl_->o.token.empty() || req.path == "/v2/health/live" || req.path == "/" ||
          SameSecret(req.get_header_value("Authorization"), "Bearer " + impl_->o.token);
 }
 
@@ -101,13 +103,10 @@ Status HttpApi::Start() {
   // Before any body is read: the token, and a body whose size is known and
   // bounded (httplib checks the length limit against Content-Length only, and
   // would inflate a compressed body).
-  const std::string expected = m.o.token.empty() ? "" : "Bearer " + m.o.token;
   const uint64_t max_body = m.o.max_body_bytes;
-  s.set_pre_routing_handler([expected, max_body](const httplib::Request& req, httplib::Response& res) {
+  s.set_pre_routing_handler([this, max_body](const httplib::Request& req, httplib::Response& res) {
     using R = httplib::Server::HandlerResponse;
-    const bool authorized = expected.empty() || req.path == "/v2/health/live" ||
-                            SameSecret(req.get_header_value("Authorization"), expected);
-    if (!authorized && req.method != "POST") {
+    if (!Authorized(req) && req.method != "POST") {
       Unauthorized(res);
       return R::Handled;
     }
@@ -182,6 +181,13 @@ Status HttpApi::Start() {
     impl_->metrics.RequestStarted();
     if (!Authorized(req)) return Unauthorized(res);
     Infer(req, res);
+  });
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(StatusPageHtml(), "text/html; charset=utf-8");
+  });
+  s.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(impl_->metrics.StatusJson(impl_->queue.queued(), impl_->model.name, ready_), "application/json");
   });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(impl_->metrics.Render(impl_->queue.queued()), "text/plain; version=0.0.4; charset=utf-8");

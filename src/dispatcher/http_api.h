@@ -6,6 +6,9 @@
 //   GET  /v2/models/NAME             model metadata (inputs, outputs)
 //   GET  /v2/models/NAME/ready       as /v2/health/ready
 //   GET  /metrics                    Prometheus text format (serve_metrics.h)
+//   GET  /                           the status page (status_page.h; no token
+//                                    needed: it holds no data)
+//   GET  /status                     what the status page shows, as JSON
 //   POST /v2/models/NAME/infer       JSON tensors, or the binary tensor data
 //                                    extension (Inference-Header-Content-Length);
 //                                    with Content-Type application/x-npy the

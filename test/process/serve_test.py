@@ -408,6 +408,45 @@ print(f"model update under load: {sum(len(u) for u in updates)} answers from {UP
       f"of its version; versions never go back; the last clients switched {time.time() - t_update:.1f} s after "
       "the file was replaced")
 
+# The status page: the stages, the events of the run, and in headless
+# Chromium no console errors.
+status, _, body = http(port, "GET", "/status")
+page = json.loads(body)
+texts = [e["text"] for e in page["events"]]
+if status != 200 or not page["stages"] or sum(st["bottleneck"] for st in page["stages"]) != 1:
+    fail(f"/status: {status} {body[:500]}")
+for expect in ("worker w1 failed", "model generation 2 serving", "recovered"):
+    if not any(expect in t for t in texts):
+        fail(f"/status: no event '{expect}' in {texts}")
+status, headers, body = http(port, "GET", "/")
+if status != 200 or not headers.get("Content-Type", "").startswith("text/html") or b"<script>" not in body:
+    fail(f"GET /: {status} {headers.get('Content-Type')}")
+CHROMIUM = shutil.which("chromium")
+
+
+def browse(url, screenshot=None, extra=()):
+    """The page's DOM after its script ran, and the browser's console lines."""
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,720",
+            "--virtual-time-budget=3000", "--enable-logging=stderr", "--v=0",
+            f"--user-data-dir={os.path.join(work, 'chromium')}"] + list(extra)
+    shown = subprocess.run(argv + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    if screenshot:
+        subprocess.run(argv + [f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
+    return shown.stdout, [line for line in shown.stderr.splitlines() if ":CONSOLE" in line]
+
+
+if CHROMIUM:
+    dom, console = browse(f"http://127.0.0.1:{port}/", os.environ.get("TANDEM_STATUS_SCREENSHOT"))
+    if console:
+        fail("the status page logged to the console: " + " | ".join(console))
+    boxes = dom.count('data-stage="')
+    if boxes != len(page["stages"]) or dom.count('class="stage bottleneck"') != 1 or "worker w1 failed" not in dom:
+        fail(f"the status page in Chromium shows {boxes} stage(s), expected {len(page['stages'])}:\n{dom[:3000]}")
+    print(f"status page: Chromium shows {boxes} stages, the bottleneck and the events "
+          f"({'; '.join(texts)}), no console errors")
+else:
+    print("status page: /status has the stages and events (chromium not installed: the page was not rendered)")
+
 # SIGTERM with requests in flight: each accepted one answered, then exit 0.
 results = []
 
@@ -495,6 +534,10 @@ if status != 401:
 status, _, body = infer_json(port, x, {"Authorization": "Bearer s3cret-token-0123456789"})
 if status != 504 or "no result within" not in json.loads(body)["error"]:
     fail(f"deadline: {status} {body[:200]}")
+if CHROMIUM:  # with a token, the page (which holds no data) asks for it
+    dom, console = browse(f"https://127.0.0.1:{port}/", extra=["--ignore-certificate-errors"])
+    if console or 'id="auth" style="display: block;"' not in dom or 'data-stage="' in dom:
+        fail(f"the status page with a token: {console} {dom[:2000]}")
 try:
     tandem_client.ZmqClient(zmq_endpoint, server_key=keys["server"] + ".pub", secret_key_file=keys["client"],
                             timeout=30).infer(x)
