@@ -1,14 +1,17 @@
 // tandem-dispatcher: profile, plan, split and run a model across workers;
 // measure the links between them.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "common/model/runtime.h"
 #include "common/util/log.h"
 #include "common/util/version.h"
 #include "dispatcher/command.h"
+#include "dispatcher/json_flags.h"
 
 int main(int argc, char** argv) {
   tandem::KeepActivationMemory();
@@ -23,9 +26,15 @@ int main(int argc, char** argv) {
       tandem::AddMeasureLinksCommand(app), tandem::AddRunCommand(app),   tandem::AddServeCommand(app),
       tandem::AddKeygenCommand(app),
   };
-  tandem::Status st;
+  // A subcommand's --config file becomes flags before its command line's.
+  app.name(argv[0]);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  tandem::Status st = tandem::ExpandJsonConfig(app, &args);
   try {
-    app.parse(argc, argv);
+    if (st.ok()) {
+      std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+      app.parse(args);
+    }
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     st = tandem::Status::InvalidArgument(std::string(e.what()) + " (see --help)");

@@ -17,6 +17,7 @@
 #include "common/util/signals.h"
 #include "dispatcher/command.h"
 #include "dispatcher/http_api.h"
+#include "dispatcher/json_flags.h"
 #include "dispatcher/model_setup.h"
 #include "dispatcher/pipeline_session.h"
 #include "dispatcher/serve_metrics.h"
@@ -203,6 +204,9 @@ Subcommand AddServeCommand(CLI::App& app) {
       "serve",
       "deploy the model as `run` does and answer inference requests over HTTP (Open Inference Protocol v2) "
       "until SIGTERM");
+  AddJsonConfigFlag(cmd,
+                    "JSON file of these settings: an object whose keys are the long flags without dashes "
+                    "({\"model\": \"m.pt\", \"max-queued\": 128}); flags given here win");
   AddPipelineFlags(cmd, &o->pipeline);
   AddInputShapeFlag(cmd, &o->input_shape, "the model's inputs: ")->required();
   cmd->add_option("--name", o->name, "the model's name in URLs (default: the model file's name without extension)");

@@ -90,6 +90,32 @@ TEST_CASE("profile and split bad inputs end in one clear error", "[cli][errors]"
   ExpectCleanError(Run("profile -m " + small + " -s 1,3,16,16 --move-codec zstd"), {"--move-codec", "zstd"});
 }
 
+TEST_CASE("serve --config: a JSON file of its flags, the command line winning; errors name the file and key",
+          "[cli][errors]") {
+  test::TempDir dir;
+  const std::string f = dir.path() + "/serve.json";
+  auto config = [&](const std::string& text) { REQUIRE(WriteFileAtomic(f, text).ok()); };
+  config("{\"modle\": \"m.pt\"}");
+  ExpectCleanError(Run("serve --config " + f), {f + ": modle: not a setting of `serve`"});
+  config("{\"model\": {\"path\": 1}}");
+  ExpectCleanError(Run("serve --config=" + f), {f + ": model: takes a string, number or bool"});
+  config("[1, 2]");
+  ExpectCleanError(Run("serve --config " + f), {f + ": must hold one JSON object"});
+  config("{\"model\": ");
+  ExpectCleanError(Run("serve --config " + f), {f + ": not valid JSON"});
+  ExpectCleanError(Run("serve --config " + dir.path() + "/none.json"), {"none.json"});
+  // The file's settings are taken (--model and --input-shape are required),
+  // and a flag on the command line replaces the file's: with the file's
+  // --max-queued, --http-threads 20 is refused; with 3 instead, serve goes
+  // on to read the cluster config.
+  config("{\"model\": \"" + FixturePath("small_cnn.traced.pt") +
+         "\", \"input-shape\": \"1,3,32,32\", \"max-queued\": 8, \"http-threads\": 20, \"watch-model\": true, "
+         "\"cluster\": \"" +
+         dir.path() + "/no-cluster.json\"}");
+  ExpectCleanError(Run("serve --config " + f), {"--http-threads 20 must exceed --max-queued 8"});
+  ExpectCleanError(Run("serve --config " + f + " --max-queued 3"), {"no-cluster.json"});
+}
+
 TEST_CASE("several inputs: --input-shape per argument, repeated or ';'-separated", "[cli]") {
   const std::string enc = FixturePath("tiny_encoder.scripted.pt");
   test::TempDir out;
