@@ -14,6 +14,8 @@ never going back); SIGTERM with requests in flight: every accepted request
 answered, new ones refused, exit 0. Then a second server over HTTPS with a
 bearer token (401 without it), CurveZMQ (a client whose key is not listed
 gets nothing) and a deadline no request can meet (504, both transports).
+The status page is rendered in headless Chromium (Debian's chromium) where
+installed. Last, volume: 32 clients x 200 requests on a small model.
 
 usage: serve_test.py BIN_DIR FIXTURE_DIR
 """
@@ -559,6 +561,63 @@ if server.wait(60) != 0:
     fail("the second server did not exit 0")
 print("HTTPS: token: 401 without it or with another, live open; a passed deadline: 504 over HTTP and ZeroMQ; "
       "CurveZMQ: a listed client is answered, an unlisted or plain one gets nothing")
+# Volume: 32 clients sending 200 requests each (half over HTTP, half over
+# ZeroMQ), a small model on the three workers left; every answer the model's
+# for that client's own input, delivered once.
+MODEL = os.path.join(FIXTURES, "small_cnn.traced.pt")
+SHAPE = (1, 3, 32, 32)
+models[3] = torch.jit.load(MODEL).eval()
+with open(cluster, "w") as f:
+    json.dump({"timeouts": {"connect_s": 10, "result_s": 120},
+               "workers": [{"name": f"w{i}", "endpoint": f"tcp://127.0.0.1:{port}"}
+                           for i, (_, port) in enumerate(workers) if i != 1]}, f)
+scheme, tls = "http", None
+zmq_endpoint = f"tcp://127.0.0.1:{free_port()}"
+server, port = serve(["-k", "3", "--name", "small", "--zmq-listen", zmq_endpoint], "serve3.log")
+CLIENTS, EACH, DISTINCT = 32, 200, 4
+inputs = rng.standard_normal((CLIENTS, DISTINCT) + SHAPE, dtype=np.float32)
+refs = [[reference(inputs[c, k], 3) for k in range(DISTINCT)] for c in range(CLIENTS)]
+wrong = []
+got = [0] * CLIENTS
+
+
+def volume(c):
+    if c % 2:
+        lib = tandem_client.ZmqClient(zmq_endpoint, retries=2000)
+    else:
+        lib = tandem_client.HttpClient(f"http://127.0.0.1:{port}", model="small", retries=2000)
+    for k in range(EACH):
+        try:
+            y = lib.infer(inputs[c, k % DISTINCT])
+        except (tandem_client.TandemError, OSError) as e:
+            errors.append(f"volume client {c} request {k}: {e}")
+            return
+        ref = refs[c][k % DISTINCT]
+        if y.shape != ref.shape or not np.allclose(y, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max())):
+            wrong.append(f"client {c} request {k}")
+        got[c] += 1
+
+
+threads = [threading.Thread(target=volume, args=(c,)) for c in range(CLIENTS)]
+t0 = time.time()
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(600)
+elapsed = time.time() - t0
+if errors or wrong:
+    fail("; ".join((errors + wrong)[:5]))
+if got != [EACH] * CLIENTS:
+    fail(f"answers per client: {got}")
+server.send_signal(signal.SIGTERM)
+if server.wait(60) != 0:
+    fail("the third server did not exit 0")
+served = open(os.path.join(work, "serve3.log"), errors="replace").read()
+if f"served {CLIENTS * EACH} request(s): {CLIENTS * EACH} answered, 0 failed" not in served:
+    fail("the third server's count differs from the clients'")
+print(f"volume: {CLIENTS} clients x {EACH} requests (HTTP and ZeroMQ) in {elapsed:.1f} s "
+      f"({CLIENTS * EACH / elapsed:.0f}/s), each answer the model's for that client's input, each request answered "
+      "once")
 for p in procs:
     if p.poll() is None:
         p.terminate()
