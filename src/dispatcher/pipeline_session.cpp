@@ -152,6 +152,7 @@ Result<std::unique_ptr<PipelineSession>> PipelineSession::Open(const PipelineOpt
   TANDEM_ASSIGN_OR_RETURN(s->model_, LoadModelWithThreads(o.model, specs, o.threads));
   s->specs_ = s->model_->inputs();
   s->output_names_ = s->model_->output_names();
+  s->input_names_ = s->model_->input_names();
   s->sample_output_ = s->model_->sample_output();
   s->model_sha256_ = s->model_->content_hash();
   if (!o.plan.empty()) {

@@ -89,6 +89,7 @@ class PipelineSession {
   // The model's input specs, output names (Model::output_names) and a
   // sample output (dtypes and shapes), kept from Open.
   const std::vector<InputSpec>& inputs() const { return specs_; }
+  const std::vector<std::string>& input_names() const { return input_names_; }
   const std::vector<std::string>& output_names() const { return output_names_; }
   const std::vector<HostTensor>& sample_output() const { return sample_output_; }
   const std::string& model_sha256() const { return model_sha256_; }
@@ -107,6 +108,7 @@ class PipelineSession {
   std::vector<InputSpec> specs_;
   std::vector<std::string> output_names_;
   std::vector<HostTensor> sample_output_;
+  std::vector<std::string> input_names_;
   std::string model_sha256_;
   std::shared_ptr<Model> model_;  // until Deploy
   std::optional<PlanFile> plan_file_;

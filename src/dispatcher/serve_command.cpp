@@ -92,7 +92,6 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   TANDEM_RETURN_IF_ERROR(PipelineSession::Check(o.pipeline, cluster));
   auto specs = ParseInputSpecs(o.input_shape);
   if (!specs.ok()) return specs.status().WithContext("--input-shape");
-  TANDEM_ASSIGN_OR_RETURN(std::vector<std::string> input_names, Model::InputNames(o.pipeline.model));
   TANDEM_ASSIGN_OR_RETURN(auto session, PipelineSession::Open(o.pipeline, std::move(cluster), specs.value()));
   // The largest body a valid request can have: its inputs as JSON numbers
   // (at most 32 characters an element) and 1 MiB of the rest.
@@ -101,14 +100,13 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   o.http.max_body_bytes = 32 * elements + (1u << 20);
   ServingQueue queue(o.max_queued, o.max_per_client);
   ServeMetrics metrics;
-  HttpApi api(MakeV2Model(name, input_names, session->inputs(), session->output_names(), session->sample_output()),
-              queue, metrics, o.http);
+  const V2Model served =
+      MakeV2Model(name, session->input_names(), session->inputs(), session->output_names(), session->sample_output());
+  HttpApi api(served, queue, metrics, o.http);
   TANDEM_RETURN_IF_ERROR(api.Start());  // before deploying: a busy port fails fast
   std::unique_ptr<ZmqApi> zmq_api;
   if (!o.zmq.listen.empty()) {
-    zmq_api = std::make_unique<ZmqApi>(
-        MakeV2Model(name, input_names, session->inputs(), session->output_names(), session->sample_output()), queue,
-        metrics, o.zmq);
+    zmq_api = std::make_unique<ZmqApi>(served, queue, metrics, o.zmq);
     TANDEM_RETURN_IF_ERROR(zmq_api->Start());
   }
   TANDEM_RETURN_IF_ERROR(session->Deploy());

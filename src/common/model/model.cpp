@@ -181,6 +181,7 @@ struct Model::Impl {
   std::vector<HostTensor> sample_inputs;
   std::vector<HostTensor> sample_output;
   std::vector<std::string> output_names;
+  std::vector<std::string> input_names;  // forward's arguments
 
   Status Analyse();
   Status Measure();
@@ -503,6 +504,7 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& path, const std::v
     TANDEM_ASSIGN_OR_RETURN(impl->original, LoadScript(path, &impl->hash));
     const auto& schema = impl->original.get_method("forward").function().getSchema();
     const std::vector<std::string> names = ArgumentNames(impl->original);
+    impl->input_names = names;
     if (names.size() != inputs.size()) {
       std::string list;
       for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
@@ -541,6 +543,8 @@ const std::vector<CutPoint>& Model::cuts() const { return impl_->cuts; }
 const std::vector<HostTensor>& Model::sample_inputs() const { return impl_->sample_inputs; }
 const std::vector<HostTensor>& Model::sample_output() const { return impl_->sample_output; }
 const std::vector<std::string>& Model::output_names() const { return impl_->output_names; }
+
+const std::vector<std::string>& Model::input_names() const { return impl_->input_names; }
 
 std::string Model::NodeKind(int pos) const {
   if (pos < 0 || pos >= num_nodes()) return "";

@@ -116,6 +116,8 @@ class Model {
   // "" for a lone tensor; "0", "1" for a tuple's elements; a dict's keys or
   // a named tuple's fields; nested parts joined by '.' ("boxes.0").
   const std::vector<std::string>& output_names() const;
+  // forward's argument names (self excluded), in order.
+  const std::vector<std::string>& input_names() const;
 
   // Builds stage [begin, end). `begin` and `end` must each be 0, N or a valid
   // cut position, with begin < end.

@@ -271,6 +271,7 @@ TEST_CASE("several inputs of other dtypes; non-tensor values across cuts", "[mod
   Fixture enc = LoadFixture("tiny_encoder.scripted");
   auto encoder = LoadModel(enc);
   CHECK(encoder->inputs()[0].dtype == DType::kInt64);
+  CHECK(encoder->input_names() == std::vector<std::string>{"ids", "attention_mask"});
   int carrying = 0;
   for (const auto& c : encoder->cuts()) {
     bool any = false;
