@@ -3,7 +3,7 @@
 // For producers at a high rate (a camera, a robot's sensors): no HTTP per
 // request, and many requests may be outstanding at once.
 //
-//   tandem::client::Client c({"tcp://127.0.0.1:8001"});
+//   tandem::client::Client c("tcp://127.0.0.1:8001");
 //   std::vector<tandem::client::Output> out = c.Infer({image});
 //
 // With CurveZMQ (a serve that has keys): give the server's public key and
@@ -97,6 +97,8 @@ class Client {
   // Checks the options and reads the keys; connects in the background.
   // Throws Error (status 400) when an option or key file is wrong.
   explicit Client(Options options);
+  // Plain ZeroMQ to `endpoint`, the other options at their defaults.
+  explicit Client(const std::string& endpoint);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -95,6 +95,8 @@ Client::Client(Options options) : impl_(std::make_unique<Impl>()) {
   if (!st.ok()) throw Error(400, 0, m.o.endpoint + ": " + st.message());
 }
 
+Client::Client(const std::string& endpoint) : Client(Options{endpoint, "", "", 60}) {}
+
 Client::~Client() = default;
 
 size_t Client::outstanding() const { return impl_->outstanding.size(); }
