@@ -77,6 +77,17 @@ done
 [ "$(stat -c %a /var/lib/tandem/worker.key)" = 600 ] || fail "worker.key mode $(stat -c %a /var/lib/tandem/worker.key)"
 [ -s /var/lib/tandem/worker.key.pub ] || fail "no worker.key.pub"
 ldd /usr/bin/tandem-worker | grep -q "not found" && fail "unresolved libraries: $(ldd /usr/bin/tandem-worker | grep 'not found')"
+# The dispatcher's serve unit: installed, verified, not enabled (it waits for
+# its model and /etc/tandem/serve.env); the example settings and the client.
+serve_unit=/lib/systemd/system/tandem-dispatcher.service
+[ -f "$serve_unit" ] || fail "no $serve_unit"
+[ ! -e /etc/systemd/system/multi-user.target.wants/tandem-dispatcher.service ] || fail "the serve unit is enabled"
+verify=$(systemd-analyze verify "$serve_unit" 2>&1) || fail "systemd-analyze verify on the serve unit: $verify"
+[ -z "$verify" ] || fail "systemd-analyze verify on the serve unit warns: $verify"
+grep -q "^ExecStart=/usr/bin/tandem-dispatcher serve" "$serve_unit" || fail "the serve unit does not run /usr/bin/tandem-dispatcher"
+[ -f /usr/share/doc/tandem-dispatcher/examples/serve.example.env ] || fail "no serve.example.env"
+[ -f /usr/share/doc/tandem-dispatcher/serving.md ] || fail "no serving.md (the unit's documentation)"
+[ -x /usr/bin/tandem-infer ] || fail "no /usr/bin/tandem-infer"
 
 # A reinstall keeps the key pair (and writes a missing public file again).
 key_sum=$(sha256sum </var/lib/tandem/worker.key)
@@ -140,7 +151,7 @@ worker_pid=
 
 # Purge leaves nothing behind.
 purge || { cat "$tmp/purge.log"; fail "apt-get purge"; }
-for p in /usr/bin/tandem-worker /usr/bin/tandem-dispatcher "$unit" \
+for p in /usr/bin/tandem-worker /usr/bin/tandem-dispatcher /usr/bin/tandem-infer "$unit" "$serve_unit" \
   /etc/systemd/system/multi-user.target.wants/tandem-worker.service /etc/tandem \
   /var/lib/tandem /var/lib/private/tandem /usr/share/doc/tandem-worker /usr/share/doc/tandem-dispatcher; do
   [ ! -e "$p" ] && [ ! -L "$p" ] || fail "$p is left after purge"
