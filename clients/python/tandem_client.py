@@ -15,11 +15,12 @@ full queue (503) is retried after a short backoff (growing, at most the
 server's Retry-After), up to `retries` times. ZmqClient raises the same
 statuses for the same causes.
 """
+import http.client
 import json
+import ssl
 import struct
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 
 import numpy as np
 
@@ -41,38 +42,74 @@ class TandemError(Exception):
 
 
 class HttpClient:
-    def __init__(self, url="http://127.0.0.1:8000", model=None, token=None, timeout=300.0, retries=20):
+    def __init__(self, url="http://127.0.0.1:8000", model=None, token=None, timeout=300.0, retries=20,
+                 cafile=None):
         """`model`: the served model's name (serve's --name; required for
         metadata and infer). `token`: the bearer token when the server has
         one. `timeout`: seconds per HTTP request (longer than the server's
         --request-timeout, which answers 504 itself). `retries`: times a 503
-        (queue full) is tried again."""
+        (queue full) is tried again. `cafile`: for https, the certificate(s)
+        to trust (default: the system's). One connection is kept open and
+        reused; not thread-safe: one client per thread."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url}: give http://HOST:PORT or https://HOST:PORT")
         self.url = url.rstrip("/")
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname, parts.port or (443 if self._https else 80)
+        self._tls = ssl.create_default_context(cafile=cafile) if self._https else None
+        self._conn = None
         self.token = token
         self.timeout = timeout
         self.retries = retries
         self.model = model
         self._metadata = None
 
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _send(self, method, path, body, headers):
+        """(status, headers, body) over the kept connection, opened again
+        once if the server had closed it."""
+        for fresh in (False, True):
+            if self._conn is None:
+                if self._https:
+                    self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout,
+                                                             context=self._tls)
+                else:
+                    self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+                fresh = True
+            try:
+                self._conn.request(method, path, body=body, headers=headers)
+                r = self._conn.getresponse()
+                data = r.read()
+                if r.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return r.status, r.headers, data
+            except (http.client.HTTPException, ConnectionError, BrokenPipeError):
+                self.close()
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
+
     def _request(self, method, path, body=None, headers=None):
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
         for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+            status, response_headers, text = self._send(method, path, body, headers)
+            if status == 200:
+                return response_headers, text
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    return r.headers, r.read()
-            except urllib.error.HTTPError as e:
-                text = e.read()
-                try:
-                    message = json.loads(text).get("error", "")
-                except ValueError:
-                    message = text.decode(errors="replace")
-                if e.code == 503 and attempt < self.retries:
-                    time.sleep(min(float(e.headers.get("Retry-After", "1")), 0.05 * (attempt + 1)))
-                    continue
-                raise TandemError(e.code, message) from None
+                message = json.loads(text).get("error", "")
+            except ValueError:
+                message = text.decode(errors="replace")
+            if status == 503 and attempt < self.retries:
+                time.sleep(min(float(response_headers.get("Retry-After", "1")), 0.05 * (attempt + 1)))
+                continue
+            raise TandemError(status, message)
         raise AssertionError("unreachable")
 
     def ready(self):
@@ -80,7 +117,7 @@ class HttpClient:
         try:
             self._request("GET", "/v2/health/ready")
             return True
-        except (TandemError, OSError):
+        except (TandemError, OSError, http.client.HTTPException):
             return False
 
     def metadata(self):

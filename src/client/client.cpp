@@ -16,6 +16,22 @@ namespace tandem {
 namespace client {
 namespace {
 
+// The public header spells the element types out again (it stands alone);
+// they must stay the wire's.
+#define TANDEM_SAME_DTYPE(name) \
+  static_assert(static_cast<int>(DType::name) == static_cast<int>(tandem::DType::name), #name)
+TANDEM_SAME_DTYPE(kFloat32);
+TANDEM_SAME_DTYPE(kFloat64);
+TANDEM_SAME_DTYPE(kFloat16);
+TANDEM_SAME_DTYPE(kInt64);
+TANDEM_SAME_DTYPE(kInt32);
+TANDEM_SAME_DTYPE(kInt16);
+TANDEM_SAME_DTYPE(kInt8);
+TANDEM_SAME_DTYPE(kUInt8);
+TANDEM_SAME_DTYPE(kBool);
+TANDEM_SAME_DTYPE(kBFloat16);
+#undef TANDEM_SAME_DTYPE
+
 // Answers larger than this are refused (a model's outputs are far smaller).
 constexpr uint64_t kMaxReplyBytes = 1ull << 31;
 

@@ -134,6 +134,9 @@ Status HttpApi::Start() {
     return R::Unhandled;
   });
   s.set_keep_alive_timeout(2);
+  // A client keeps its connection for many requests (httplib's default is
+  // 5); a connection holds its thread until it has been idle for 2 s.
+  s.set_keep_alive_max_count(100000);
   const int threads = m.o.threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.set_payload_max_length(m.o.max_body_bytes);
