@@ -123,19 +123,28 @@ std::vector<int> PipelineManager::Reachable() const {
   return out;
 }
 
-std::vector<int> PipelineManager::QueueDepths() const {
-  std::vector<int> depths;
-  for (const auto& c : clients_) depths.push_back(static_cast<int>(c->hello().queue_depth));
-  return depths;
+std::vector<WorkerFacts> PipelineManager::Facts() const {
+  std::vector<WorkerFacts> facts;
+  for (const auto& c : clients_) {
+    const HelloAckBody& h = c->hello();
+    WorkerFacts f;
+    f.queue_depth = static_cast<int>(h.queue_depth);
+    f.threads = static_cast<int>(h.threads);
+    f.cpus = h.cpus;
+    f.host_id = h.host_id;
+    f.host_cores = static_cast<int>(h.host_cores);
+    facts.push_back(f);
+  }
+  return facts;
 }
 
 Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int generation,
-                                                const std::vector<int>& queue_depths) const {
-  if (generation == 1) return BuildPlanProblem(profile, cluster_, HopCodec(), queue_depths);
+                                                const std::vector<WorkerFacts>& facts) const {
+  if (generation == 1) return BuildPlanProblem(profile, cluster_, HopCodec(), facts);
   // Profiles measured on the workers belong to the first model.
   ClusterConfig c = cluster_;
   for (auto& w : c.workers) w.profile.clear();
-  return BuildPlanProblem(profile, c, HopCodec(), queue_depths);
+  return BuildPlanProblem(profile, c, HopCodec(), facts);
 }
 
 void PipelineManager::UpdateMemoryRule(size_t worker) {
@@ -153,7 +162,7 @@ Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile
   gen->generation = 1;
   gen->model = std::move(model);
   gen->profile = std::move(profile);
-  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1, QueueDepths()));
+  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1, Facts()));
   gen_ = gen;
   model_stamp_ = seen_stamp_ = FileStamp(gen->model->path());
   last_watch_ = Clock::now();
@@ -446,9 +455,9 @@ void PipelineManager::CheckModelFile() {
   const ManagerOptions o = options_;
   Event("model file " + path + " changed: loading it as generation " + std::to_string(next));
   const CodecSpec codec = HopCodec();
-  const std::vector<int> depths = QueueDepths();  // read here: Tick may say HELLO meanwhile
+  const std::vector<WorkerFacts> facts = Facts();  // read here: Tick may say HELLO meanwhile
   loading_ = std::async(std::launch::async,
-                        [path, shape, o, codec, next, depths, this]() -> Result<std::shared_ptr<ModelGeneration>> {
+                        [path, shape, o, codec, next, facts, this]() -> Result<std::shared_ptr<ModelGeneration>> {
                           auto gen = std::make_shared<ModelGeneration>();
                           gen->generation = next;
                           auto model = Model::Load(path, shape);
@@ -458,7 +467,7 @@ void PipelineManager::CheckModelFile() {
                           po.warmup = o.warmup;
                           po.repeats = o.repeats;
                           TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileForPlanning(*gen->model, po, codec));
-                          TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next, depths));
+                          TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next, facts));
                           return gen;
                         });
 }

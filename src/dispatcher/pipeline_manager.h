@@ -38,6 +38,7 @@
 #include "common/util/device.h"
 #include "dispatcher/director.h"
 #include "dispatcher/heartbeat.h"
+#include "dispatcher/planning.h"
 #include "dispatcher/worker_client.h"
 
 namespace tandem {
@@ -96,9 +97,9 @@ class PipelineManager : public Director {
   std::vector<int> Reachable() const;
   // Why worker i was left out at Connect (OK if it answered).
   const Status& hello_status(size_t i) const { return workers_[i].hello; }
-  // Each worker's queue depth as its HELLO_ACK said (0: not known), in
-  // cluster order: what its memory per stage depends on.
-  std::vector<int> QueueDepths() const;
+  // What each worker's HELLO_ACK said that planning uses (queue depth: its
+  // memory per stage; threads, CPUs and host: its speed), in cluster order.
+  std::vector<WorkerFacts> Facts() const;
   // Deploys `plan` (node indices into the cluster's workers) of `model` and
   // makes it the route. `results_endpoint`: where the last stage pushes.
   Status Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -139,7 +140,7 @@ class PipelineManager : public Director {
   Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
   // Thread-safe given its arguments (a model update builds it on a thread).
   Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
-                                 const std::vector<int>& queue_depths) const;
+                                 const std::vector<WorkerFacts>& facts) const;
   // Sets worker `worker`'s activation copies in the models' problems from
   // its latest HELLO_ACK.
   void UpdateMemoryRule(size_t worker);

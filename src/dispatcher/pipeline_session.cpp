@@ -195,7 +195,7 @@ Status PipelineSession::Deploy() {
   TANDEM_RETURN_IF_ERROR(manager_->Connect());
 
   // The planner's problem also gives the prediction for the report.
-  const Result<PlanProblem> full = BuildPlanProblem(profile_, cluster_, hop_codec_, manager_->QueueDepths());
+  const Result<PlanProblem> full = BuildPlanProblem(profile_, cluster_, hop_codec_, manager_->Facts());
   TANDEM_ASSIGN_OR_RETURN(const Plan plan, FirstPlan(o_, plan_file_, profile_, cluster_, full, *manager_));
   if (full.ok()) predicted_ = Evaluate(full.value(), plan);
   TANDEM_RETURN_IF_ERROR(manager_->Start(model_, profile_, plan, resolved.value()));

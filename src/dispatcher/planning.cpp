@@ -1,7 +1,9 @@
 #include "dispatcher/planning.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -32,8 +34,81 @@ bool WarnOnce(const std::string& key) {
 }
 }  // namespace
 
+double WorkerFacts::BusyCpus() const {
+  if (threads > 0 && cpus > 0) return std::min<double>(threads, cpus);
+  return threads > 0 ? threads : cpus;
+}
+
+namespace {
+
+std::string Fixed(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+// Per worker: the speed the planner gives it (the cluster's, or derived on
+// the profiling host), and the share of it its host leaves it (1: alone).
+struct WorkerSpeed {
+  double speed = 1.0;
+  double share = 1.0;
+};
+
+std::vector<WorkerSpeed> WorkerSpeeds(const ModelProfile& profile, const ClusterConfig& cluster,
+                                      const std::vector<WorkerFacts>& facts) {
+  const size_t n = cluster.workers.size();
+  std::vector<WorkerSpeed> out(n);
+  auto fact = [&](size_t i) { return i < facts.size() ? facts[i] : WorkerFacts(); };
+  const MachineInfo& m = profile.machine;
+  const double profiled_cpus = m.cores > 0 && m.threads > 0 ? std::min(m.cores, m.threads) : m.threads;
+  std::string derived;
+  for (size_t i = 0; i < n; ++i) {
+    const WorkerEntry& w = cluster.workers[i];
+    out[i].speed = w.speed;
+    const WorkerFacts f = fact(i);
+    if (w.speed_given || !w.profile.empty() || f.host_id.empty() || f.host_id != m.host_id || f.BusyCpus() <= 0 ||
+        profiled_cpus <= 0)
+      continue;
+    out[i].speed = f.BusyCpus() / profiled_cpus;
+    if (std::abs(out[i].speed - 1.0) > 1e-9)
+      derived +=
+          (derived.empty() ? "" : ", ") + w.name + " " + Fixed(f.BusyCpus()) + " (speed " + Fixed(out[i].speed) + ")";
+  }
+  if (!derived.empty() && WarnOnce("speed|" + derived + "|" + profile.model_hash))
+    TANDEM_LOG(kInfo) << "the profile took " << Fixed(profiled_cpus)
+                      << " CPU(s); workers on this host that the cluster config gives no speed use " << derived
+                      << " (planned in proportion; give a speed, or profile with their threads, to say "
+                      << "otherwise)";
+  // Hosts whose workers want more CPUs than the host has.
+  std::map<std::string, std::vector<size_t>> hosts;
+  for (size_t i = 0; i < n; ++i)
+    if (!fact(i).host_id.empty()) hosts[fact(i).host_id].push_back(i);
+  for (const auto& [host, members] : hosts) {
+    double busy = 0;
+    int cores = 0;
+    for (size_t i : members) {
+      const WorkerFacts f = fact(i);
+      busy += f.BusyCpus() > 0 ? f.BusyCpus() : 1.0;
+      cores = std::max(cores, f.host_cores);
+    }
+    if (members.size() < 2 || cores <= 0 || busy <= cores) continue;
+    const double share = cores / busy;
+    std::string names;
+    for (size_t i : members) {
+      out[i].share = share;
+      names += (names.empty() ? "" : ", ") + cluster.workers[i].name;
+    }
+    if (WarnOnce("share|" + names + "|" + std::to_string(share)))
+      TANDEM_LOG(kInfo) << names << " share one host's " << cores << " CPU(s) and would keep " << Fixed(busy)
+                        << " busy: each planned at " << Fixed(share) << " of its speed";
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterConfig& cluster, const CodecSpec& codec,
-                                     const std::vector<int>& queue_depths) {
+                                     const std::vector<WorkerFacts>& facts) {
   PlanProblem p;
   p.segments = PlanSegments(profile);
   p.input_bytes = profile.input_bytes;
@@ -44,12 +119,14 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
     TANDEM_LOG(kWarning) << profile.model_path << ": the profile measured moving activations with codec "
                          << profile.move_codec << ", the hops use " << hop_codec
                          << "; planning without that cost (profile with --move-codec " << hop_codec << ")";
+  const std::vector<WorkerSpeed> speeds = WorkerSpeeds(profile, cluster, facts);
   for (size_t i = 0; i < cluster.workers.size(); ++i) {
     const WorkerEntry& w = cluster.workers[i];
-    PlanNode node{w.name, w.speed, w.memory_mb << 20};
-    if (move_known) node.move_s_per_byte = profile.move_s_per_byte / w.speed;
+    const double speed = speeds[i].speed * speeds[i].share;
+    PlanNode node{w.name, speed, w.memory_mb << 20};
+    if (move_known) node.move_s_per_byte = profile.move_s_per_byte / speed;
     // What the worker's own memory check counts (worker_memory.h).
-    const int depth = i < queue_depths.size() && queue_depths[i] > 0 ? queue_depths[i] : kDefaultWorkerQueueDepth;
+    const int depth = i < facts.size() && facts[i].queue_depth > 0 ? facts[i].queue_depth : kDefaultWorkerQueueDepth;
     node.activation_copies = WorkerActivationCopies(depth, CodecScratchCopies(codec));
     p.nodes.push_back(node);
   }
@@ -69,7 +146,7 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
       const auto& w = cluster.workers[i];
       std::vector<double> row;
       if (w.profile.empty()) {
-        for (const auto& s : profile.segments) row.push_back(s.compute_s / w.speed);
+        for (const auto& s : profile.segments) row.push_back(s.compute_s / p.nodes[i].speed);
       } else {
         const std::string field = cluster.source + ": workers[" + std::to_string(i) + "].profile";
         auto own = ReadProfile(w.profile);
@@ -77,8 +154,8 @@ Result<PlanProblem> BuildPlanProblem(const ModelProfile& profile, const ClusterC
         if (own->model_hash != profile.model_hash || own->inputs != profile.inputs ||
             own->segments.size() != profile.segments.size())
           return Status::InvalidArgument(field + ": " + w.profile + " was measured for another model or input shape");
-        for (const auto& s : own->segments) row.push_back(s.compute_s);
-        if (own->move_codec == hop_codec) p.nodes[i].move_s_per_byte = own->move_s_per_byte;
+        for (const auto& s : own->segments) row.push_back(s.compute_s / speeds[i].share);
+        if (own->move_codec == hop_codec) p.nodes[i].move_s_per_byte = own->move_s_per_byte / speeds[i].share;
       }
       p.segment_time.push_back(std::move(row));
     }

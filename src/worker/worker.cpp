@@ -309,6 +309,9 @@ std::string Worker::Handle(const Header& h, Reader& body) {
       ack.max_message_bytes = options_.max_message_mb << 20;
       ack.queue_depth = static_cast<uint32_t>(options_.queue_depth);
       ack.public_key = access_.public_key();
+      ack.host_id = host_id_;
+      ack.cpus = UsableCpus();  // read each time: a quota may change while it runs
+      ack.host_cores = static_cast<uint32_t>(OnlineCores());
       return EncodeMessage(MessageType::kHelloAck, h.id, ack.Encode());
     }
     case MessageType::kDeploy: return HandleDeploy(h.id, body);

@@ -127,7 +127,8 @@ class Worker {
   // reuses one (recovery after another worker failed). Bounded.
   std::vector<std::shared_ptr<SharedStage>> retired_;
   uint64_t instance_ = 0;
-  DeviceMonitor device_;  // temperature and throttling, read for each PONG and STATUS (control thread)
+  DeviceMonitor device_;                  // temperature and throttling, read for each PONG and STATUS (control thread)
+  const std::string host_id_ = HostId();  // for HELLO_ACK: workers of one host share its cores
   // A stage being checked and loaded off the control thread.
   struct Loading {
     uint64_t id = 0;

@@ -97,5 +97,75 @@ TEST_CASE("a worker's own profile gives its own time per byte", "[planning]") {
   CHECK(p->segment_time[0][0] == Approx(4.0));
 }
 
+TEST_CASE("workers on one host share its cores; on the profiling host a worker's speed follows its CPUs",
+          "[planning]") {
+  ModelProfile prof = FourSegments();
+  prof.move_codec = "raw";
+  prof.move_s_per_byte = 2e-8;
+  prof.machine.host_id = "aaaaaaaaaaaaaaaa";
+  prof.machine.cores = 2;
+  prof.machine.threads = 2;
+  const CodecSpec raw = ParseCodec("raw").value();
+  ClusterConfig three = DefaultClusterConfig();  // speeds not given
+  auto facts = [](const std::string& host, int threads, double cpus) {
+    WorkerFacts f;
+    f.threads = threads;
+    f.cpus = cpus;
+    f.host_id = host;
+    f.host_cores = 2;
+    return std::vector<WorkerFacts>(3, f);
+  };
+
+  // Nothing known (older workers): as configured.
+  auto plain = BuildPlanProblem(prof, three, raw);
+  REQUIRE(plain.ok());
+  CHECK(plain->nodes[0].speed == 1.0);
+
+  // The demo: three one-thread workers on the 2-core profiling host, which
+  // profiled with 2 threads. Each runs at half the profile's speed, and the
+  // three want 3 CPUs of 2: two thirds of that each.
+  auto demo = BuildPlanProblem(prof, three, raw, facts("aaaaaaaaaaaaaaaa", 1, 2));
+  REQUIRE(demo.ok());
+  for (const PlanNode& n : demo->nodes) {
+    CHECK(n.speed == Approx(0.5 * 2.0 / 3.0));
+    CHECK(n.move_s_per_byte == Approx(2e-8 / (0.5 * 2.0 / 3.0)));
+  }
+  // The same on another host: speeds as configured (1.0), shared.
+  auto other = BuildPlanProblem(prof, three, raw, facts("bbbbbbbbbbbbbbbb", 1, 2));
+  REQUIRE(other.ok());
+  CHECK(other->nodes[1].speed == Approx(2.0 / 3.0));
+  // A speed the config gives is kept (and shared).
+  ClusterConfig given = three;
+  given.workers[0].speed = 3.0;
+  given.workers[0].speed_given = true;
+  auto kept = BuildPlanProblem(prof, given, raw, facts("aaaaaaaaaaaaaaaa", 1, 2));
+  REQUIRE(kept.ok());
+  CHECK(kept->nodes[0].speed == Approx(3.0 * 2.0 / 3.0));
+  CHECK(kept->nodes[1].speed == Approx(0.5 * 2.0 / 3.0));
+  // Emulated nodes: each under a 0.15 CPU quota; together they fit the
+  // host, so nothing is shared, and a derived speed follows the quota.
+  auto quota = BuildPlanProblem(prof, three, raw, facts("aaaaaaaaaaaaaaaa", 1, 0.15));
+  REQUIRE(quota.ok());
+  CHECK(quota->nodes[2].speed == Approx(0.15 / 2));
+  // Two threads each on separate hosts: alone, at the profile's speed.
+  std::vector<WorkerFacts> apart = facts("", 2, 2);
+  for (int i = 0; i < 3; ++i) apart[i].host_id = std::string(16, static_cast<char>('c' + i));
+  apart[0].host_id = "aaaaaaaaaaaaaaaa";
+  auto alone = BuildPlanProblem(prof, three, raw, apart);
+  REQUIRE(alone.ok());
+  for (const PlanNode& n : alone->nodes) CHECK(n.speed == Approx(1.0));
+  // A shared host slows a worker's own profile too.
+  test::TempDir dir;
+  ModelProfile own = prof;
+  for (auto& s : own.segments) s.compute_s = 4.0;
+  REQUIRE(WriteProfile(dir.path() + "/own.json", own).ok());
+  ClusterConfig profiled = three;
+  profiled.workers[0].profile = dir.path() + "/own.json";
+  auto shared = BuildPlanProblem(prof, profiled, raw, facts("bbbbbbbbbbbbbbbb", 1, 2));
+  REQUIRE(shared.ok());
+  CHECK(shared->segment_time[0][0] == Approx(4.0 * 1.5));
+  CHECK(shared->segment_time[1][0] == Approx(1.0 * 1.5));
+}
+
 }  // namespace
 }  // namespace tandem

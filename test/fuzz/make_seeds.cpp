@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   HelloBody hello{PeerRole::kDispatcher, "tandem-dispatcher", {key}};
   Write(p, "hello", EncodeMessage(MessageType::kHello, 1, hello.Encode()));
   HelloAckBody ack{"pi-1", "tandem 0.1.0", 5551, 1 << 30, 4, 64 << 20, 2, key};
+  ack.host_id = "0123456789abcdef";
+  ack.cpus = 1.5;
+  ack.host_cores = 4;
   Write(p, "hello_ack", EncodeMessage(MessageType::kHelloAck, 1, ack.Encode()));
   DeployBody d;
   d.model_id = std::string(64, 'a');

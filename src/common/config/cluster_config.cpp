@@ -97,6 +97,7 @@ Status ReadWorker(const JsonField& w, const std::string& source, WorkerEntry* e)
   TANDEM_RETURN_IF_ERROR(w.Require("endpoint", &e->endpoint, "the worker's control endpoint, tcp://HOST:PORT"));
   TANDEM_RETURN_IF_ERROR(w.Get("memory_mb", &e->memory_mb));
   TANDEM_RETURN_IF_ERROR(w.Get("speed", &e->speed));
+  e->speed_given = w.Has("speed");
   TANDEM_RETURN_IF_ERROR(w.Get("bandwidth_mbps", &e->bandwidth_mbps));
   TANDEM_RETURN_IF_ERROR(w.Get("latency_ms", &e->latency_ms));
   TANDEM_RETURN_IF_ERROR(w.Get("profile", &e->profile));

@@ -22,6 +22,7 @@ struct WorkerEntry {
   std::string endpoint;            // the worker's control endpoint, tcp://HOST:PORT
   uint64_t memory_mb = 0;          // memory budget for its stage; 0: unknown (no limit)
   double speed = 1.0;              // relative compute speed (1.0: the profiling machine)
+  bool speed_given = false;        // the config gives speed (else planning may derive it)
   std::optional<CodecSpec> codec;  // codec for this worker's outgoing hop
   // This worker's link, for planning: a link between two endpoints has the
   // smaller of their bandwidths and the sum of their latencies. 0: the

@@ -92,7 +92,8 @@ void to_json(json& j, const MachineInfo& m) {
            {"cpu", m.cpu},
            {"cores", m.cores},
            {"threads", m.threads},
-           {"compute_library", m.compute_library}};
+           {"compute_library", m.compute_library},
+           {"host_id", m.host_id}};
 }
 Status ReadJson(const JsonField& f, MachineInfo* m) {
   if (!f.is_object()) return f.Error("must be a JSON object");
@@ -100,6 +101,7 @@ Status ReadJson(const JsonField& f, MachineInfo* m) {
   TANDEM_RETURN_IF_ERROR(f.Get("cpu", &m->cpu));
   TANDEM_RETURN_IF_ERROR(f.Get("cores", &m->cores));
   TANDEM_RETURN_IF_ERROR(f.Get("threads", &m->threads));
+  TANDEM_RETURN_IF_ERROR(f.Get("host_id", &m->host_id));
   return f.Get("compute_library", &m->compute_library);
 }
 void to_json(json& j, const ModelProfile& p) {

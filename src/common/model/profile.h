@@ -36,6 +36,7 @@ struct MachineInfo {
   int cores = 0;                // online hardware threads
   int threads = 0;              // intra-op threads used while measuring
   std::string compute_library;  // "LibTorch 1.13.1"
+  std::string host_id;          // device.h HostId; "" in older files
 };
 
 struct ModelProfile {

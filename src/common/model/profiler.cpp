@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/model/runtime.h"
+#include "common/util/device.h"
 #include "common/util/format.h"
 #include "common/util/stats.h"
 
@@ -31,6 +32,7 @@ MachineInfo CurrentMachine() {
   m.cores = static_cast<int>(std::thread::hardware_concurrency());
   m.threads = GetComputeThreads();
   m.compute_library = ComputeLibraryVersion();
+  m.host_id = HostId();
   return m;
 }
 

@@ -160,6 +160,9 @@ std::string HelloAckBody::Encode() const {
   w.Str(public_key);
   w.F64(cpu_temp_c);      // minor 8
   w.U32(throttle_flags);  // minor 8
+  w.Str(host_id);         // minor 10
+  w.F64(cpus);
+  w.U32(host_cores);
   return s;
 }
 Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
@@ -176,7 +179,13 @@ Result<HelloAckBody> HelloAckBody::Decode(Reader& r) {
     r.F64(&b.cpu_temp_c);
     r.U32(&b.throttle_flags);
   }
-  if (!r.ok() || !(b.cpu_temp_c < 1000)) return Truncated("HELLO_ACK");
+  if (r.ok() && r.remaining() > 0) {  // minor 10
+    r.Str(&b.host_id, kMaxNameLen);
+    r.F64(&b.cpus);
+    r.U32(&b.host_cores);
+  }
+  if (!r.ok() || !(b.cpu_temp_c < 1000) || !(b.cpus >= 0 && b.cpus <= kMaxCpus) || b.host_cores > kMaxCpus)
+    return Truncated("HELLO_ACK");
   return b;
 }
 

@@ -44,7 +44,9 @@ constexpr uint8_t kProtocolMajor = 1;
 // 8: HELLO_ACK, PONG and STATUS_REPLY carry the CPU temperature and
 //    throttling.
 // 9: INFER_REQUEST and INFER_REPLY (serve's ZeroMQ clients, inference.h).
-constexpr uint8_t kProtocolMinor = 9;
+// 10: HELLO_ACK says which host the worker runs on and its CPUs (workers on
+//     one host share its cores).
+constexpr uint8_t kProtocolMinor = 10;
 constexpr size_t kHeaderSize = 24;
 
 // Bounds on peer-controlled sizes.
@@ -53,6 +55,7 @@ constexpr size_t kMaxEndpointLen = 512;  // ZeroMQ endpoints
 constexpr size_t kMaxTextLen = 4096;     // error messages
 constexpr uint32_t kMaxTensorsPerMessage = 256;
 constexpr uint32_t kMaxStages = 256;
+constexpr uint32_t kMaxCpus = 65536;  // CPUs a HELLO_ACK may report
 
 // Message types. The numbers are the wire format: do not renumber; add new
 // types with new numbers.
@@ -146,6 +149,12 @@ struct HelloAckBody {
   // Minor 8, as in PONG: CPU temperature (< 0: unknown) and throttling.
   double cpu_temp_c = -1;
   uint32_t throttle_flags = 0;
+  // Minor 10: the host (device.h HostId; "" unknown), the CPUs this worker
+  // may use (affinity and cgroup quota, possibly a fraction; 0 unknown) and
+  // the host's online CPUs (0 unknown). Workers of one host share its cores.
+  std::string host_id;
+  double cpus = 0;
+  uint32_t host_cores = 0;
   std::string Encode() const;
   static Result<HelloAckBody> Decode(Reader& r);
 };

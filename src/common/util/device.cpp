@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "common/util/digest.h"
 
 namespace tandem {
 
@@ -75,30 +78,38 @@ std::vector<std::string> CgroupDirs(const std::string& root, const std::string& 
   return dirs;
 }
 
+// CPUs in a list such as "0-3,6" (/sys/devices/system/cpu/online).
+int CountCpuList(const std::string& list) {
+  int cores = 0;
+  std::stringstream ss(list);
+  std::string range;
+  while (std::getline(ss, range, ',')) {
+    int lo = 0, hi = 0;
+    if (std::sscanf(range.c_str(), "%d-%d", &lo, &hi) == 2 && hi >= lo)
+      cores += hi - lo + 1;
+    else if (std::sscanf(range.c_str(), "%d", &lo) == 1)
+      ++cores;
+  }
+  return cores;
+}
+
+int FakeOnlineCores(const std::string& root) {
+  std::string online;
+  return ReadLine(PathIn(root, "/sys/devices/system/cpu/online"), &online) ? CountCpuList(online) : 0;
+}
+
 }  // namespace
 
-int UsableCores(const std::string& root) {
+double UsableCpus(const std::string& root) {
   int cores = 0;
-  cpu_set_t set;
-  CPU_ZERO(&set);
   if (root.empty() || root == "/") {
+    cpu_set_t set;
+    CPU_ZERO(&set);
     if (::sched_getaffinity(0, sizeof set, &set) == 0) cores = CPU_COUNT(&set);
   } else {
-    // A fake root: its /sys/devices/system/cpu/online ("0-3") stands for the affinity.
-    std::string online;
-    if (ReadLine(PathIn(root, "/sys/devices/system/cpu/online"), &online)) {
-      std::stringstream ss(online);
-      std::string range;
-      while (std::getline(ss, range, ',')) {
-        int lo = 0, hi = 0;
-        if (std::sscanf(range.c_str(), "%d-%d", &lo, &hi) == 2)
-          cores += hi - lo + 1;
-        else if (std::sscanf(range.c_str(), "%d", &lo) == 1)
-          ++cores;
-      }
-    }
+    cores = FakeOnlineCores(root);  // a fake root's online CPUs stand for the affinity
   }
-  if (cores <= 0) cores = 1;
+  double cpus = std::max(cores, 1);
   for (const std::string& dir : CgroupDirs(root, "cpu")) {
     double quota = -1, period = 0;
     std::string max;
@@ -111,9 +122,40 @@ int UsableCores(const std::string& root) {
       ReadNumber(dir + "/cpu.cfs_quota_us", &quota);
       ReadNumber(dir + "/cpu.cfs_period_us", &period);
     }
-    if (quota > 0 && period > 0) cores = std::min(cores, std::max(1, static_cast<int>(std::ceil(quota / period))));
+    if (quota > 0 && period > 0) cpus = std::min(cpus, quota / period);
   }
-  return cores;
+  return cpus;
+}
+
+int UsableCores(const std::string& root) { return std::max(1, static_cast<int>(std::ceil(UsableCpus(root) - 1e-9))); }
+
+int OnlineCores(const std::string& root) {
+  int cores = 0;
+  if (root.empty() || root == "/") {
+    cores = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  } else {
+    cores = FakeOnlineCores(root);
+  }
+  return std::max(cores, 1);
+}
+
+std::string HostId(const std::string& root) {
+  // machine-id is unique per installation (and the same in every network
+  // namespace of it); boot_id where there is none; the host name last.
+  std::string id;
+  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id", "/proc/sys/kernel/random/boot_id"})
+    if (ReadLine(PathIn(root, path), &id) && !id.empty()) break;
+  if (id.empty()) {
+    char name[256] = {};
+    if (root.empty() || root == "/") {
+      if (::gethostname(name, sizeof name - 1) == 0) id = name;
+    } else {
+      ReadLine(PathIn(root, "/proc/sys/kernel/hostname"), &id);
+    }
+  }
+  if (id.empty()) return "";
+  // A digest: the machine id itself is not to be published (machine-id(5)).
+  return Sha256Hex("tandem host " + id).substr(0, 16);
 }
 
 uint64_t AvailableMemory(const std::string& root) {

@@ -14,10 +14,22 @@
 
 namespace tandem {
 
-// Cores this process may run on: its CPU affinity, lowered to the cgroup's
-// CPU quota (cgroup v2 cpu.max or v1 cpu.cfs_quota_us / cpu.cfs_period_us),
-// rounded up; at least 1.
+// CPUs this process may use: its CPU affinity, lowered to the cgroup's CPU
+// quota (cgroup v2 cpu.max or v1 cpu.cfs_quota_us / cpu.cfs_period_us), so
+// possibly a fraction (0.15 under a 15% quota); > 0.
+double UsableCpus(const std::string& root = "");
+
+// UsableCpus rounded up: the threads worth running; at least 1.
 int UsableCores(const std::string& root = "");
+
+// CPUs online on the host (every process's, not only this one's); at least 1.
+int OnlineCores(const std::string& root = "");
+
+// Names the host this process runs on, the same for every process of one
+// installation (network namespaces and containers sharing /etc included):
+// 16 hex characters of a digest of /etc/machine-id (else the boot id, else
+// the host name), not the id itself. "" when none can be read.
+std::string HostId(const std::string& root = "");
 
 // Bytes of memory available to this process now: MemAvailable from
 // /proc/meminfo, lowered to the cgroup's memory limit less its usage (v2

@@ -317,25 +317,64 @@ TEST_CASE("HELLO_ACK carries the worker's queue depth from 1.4, and decodes a 1.
   REQUIRE(back.ok());
   CHECK(back->queue_depth == 5);
   CHECK(back->max_message_bytes == a.max_message_bytes);
+  // 1.10 appended the host (an empty str here), CPUs and host cores: 16 bytes.
+  const size_t tail = 16;
   // 1.3: the same body without the depth and the key (an empty str here),
   // nor 1.8's temperature and throttling (12 bytes).
-  Reader old(body.data(), body.size() - 20);
+  Reader old(body.data(), body.size() - tail - 20);
   auto older = HelloAckBody::Decode(old);
   REQUIRE(older.ok());
   CHECK(older->queue_depth == 0);
   CHECK(older->threads == 4);
   // Cut inside the depth or the key: refused.
-  Reader cut(body.data(), body.size() - 18);
+  Reader cut(body.data(), body.size() - tail - 18);
   CHECK_FALSE(HelloAckBody::Decode(cut).ok());
-  Reader cut_key(body.data(), body.size() - 14);
+  Reader cut_key(body.data(), body.size() - tail - 14);
   CHECK_FALSE(HelloAckBody::Decode(cut_key).ok());
-  Reader cut_health(body.data(), body.size() - 4);
+  Reader cut_health(body.data(), body.size() - tail - 4);
   CHECK_FALSE(HelloAckBody::Decode(cut_health).ok());
   a.cpu_temp_c = 55;
   a.throttle_flags = kThrottleReported;
   const std::string body8 = a.Encode();
-  Reader r8(body8);
-  CHECK(HelloAckBody::Decode(r8)->cpu_temp_c == 55);
+  Reader r8(body8.data(), body8.size() - tail);  // a 1.8 worker's
+  auto eight = HelloAckBody::Decode(r8);
+  REQUIRE(eight.ok());
+  CHECK(eight->cpu_temp_c == 55);
+  CHECK(eight->host_id.empty());
+  CHECK(eight->cpus == 0);
+}
+
+TEST_CASE("1.10: HELLO_ACK says which host the worker shares and its CPUs, bounded", "[protocol]") {
+  HelloAckBody a;
+  a.name = "w";
+  a.host_id = "0123456789abcdef";
+  a.cpus = 0.15;
+  a.host_cores = 4;
+  const std::string body = a.Encode();
+  Reader r(body);
+  auto back = HelloAckBody::Decode(r);
+  REQUIRE(back.ok());
+  CHECK(back->host_id == a.host_id);
+  CHECK(back->cpus == 0.15);
+  CHECK(back->host_cores == 4);
+  Reader cut(body.data(), body.size() - 2);
+  CHECK_FALSE(HelloAckBody::Decode(cut).ok());
+  for (double bad : {-1.0, 1e9, std::nan("")}) {
+    a.cpus = bad;
+    const std::string b = a.Encode();
+    Reader rb(b);
+    CHECK_FALSE(HelloAckBody::Decode(rb).ok());
+  }
+  a.cpus = 1;
+  a.host_cores = kMaxCpus + 1;
+  const std::string many = a.Encode();
+  Reader rm(many);
+  CHECK_FALSE(HelloAckBody::Decode(rm).ok());
+  a.host_cores = 4;
+  a.host_id = std::string(kMaxNameLen + 1, 'h');
+  const std::string long_id = a.Encode();
+  Reader rl(long_id);
+  CHECK_FALSE(HelloAckBody::Decode(rl).ok());
 }
 
 }  // namespace

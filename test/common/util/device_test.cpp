@@ -24,6 +24,8 @@ TEST_CASE("device: cores from affinity and the cgroup's CPU quota", "[device]") 
   Put(r, "/proc/self/cgroup", "0::/tandem.slice\n");
   Put(r, "/sys/fs/cgroup/tandem.slice/cpu.max", "150000 100000\n");
   CHECK(UsableCores(r) == 2);  // 1.5 CPUs, rounded up
+  CHECK(UsableCpus(r) == Approx(1.5));
+  CHECK(OnlineCores(r) == 4);  // the host's, whatever the quota
   Put(r, "/sys/fs/cgroup/tandem.slice/cpu.max", "max 100000\n");
   CHECK(UsableCores(r) == 4);
   // cgroup v1, as the emulated cluster sets it: a 0.15 CPU quota.
@@ -31,7 +33,27 @@ TEST_CASE("device: cores from affinity and the cgroup's CPU quota", "[device]") 
   Put(r, "/sys/fs/cgroup/cpu,cpuacct/node1/cpu.cfs_quota_us", "600\n");
   Put(r, "/sys/fs/cgroup/cpu,cpuacct/node1/cpu.cfs_period_us", "4000\n");
   CHECK(UsableCores(r) == 1);
+  CHECK(UsableCpus(r) == Approx(0.15));
   CHECK(UsableCores() >= 1);  // this machine
+  CHECK(UsableCpus() <= OnlineCores());
+}
+
+TEST_CASE("device: the host id is a digest, the same for one machine-id", "[device]") {
+  test::TempDir dir;
+  const std::string r = dir.path();
+  Put(r, "/proc/sys/kernel/hostname", "pi-3\n");
+  const std::string by_name = HostId(r);
+  CHECK(by_name.size() == 16);
+  Put(r, "/proc/sys/kernel/random/boot_id", "0f3c2a8e-5a8d-4a63-9c55-4d1bba1c1e11\n");
+  const std::string by_boot = HostId(r);
+  Put(r, "/etc/machine-id", "5d2e1c0b9a8f4e3d2c1b0a9f8e7d6c5b\n");
+  const std::string by_machine = HostId(r);
+  CHECK(by_machine.size() == 16);
+  CHECK(by_machine != by_boot);  // machine-id first
+  CHECK(by_boot != by_name);
+  CHECK(by_machine.find("5d2e1c0b") == std::string::npos);  // not the id itself
+  CHECK(HostId(r) == by_machine);                           // stable
+  CHECK(HostId() == HostId());                              // this machine
 }
 
 TEST_CASE("device: available memory, lowered to the cgroup's limit", "[device]") {
