@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "common/net/activation.h"
 #include "common/net/codec.h"
 #include "common/util/status.h"
 
@@ -43,6 +45,12 @@ class Director {
   // Whether new requests may be sent now (false while a pipeline drains
   // before a model update; replays and resends still go to the route).
   virtual bool AcceptingNew() const { return true; }
+  // A result of deployment `version` came back with these per-stage
+  // timings (what the stages measured): input for a live cost model.
+  virtual void Observe(uint32_t version, const std::vector<StageTiming>& timings) {
+    (void)version;
+    (void)timings;
+  }
 };
 
 // One fixed pipeline that never changes.

@@ -39,7 +39,11 @@ std::string Names(const ClusterConfig& c, const Plan& p) {
 }  // namespace
 
 PipelineManager::PipelineManager(zmq::context_t& ctx, ClusterConfig cluster, ManagerOptions options)
-    : ctx_(ctx), cluster_(std::move(cluster)), options_(std::move(options)) {
+    : ctx_(ctx),
+      cluster_(std::move(cluster)),
+      options_(std::move(options)),
+      live_costs_(cluster_.workers.size()),
+      adapt_(AdaptPolicy(options_.adapt)) {
   // Versions differ between runs (and dispatchers), so a worker drops what an
   // earlier run left in flight; drawn at random, a version seen in STATUS
   // says nothing about the next run's.
@@ -169,6 +173,7 @@ Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile
   TANDEM_ASSIGN_OR_RETURN(Pipeline p, DeployPlan(gen, plan, /*beside=*/false));
   live_.push_back(std::move(p));
   current_ = 0;
+  NewCurrent();
   return Status::OK();
 }
 
@@ -276,6 +281,7 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
   p.gen = gen;
   p.plan = plan;
   p.deployed_at = Clock::now();
+  p.predicted_compute_s = Evaluate(gen->problem, plan).compute_s;
   p.route.version = version;
   p.route.num_stages = static_cast<uint32_t>(stages.size());
   p.route.first_hop = clients_[plan.stages[0].node]->data_endpoint();
@@ -427,12 +433,14 @@ void PipelineManager::Recover() {
   live_.clear();
   live_.push_back(std::move(p).value());
   current_ = 0;
+  NewCurrent();
   gen_ = gen;
   pending_.reset();
   draining_for_update_ = false;
   waiting_ = false;
   lost_plan_.reset();
   ++recoveries_;
+  adapt_->Migrated(Clock::now());
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f s", Since(lost_at_));
   Event("recovered: pipeline " + std::to_string(live_[0].route.pipeline) + " serves " + buf +
@@ -501,8 +509,10 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
             std::to_string(gen_->generation) + " finishes what it holds");
       live_.push_back(std::move(p).value());
       current_ = live_.size() - 1;
+      NewCurrent();
       gen_ = pending_;
       pending_.reset();
+      adapt_->Migrated(Clock::now());
       return;
     }
     // Most likely the workers cannot hold both versions: let the old one
@@ -547,6 +557,7 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
   live_.clear();
   live_.push_back(std::move(p).value());
   current_ = 0;
+  NewCurrent();
   gen_ = pending_;
   pending_.reset();
   Event("model generation " + std::to_string(gen_->generation) + " serves all requests");
@@ -582,8 +593,11 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
       if (st.ok()) st = clients_[i]->Undeploy(t, 0);  // whatever it still runs is stale
       if (st.ok()) {
         w.admitted = true;
-        UpdateMemoryRule(i);                             // a restarted worker may run at another queue depth
-        if (h.instance != w.instance) w.loaded.clear();  // a new process holds nothing
+        UpdateMemoryRule(i);  // a restarted worker may run at another queue depth
+        if (h.instance != w.instance) {
+          w.loaded.clear();  // a new process holds nothing
+          live_costs_.Reset(i);
+        }
         w.instance = h.instance;
         membership = true;
         Event(who + " is back; it will be used from the next plan on");
@@ -595,6 +609,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
   if (!current_ && (membership || !waiting_ || Since(last_recover_try_) > 2.0)) Recover();
   CheckModelFile();
   ApplyUpdate(in_flight);
+  Adapt();
   // Pipelines that no longer get requests go once empty.
   for (size_t i = 0; i < live_.size();) {
     if (current_ && *current_ == i) {
@@ -617,6 +632,105 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
     live_.erase(live_.begin() + static_cast<std::ptrdiff_t>(i));
   }
   return Status::OK();
+}
+
+void PipelineManager::NewCurrent() {
+  std::vector<size_t> workers;
+  for (const auto& s : live_[*current_].plan.stages) workers.push_back(static_cast<size_t>(s.node));
+  live_costs_.NewPlan(workers);
+}
+
+void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings) {
+  const auto now = Clock::now();
+  completions_.push_back(now);
+  while (!completions_.empty() &&
+         (now - completions_.front() > std::chrono::seconds(60) || completions_.size() > 100000))
+    completions_.pop_front();
+  // The live costs learn from the current pipeline only (the model's
+  // estimates are of the stages it runs).
+  if (!current_ || live_[*current_].route.version != version) return;
+  const Pipeline& p = live_[*current_];
+  for (const StageTiming& t : timings) {
+    if (t.stage >= p.plan.stages.size() || t.stage >= p.predicted_compute_s.size()) continue;
+    const double measured = (static_cast<double>(t.decode_us) + t.compute_us + t.encode_us) * 1e-6;
+    live_costs_.Observe(static_cast<size_t>(p.plan.stages[t.stage].node), p.predicted_compute_s[t.stage], measured);
+  }
+}
+
+double PipelineManager::RecentRate(double seconds) const {
+  const auto since = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  size_t n = 0;
+  for (auto it = completions_.rbegin(); it != completions_.rend() && *it >= since; ++it) ++n;
+  return static_cast<double>(n) / seconds;
+}
+
+void PipelineManager::Adapt() {
+  const auto now = Clock::now();
+  constexpr double kWindowS = 10;
+  if (measuring_ && Since(measuring_->at) > kWindowS + 5) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "adaptation %d: %.2f results/s in the %.0f s before, %.2f/s in the last %.0f s (predicted %+.0f%%)",
+                  adaptations_, measuring_->rate_before, measuring_->window_s, RecentRate(kWindowS), kWindowS,
+                  100 * (1 / (1 - measuring_->predicted_gain) - 1));
+    Event(buf);
+    measuring_.reset();
+  }
+  if (!options_.adapt.enabled || !current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid()) return;
+  // The planner runs on this (the Streamer's) thread: every 2 s, briefly.
+  if (Since(last_adapt_look_) < 2.0) return;
+  last_adapt_look_ = now;
+  const std::vector<int> alive = Reachable();
+  if (alive.empty()) return;
+  const Plan& running = live_[*current_].plan;
+  const PlanProblem corrected = live_costs_.Corrected(gen_->problem);
+  const PlanEvaluation now_ev = Evaluate(corrected, running);
+  if (!now_ev.feasible) return;
+  const bool trusted = live_costs_.Settle(options_.adapt.min_samples);
+  if (!trusted) return;
+  auto planner = MakePlanner(options_.algorithm);
+  if (!planner.ok()) return;
+  PlannerOptions po;
+  po.deadline_s = 0.2;
+  auto best = planner.value()->Solve(SubProblem(corrected, alive), po);
+  if (!best.ok()) return;
+  Plan plan = best->plan;
+  for (auto& s : plan.stages) s.node = alive[s.node];
+  if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted)) return;
+  // What moved: the workers whose speed drifted the most.
+  std::string why;
+  for (size_t w = 0; w < cluster_.workers.size(); ++w) {
+    const double f = live_costs_.Drift(w);
+    if (f > 1.25 || f < 0.8) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%s%s %.2fx %s than planned", why.empty() ? "" : ", ",
+                    cluster_.workers[w].name.c_str(), f > 1 ? f : 1 / f, f > 1 ? "slower" : "faster");
+      why += buf;
+    }
+  }
+  // Before: the running pipeline's results, over at most the window.
+  const double before_s = std::max(1.0, std::min(kWindowS, Since(live_[*current_].deployed_at)));
+  const double rate_before = RecentRate(before_s);
+  const double gain = adapt_->gain();
+  adapt_->Migrated(now);  // a failed attempt waits out the cool-down too
+  auto p = DeployPlan(gen_, plan, /*beside=*/true);
+  if (!p.ok()) {
+    Event("adapting: cannot deploy the re-planned pipeline beside the running one (" + p.status().message() +
+          "); keeping it");
+    return;
+  }
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "adapting: with the speeds measured the running pipeline makes %.2f/s, a new plan %.2f/s "
+                "(+%.0f%%)",
+                1 / now_ev.bottleneck_s, 1 / best->evaluation.bottleneck_s, 100 * (1 / (1 - gain) - 1));
+  Event(std::string(buf) + (why.empty() ? "" : " (" + why + ")") + "; pipeline " + std::to_string(p->route.pipeline) +
+        " serves new requests, the old one drains");
+  live_.push_back(std::move(p).value());
+  current_ = live_.size() - 1;
+  NewCurrent();
+  ++adaptations_;
+  measuring_ = Migration{rate_before, before_s, now, gain};
 }
 
 void PipelineManager::CheckDeploymentsHeld(const std::vector<WorkerHealth>& health) {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -38,6 +39,7 @@
 #include "common/util/device.h"
 #include "dispatcher/director.h"
 #include "dispatcher/heartbeat.h"
+#include "dispatcher/live_model.h"
 #include "dispatcher/planning.h"
 #include "dispatcher/worker_client.h"
 
@@ -58,6 +60,8 @@ struct ManagerOptions {
   bool watch_model = false;
   int warmup = 3;  // profiling a new version
   int repeats = 10;
+  // Re-planning as measured costs drift (live_model.h).
+  AdaptOptions adapt;
 };
 
 // One model version the dispatcher serves.
@@ -111,11 +115,14 @@ class PipelineManager : public Director {
   const Route* route() const override;
   bool Live(uint32_t version) const override;
   bool AcceptingNew() const override { return !draining_for_update_; }
+  void Observe(uint32_t version, const std::vector<StageTiming>& timings) override;
 
   PipelineDescription Describe() const;
   // What happened, one line each ("12.3 s: worker 'w2' failed: ...").
   const std::vector<std::string>& events() const { return events_; }
   int recoveries() const { return recoveries_; }
+  // Pipelines deployed because the live costs said so.
+  int adaptations() const { return adaptations_; }
 
  private:
   struct Pipeline {
@@ -123,6 +130,7 @@ class PipelineManager : public Director {
     std::shared_ptr<ModelGeneration> gen;
     Plan plan;  // nodes: cluster worker indices
     std::chrono::steady_clock::time_point deployed_at;
+    std::vector<double> predicted_compute_s;  // per stage, as planned (segments and moves)
   };
   struct WorkerState {
     bool admitted = true;  // answered HELLO and not failed since
@@ -177,6 +185,13 @@ class PipelineManager : public Director {
   void CheckModelFile();
   void ApplyUpdate(const std::map<uint32_t, size_t>& in_flight);
   void UndeployQuietly(size_t worker, uint32_t version);
+  // live_[*current_] is a new pipeline: the live costs start on its stages.
+  void NewCurrent();
+  // Re-plans under the live costs when AdaptPolicy says it pays, and
+  // deploys the new plan beside the running one.
+  void Adapt();
+  // Results per second over the `seconds` before now.
+  double RecentRate(double seconds) const;
 
   zmq::context_t& ctx_;
   ClusterConfig cluster_;
@@ -204,6 +219,20 @@ class PipelineManager : public Director {
   std::future<Result<std::shared_ptr<ModelGeneration>>> loading_;
   std::pair<int64_t, int64_t> model_stamp_{0, 0}, seen_stamp_{0, 0};  // (mtime ns, size)
   std::chrono::steady_clock::time_point last_watch_;
+
+  // Adaptation.
+  LiveCostModel live_costs_{0};
+  std::optional<AdaptPolicy> adapt_;
+  std::chrono::steady_clock::time_point last_adapt_look_;
+  std::deque<std::chrono::steady_clock::time_point> completions_;  // the last minute's results
+  struct Migration {
+    double rate_before = 0;
+    double window_s = 0;  // of rate_before
+    std::chrono::steady_clock::time_point at;
+    double predicted_gain = 0;
+  };
+  std::optional<Migration> measuring_;  // a migration whose effect is not reported yet
+  int adaptations_ = 0;
 
   std::vector<std::string> events_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
+#include "common/model/runtime.h"
 #include "common/net/transport.h"
+#include "common/util/device.h"
+#include "common/util/log.h"
 #include "dispatcher/command.h"
 #include "dispatcher/planning.h"
 
@@ -123,6 +127,18 @@ void AddPipelineFlags(CLI::App* cmd, PipelineOptions* o) {
       ->check(CLI::Range(1, 100));
   cmd->add_flag("--watch-model", o->watch_model,
                 "deploy a new version of the model file when it changes (replace the file with a rename)");
+  cmd->add_option("--adapt", o->adapt,
+                  "re-plan while running when measured stage times say another plan is faster "
+                  "(auto: on unless --stages or --plan fixes the plan)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  cmd->add_option("--adapt-threshold", o->adapt_threshold,
+                  "re-plan only for a predicted gain above this fraction of the running plan's throughput")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 10.0));
+  cmd->add_option("--adapt-dwell", o->adapt_dwell_s, "seconds the gain must last before re-planning")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   AddProfileRunFlags(cmd, &o->runs, "profiling: ");
   cmd->add_option("--profile", o->profile,
                   "use this profile (from `profile --out`, of the same model file) instead of profiling here");
@@ -158,7 +174,12 @@ Result<std::unique_ptr<PipelineSession>> PipelineSession::Open(const PipelineOpt
   if (!o.plan.empty()) {
     TANDEM_ASSIGN_OR_RETURN(s->plan_file_, ReadPlanFile(o.plan, s->model_sha256_));
   }
-  TANDEM_ASSIGN_OR_RETURN(s->profile_, SessionProfile(o, *s->model_, s->hop_codec_));
+  // Profiled here once the workers said how many threads they run (Deploy),
+  // unless a profile file or --threads says otherwise.
+  if (!o.profile.empty() || o.threads > 0) {
+    TANDEM_ASSIGN_OR_RETURN(s->profile_, SessionProfile(o, *s->model_, s->hop_codec_));
+    s->profiled_ = true;
+  }
   return s;
 }
 
@@ -191,8 +212,26 @@ Status PipelineSession::Deploy() {
   mo.watch_model = o_.watch_model;
   mo.warmup = o_.runs.warmup;
   mo.repeats = o_.runs.repeats;
+  mo.adapt.enabled = o_.adapt == "on" || (o_.adapt == "auto" && o_.stages == 0 && o_.plan.empty());
+  mo.adapt.threshold = o_.adapt_threshold;
+  mo.adapt.dwell_s = o_.adapt_dwell_s;
   manager_ = std::make_unique<PipelineManager>(ctx_, cluster_, mo);
   TANDEM_RETURN_IF_ERROR(manager_->Connect());
+  if (!profiled_) {
+    // Speed 1.0 means this machine with the threads the workers here run:
+    // profile with theirs when they agree.
+    const std::string here = HostId();
+    std::set<int> threads;
+    for (const WorkerFacts& f : manager_->Facts())
+      if (!here.empty() && f.host_id == here && f.threads > 0) threads.insert(f.threads);
+    if (threads.size() == 1) {
+      SetComputeThreads(*threads.begin());
+      TANDEM_LOG(kInfo) << "profiling with " << *threads.begin()
+                        << " thread(s), as the workers on this host run (--threads to choose)";
+    }
+    TANDEM_ASSIGN_OR_RETURN(profile_, SessionProfile(o_, *model_, hop_codec_));
+    profiled_ = true;
+  }
 
   // The planner's problem also gives the prediction for the report.
   const Result<PlanProblem> full = BuildPlanProblem(profile_, cluster_, hop_codec_, manager_->Facts());
@@ -217,6 +256,7 @@ class TurnObserver : public Director {
   const Route* route() const override { return inner_.route(); }
   bool Live(uint32_t version) const override { return inner_.Live(version); }
   bool AcceptingNew() const override { return inner_.AcceptingNew(); }
+  void Observe(uint32_t version, const std::vector<StageTiming>& timings) override { inner_.Observe(version, timings); }
 
  private:
   Director& inner_;

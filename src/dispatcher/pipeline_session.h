@@ -42,11 +42,17 @@ struct PipelineOptions {
   int threads = 0;                   // LibTorch threads for profiling here; 0: one per core
   ProfileRuns runs;                  // profiling, as in `profile`
   std::string profile;               // a profile of this model file instead of profiling here
+  // Re-plan as measured costs drift: "auto" (on unless --stages or --plan
+  // fixed the plan), "on", "off".
+  std::string adapt = "auto";
+  double adapt_threshold = 0.15;  // AdaptOptions
+  double adapt_dwell_s = 10;
 };
 
 // --model, --cluster, --stages, --plan, --algorithm, --plan-deadline,
 // --codec, --window, --threads, --heartbeat-timeout, --max-attempts,
-// --watch-model, --warmup, --repeats and --profile.
+// --watch-model, --warmup, --repeats, --profile, --adapt,
+// --adapt-threshold and --adapt-dwell.
 void AddPipelineFlags(CLI::App* cmd, PipelineOptions* options);
 
 // The cluster config a command runs on: --cluster's file, else the embedded
@@ -113,6 +119,7 @@ class PipelineSession {
   std::shared_ptr<Model> model_;  // until Deploy
   std::optional<PlanFile> plan_file_;
   ModelProfile profile_;
+  bool profiled_ = false;  // profile_ holds the profile
   std::optional<PlanEvaluation> predicted_;
 
   zmq::context_t ctx_{1};

@@ -273,6 +273,7 @@ class StreamSession {
       AddTransfers(payload.timings, route.num_stages, req.sent_unix_us, UnixMicros(), &rep_.hop_transfer_s);
     for (const auto& t : payload.timings)
       if (t.stage < rep_.stages.size()) AddStageTiming(t, &rep_.stages[t.stage]);
+    director_.Observe(route.version, payload.timings);
     Delivery d = Answered(req, &route);
     d.ok = true;
     d.outputs = std::move(payload.tensors);

@@ -423,5 +423,82 @@ TEST_CASE("a link cut then healed: the worker is replaced, then re-admitted", "[
               RecoverySeconds(s, fault, 1));
 }
 
+// One process's threads under a cgroup v1 CPU quota (a slower CPU), moved
+// back out when it goes.
+class CpuQuota {
+ public:
+  static bool Available() { return ::geteuid() == 0 && ::access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", W_OK) == 0; }
+  CpuQuota(int pid, double cpus) : dir_("/sys/fs/cgroup/cpu/tandem-test-" + std::to_string(::getpid())) {
+    REQUIRE(test::RunCommand("mkdir -p " + dir_).exit_code == 0);
+    // The kernel's smallest quota is 1 ms: a 10 ms period reaches 0.1 CPU.
+    Write("cpu.cfs_period_us", "10000");
+    Write("cpu.cfs_quota_us", std::to_string(static_cast<int>(cpus * 10000)));
+    Move(pid, dir_);
+    pid_ = pid;
+  }
+  ~CpuQuota() {
+    Move(pid_, "/sys/fs/cgroup/cpu");
+    test::RunCommand("rmdir " + dir_);
+  }
+
+ private:
+  void Write(const std::string& file, const std::string& value) {
+    std::ofstream f(dir_ + "/" + file);
+    f << value << "\n";
+    f.close();
+    REQUIRE(f.good());
+  }
+  // Every thread (cgroup v1 "tasks" takes one at a time).
+  static void Move(int pid, const std::string& to) {
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    test::RunCommand("for t in $(ls " + tasks + " 2>/dev/null); do echo $t > " + to + "/tasks; done");
+  }
+  std::string dir_;
+  int pid_ = -1;
+};
+
+TEST_CASE("a worker slowed mid-stream (CPU quota): one re-plan moves work off it, every request answered once",
+          "[recovery][adapt][root]") {
+  if (!CpuQuota::Available()) {
+    WARN("skipped: slowing a worker needs root and the cgroup v1 cpu controller");
+    return;
+  }
+  LocalCluster cluster(3);
+  Stream s(cluster, Model18(), 4000, {"--adapt", "on", "--adapt-dwell", "2"});
+  s.WaitResults(300);
+  // Steady so far: the plan's own errors are not drift.
+  CHECK(s.Log().find("adapting:") == std::string::npos);
+  // The first stage's worker gets a tenth of a CPU.
+  const std::string log = s.Log();
+  const size_t pipeline = log.find("pipeline 1 (model generation 1, ");
+  REQUIRE(pipeline != std::string::npos);
+  const size_t on = log.find("stage(s) on ", pipeline);
+  REQUIRE(on != std::string::npos);
+  const std::string first = log.substr(on + 12, 2);  // "w0", "w1" or "w2"
+  int victim = first[1] - '0';
+  REQUIRE((victim >= 0 && victim < 3));
+  double fault = 0;
+  {
+    CpuQuota slow(cluster.worker(victim).process().pid(), 0.1);
+    fault = UnixNow();
+    s.WaitLog("adapting:", 60);
+    s.WaitPipeline(2);
+    const int code = s.Interrupt(200);
+    INFO(s.Log());
+    REQUIRE(code == 1);
+  }
+  const std::string after = s.Log();
+  INFO(after);
+  // One migration for one change, naming the slowed worker.
+  CHECK(after.find("pipeline 3 (") == std::string::npos);
+  CHECK(after.find(first + " ") != std::string::npos);
+  CHECK(after.find("x slower than planned") != std::string::npos);
+  CheckAnswers(s, {{1, Model18()}}, true);
+  std::printf(
+      "adaptation to a worker slowed to 0.1 CPU: %.2f s from the change to the first result of the new "
+      "pipeline\n",
+      RecoverySeconds(s, fault, 1));
+}
+
 }  // namespace
 }  // namespace tandem

@@ -1,0 +1,131 @@
+// What the running pipeline says about the cluster, and when to re-plan.
+//
+// LiveCostModel keeps, per worker, how much slower (or faster) its stage
+// runs than the plan predicted: every result's timings trailer gives each
+// stage's decode + compute + encode time, which is set against the
+// predicted compute of that stage (its segments plus moving its
+// activations) on that worker. The estimate is an exponentially weighted
+// mean of log(measured / predicted), so a factor of 2 and of 1/2 weigh the
+// same, with its spread.
+//
+// What it acts on is drift, not the plan's own error. Measured against
+// predicted differs from one segment range to another (a profile is off by
+// more on small segments than on large ones, co-located stages compete
+// unevenly), so a factor measured on one stage says little about the same
+// worker running another, and acting on it makes plans flip between shapes
+// whose errors differ. So when a plan has run long enough on every worker
+// (settled), each worker's factor becomes its baseline, and the model
+// reports only what changed since: a worker whose stage now takes 3x its
+// settled time is 3x slower, whatever the profile said. When a new plan
+// starts, each worker's drift so far is kept (a worker left out because it
+// slowed stays slow in later plans) and its estimate starts over on its new
+// stage. A worker that runs no stage keeps its last factor.
+//
+// AdaptPolicy decides when a re-plan pays: when the plan that is best under
+// the drifted costs would be faster than the running one by more than a
+// threshold, for longer than a dwell time, after a cool-down since the last
+// migration. Threshold, dwell and cool-down together are the hysteresis.
+//
+// Neither class is thread-safe; the PipelineManager calls them from the
+// Streamer's thread.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/plan/problem.h"
+
+namespace tandem {
+
+class LiveCostModel {
+ public:
+  // `workers`: the cluster's workers. `weight`: the weight of each new
+  // sample in the mean (0.05: about the last 20 samples count).
+  explicit LiveCostModel(size_t workers, double weight = 0.05);
+  static constexpr int kWarmupSamples = 5;
+
+  // A new plan runs stages on `workers` (cluster indices) from now on.
+  void NewPlan(const std::vector<size_t>& workers);
+  // A stage on `worker` predicted to take `predicted_s` took `measured_s`.
+  // Samples of 0 or less, or not finite, are ignored, and so are a worker's
+  // first kWarmupSamples after NewPlan (a stage's first calls are slower).
+  void Observe(size_t worker, double predicted_s, double measured_s);
+  // Whether every worker of the plan has `min_samples` samples since
+  // NewPlan; the first time it does, their factors become the baselines.
+  bool Settle(int min_samples);
+  bool settled() const { return settled_; }
+
+  // measured / predicted for `worker` on its current stage: 1 before any
+  // sample.
+  double Slowdown(size_t worker) const;
+  // The spread of log(measured / predicted) over its recent samples.
+  double Spread(size_t worker) const;
+  int Samples(size_t worker) const { return workers_[worker].samples; }
+  // How much slower `worker` is than when the plans it ran settled (its
+  // drift; > 1: slower). 1 until something changed.
+  double Drift(size_t worker) const;
+
+  // `p` (over the cluster's workers) with each worker's compute and moves
+  // scaled by its drift.
+  PlanProblem Corrected(const PlanProblem& p) const;
+
+  // Forgets a worker (it restarted: another process, maybe on other
+  // hardware).
+  void Reset(size_t worker);
+
+ private:
+  struct Estimate {
+    double mean = 0;  // of log(measured / predicted)
+    double var = 0;
+    int samples = 0;
+    int skipped = 0;      // warm-up samples ignored since NewPlan
+    double baseline = 0;  // mean when the plan settled
+    double drift = 0;     // log of the drift of earlier plans
+  };
+  std::vector<Estimate> workers_;
+  std::vector<size_t> plan_;
+  bool settled_ = false;
+  double weight_;
+};
+
+struct AdaptOptions {
+  bool enabled = true;
+  // Re-plan when the best plan under the corrected costs is predicted
+  // faster than the running one by more than this fraction. Default 15%.
+  double threshold = 0.15;
+  // ... for at least this long. Default 10 s.
+  double dwell_s = 10;
+  // No new migration this soon after the last one (the new pipeline's
+  // estimates settle first); < 0: three dwell times (the default: 30 s).
+  double cooldown_s = -1;
+  // Samples each worker of the running plan needs before its estimate is
+  // trusted (after its warm-up). Default 30.
+  int min_samples = 30;
+};
+
+class AdaptPolicy {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit AdaptPolicy(AdaptOptions o) : o_(o) {}
+
+  // One look at the cluster at `now`: the running plan's bottleneck and the
+  // best plan's, both under the corrected costs, and whether every worker
+  // of the running plan has enough samples. True when a migration is due
+  // now; the caller then migrates and calls Migrated.
+  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted);
+  // A migration happened (or a pipeline was replaced for another reason):
+  // the dwell starts over and the cool-down runs.
+  void Migrated(Clock::time_point now);
+  // The predicted gain the last Due saw: 1 - best / running (0 if none).
+  double gain() const { return gain_; }
+
+ private:
+  AdaptOptions o_;
+  std::optional<Clock::time_point> better_since_;
+  std::optional<Clock::time_point> migrated_at_;
+  double gain_ = 0;
+};
+
+}  // namespace tandem

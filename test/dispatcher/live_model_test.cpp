@@ -1,0 +1,149 @@
+#include "dispatcher/live_model.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "common/plan/planner.h"
+
+namespace tandem {
+namespace {
+
+TEST_CASE("live costs: a worker's slowdown follows what its stages measure", "[adapt]") {
+  LiveCostModel m(3, 0.1);
+  CHECK(m.Slowdown(0) == 1.0);  // nothing measured: as planned
+  // The first samples are a stage's warm-up: ignored.
+  for (int i = 0; i < LiveCostModel::kWarmupSamples; ++i) m.Observe(0, 0.1, 5.0);
+  CHECK(m.Samples(0) == 0);
+  for (int i = 0; i < 100; ++i) m.Observe(0, 0.1, 0.3);
+  CHECK(m.Slowdown(0) == Approx(3.0));
+  CHECK(m.Spread(0) == Approx(0).margin(1e-9));
+  CHECK(m.Slowdown(1) == 1.0);
+  // Bad samples change nothing.
+  m.Observe(0, 0, 1);
+  m.Observe(0, 0.1, -1);
+  m.Observe(0, 0.1, std::nan(""));
+  m.Observe(7, 0.1, 1);
+  CHECK(m.Samples(0) == 100);
+  // The estimate moves toward new measurements: after a change from 3x to
+  // 1x, 50 samples at weight 0.1 leave 3^(0.9^50) of the old factor.
+  for (int i = 0; i < 50; ++i) m.Observe(0, 0.1, 0.1);
+  CHECK(m.Slowdown(0) == Approx(std::pow(3.0, std::pow(0.9, 50))).epsilon(1e-6));
+  CHECK(m.Slowdown(0) < 1.01);
+  // Noise: alternating 0.9x and 1.1x gives a spread, a mean near 1.
+  LiveCostModel noisy(1, 0.05);
+  noisy.NewPlan({0});
+  for (int i = 0; i < 400; ++i) noisy.Observe(0, 1.0, i % 2 ? 1.1 : 0.9);
+  CHECK(noisy.Slowdown(0) == Approx(1.0).epsilon(0.02));
+  CHECK(noisy.Spread(0) == Approx(0.1).epsilon(0.1));
+  m.Reset(0);
+  CHECK(m.Slowdown(0) == 1.0);
+  CHECK(m.Samples(0) == 0);
+}
+
+// Two segments of 1 s, three equal workers, fast links.
+PlanProblem Small() {
+  PlanProblem p;
+  p.segments = {PlanSegment{1.0, 0, 1000, 1}, PlanSegment{1.0, 0, 1000, 1}};
+  p.input_bytes = 1000;
+  for (const char* n : {"a", "b", "c"}) p.nodes.push_back(PlanNode{n, 1.0, 0});
+  p.bandwidth.assign(4, std::vector<double>(4, 1e12));
+  p.latency.assign(4, std::vector<double>(4, 0));
+  return p;
+}
+
+TEST_CASE("live costs: drift since the plan settled, not the plan's own error, moves stages", "[adapt]") {
+  const PlanProblem p = Small();
+  LiveCostModel m(3);
+  m.NewPlan({0, 1});  // a and b, 1 s each
+  // Both run at a fifth of the predicted time (a pessimistic profile): no
+  // drift, nothing to act on.
+  for (int i = 0; i < 25 + LiveCostModel::kWarmupSamples; ++i) {
+    m.Observe(0, 1.0, 0.2);
+    m.Observe(1, 1.0, 0.25);
+  }
+  CHECK(m.Slowdown(0) == Approx(0.2));
+  CHECK_FALSE(m.Settle(40));  // not enough samples yet
+  CHECK(m.Settle(20));
+  CHECK(m.Drift(0) == Approx(1.0));
+  CHECK(m.Drift(1) == Approx(1.0));
+  CHECK(m.Corrected(p).nodes[0].speed == Approx(1.0));
+  // a slows 3x.
+  for (int i = 0; i < 200; ++i) m.Observe(0, 1.0, 0.6);
+  CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
+  CHECK(m.Drift(2) == 1.0);  // never ran anything
+  const PlanProblem c = m.Corrected(p);
+  CHECK(c.nodes[0].speed == Approx(1.0 / 3).epsilon(1e-3));
+  const Plan running{{PlanStage{0, 0, 1}, PlanStage{1, 1, 2}}};
+  CHECK(Evaluate(c, running).bottleneck_s == Approx(3.0).epsilon(1e-3));
+  auto best = MakePlanner("optimal").value()->Solve(c, PlannerOptions{});
+  REQUIRE(best.ok());
+  CHECK(best->evaluation.bottleneck_s == Approx(1.0));
+  for (const auto& s : best->plan.stages) CHECK(s.node != 0);
+  // The next plan runs b and c: a keeps its drift though it runs nothing;
+  // b's estimate starts over on its new stage.
+  m.NewPlan({1, 2});
+  CHECK_FALSE(m.settled());
+  CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
+  CHECK(m.Drift(1) == Approx(1.0));
+  CHECK(m.Samples(1) == 0);
+  for (int i = 0; i < 20 + LiveCostModel::kWarmupSamples; ++i) {
+    m.Observe(1, 1.0, 0.7);  // another segment range, another error: not drift
+    m.Observe(2, 1.0, 0.3);
+  }
+  CHECK(m.Settle(20));
+  CHECK(m.Drift(1) == Approx(1.0));
+  CHECK(m.Drift(2) == Approx(1.0));
+  // Measured per-segment times scale too.
+  PlanProblem measured = p;
+  measured.segment_time = {{2.0, 2.0}, {1.0, 1.0}, {1.0, 1.0}};
+  CHECK(m.Corrected(measured).segment_time[0][1] == Approx(6.0).epsilon(1e-3));
+  // A restarted worker is forgotten.
+  m.Reset(0);
+  CHECK(m.Drift(0) == 1.0);
+}
+
+TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after the cool-down", "[adapt]") {
+  using C = AdaptPolicy::Clock;
+  AdaptOptions o;
+  o.threshold = 0.15;
+  o.dwell_s = 10;
+  o.cooldown_s = 30;
+  AdaptPolicy a(o);
+  const C::time_point t0 = C::now();
+  auto at = [&](double s) { return t0 + std::chrono::duration_cast<C::duration>(std::chrono::duration<double>(s)); };
+  // 10% better: never.
+  for (int s = 0; s < 60; s += 2) CHECK_FALSE(a.Due(at(s), 1.0, 0.9, true));
+  CHECK(a.gain() == Approx(0.1));
+  // 50% better, but estimates not trusted yet: no.
+  CHECK_FALSE(a.Due(at(60), 1.0, 0.5, false));
+  // Trusted: due once the gain has lasted 10 s.
+  CHECK_FALSE(a.Due(at(62), 1.0, 0.5, true));
+  CHECK_FALSE(a.Due(at(70), 1.0, 0.5, true));
+  CHECK(a.Due(at(72), 1.0, 0.5, true));
+  a.Migrated(at(72));
+  // A gain that comes and goes restarts the dwell.
+  CHECK_FALSE(a.Due(at(80), 1.0, 0.5, true));
+  CHECK_FALSE(a.Due(at(85), 1.0, 0.95, true));
+  CHECK_FALSE(a.Due(at(86), 1.0, 0.5, true));
+  CHECK_FALSE(a.Due(at(95), 1.0, 0.5, true));
+  // Dwell met at 96, but the cool-down runs to 102.
+  CHECK_FALSE(a.Due(at(97), 1.0, 0.5, true));
+  CHECK(a.Due(at(103), 1.0, 0.5, true));
+  // The default cool-down is three dwell times.
+  AdaptOptions d;
+  d.dwell_s = 2;
+  AdaptPolicy quick(d);
+  CHECK_FALSE(quick.Due(at(0), 1.0, 0.5, true));
+  CHECK(quick.Due(at(2), 1.0, 0.5, true));
+  quick.Migrated(at(2));
+  CHECK_FALSE(quick.Due(at(4), 1.0, 0.5, true));
+  CHECK_FALSE(quick.Due(at(7), 1.0, 0.5, true));
+  CHECK(quick.Due(at(8.5), 1.0, 0.5, true));
+  // Disabled: never.
+  o.enabled = false;
+  AdaptPolicy off(o);
+  for (int s = 0; s < 100; s += 5) CHECK_FALSE(off.Due(at(s), 1.0, 0.1, true));
+}
+
+}  // namespace
+}  // namespace tandem
