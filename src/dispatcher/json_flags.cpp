@@ -11,10 +11,8 @@ void AddJsonConfigFlag(CLI::App* cmd, const std::string& help) {
   cmd->add_option("--config", help)->type_name("FILE");
 }
 
-namespace {
-
-Result<std::vector<std::string>> FlagsFromFile(const CLI::App& cmd, const std::string& path) {
-  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1 << 20));
+Result<std::vector<std::string>> JsonConfigFlags(const CLI::App& cmd, const std::string& text,
+                                                 const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -48,6 +46,13 @@ Result<std::vector<std::string>> FlagsFromFile(const CLI::App& cmd, const std::s
     }
   }
   return flags;
+}
+
+namespace {
+
+Result<std::vector<std::string>> FlagsFromFile(const CLI::App& cmd, const std::string& path) {
+  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxJsonConfigBytes));
+  return JsonConfigFlags(cmd, text, path);
 }
 
 }  // namespace

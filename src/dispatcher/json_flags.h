@@ -31,4 +31,12 @@ void AddJsonConfigFlag(CLI::App* cmd, const std::string& help);
 // array of them (the message names the file and key).
 Status ExpandJsonConfig(const CLI::App& app, std::vector<std::string>* args);
 
+// The largest config file read.
+constexpr size_t kMaxJsonConfigBytes = 1 << 20;
+
+// The flags `text` (a config file's contents, named `path` in errors) sets
+// for subcommand `cmd`, as "--KEY=VALUE" in the file's order; errors as
+// ExpandJsonConfig's.
+Result<std::vector<std::string>> JsonConfigFlags(const CLI::App& cmd, const std::string& text, const std::string& path);
+
 }  // namespace tandem

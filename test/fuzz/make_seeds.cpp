@@ -161,6 +161,8 @@ int main(int argc, char** argv) {
  "model_sha256": ")" +
             prof.model_hash + "\"}");
   Write(f, "authorized_keys", std::string(1, '\6') + "# dispatchers\n" + key + "  laptop\n");
+  Write(f, "serve_config", std::string(1, '\7') + R"({"model": "/var/lib/tandem/resnet50.pt", "listen": "0.0.0.0:8000",
+ "max-queued": 128, "request-timeout": 2.5, "adapt": "off", "zmq-client-keys": ["a.pub", "b.pub"], "insecure": true})");
   std::printf("wrote %d seeds under %s\n", count, root.c_str());
   return 0;
 }
