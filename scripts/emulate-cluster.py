@@ -13,6 +13,8 @@ CPU share (cgroup v1 cpu quota), memory budget, uplink and downlink bandwidth
   emulate-cluster.py fault --dir DIR (kill|stop|cont|cut|heal) NODE...
   emulate-cluster.py fault --dir DIR partition NODE...   (those nodes reach only each other)
   emulate-cluster.py fault --dir DIR heal-all
+  emulate-cluster.py fault --dir DIR shape NODE... [--cpu SHARE] [--uplink MBPS] [--downlink MBPS]
+                                                        (a running node slows or speeds up; nothing restarts)
   emulate-cluster.py stats --dir DIR                    (cgroup CPU time and throttling, qdisc drops per node)
   emulate-cluster.py down --dir DIR                     (tears down what DIR/state.json names)
 
@@ -161,9 +163,7 @@ def up(args):
             # Bandwidth: the node's uplink leaves eth0; its downlink leaves
             # the hub's port towards it.
             for dev, rate, where in (("eth0", node["uplink_mbps"], ns), (n["hub_veth"], node["downlink_mbps"], hub)):
-                burst = max(32, int(rate * 1000 / 8 / 250))  # kbit: about 4 ms at the rate
-                sh("tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{rate}mbit", "burst", f"{burst}kb",
-                   "latency", "100ms", ns=where)
+                set_rate(dev, rate, where)
             if node["loss"] > 0:
                 sh("iptables", "-A", "INPUT", "-i", "eth0", "-m", "statistic", "--mode", "random", "--probability",
                    str(node["loss"]), "-j", "DROP", ns=ns)
@@ -174,13 +174,8 @@ def up(args):
                                                  os.path.join(args.dir, f"delayer-n{i}.log"))
                 sh("iptables", "-A", "INPUT", "-i", "eth0", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass",
                    ns=ns)
-            # CPU: a short period so bursts are throttled too (quota >= 1 ms).
             os.makedirs(n["cgroup"], exist_ok=True)
-            period = max(4000, int(1000 / node["cpu_share"]) + 1)
-            with open(os.path.join(n["cgroup"], "cpu.cfs_period_us"), "w") as f:
-                f.write(str(period))
-            with open(os.path.join(n["cgroup"], "cpu.cfs_quota_us"), "w") as f:
-                f.write(str(int(period * node["cpu_share"])))
+            set_cpu_share(n["cgroup"], node["cpu_share"])
             log = open(os.path.join(args.dir, f"n{i}.log"), "w")
             if args.insecure:
                 security = "--insecure"
@@ -188,7 +183,10 @@ def up(args):
                 key = os.path.join(args.dir, f"n{i}.key")
                 keygen(worker_bin, key)
                 security = f"--secret-key {key} --authorized-keys {os.path.join(args.dir, 'authorized_keys')}"
-            cmd = (f"echo $$ > {n['cgroup']}/cgroup.procs && exec ip netns exec {ns} {worker_bin} "
+            # nsenter, not `ip netns exec`: that mounts a fresh /sys without
+            # the cgroup hierarchy, and the worker reads its CPU quota there
+            # (it reports it to the dispatcher's planner).
+            cmd = (f"echo $$ > {n['cgroup']}/cgroup.procs && exec nsenter --net=/run/netns/{ns} {worker_bin} "
                    f"--listen tcp://{n['ip']}:{CONTROL_PORT} --name n{i} --threads {node['threads']} "
                    f"--memory-mb {node['memory_mb']} {security}")
             p = subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -317,6 +315,9 @@ def fault(args):
     nodes = [node_of(state, x) for x in args.nodes]
     if not nodes:
         raise Refused(f"fault {args.action}: name at least one node")
+    if args.action == "shape":
+        shape(state, nodes, args)
+        return
     for n in nodes:
         if args.action in ("kill", "stop", "cont"):
             sig = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[args.action]
@@ -333,6 +334,43 @@ def fault(args):
             for ip in sorted(inside):
                 sh("iptables", "-A", "TANDEM-PARTITION", "-s", ip, "-j", "RETURN", ns=n["ns"])
             sh("iptables", "-A", "TANDEM-PARTITION", "-j", "DROP", ns=n["ns"])
+
+
+def set_cpu_share(cgroup, share):
+    """A node's CPU quota: `share` of one CPU, with a period short enough that
+    bursts are throttled too (the kernel's smallest quota is 1 ms)."""
+    period = max(4000, int(1000 / share) + 1)
+    with open(os.path.join(cgroup, "cpu.cfs_period_us"), "w") as f:
+        f.write(str(period))
+    with open(os.path.join(cgroup, "cpu.cfs_quota_us"), "w") as f:
+        f.write(str(int(period * share)))
+
+
+def set_rate(dev, rate, ns):
+    burst = max(32, int(rate * 1000 / 8 / 250))  # kbit: about 4 ms at the rate
+    sh("tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", f"{rate}mbit", "burst", f"{burst}kb",
+       "latency", "100ms", ns=ns)
+
+
+def shape(state, nodes, args):
+    """Changes running nodes without stopping them: CPU share, link rates."""
+    if args.cpu is None and args.uplink is None and args.downlink is None:
+        raise Refused("fault shape: give --cpu, --uplink and/or --downlink")
+    if args.cpu is not None and not 0.001 <= args.cpu <= 64:
+        raise Refused("fault shape: --cpu must be in 0.001..64 (CPUs)")
+    for rate in (args.uplink, args.downlink):
+        if rate is not None and not 0.01 <= rate <= 100000:
+            raise Refused("fault shape: --uplink and --downlink must be in 0.01..100000 Mbit/s")
+    for n in nodes:
+        if args.cpu is not None:
+            set_cpu_share(n["cgroup"], args.cpu)
+        if args.uplink is not None:
+            set_rate("eth0", args.uplink, n["ns"])
+        if args.downlink is not None:
+            set_rate(n["hub_veth"], args.downlink, state["hub"])
+        print(f"emulate-cluster: {n['name']} shaped: " + ", ".join(
+            f"{k} {v}" for k, v in (("cpu", args.cpu), ("uplink Mbit/s", args.uplink),
+                                    ("downlink Mbit/s", args.downlink)) if v is not None), file=sys.stderr)
 
 
 def process_cpu_seconds(pid):
@@ -429,8 +467,11 @@ def main():
     u.add_argument("command", nargs=argparse.REMAINDER)
     f = sub.add_parser("fault")
     f.add_argument("--dir", required=True)
-    f.add_argument("action", choices=["kill", "stop", "cont", "cut", "heal", "partition", "heal-all"])
+    f.add_argument("action", choices=["kill", "stop", "cont", "cut", "heal", "partition", "heal-all", "shape"])
     f.add_argument("nodes", nargs="*")
+    f.add_argument("--cpu", type=float, help="shape: the node's CPU share (0.05: a twentieth of a CPU)")
+    f.add_argument("--uplink", type=float, help="shape: its uplink, Mbit/s")
+    f.add_argument("--downlink", type=float, help="shape: its downlink, Mbit/s")
     for name in ("stats", "down"):
         s = sub.add_parser(name)
         s.add_argument("--dir", required=True)
