@@ -1,5 +1,6 @@
 #include "dispatcher/live_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tandem {
@@ -8,7 +9,10 @@ LiveCostModel::LiveCostModel(size_t workers, double weight) : workers_(workers),
 
 void LiveCostModel::NewPlan(const std::vector<size_t>& workers) {
   if (settled_)
-    for (size_t w : plan_) workers_[w].drift += workers_[w].mean - workers_[w].baseline;
+    for (size_t w : plan_) {
+      const double d = workers_[w].mean - workers_[w].baseline;
+      if (std::abs(d) > std::log(kKeepDrift)) workers_[w].drift += d;
+    }
   for (size_t w : workers) {
     if (w >= workers_.size()) continue;
     Estimate& e = workers_[w];
@@ -31,16 +35,14 @@ void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s
     return;
   }
   const double x = std::log(measured_s / predicted_s);
-  if (e.samples == 0) {
-    e.mean = x;
-    e.var = 0;
-  } else {
-    // Exponentially weighted mean and variance (West's incremental form).
-    const double d = x - e.mean;
-    e.mean += weight_ * d;
-    e.var = (1 - weight_) * (e.var + weight_ * d * d);
-  }
   ++e.samples;
+  // Exponentially weighted mean and variance (West's incremental form); a
+  // plain mean while there are fewer than 1 / weight samples, so the first
+  // ones do not weigh on it for long.
+  const double w = std::max(weight_, 1.0 / e.samples);
+  const double d = x - e.mean;
+  e.mean += w * d;
+  e.var = (1 - w) * (e.var + w * d * d);
 }
 
 bool LiveCostModel::Settle(int min_samples) {

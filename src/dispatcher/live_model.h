@@ -42,9 +42,14 @@ namespace tandem {
 class LiveCostModel {
  public:
   // `workers`: the cluster's workers. `weight`: the weight of each new
-  // sample in the mean (0.05: about the last 20 samples count).
+  // sample in the mean (0.05: about the last 20 samples count); the first
+  // 1/weight samples after the warm-up are averaged with equal weights.
   explicit LiveCostModel(size_t workers, double weight = 0.05);
-  static constexpr int kWarmupSamples = 5;
+  static constexpr int kWarmupSamples = 10;
+  // A plan's drift on a worker is kept for later plans only beyond this
+  // factor (either way); below it, it is taken for noise. Without this,
+  // noise would add up from plan to plan.
+  static constexpr double kKeepDrift = 1.25;
 
   // A new plan runs stages on `workers` (cluster indices) from now on.
   void NewPlan(const std::vector<size_t>& workers);
@@ -91,7 +96,7 @@ class LiveCostModel {
 };
 
 struct AdaptOptions {
-  bool enabled = true;
+  bool enabled = false;
   // Re-plan when the best plan under the corrected costs is predicted
   // faster than the running one by more than this fraction. Default 15%.
   double threshold = 0.15;
@@ -103,6 +108,11 @@ struct AdaptOptions {
   // Samples each worker of the running plan needs before its estimate is
   // trusted (after its warm-up). Default 30.
   int min_samples = 30;
+  // ... and seconds the plan must have run: its stages' first minute can
+  // be slower than what follows (caches, loads of the other stages on a
+  // shared host); < 0: three dwell times (the default: 30 s).
+  double settle_s = -1;
+  double SettleSeconds() const { return settle_s < 0 ? 3 * dwell_s : settle_s; }
 };
 
 class AdaptPolicy {

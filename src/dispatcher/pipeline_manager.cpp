@@ -686,7 +686,8 @@ void PipelineManager::Adapt() {
   const PlanProblem corrected = live_costs_.Corrected(gen_->problem);
   const PlanEvaluation now_ev = Evaluate(corrected, running);
   if (!now_ev.feasible) return;
-  const bool trusted = live_costs_.Settle(options_.adapt.min_samples);
+  const bool trusted = Since(live_[*current_].deployed_at) >= options_.adapt.SettleSeconds() &&
+                       live_costs_.Settle(options_.adapt.min_samples);
   if (!trusted) return;
   auto planner = MakePlanner(options_.algorithm);
   if (!planner.ok()) return;

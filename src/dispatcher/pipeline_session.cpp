@@ -129,9 +129,9 @@ void AddPipelineFlags(CLI::App* cmd, PipelineOptions* o) {
                 "deploy a new version of the model file when it changes (replace the file with a rename)");
   cmd->add_option("--adapt", o->adapt,
                   "re-plan while running when measured stage times say another plan is faster "
-                  "(auto: on unless --stages or --plan fixes the plan)")
+                  "(experimental; see docs/adaptation.md)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "on", "off"}));
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--adapt-threshold", o->adapt_threshold,
                   "re-plan only for a predicted gain above this fraction of the running plan's throughput")
       ->capture_default_str()
@@ -212,7 +212,7 @@ Status PipelineSession::Deploy() {
   mo.watch_model = o_.watch_model;
   mo.warmup = o_.runs.warmup;
   mo.repeats = o_.runs.repeats;
-  mo.adapt.enabled = o_.adapt == "on" || (o_.adapt == "auto" && o_.stages == 0 && o_.plan.empty());
+  mo.adapt.enabled = o_.adapt == "on";
   mo.adapt.threshold = o_.adapt_threshold;
   mo.adapt.dwell_s = o_.adapt_dwell_s;
   manager_ = std::make_unique<PipelineManager>(ctx_, cluster_, mo);

@@ -42,9 +42,9 @@ struct PipelineOptions {
   int threads = 0;                   // LibTorch threads for profiling here; 0: one per core
   ProfileRuns runs;                  // profiling, as in `profile`
   std::string profile;               // a profile of this model file instead of profiling here
-  // Re-plan as measured costs drift: "auto" (on unless --stages or --plan
-  // fixed the plan), "on", "off".
-  std::string adapt = "auto";
+  // Re-plan as measured costs drift: "on" or "off" (the default until it
+  // holds on emulated clusters, docs/adaptation.md).
+  std::string adapt = "off";
   double adapt_threshold = 0.15;  // AdaptOptions
   double adapt_dwell_s = 10;
 };

@@ -97,6 +97,12 @@ TEST_CASE("live costs: drift since the plan settled, not the plan's own error, m
   PlanProblem measured = p;
   measured.segment_time = {{2.0, 2.0}, {1.0, 1.0}, {1.0, 1.0}};
   CHECK(m.Corrected(measured).segment_time[0][1] == Approx(6.0).epsilon(1e-3));
+  // Drift within kKeepDrift is noise: not carried into the next plan.
+  for (int i = 0; i < 200; ++i) m.Observe(2, 1.0, 0.33);  // 1.1x its settled 0.3
+  CHECK(m.Drift(2) == Approx(1.1).epsilon(1e-3));
+  m.NewPlan({2});
+  CHECK(m.Drift(2) == Approx(1.0));
+  CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
   // A restarted worker is forgotten.
   m.Reset(0);
   CHECK(m.Drift(0) == 1.0);
@@ -105,6 +111,7 @@ TEST_CASE("live costs: drift since the plan settled, not the plan's own error, m
 TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after the cool-down", "[adapt]") {
   using C = AdaptPolicy::Clock;
   AdaptOptions o;
+  o.enabled = true;
   o.threshold = 0.15;
   o.dwell_s = 10;
   o.cooldown_s = 30;
@@ -131,6 +138,7 @@ TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after t
   CHECK(a.Due(at(103), 1.0, 0.5, true));
   // The default cool-down is three dwell times.
   AdaptOptions d;
+  d.enabled = true;
   d.dwell_s = 2;
   AdaptPolicy quick(d);
   CHECK_FALSE(quick.Due(at(0), 1.0, 0.5, true));

@@ -464,9 +464,10 @@ TEST_CASE("a worker slowed mid-stream (CPU quota): one re-plan moves work off it
     return;
   }
   LocalCluster cluster(3);
-  Stream s(cluster, Model18(), 4000, {"--adapt", "on", "--adapt-dwell", "2"});
-  s.WaitResults(300);
-  // Steady so far: the plan's own errors are not drift.
+  Stream s(cluster, Model18(), 8000, {"--adapt", "on", "--adapt-dwell", "2"});
+  // Past the plan's settle time (3 dwell times) and some: steady so far, and
+  // the plan's own errors are not drift.
+  s.WaitResults(1500);
   CHECK(s.Log().find("adapting:") == std::string::npos);
   // The first stage's worker gets a tenth of a CPU.
   const std::string log = s.Log();
