@@ -35,6 +35,9 @@ for _ in \$(seq 600); do [ -s "$out/outputs/results.jsonl" ] && break; sleep 0.5
 sleep $steady
 # The worker of the first pipeline's second stage.
 victim=\$(sed -n 's/.*pipeline 1 (model generation 1, [0-9]* stage(s) on n[0-9]*, \\(n[0-9]*\\).*/\\1/p' "$out/dispatcher.log" | head -1)
+# A one-stage plan: its only worker.
+[ -n "\$victim" ] || victim=\$(sed -n 's/.*pipeline 1 (model generation 1, [0-9]* stage(s) on \\(n[0-9]*\\).*/\\1/p' "$out/dispatcher.log" | head -1)
+[ -n "\$victim" ] || { echo "adapt-bench: no pipeline in $out/dispatcher.log" >&2; kill \$d; exit 1; }
 date +%s.%N >"$out/change_unix_s"
 echo "\$victim" >"$out/victim"
 scripts/emulate-cluster.py fault --dir "$out/cluster" shape "\$victim" $shape

@@ -339,7 +339,7 @@ def fault(args):
 def set_cpu_share(cgroup, share):
     """A node's CPU quota: `share` of one CPU, with a period short enough that
     bursts are throttled too (the kernel's smallest quota is 1 ms)."""
-    period = max(4000, int(1000 / share) + 1)
+    period = min(1000000, max(4000, int(1000 / share) + 1))  # the kernel's bounds: 1 ms quota, 1 s period
     with open(os.path.join(cgroup, "cpu.cfs_period_us"), "w") as f:
         f.write(str(period))
     with open(os.path.join(cgroup, "cpu.cfs_quota_us"), "w") as f:

@@ -7,11 +7,11 @@ namespace tandem {
 
 LiveCostModel::LiveCostModel(size_t workers, double weight) : workers_(workers), weight_(weight) {}
 
-void LiveCostModel::NewPlan(const std::vector<size_t>& workers) {
+void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted) {
   if (settled_)
     for (size_t w : plan_) {
       const double d = workers_[w].mean - workers_[w].baseline;
-      if (std::abs(d) > std::log(kKeepDrift)) workers_[w].drift += d;
+      if (adapted || std::abs(d) > std::log(kKeepDrift)) workers_[w].drift += d;
     }
   for (size_t w : workers) {
     if (w >= workers_.size()) continue;
@@ -71,7 +71,10 @@ double LiveCostModel::Drift(size_t worker) const {
 }
 
 void LiveCostModel::Reset(size_t worker) {
-  if (worker < workers_.size()) workers_[worker] = Estimate();
+  if (worker >= workers_.size()) return;
+  workers_[worker] = Estimate();
+  // Its stage, if it still has one, is measured afresh: the plan settles again.
+  if (std::find(plan_.begin(), plan_.end(), worker) != plan_.end()) settled_ = false;
 }
 
 PlanProblem LiveCostModel::Corrected(const PlanProblem& p) const {

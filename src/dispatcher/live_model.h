@@ -52,7 +52,9 @@ class LiveCostModel {
   static constexpr double kKeepDrift = 1.25;
 
   // A new plan runs stages on `workers` (cluster indices) from now on.
-  void NewPlan(const std::vector<size_t>& workers);
+  // `adapted`: the plan replaces one because of the drift measured, which
+  // is then kept whatever its size (else only beyond kKeepDrift).
+  void NewPlan(const std::vector<size_t>& workers, bool adapted = false);
   // A stage on `worker` predicted to take `predicted_s` took `measured_s`.
   // Samples of 0 or less, or not finite, are ignored, and so are a worker's
   // first kWarmupSamples after NewPlan (a stage's first calls are slower).
@@ -67,7 +69,7 @@ class LiveCostModel {
   double Slowdown(size_t worker) const;
   // The spread of log(measured / predicted) over its recent samples.
   double Spread(size_t worker) const;
-  int Samples(size_t worker) const { return workers_[worker].samples; }
+  int Samples(size_t worker) const { return worker < workers_.size() ? workers_[worker].samples : 0; }
   // How much slower `worker` is than when the plans it ran settled (its
   // drift; > 1: slower). 1 until something changed.
   double Drift(size_t worker) const;
@@ -128,6 +130,9 @@ class AdaptPolicy {
   // A migration happened (or a pipeline was replaced for another reason):
   // the dwell starts over and the cool-down runs.
   void Migrated(Clock::time_point now);
+  // A look that could not compare (estimates not settled, a model update
+  // under way, no plan found): the dwell starts over.
+  void Interrupted() { better_since_.reset(); }
   // The predicted gain the last Due saw: 1 - best / running (0 if none).
   double gain() const { return gain_; }
 

@@ -155,8 +155,14 @@ void PipelineManager::UpdateMemoryRule(size_t worker) {
   const int depth = static_cast<int>(clients_[worker]->hello().queue_depth);
   const int copies =
       WorkerActivationCopies(depth > 0 ? depth : kDefaultWorkerQueueDepth, CodecScratchCopies(HopCodec()));
-  for (const auto& gen : {gen_, pending_})
-    if (gen) gen->problem.nodes[worker].activation_copies = copies;
+  for (const auto& gen : {gen_, pending_}) {
+    if (!gen) continue;
+    gen->problem.nodes[worker].activation_copies = copies;
+    // Its speed and its host's share too (it may have come back with other
+    // threads or another quota, or missed Connect).
+    auto fresh = ProblemFor(gen->profile, gen->generation, Facts());
+    if (fresh.ok()) gen->problem = std::move(fresh).value();
+  }
 }
 
 Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -558,6 +564,7 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
   live_.push_back(std::move(p).value());
   current_ = 0;
   NewCurrent();
+  adapt_->Migrated(Clock::now());
   gen_ = pending_;
   pending_.reset();
   Event("model generation " + std::to_string(gen_->generation) + " serves all requests");
@@ -634,10 +641,10 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
   return Status::OK();
 }
 
-void PipelineManager::NewCurrent() {
+void PipelineManager::NewCurrent(bool adapted) {
   std::vector<size_t> workers;
   for (const auto& s : live_[*current_].plan.stages) workers.push_back(static_cast<size_t>(s.node));
-  live_costs_.NewPlan(workers);
+  live_costs_.NewPlan(workers, adapted);
 }
 
 void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings) {
@@ -676,25 +683,28 @@ void PipelineManager::Adapt() {
     Event(buf);
     measuring_.reset();
   }
-  if (!options_.adapt.enabled || !current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid()) return;
+  if (!options_.adapt.enabled) return;
   // The planner runs on this (the Streamer's) thread: every 2 s, briefly.
   if (Since(last_adapt_look_) < 2.0) return;
   last_adapt_look_ = now;
+  // A look that cannot compare starts the dwell over.
+  auto interrupted = [this] { adapt_->Interrupted(); };
+  if (!current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid()) return interrupted();
   const std::vector<int> alive = Reachable();
-  if (alive.empty()) return;
+  if (alive.empty()) return interrupted();
   const Plan& running = live_[*current_].plan;
   const PlanProblem corrected = live_costs_.Corrected(gen_->problem);
   const PlanEvaluation now_ev = Evaluate(corrected, running);
-  if (!now_ev.feasible) return;
+  if (!now_ev.feasible) return interrupted();
   const bool trusted = Since(live_[*current_].deployed_at) >= options_.adapt.SettleSeconds() &&
                        live_costs_.Settle(options_.adapt.min_samples);
-  if (!trusted) return;
+  if (!trusted) return interrupted();
   auto planner = MakePlanner(options_.algorithm);
-  if (!planner.ok()) return;
+  if (!planner.ok()) return interrupted();
   PlannerOptions po;
   po.deadline_s = 0.2;
   auto best = planner.value()->Solve(SubProblem(corrected, alive), po);
-  if (!best.ok()) return;
+  if (!best.ok()) return interrupted();
   Plan plan = best->plan;
   for (auto& s : plan.stages) s.node = alive[s.node];
   if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted)) return;
@@ -729,7 +739,7 @@ void PipelineManager::Adapt() {
         " serves new requests, the old one drains");
   live_.push_back(std::move(p).value());
   current_ = live_.size() - 1;
-  NewCurrent();
+  NewCurrent(/*adapted=*/true);
   ++adaptations_;
   measuring_ = Migration{rate_before, before_s, now, gain};
 }

@@ -150,7 +150,8 @@ class PipelineManager : public Director {
   Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
                                  const std::vector<WorkerFacts>& facts) const;
   // Sets worker `worker`'s activation copies in the models' problems from
-  // its latest HELLO_ACK.
+  // its latest HELLO_ACK, and rebuilds the problems' speeds and host shares
+  // from every worker's latest (kept as they were if that fails).
   void UpdateMemoryRule(size_t worker);
   // Every hop's codec: the override, else the cluster config's.
   const CodecSpec& HopCodec() const { return options_.codec ? *options_.codec : cluster_.codec; }
@@ -185,8 +186,9 @@ class PipelineManager : public Director {
   void CheckModelFile();
   void ApplyUpdate(const std::map<uint32_t, size_t>& in_flight);
   void UndeployQuietly(size_t worker, uint32_t version);
-  // live_[*current_] is a new pipeline: the live costs start on its stages.
-  void NewCurrent();
+  // live_[*current_] is a new pipeline: the live costs start on its stages
+  // (`adapted`: it replaces one because of their drift).
+  void NewCurrent(bool adapted = false);
   // Re-plans under the live costs when AdaptPolicy says it pays, and
   // deploys the new plan beside the running one.
   void Adapt();

@@ -133,9 +133,10 @@ void AddPipelineFlags(CLI::App* cmd, PipelineOptions* o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--adapt-threshold", o->adapt_threshold,
-                  "re-plan only for a predicted gain above this fraction of the running plan's throughput")
+                  "re-plan only when another plan's bottleneck (time per result) is predicted shorter by more "
+                  "than this fraction (0.15: 15% shorter, +18% throughput)")
       ->capture_default_str()
-      ->check(CLI::Range(0.01, 10.0));
+      ->check(CLI::Range(0.01, 0.9));
   cmd->add_option("--adapt-dwell", o->adapt_dwell_s, "seconds the gain must last before re-planning")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));

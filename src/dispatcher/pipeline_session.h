@@ -65,8 +65,9 @@ Result<ClusterConfig> LoadPipelineCluster(const PipelineOptions& options);
 class PipelineSession {
  public:
   // Checks the options against `cluster`, loads the model for `specs` (one
-  // per forward argument) and profiles it (or reads --profile). Nothing is
-  // deployed yet. Errors name the file and field.
+  // per forward argument) and reads --profile, or profiles it with
+  // --threads; without either, Deploy profiles once the workers said their
+  // threads. Nothing is deployed yet. Errors name the file and field.
   // What Open checks before it loads anything: the options against the
   // cluster (enough workers for --stages).
   static Status Check(const PipelineOptions& options, const ClusterConfig& cluster);

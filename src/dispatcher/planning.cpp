@@ -60,7 +60,9 @@ std::vector<WorkerSpeed> WorkerSpeeds(const ModelProfile& profile, const Cluster
   std::vector<WorkerSpeed> out(n);
   auto fact = [&](size_t i) { return i < facts.size() ? facts[i] : WorkerFacts(); };
   const MachineInfo& m = profile.machine;
-  const double profiled_cpus = m.cores > 0 && m.threads > 0 ? std::min(m.cores, m.threads) : m.threads;
+  // The CPUs the profile kept busy: its threads, within what it could use.
+  const double usable = m.cpus > 0 ? m.cpus : m.cores;
+  const double profiled_cpus = usable > 0 && m.threads > 0 ? std::min<double>(usable, m.threads) : m.threads;
   std::string derived;
   for (size_t i = 0; i < n; ++i) {
     const WorkerEntry& w = cluster.workers[i];

@@ -103,7 +103,17 @@ TEST_CASE("live costs: drift since the plan settled, not the plan's own error, m
   m.NewPlan({2});
   CHECK(m.Drift(2) == Approx(1.0));
   CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
-  // A restarted worker is forgotten.
+  // ... unless the plan changed because of it.
+  for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) m.Observe(2, 1.0, 0.3);
+  REQUIRE(m.Settle(20));
+  for (int i = 0; i < 200; ++i) m.Observe(2, 1.0, 0.36);  // 1.2x
+  m.NewPlan({2}, /*adapted=*/true);
+  CHECK(m.Drift(2) == Approx(1.2).epsilon(1e-2));
+  // A restarted worker is forgotten, and a plan it is in settles again.
+  for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) m.Observe(2, 1.0, 0.3);
+  REQUIRE(m.Settle(20));
+  m.Reset(2);
+  CHECK_FALSE(m.settled());
   m.Reset(0);
   CHECK(m.Drift(0) == 1.0);
 }
@@ -147,6 +157,12 @@ TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after t
   CHECK_FALSE(quick.Due(at(4), 1.0, 0.5, true));
   CHECK_FALSE(quick.Due(at(7), 1.0, 0.5, true));
   CHECK(quick.Due(at(8.5), 1.0, 0.5, true));
+  // A look that could not compare starts the dwell over.
+  AdaptPolicy paused(d);
+  CHECK_FALSE(paused.Due(at(0), 1.0, 0.5, true));
+  paused.Interrupted();
+  CHECK_FALSE(paused.Due(at(2), 1.0, 0.5, true));
+  CHECK(paused.Due(at(4), 1.0, 0.5, true));
   // Disabled: never.
   o.enabled = false;
   AdaptPolicy off(o);

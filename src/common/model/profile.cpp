@@ -93,7 +93,8 @@ void to_json(json& j, const MachineInfo& m) {
            {"cores", m.cores},
            {"threads", m.threads},
            {"compute_library", m.compute_library},
-           {"host_id", m.host_id}};
+           {"host_id", m.host_id},
+           {"cpus", m.cpus}};
 }
 Status ReadJson(const JsonField& f, MachineInfo* m) {
   if (!f.is_object()) return f.Error("must be a JSON object");
@@ -102,6 +103,7 @@ Status ReadJson(const JsonField& f, MachineInfo* m) {
   TANDEM_RETURN_IF_ERROR(f.Get("cores", &m->cores));
   TANDEM_RETURN_IF_ERROR(f.Get("threads", &m->threads));
   TANDEM_RETURN_IF_ERROR(f.Get("host_id", &m->host_id));
+  TANDEM_RETURN_IF_ERROR(f.Get("cpus", &m->cpus));
   return f.Get("compute_library", &m->compute_library);
 }
 void to_json(json& j, const ModelProfile& p) {

@@ -37,6 +37,7 @@ struct MachineInfo {
   int threads = 0;              // intra-op threads used while measuring
   std::string compute_library;  // "LibTorch 1.13.1"
   std::string host_id;          // device.h HostId; "" in older files
+  double cpus = 0;              // device.h UsableCpus (affinity, quota); 0 in older files
 };
 
 struct ModelProfile {

@@ -33,6 +33,7 @@ MachineInfo CurrentMachine() {
   m.threads = GetComputeThreads();
   m.compute_library = ComputeLibraryVersion();
   m.host_id = HostId();
+  m.cpus = UsableCpus();
   return m;
 }
 

@@ -140,10 +140,12 @@ int OnlineCores(const std::string& root) {
 }
 
 std::string HostId(const std::string& root) {
-  // machine-id is unique per installation (and the same in every network
-  // namespace of it); boot_id where there is none; the host name last.
+  // boot_id is the running kernel's: the same for every process that shares
+  // its cores (network namespaces and containers included), and differs
+  // between machines even where they run one image with one machine-id.
+  // machine-id where there is none; the host name last.
   std::string id;
-  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id", "/proc/sys/kernel/random/boot_id"})
+  for (const char* path : {"/proc/sys/kernel/random/boot_id", "/etc/machine-id", "/var/lib/dbus/machine-id"})
     if (ReadLine(PathIn(root, path), &id) && !id.empty()) break;
   if (id.empty()) {
     char name[256] = {};
@@ -154,7 +156,7 @@ std::string HostId(const std::string& root) {
     }
   }
   if (id.empty()) return "";
-  // A digest: the machine id itself is not to be published (machine-id(5)).
+  // A digest: neither id is to be published (machine-id(5)).
   return Sha256Hex("tandem host " + id).substr(0, 16);
 }
 

@@ -25,10 +25,11 @@ int UsableCores(const std::string& root = "");
 // CPUs online on the host (every process's, not only this one's); at least 1.
 int OnlineCores(const std::string& root = "");
 
-// Names the host this process runs on, the same for every process of one
-// installation (network namespaces and containers sharing /etc included):
-// 16 hex characters of a digest of /etc/machine-id (else the boot id, else
-// the host name), not the id itself. "" when none can be read.
+// Names the host this process runs on: the same for every process that
+// shares its kernel, and so its cores (network namespaces and containers
+// included), and new at every boot. 16 hex characters of a digest of the
+// kernel's boot id (else /etc/machine-id, else the host name), not the id
+// itself. "" when none can be read.
 std::string HostId(const std::string& root = "");
 
 // Bytes of memory available to this process now: MemAvailable from
