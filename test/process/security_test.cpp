@@ -156,6 +156,7 @@ TEST_CASE("unauthorized clients get nothing from a worker while an authorized st
     if (all) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  INFO("w0's log:\n" << log);
   for (const char* e : expected) CHECK(log.find(e) != std::string::npos);
 }
 
