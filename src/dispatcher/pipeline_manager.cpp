@@ -151,17 +151,20 @@ Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int
   return BuildPlanProblem(profile, c, HopCodec(), facts);
 }
 
-void PipelineManager::UpdateMemoryRule(size_t worker) {
-  const int depth = static_cast<int>(clients_[worker]->hello().queue_depth);
-  const int copies =
-      WorkerActivationCopies(depth > 0 ? depth : kDefaultWorkerQueueDepth, CodecScratchCopies(HopCodec()));
+void PipelineManager::RefreshFacts() {
+  const std::vector<WorkerFacts> facts = Facts();
   for (const auto& gen : {gen_, pending_}) {
     if (!gen) continue;
-    gen->problem.nodes[worker].activation_copies = copies;
-    // Its speed and its host's share too (it may have come back with other
-    // threads or another quota, or missed Connect).
-    auto fresh = ProblemFor(gen->profile, gen->generation, Facts());
-    if (fresh.ok()) gen->problem = std::move(fresh).value();
+    auto fresh = ProblemFor(gen->profile, gen->generation, facts);
+    if (fresh.ok()) {
+      gen->problem = std::move(fresh).value();
+      continue;
+    }
+    // At least the memory rule (what the workers' own checks count).
+    for (size_t i = 0; i < facts.size() && i < gen->problem.nodes.size(); ++i) {
+      const int depth = facts[i].queue_depth > 0 ? facts[i].queue_depth : kDefaultWorkerQueueDepth;
+      gen->problem.nodes[i].activation_copies = WorkerActivationCopies(depth, CodecScratchCopies(HopCodec()));
+    }
   }
 }
 
@@ -496,7 +499,7 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
       Event("model file changed but its content is the one being served; nothing to do");
     } else {
       pending_ = loaded.value();
-      for (size_t i = 0; i < clients_.size(); ++i) UpdateMemoryRule(i);  // workers re-admitted while it loaded
+      RefreshFacts();  // workers re-admitted while it loaded
     }
   }
   if (!pending_ || !current_) return;  // without a pipeline, Recover deploys the pending model
@@ -600,7 +603,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
       if (st.ok()) st = clients_[i]->Undeploy(t, 0);  // whatever it still runs is stale
       if (st.ok()) {
         w.admitted = true;
-        UpdateMemoryRule(i);  // a restarted worker may run at another queue depth
+        RefreshFacts();  // a restarted worker may run at another queue depth, threads or quota
         if (h.instance != w.instance) {
           w.loaded.clear();  // a new process holds nothing
           live_costs_.Reset(i);

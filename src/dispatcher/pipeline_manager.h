@@ -149,10 +149,10 @@ class PipelineManager : public Director {
   // Thread-safe given its arguments (a model update builds it on a thread).
   Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
                                  const std::vector<WorkerFacts>& facts) const;
-  // Sets worker `worker`'s activation copies in the models' problems from
-  // its latest HELLO_ACK, and rebuilds the problems' speeds and host shares
-  // from every worker's latest (kept as they were if that fails).
-  void UpdateMemoryRule(size_t worker);
+  // Rebuilds the models' problems from every worker's latest HELLO_ACK
+  // (queue depth: memory; threads, CPUs, host: speed and share); if that
+  // fails, sets the activation copies alone.
+  void RefreshFacts();
   // Every hop's codec: the override, else the cluster config's.
   const CodecSpec& HopCodec() const { return options_.codec ? *options_.codec : cluster_.codec; }
   // One stage of a pipeline being deployed.
