@@ -651,6 +651,7 @@ void PipelineManager::NewCurrent(bool adapted) {
 }
 
 void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings) {
+  if (!options_.adapt.enabled) return;  // nothing reads what it keeps
   const auto now = Clock::now();
   completions_.push_back(now);
   while (!completions_.empty() &&
