@@ -11,9 +11,9 @@ namespace tandem {
 HeartbeatMonitor::HeartbeatMonitor(zmq::context_t& ctx, std::vector<std::string> endpoints, HeartbeatOptions options,
                                    LinkKeys keys, std::vector<std::string> server_keys)
     : ctx_(ctx),
-      endpoints_(std::move(endpoints)),
       options_(options),
       keys_(std::move(keys)),
+      endpoints_(std::move(endpoints)),
       server_keys_(std::move(server_keys)),
       last_(endpoints_.size(), Clock::now()),
       instance_(endpoints_.size(), 0),
@@ -35,6 +35,19 @@ void HeartbeatMonitor::Start() {
 void HeartbeatMonitor::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
+}
+
+size_t HeartbeatMonitor::Add(const std::string& endpoint, const std::string& server_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  server_keys_.resize(endpoints_.size());
+  endpoints_.push_back(endpoint);
+  server_keys_.push_back(server_key);
+  last_.push_back(Clock::now());
+  instance_.push_back(0);
+  deployments_.push_back(0);
+  device_.push_back({-1.0, 0u});
+  answered_.push_back(false);
+  return endpoints_.size() - 1;
 }
 
 std::vector<WorkerHealth> HeartbeatMonitor::Snapshot() const {
@@ -65,28 +78,44 @@ void HeartbeatMonitor::Loop() {
   // small high-water mark bounds what waits for one that is stopped.
   std::vector<std::unique_ptr<zmq::socket_t>> sockets;
   std::vector<zmq::pollitem_t> items;
-  for (const auto& ep : endpoints_) {
-    auto s = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
-    SocketOptions so;
-    so.max_message_bytes = 64 << 10;
-    so.send_hwm = 8;
-    so.linger_ms = 0;
-    ApplySocketOptions(*s, so);
-    s->set(zmq::sockopt::immediate, 1);
-    s->set(zmq::sockopt::reconnect_ivl, 100);
-    s->set(zmq::sockopt::reconnect_ivl_max, 500);
-    const size_t i = sockets.size();
-    Status st = SecureClientSocket(*s, keys_, i < server_keys_.size() ? server_keys_[i] : "");
-    if (st.ok()) st = ConnectSocket(*s, ep);
-    if (!st.ok()) TANDEM_LOG(kWarning) << "heartbeat: " << st.message();
-    items.push_back(zmq::pollitem_t{static_cast<void*>(*s), 0, ZMQ_POLLIN, 0});
-    sockets.push_back(std::move(s));
-  }
+  // Sockets for the workers not connected yet (all at the start, then those Add gave).
+  auto connect_new = [&] {
+    std::vector<std::pair<std::string, std::string>> fresh;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t i = sockets.size(); i < endpoints_.size(); ++i)
+        fresh.emplace_back(endpoints_[i], i < server_keys_.size() ? server_keys_[i] : "");
+    }
+    for (const auto& [ep, server_key] : fresh) {
+      auto s = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+      SocketOptions so;
+      so.max_message_bytes = 64 << 10;
+      so.send_hwm = 8;
+      so.linger_ms = 0;
+      ApplySocketOptions(*s, so);
+      s->set(zmq::sockopt::immediate, 1);
+      s->set(zmq::sockopt::reconnect_ivl, 100);
+      s->set(zmq::sockopt::reconnect_ivl_max, 500);
+      Status st = SecureClientSocket(*s, keys_, server_key);
+      if (st.ok()) st = ConnectSocket(*s, ep);
+      if (!st.ok()) TANDEM_LOG(kWarning) << "heartbeat: " << st.message();
+      sockets.push_back(std::move(s));
+    }
+    items.clear();
+    for (auto& s : sockets) items.push_back(zmq::pollitem_t{static_cast<void*>(*s), 0, ZMQ_POLLIN, 0});
+  };
+  connect_new();
   const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.interval_s));
   auto next_ping = Clock::now();
   uint64_t id = 1;
   const std::string ping_body;
   while (!stop_) {
+    bool added = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      added = endpoints_.size() > sockets.size();
+    }
+    if (added) connect_new();
     const auto now = Clock::now();
     if (now >= next_ping) {
       const std::string ping = EncodeMessage(MessageType::kPing, id++, ping_body);

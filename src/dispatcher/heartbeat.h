@@ -50,6 +50,9 @@ class HeartbeatMonitor {
 
   void Start();
   void Stop();
+  // A worker added to the cluster (a re-read cluster config): pinged from
+  // the next round on; its index is the number of workers before. Thread-safe.
+  size_t Add(const std::string& endpoint, const std::string& server_key);
   std::vector<WorkerHealth> Snapshot() const;
   // Whether worker i is silent past the timeout now. Thread-safe.
   bool Failed(size_t i) const;
@@ -60,12 +63,12 @@ class HeartbeatMonitor {
   void Loop();
 
   zmq::context_t& ctx_;
-  const std::vector<std::string> endpoints_;
   const HeartbeatOptions options_;
   const LinkKeys keys_;
-  const std::vector<std::string> server_keys_;
   mutable std::mutex mu_;
-  std::vector<Clock::time_point> last_;  // latest PONG, or the start
+  std::vector<std::string> endpoints_;    // grows by Add
+  std::vector<std::string> server_keys_;  // same order
+  std::vector<Clock::time_point> last_;   // latest PONG, or the start
   std::vector<uint64_t> instance_;
   std::vector<uint32_t> deployments_;
   std::vector<std::pair<double, uint32_t>> device_;  // temperature, throttle flags

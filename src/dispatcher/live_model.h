@@ -81,6 +81,10 @@ class LiveCostModel {
   // Forgets a worker (it restarted: another process, maybe on other
   // hardware).
   void Reset(size_t worker);
+  // Workers added to the cluster: indices up to `workers` - 1 get estimates.
+  void Grow(size_t workers) {
+    if (workers > workers_.size()) workers_.resize(workers);
+  }
 
  private:
   struct Estimate {

@@ -93,6 +93,7 @@ Status PipelineManager::Connect() {
       continue;
     }
     ++reached;
+    workers_[i].ever_admitted = true;
     const HelloAckBody& ack = clients_.back()->hello();
     const DeviceHealth device{ack.cpu_temp_c, ack.throttle_flags};
     TANDEM_LOG(kInfo) << "connected to " << w.name << " (" << Printable(ack.software) << ", data "
@@ -123,20 +124,34 @@ Status PipelineManager::Connect() {
 std::vector<int> PipelineManager::Reachable() const {
   std::vector<int> out;
   for (size_t i = 0; i < workers_.size(); ++i)
-    if (workers_[i].admitted) out.push_back(static_cast<int>(i));
+    if (Usable(i)) out.push_back(static_cast<int>(i));
   return out;
 }
 
-std::vector<WorkerFacts> PipelineManager::Facts() const {
+std::vector<std::string> PipelineManager::PeerKeys() const {
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < cluster_.workers.size(); ++i)
+    if (i >= workers_.size() || !workers_[i].released) keys.push_back(cluster_.workers[i].public_key);
+  return keys;
+}
+
+std::vector<WorkerFacts> PipelineManager::Facts(const Plan* running) const {
   std::vector<WorkerFacts> facts;
-  for (const auto& c : clients_) {
-    const HelloAckBody& h = c->hello();
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    const HelloAckBody& h = clients_[i]->hello();
     WorkerFacts f;
     f.queue_depth = static_cast<int>(h.queue_depth);
-    f.threads = static_cast<int>(h.threads);
-    f.cpus = h.cpus;
-    f.host_id = h.host_id;
-    f.host_cores = static_cast<int>(h.host_cores);
+    // Only busy workers take a share of their host's cores: every worker
+    // still in the cluster may be, or those `running` uses.
+    const bool busy = running ? std::any_of(running->stages.begin(), running->stages.end(),
+                                            [&](const PlanStage& st) { return st.node == static_cast<int>(i); })
+                              : !(i < workers_.size() && workers_[i].removed);
+    if (busy) {
+      f.threads = static_cast<int>(h.threads);
+      f.cpus = h.cpus;
+      f.host_id = h.host_id;
+      f.host_cores = static_cast<int>(h.host_cores);
+    }
     facts.push_back(f);
   }
   return facts;
@@ -178,7 +193,8 @@ Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile
   TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1, Facts()));
   gen_ = gen;
   model_stamp_ = seen_stamp_ = FileStamp(gen->model->path());
-  last_watch_ = Clock::now();
+  last_watch_ = last_cluster_watch_ = Clock::now();
+  if (!options_.cluster_file.empty()) cluster_stamp_ = cluster_seen_stamp_ = FileStamp(options_.cluster_file);
   TANDEM_ASSIGN_OR_RETURN(Pipeline p, DeployPlan(gen, plan, /*beside=*/false));
   live_.push_back(std::move(p));
   current_ = 0;
@@ -342,10 +358,10 @@ Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* pre
     Plan keep = *previous;
     std::set<int> used;
     for (const auto& s : keep.stages)
-      if (workers_[s.node].admitted) used.insert(s.node);
+      if (Usable(s.node)) used.insert(s.node);
     bool ok = true;
     for (auto& s : keep.stages) {
-      if (workers_[s.node].admitted) continue;
+      if (Usable(s.node)) continue;
       int pick = -1;
       double pick_s = 0;
       for (int n : alive) {
@@ -580,6 +596,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
   bool membership = false;
   for (size_t i = 0; i < workers_.size(); ++i) {
     WorkerState& w = workers_[i];
+    if (w.released) continue;
     const WorkerHealth& h = health[i];
     const std::string who = "worker '" + cluster_.workers[i].name + "'";
     if (h.alive && h.answered) NoteThrottling(i, DeviceHealth{h.cpu_temp_c, h.throttle_flags});
@@ -596,7 +613,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
       w.loaded.clear();
       membership = true;
       KillPipelinesUsing(i, who + " restarted");
-    } else if (!w.admitted && h.alive && h.answered && Since(w.last_admit_try) > 1.0) {
+    } else if (!w.admitted && !w.removed && h.alive && h.answered && Since(w.last_admit_try) > 1.0) {
       w.last_admit_try = Clock::now();
       const double t = std::min(1.0, cluster_.connect_timeout_s);
       Status st = clients_[i]->Hello(t);
@@ -610,13 +627,17 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
         }
         w.instance = h.instance;
         membership = true;
-        Event(who + " is back; it will be used from the next plan on");
+        Event(who + (w.ever_admitted ? " is back; it will be used from the next plan on"
+                                     : " answered; it joins the cluster"));
+        w.ever_admitted = true;
       }
     }
     if (w.admitted && w.instance == 0) w.instance = h.instance;
   }
   CheckDeploymentsHeld(health);
   if (!current_ && (membership || !waiting_ || Since(last_recover_try_) > 2.0)) Recover();
+  CheckClusterFile();
+  ReplanForCluster();
   CheckModelFile();
   ApplyUpdate(in_flight);
   Adapt();
@@ -641,7 +662,170 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
     if (current_ && *current_ > i) --*current_;
     live_.erase(live_.begin() + static_cast<std::ptrdiff_t>(i));
   }
+  ReleaseRemoved();
   return Status::OK();
+}
+
+void PipelineManager::CheckClusterFile() {
+  const bool asked = options_.reload && options_.reload->exchange(false);
+  bool changed = false;
+  if (options_.watch_cluster && !options_.cluster_file.empty() && Since(last_cluster_watch_) >= 1.0) {
+    last_cluster_watch_ = Clock::now();
+    // Read a changed file once it has stayed the same for one check.
+    const auto stamp = FileStamp(options_.cluster_file);
+    const bool stable = stamp == cluster_seen_stamp_;
+    cluster_seen_stamp_ = stamp;
+    if (stamp != cluster_stamp_ && stable && stamp.second != 0) {
+      cluster_stamp_ = stamp;
+      changed = true;
+    }
+  }
+  if (!asked && !changed) return;
+  const std::string why = asked ? "SIGHUP" : "cluster config changed";
+  if (options_.cluster_file.empty()) {
+    Event(why + ": no cluster config file to read (the embedded default runs); nothing changes");
+    return;
+  }
+  auto fresh = LoadClusterConfig(options_.cluster_file);
+  if (!fresh.ok()) {
+    TANDEM_LOG(kWarning) << fresh.status().message();
+    Event(why + ": not applied, the running cluster stays: " + fresh.status().message());
+    return;
+  }
+  std::vector<bool> present;
+  for (const auto& w : workers_) present.push_back(!w.removed);
+  auto change = MergeClusterConfig(cluster_, present, fresh.value());
+  if (!change.ok()) {
+    Event(why + ": not applied: " + change.status().message());
+    return;
+  }
+  Event(why + ": read " + options_.cluster_file + " again: " + DescribeClusterChange(change.value()));
+  ApplyClusterChange(std::move(change).value());
+}
+
+void PipelineManager::ApplyClusterChange(ClusterChange change) {
+  cluster_ = std::move(change.merged);
+  if (!change.workers_changed()) return;
+  for (size_t i : change.added) {
+    const WorkerEntry& w = cluster_.workers[i];
+    clients_.push_back(std::make_unique<WorkerClient>(ctx_, w, cluster_.keys));
+    WorkerState st;
+    st.admitted = false;  // the heartbeat's first answer admits it (Tick)
+    st.hello = Status::Unavailable("worker '" + w.name + "' has not answered yet");
+    st.last_admit_try = Clock::now() - std::chrono::seconds(10);
+    workers_.push_back(std::move(st));
+    const size_t at = monitor_->Add(w.endpoint, w.public_key);
+    clients_[at]->SetGiveUp([this, at] { return monitor_->Failed(at); });
+    awaiting_.push_back(i);
+  }
+  for (size_t i : change.removed) {
+    workers_[i].removed = true;
+    if (!workers_[i].admitted) workers_[i].released = true;  // nothing runs there
+  }
+  live_costs_.Grow(cluster_.workers.size());
+  // Workers check the hops a DEPLOY names against the keys their HELLO
+  // named: the workers reached say HELLO again with the new ones.
+  const std::vector<std::string> peers = PeerKeys();
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    clients_[i]->SetPeerKeys(peers);
+    if (!cluster_.keys || change.added.empty() || !Usable(i)) continue;
+    Status st = clients_[i]->Hello(std::min(1.0, cluster_.connect_timeout_s));
+    if (!st.ok())
+      TANDEM_LOG(kWarning) << "telling " << cluster_.workers[i].name << " of the new workers: " << st.message();
+  }
+  if (options_.on_worker_keys) options_.on_worker_keys(peers);
+  RefreshFacts();
+  cluster_replan_ = true;
+  cluster_changed_at_ = Clock::now();
+}
+
+void PipelineManager::ReplanForCluster() {
+  if (!cluster_replan_ || !current_ || pending_ || draining_for_update_ || loading_.valid() || waiting_) return;
+  // Added workers get the connect timeout to answer before planning goes on without them.
+  bool unanswered = false;
+  for (size_t i : awaiting_) unanswered |= !workers_[i].admitted && !workers_[i].removed;
+  if (unanswered && Since(cluster_changed_at_) < cluster_.connect_timeout_s + 2) return;
+  cluster_replan_ = false;
+  awaiting_.clear();
+  const Plan running = live_[*current_].plan;
+  std::string leaving;
+  for (const auto& s : running.stages)
+    if (workers_[s.node].removed) leaving += (leaving.empty() ? "" : ", ") + cluster_.workers[s.node].name;
+  // The running plan as it runs: the workers it leaves idle (the ones just
+  // added among them) take no share of their host's cores from it.
+  const auto as_running = ProblemFor(gen_->profile, gen_->generation, Facts(&running));
+  const PlanEvaluation now_ev = Evaluate(as_running.ok() ? as_running.value() : gen_->problem, running);
+  auto plan = Replan(*gen_, leaving.empty() ? nullptr : &running);
+  if (!plan.ok()) {
+    if (leaving.empty()) {
+      Event("cluster change: no plan over the workers now (" + plan.status().message() + "); the running one stays");
+      return;
+    }
+    // The stages on the workers taken out cannot move beside it: as after a failure.
+    for (const auto& s : running.stages)
+      if (workers_[s.node].removed)
+        KillPipelinesUsing(s.node,
+                           "worker '" + cluster_.workers[s.node].name + "' was taken out of the cluster config");
+    return;
+  }
+  const PlanEvaluation next_ev = Evaluate(gen_->problem, plan.value());
+  char rates[160];
+  std::snprintf(rates, sizeof rates, "predicted %.2f/s against %.2f/s now", 1 / next_ev.bottleneck_s,
+                now_ev.feasible ? 1 / now_ev.bottleneck_s : 0.0);
+  if (leaving.empty()) {
+    const double gain = now_ev.feasible ? 1 - next_ev.bottleneck_s / now_ev.bottleneck_s : 1;
+    if (gain <= options_.adapt.threshold) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " (below the %.0f%% threshold)", 100 * options_.adapt.threshold);
+      Event(std::string("cluster change: the running plan stays; a new plan ") + rates + buf);
+      return;
+    }
+  }
+  // Before: the running pipeline's results, over at most 10 s (the deployment holds the stream up).
+  const double before_s = std::max(1.0, std::min(10.0, Since(live_[*current_].deployed_at)));
+  const double rate_before = RecentRate(before_s);
+  auto p = DeployPlan(gen_, plan.value(), /*beside=*/true);
+  if (!p.ok()) {
+    if (leaving.empty()) {
+      Event("cluster change: cannot deploy the new plan beside the running one (" + p.status().message() +
+            "); the running one stays");
+      return;
+    }
+    Event("cluster change: cannot deploy a pipeline without " + leaving + " beside the running one (" +
+          p.status().message() + "); it stops and its requests are sent again");
+    for (const auto& s : running.stages)
+      if (workers_[s.node].removed)
+        KillPipelinesUsing(s.node,
+                           "worker '" + cluster_.workers[s.node].name + "' was taken out of the cluster config");
+    return;
+  }
+  Event("cluster change: pipeline " + std::to_string(p->route.pipeline) + " serves new requests (" + rates +
+        (leaving.empty() ? "" : "; without " + leaving) + "), the old one drains");
+  measuring_ = Migration{"cluster change", rate_before, before_s, Clock::now(),
+                         now_ev.feasible ? now_ev.bottleneck_s / next_ev.bottleneck_s : 1.0};
+  live_.push_back(std::move(p).value());
+  current_ = live_.size() - 1;
+  NewCurrent();
+  adapt_->Migrated(Clock::now());
+}
+
+void PipelineManager::ReleaseRemoved() {
+  bool any = false;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    WorkerState& w = workers_[i];
+    if (!w.removed || w.released) continue;
+    bool used = false;
+    for (const auto& p : live_)
+      for (const auto& s : p.plan.stages) used |= s.node == static_cast<int>(i);
+    if (used) continue;
+    UndeployQuietly(i, 0);
+    w.admitted = false;
+    w.released = true;
+    w.loaded.clear();
+    any = true;
+    Event("worker '" + cluster_.workers[i].name + "' released: taken out of the cluster config, it runs nothing now");
+  }
+  if (any && options_.on_worker_keys) options_.on_worker_keys(PeerKeys());
 }
 
 void PipelineManager::NewCurrent(bool adapted) {
@@ -651,12 +835,13 @@ void PipelineManager::NewCurrent(bool adapted) {
 }
 
 void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings) {
-  if (!options_.adapt.enabled) return;  // nothing reads what it keeps
+  // The completion times measure what a migration gained (adaptation, cluster change).
   const auto now = Clock::now();
   completions_.push_back(now);
   while (!completions_.empty() &&
          (now - completions_.front() > std::chrono::seconds(60) || completions_.size() > 100000))
     completions_.pop_front();
+  if (!options_.adapt.enabled) return;  // nothing reads the live costs
   // The live costs learn from the current pipeline only (the model's
   // estimates are of the stages it runs).
   if (!current_ || live_[*current_].route.version != version) return;
@@ -681,10 +866,10 @@ void PipelineManager::Adapt() {
   if (measuring_ && Since(measuring_->at) > kWindowS + 5) {
     char buf[160];
     std::snprintf(buf, sizeof buf,
-                  "adaptation %d: %.2f results/s in the %.0f s before, %.2f/s in the last %.0f s (predicted %+.0f%%)",
-                  adaptations_, measuring_->rate_before, measuring_->window_s, RecentRate(kWindowS), kWindowS,
-                  100 * (1 / (1 - measuring_->predicted_gain) - 1));
-    Event(buf);
+                  ": %.2f results/s in the %.0f s before, %.2f/s in the last %.0f s (predicted %+.0f%%)",
+                  measuring_->rate_before, measuring_->window_s, RecentRate(kWindowS), kWindowS,
+                  100 * (measuring_->predicted_speedup - 1));
+    Event(measuring_->what + buf);
     measuring_.reset();
   }
   if (!options_.adapt.enabled) return;
@@ -745,7 +930,7 @@ void PipelineManager::Adapt() {
   current_ = live_.size() - 1;
   NewCurrent(/*adapted=*/true);
   ++adaptations_;
-  measuring_ = Migration{rate_before, before_s, now, gain};
+  measuring_ = Migration{"adaptation " + std::to_string(adaptations_), rate_before, before_s, now, 1 / (1 - gain)};
 }
 
 void PipelineManager::CheckDeploymentsHeld(const std::vector<WorkerHealth>& health) {

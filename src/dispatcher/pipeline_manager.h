@@ -19,10 +19,22 @@
 // finishes what it holds and is undeployed. If the workers cannot hold both,
 // the old one drains first (no new requests meanwhile), then the new one is
 // deployed. Each result says which model generation answered it.
+//
+// Cluster changes: the cluster config's file is read again on `reload`
+// (SIGHUP) and, with `watch_cluster`, when it changes (cluster_reload.h).
+// Workers added are said HELLO to and heartbeated; once they answer (or
+// after the connect timeout) the manager plans over the cluster as it is
+// now and deploys that plan beside the running one when it is predicted
+// faster by more than the adaptation threshold. A worker taken out that runs
+// a stage has it moved first (the surviving stages stay where they are, the
+// new pipeline takes new requests, the old one drains); once no pipeline
+// uses it, it is undeployed and released. A config that does not load
+// changes nothing.
 #pragma once
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -37,6 +49,7 @@
 #include "common/model/profile.h"
 #include "common/plan/planner.h"
 #include "common/util/device.h"
+#include "dispatcher/cluster_reload.h"
 #include "dispatcher/director.h"
 #include "dispatcher/heartbeat.h"
 #include "dispatcher/live_model.h"
@@ -60,8 +73,18 @@ struct ManagerOptions {
   bool watch_model = false;
   int warmup = 3;  // profiling a new version
   int repeats = 10;
-  // Re-planning as measured costs drift (live_model.h).
+  // Re-planning as measured costs drift (live_model.h); its threshold also
+  // decides whether a cluster change is worth a new plan.
   AdaptOptions adapt;
+  // The cluster config's file; empty: the embedded default (never read again).
+  std::string cluster_file;
+  // Read it again when it changes (checked every second; replace it with a rename).
+  bool watch_cluster = false;
+  // Read it again when this becomes true (SIGHUP); the manager clears it.
+  std::atomic<bool>* reload = nullptr;
+  // Called with the public keys of the workers that may push results, each
+  // time they change (the results socket's ZAP policy).
+  std::function<void(const std::vector<std::string>&)> on_worker_keys;
 };
 
 // One model version the dispatcher serves.
@@ -97,13 +120,21 @@ class PipelineManager : public Director {
   // worker that does not answer is left out (with a warning) until it does;
   // errors: none answers, or two entries are one process.
   Status Connect();
-  // The workers admitted now (cluster indices): answered and not failed since.
+  // The workers admitted now (cluster indices): answered, not failed since,
+  // and not taken out of the cluster config.
   std::vector<int> Reachable() const;
+  // The cluster as it is now (reloads append workers; see Present).
+  const ClusterConfig& cluster() const { return cluster_; }
+  // Whether worker i is still in the cluster config.
+  bool Present(size_t i) const { return i < workers_.size() && !workers_[i].removed; }
   // Why worker i was left out at Connect (OK if it answered).
   const Status& hello_status(size_t i) const { return workers_[i].hello; }
   // What each worker's HELLO_ACK said that planning uses (queue depth: its
-  // memory per stage; threads, CPUs and host: its speed), in cluster order.
-  std::vector<WorkerFacts> Facts() const;
+  // memory per stage; threads, CPUs and host: its speed and its share of
+  // the host), in cluster order. Workers taken out of the cluster, or with
+  // `running` those it does not use, keep only their queue depth (idle, they
+  // take no share of their host).
+  std::vector<WorkerFacts> Facts(const Plan* running = nullptr) const;
   // Deploys `plan` (node indices into the cluster's workers) of `model` and
   // makes it the route. `results_endpoint`: where the last stage pushes.
   Status Start(std::shared_ptr<Model> model, ModelProfile profile, const Plan& plan,
@@ -139,6 +170,9 @@ class PipelineManager : public Director {
     std::chrono::steady_clock::time_point last_admit_try;
     Status hello;             // at Connect
     bool throttling = false;  // its latest PONG said so
+    bool ever_admitted = false;
+    bool removed = false;   // taken out of the cluster config: no new plan uses it
+    bool released = false;  // ... and no pipeline does: undeployed, no longer watched
   };
 
   void Event(const std::string& what);
@@ -184,6 +218,18 @@ class PipelineManager : public Director {
   void CheckDeploymentsHeld(const std::vector<WorkerHealth>& health);
   void Recover();
   void CheckModelFile();
+  // Reads the cluster config again when asked or changed, and applies it.
+  void CheckClusterFile();
+  void ApplyClusterChange(ClusterChange change);
+  // After a cluster change: moves stages off workers taken out, and deploys
+  // a plan over the cluster as it is when it pays.
+  void ReplanForCluster();
+  // Undeploys and releases workers taken out that no pipeline uses.
+  void ReleaseRemoved();
+  // Admitted and still in the cluster config.
+  bool Usable(size_t i) const { return workers_[i].admitted && !workers_[i].removed; }
+  // The keys a HELLO names (every worker not released) and those that may push results.
+  std::vector<std::string> PeerKeys() const;
   void ApplyUpdate(const std::map<uint32_t, size_t>& in_flight);
   void UndeployQuietly(size_t worker, uint32_t version);
   // live_[*current_] is a new pipeline: the live costs start on its stages
@@ -222,16 +268,24 @@ class PipelineManager : public Director {
   std::pair<int64_t, int64_t> model_stamp_{0, 0}, seen_stamp_{0, 0};  // (mtime ns, size)
   std::chrono::steady_clock::time_point last_watch_;
 
+  // Cluster changes.
+  std::pair<int64_t, int64_t> cluster_stamp_{0, 0}, cluster_seen_stamp_{0, 0};
+  std::chrono::steady_clock::time_point last_cluster_watch_;
+  bool cluster_replan_ = false;  // a change waits for ReplanForCluster
+  std::chrono::steady_clock::time_point cluster_changed_at_;
+  std::vector<size_t> awaiting_;  // added workers the re-plan waits for (a while)
+
   // Adaptation.
   LiveCostModel live_costs_{0};
   std::optional<AdaptPolicy> adapt_;
   std::chrono::steady_clock::time_point last_adapt_look_;
   std::deque<std::chrono::steady_clock::time_point> completions_;  // the last minute's results
   struct Migration {
+    std::string what;  // "adaptation 2", "cluster change"
     double rate_before = 0;
     double window_s = 0;  // of rate_before
     std::chrono::steady_clock::time_point at;
-    double predicted_gain = 0;
+    double predicted_speedup = 1;  // throughput after / before
   };
   std::optional<Migration> measuring_;  // a migration whose effect is not reported yet
   int adaptations_ = 0;

@@ -8,6 +8,7 @@
 #include "common/net/transport.h"
 #include "common/util/device.h"
 #include "common/util/log.h"
+#include "common/util/signals.h"
 #include "dispatcher/command.h"
 #include "dispatcher/planning.h"
 
@@ -127,6 +128,9 @@ void AddPipelineFlags(CLI::App* cmd, PipelineOptions* o) {
       ->check(CLI::Range(1, 100));
   cmd->add_flag("--watch-model", o->watch_model,
                 "deploy a new version of the model file when it changes (replace the file with a rename)");
+  cmd->add_flag("--watch-cluster", o->watch_cluster,
+                "read the cluster config again when it changes (replace it with a rename) and on SIGHUP: workers "
+                "added join, workers taken out are drained and released");
   cmd->add_option("--adapt", o->adapt,
                   "re-plan while running when measured stage times say another plan is faster "
                   "(experimental; see docs/adaptation.md)")
@@ -190,11 +194,14 @@ Status PipelineSession::Deploy() {
   // With keys, only the cluster's workers may send results (before the
   // results socket binds: without a handler libzmq lets everyone in).
   if (cluster_.keys) {
-    const std::vector<std::string> workers = cluster_.WorkerKeys();
-    zap_ = std::make_unique<ZapAuthenticator>(ctx_, [workers](const std::string& domain, const std::string& key) {
-      const bool worker = domain == kResultsDomain && std::find(workers.begin(), workers.end(), key) != workers.end();
-      return worker ? ResultsUserId(key) : std::string();
-    });
+    result_keys_->keys = cluster_.WorkerKeys();
+    zap_ = std::make_unique<ZapAuthenticator>(
+        ctx_, [allowed = result_keys_](const std::string& domain, const std::string& key) {
+          std::lock_guard<std::mutex> lock(allowed->mu);
+          const auto& keys = allowed->keys;
+          const bool worker = domain == kResultsDomain && std::find(keys.begin(), keys.end(), key) != keys.end();
+          return worker ? ResultsUserId(key) : std::string();
+        });
     TANDEM_RETURN_IF_ERROR(zap_->Start());
   }
   streamer_ = std::make_unique<Streamer>(ctx_, cluster_.keys);
@@ -216,6 +223,13 @@ Status PipelineSession::Deploy() {
   mo.adapt.enabled = o_.adapt == "on";
   mo.adapt.threshold = o_.adapt_threshold;
   mo.adapt.dwell_s = o_.adapt_dwell_s;
+  mo.cluster_file = o_.cluster;
+  mo.watch_cluster = o_.watch_cluster;
+  if (!o_.cluster.empty() && (o_.watch_cluster || o_.sighup_reloads_cluster)) mo.reload = &InstallReloadSignal();
+  mo.on_worker_keys = [allowed = result_keys_](const std::vector<std::string>& keys) {
+    std::lock_guard<std::mutex> lock(allowed->mu);
+    allowed->keys = keys;
+  };
   manager_ = std::make_unique<PipelineManager>(ctx_, cluster_, mo);
   TANDEM_RETURN_IF_ERROR(manager_->Connect());
   if (!profiled_) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,20 +29,22 @@
 namespace tandem {
 
 struct PipelineOptions {
-  std::string model;                 // TorchScript file (required)
-  std::string cluster;               // cluster config; empty: the embedded default (3 local workers)
-  int stages = 0;                    // balanced stages on the first K workers; 0: the planner chooses
-  std::string plan;                  // or: a plan file (cuts, optional worker names)
-  std::string algorithm = "auto";    // the planner, when neither --stages nor --plan is given
-  double plan_deadline_s = 2;        // seconds that planner may take (PlannerOptions::deadline_s)
-  std::string codec;                 // every hop's codec; empty: the cluster config's
-  int window = 8;                    // requests in flight at most
-  double heartbeat_timeout_s = 1.0;  // a worker silent this long is failed; the pipeline is re-planned
-  int max_attempts = 4;              // sends of one request before it fails
-  bool watch_model = false;          // deploy a new version when the model file changes
-  int threads = 0;                   // LibTorch threads for profiling here; 0: one per core
-  ProfileRuns runs;                  // profiling, as in `profile`
-  std::string profile;               // a profile of this model file instead of profiling here
+  std::string model;                    // TorchScript file (required)
+  std::string cluster;                  // cluster config; empty: the embedded default (3 local workers)
+  int stages = 0;                       // balanced stages on the first K workers; 0: the planner chooses
+  std::string plan;                     // or: a plan file (cuts, optional worker names)
+  std::string algorithm = "auto";       // the planner, when neither --stages nor --plan is given
+  double plan_deadline_s = 2;           // seconds that planner may take (PlannerOptions::deadline_s)
+  std::string codec;                    // every hop's codec; empty: the cluster config's
+  int window = 8;                       // requests in flight at most
+  double heartbeat_timeout_s = 1.0;     // a worker silent this long is failed; the pipeline is re-planned
+  int max_attempts = 4;                 // sends of one request before it fails
+  bool watch_model = false;             // deploy a new version when the model file changes
+  bool watch_cluster = false;           // read the cluster file again when it changes, and on SIGHUP
+  bool sighup_reloads_cluster = false;  // SIGHUP reads the cluster file again (serve: always)
+  int threads = 0;                      // LibTorch threads for profiling here; 0: one per core
+  ProfileRuns runs;                     // profiling, as in `profile`
+  std::string profile;                  // a profile of this model file instead of profiling here
   // Re-plan as measured costs drift: "on" or "off" (the default until it
   // holds on emulated clusters, docs/adaptation.md).
   std::string adapt = "off";
@@ -51,7 +54,7 @@ struct PipelineOptions {
 
 // --model, --cluster, --stages, --plan, --algorithm, --plan-deadline,
 // --codec, --window, --threads, --heartbeat-timeout, --max-attempts,
-// --watch-model, --warmup, --repeats, --profile, --adapt,
+// --watch-model, --watch-cluster, --warmup, --repeats, --profile, --adapt,
 // --adapt-threshold and --adapt-dwell.
 void AddPipelineFlags(CLI::App* cmd, PipelineOptions* options);
 
@@ -125,6 +128,12 @@ class PipelineSession {
 
   zmq::context_t ctx_{1};
   std::unique_ptr<ZapAuthenticator> zap_;
+  // The workers that may push results (the ZAP policy's; a cluster reload changes them).
+  struct AllowedKeys {
+    std::mutex mu;
+    std::vector<std::string> keys;
+  };
+  std::shared_ptr<AllowedKeys> result_keys_ = std::make_shared<AllowedKeys>();
   std::unique_ptr<Streamer> streamer_;
   std::unique_ptr<PipelineManager> manager_;
   bool shut_down_ = false;

@@ -92,6 +92,7 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   TANDEM_RETURN_IF_ERROR(PipelineSession::Check(o.pipeline, cluster));
   auto specs = ParseInputSpecs(o.input_shape);
   if (!specs.ok()) return specs.status().WithContext("--input-shape");
+  o.pipeline.sighup_reloads_cluster = true;  // a daemon: `systemctl reload` re-reads the cluster
   TANDEM_ASSIGN_OR_RETURN(auto session, PipelineSession::Open(o.pipeline, std::move(cluster), specs.value()));
   // The largest body a valid request can have: its inputs as JSON numbers
   // (at most 32 characters an element) and 1 MiB of the rest.
@@ -114,8 +115,10 @@ Status Serve(ServeOptions o, const std::atomic<bool>& stop) {
   auto show_pipeline = [&](int generation) {
     const PipelineManager& manager = session->manager();
     std::map<std::string, bool> up;
-    for (const auto& w : session->cluster().workers) up[w.name] = false;
-    for (int i : manager.Reachable()) up[session->cluster().workers[i].name] = true;
+    const ClusterConfig& cluster = manager.cluster();  // as reloaded
+    for (size_t i = 0; i < cluster.workers.size(); ++i)
+      if (manager.Present(i)) up[cluster.workers[i].name] = false;
+    for (int i : manager.Reachable()) up[cluster.workers[i].name] = true;
     metrics.SetPipeline(manager.Describe().workers, up, manager.recoveries(), generation);
   };
   show_pipeline(1);

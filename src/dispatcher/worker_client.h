@@ -21,6 +21,8 @@ class WorkerClient {
   WorkerClient(zmq::context_t& ctx, WorkerEntry entry, LinkKeys keys = {}, std::vector<std::string> peer_keys = {});
 
   const WorkerEntry& entry() const { return entry_; }
+  // The workers the next HELLO names (the cluster changed).
+  void SetPeerKeys(std::vector<std::string> peer_keys) { peer_keys_ = std::move(peer_keys); }
   // The worker's data endpoint: its control host with the data port from
   // HELLO, looked up (numeric).
   const std::string& data_endpoint() const { return data_endpoint_; }

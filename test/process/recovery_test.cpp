@@ -56,7 +56,9 @@ std::vector<int> PipelineWorkers(const std::string& log, int p) {
 // A dispatcher streaming N input files through a cluster in the background.
 class Stream {
  public:
-  Stream(LocalCluster& cluster, const std::string& model, int n, const std::vector<std::string>& extra = {}) {
+  // `config`: a cluster config other than the cluster's own.
+  Stream(LocalCluster& cluster, const std::string& model, int n, const std::vector<std::string>& extra = {},
+         const std::string& config = "") {
     in_ = dir_.path() + "/in";
     out_ = dir_.path() + "/out";
     REQUIRE(test::RunCommand("mkdir -p " + in_).exit_code == 0);
@@ -66,7 +68,7 @@ class Stream {
                                      "-m",
                                      model,
                                      "-c",
-                                     cluster.config(),
+                                     config.empty() ? cluster.config() : config,
                                      "-i",
                                      in_,
                                      "-o",
@@ -130,6 +132,7 @@ class Stream {
     return Finish();
   }
   std::string Log() const { return dispatcher_->Log(); }
+  void Signal(int sig) { dispatcher_->Signal(sig); }
   const std::string& out() const { return out_; }
   const std::vector<HostTensor>& inputs() const { return inputs_; }
 
@@ -233,6 +236,84 @@ TEST_CASE("SIGSTOP of a worker: a spare takes its stage only, and it is re-admit
   CheckAnswers(s, {{1, Model18()}}, true);
   std::printf("recovery after SIGSTOP of a worker: %.2f s from the fault to the first new result\n",
               RecoverySeconds(s, fault, 1));
+}
+
+// Writes `cluster`'s config with only the workers named to `path`, by a
+// rename (as the documentation asks).
+void WriteClusterSubset(const LocalCluster& cluster, const std::vector<std::string>& names, const std::string& path) {
+  std::ifstream in(cluster.config());
+  json c = json::parse(in);
+  json kept = json::array();
+  for (const auto& w : c["workers"])
+    if (std::count(names.begin(), names.end(), w["name"].get<std::string>())) kept.push_back(w);
+  c["workers"] = kept;
+  {
+    std::ofstream out(path + ".new");
+    out << c.dump(2);
+  }
+  REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
+}
+
+TEST_CASE("workers added to the cluster config join a running stream when a plan with them is faster",
+          "[recovery][cluster]") {
+  LocalCluster cluster(3);
+  test::TempDir dir;
+  const std::string config = dir.path() + "/cluster.json";
+  WriteClusterSubset(cluster, {"w0"}, config);
+  Stream s(cluster, Model18(), 1500, {"--watch-cluster"}, config);
+  s.WaitResults(30);
+  // A config that does not load changes nothing.
+  {
+    std::ofstream broken(config + ".new");
+    broken << R"({"workers": [{"name": "w0", "endpoint": "tcp://127.0.0.1:5550", "speed": "fast"}]})";
+  }
+  REQUIRE(std::rename((config + ".new").c_str(), config.c_str()) == 0);
+  s.Signal(SIGHUP);
+  s.WaitLog("SIGHUP: not applied, the running cluster stays: " + config);
+  WriteClusterSubset(cluster, {"w0", "w1", "w2"}, config);
+  s.Signal(SIGHUP);  // at once; the watch alone would read it a second or two later
+  s.WaitPipeline(2);
+  const int code = s.Interrupt();
+  INFO(s.Log());
+  REQUIRE(code == 1);
+  CHECK(s.Log().find("SIGHUP: read " + config + " again: added w1, w2") != std::string::npos);
+  CHECK(s.Log().find("worker 'w1' answered; it joins the cluster") != std::string::npos);
+  CHECK(s.Log().find("worker 'w2' answered; it joins the cluster") != std::string::npos);
+  CHECK(s.Log().find("cluster change: pipeline 2 serves new requests") != std::string::npos);
+  CHECK(PipelineWorkers(s.Log(), 1) == std::vector<int>{0});
+  CHECK(PipelineWorkers(s.Log(), 2).size() >= 2);
+  CheckAnswers(s, {{1, Model18()}}, true);
+}
+
+TEST_CASE("a worker taken out of the cluster config is drained and released while the stream goes on",
+          "[recovery][cluster]") {
+  LocalCluster cluster(3);
+  test::TempDir dir;
+  const std::string config = dir.path() + "/cluster.json";
+  WriteClusterSubset(cluster, {"w0", "w1", "w2"}, config);
+  Stream s(cluster, Model18(), 1500, {"--watch-cluster", "-k", "3"}, config);
+  s.WaitResults(30);
+  const std::vector<int> first = PipelineWorkers(s.Log(), 1);
+  REQUIRE(first.size() == 3);
+  const std::string gone = "w" + std::to_string(first[1]);
+  std::vector<std::string> rest;
+  for (int w : first)
+    if (w != first[1]) rest.push_back("w" + std::to_string(w));
+  WriteClusterSubset(cluster, rest, config);  // the watch reads it
+  s.WaitLog("worker '" + gone + "' released");
+  const int code = s.Interrupt();
+  INFO(s.Log());
+  REQUIRE(code == 1);
+  CHECK(s.Log().find("cluster config changed: read " + config + " again: removed " + gone) != std::string::npos);
+  const std::vector<int> second = PipelineWorkers(s.Log(), 2);
+  CHECK_FALSE(second.empty());
+  CHECK(std::count(second.begin(), second.end(), first[1]) == 0);
+  // It drained: pipeline 1 was undeployed once empty, and never went down.
+  CHECK(s.Log().find("pipeline 1 (generation 1) drained and undeployed") != std::string::npos);
+  CHECK(s.Log().find("is down") == std::string::npos);
+  CheckAnswers(s, {{1, Model18()}}, true);
+  // The worker itself runs nothing now.
+  CHECK(cluster.worker(first[1]).process().Wait(0) < 0);  // still running, only released
 }
 
 TEST_CASE("two workers failing one after the other: each is survived", "[recovery]") {
