@@ -629,6 +629,9 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
         membership = true;
         Event(who + (w.ever_admitted ? " is back; it will be used from the next plan on"
                                      : " answered; it joins the cluster"));
+        // A worker new to this run (added to the config, or not reached at
+        // the start) is worth a plan when it helps.
+        if (!w.ever_admitted) cluster_replan_ = true;
         w.ever_admitted = true;
       }
     }
