@@ -1,38 +1,61 @@
 #!/usr/bin/env bash
 # Runtime adaptation on an emulated cluster (root): N pi4-ethernet nodes run
-# ResNet-50 with --adapt on; after STEADY seconds one node's CPU share (or
-# uplink) changes without restarting it. Prints the dispatcher's events and
-# the throughput per 5 s window from results.jsonl (receive times), marking
-# the change. Usage:
-#   bench/adapt-bench.sh OUT_DIR [cpu|link] [NODES] [STEADY_S] [REQUESTS]
+# ResNet-50; after STEADY seconds the cluster changes while the stream runs:
+#   cpu   one node's CPU share drops 3x (--adapt on)
+#   link  one node's uplink drops to 20 Mbit/s (--adapt on)
+#   add   the dispatcher starts without the last ADD nodes (default 1) in its
+#         config, and they are added to the file (--watch-cluster; adaptation off)
+# Then a fresh dispatcher runs FRESH requests on the changed cluster: what a
+# new plan achieves there. Prints the dispatcher's events, the throughput per
+# 5 s window from results.jsonl (receive times) with the change marked, and
+# how long after the change a 5 s window first reached 90% of the fresh
+# plan's throughput. Usage:
+#   bench/adapt-bench.sh OUT_DIR [cpu|link|add] [NODES] [STEADY_S] [REQUESTS] [FRESH] [ADD]
 # e.g. bench/adapt-bench.sh /root/adapt-cpu cpu 6 60 450
 # Needs the fixtures (scripts/ensure-fixtures.sh) and a build in build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:?usage: bench/adapt-bench.sh OUT_DIR [cpu|link] [NODES] [STEADY_S] [REQUESTS]}
+out=${1:?usage: bench/adapt-bench.sh OUT_DIR [cpu|link|add] [NODES] [STEADY_S] [REQUESTS] [FRESH] [ADD]}
 kind=${2:-cpu}
 nodes=${3:-6}
 steady=${4:-60}
 requests=${5:-450}
+fresh=${6:-150}
+add=${7:-1}
 fixtures=${TANDEM_FIXTURE_DIR:-$HOME/.cache/tandem/fixtures}
 model=$fixtures/resnet50.traced.pt
 [ -f "$model" ] || { echo "adapt-bench: $model missing (scripts/ensure-fixtures.sh)" >&2; exit 1; }
+flags="--adapt on"
 case "$kind" in
   cpu) shape="--cpu 0.05" ;;    # 0.15 -> 0.05 of a CPU: 3x slower
   link) shape="--uplink 20" ;;  # 940 -> 20 Mbit/s out of the node
-  *) echo "adapt-bench: kind is cpu or link" >&2; exit 2 ;;
+  add) shape=""; flags="--watch-cluster" ;;
+  *) echo "adapt-bench: kind is cpu, link or add" >&2; exit 2 ;;
 esac
 rm -rf "$out"
 mkdir -p "$out"
 cat >"$out/run.sh" <<SCRIPT
 #!/usr/bin/env bash
 set -u
-build/bin/tandem-dispatcher run -m "$model" -c "\$TANDEM_CLUSTER" --synthetic $requests -s 1,3,224,224 \\
-  -o "$out/outputs" --adapt on --report "$out/report.json" >"$out/dispatcher.log" 2>&1 &
+config="\$TANDEM_CLUSTER"
+if [ $kind = add ]; then
+  # Beside the emulator's config (its key paths are relative to its folder), without the last nodes.
+  config="\$(dirname "\$TANDEM_CLUSTER")/watched.json"
+  /usr/bin/python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["workers"] = c["workers"][:-int(sys.argv[3])]; json.dump(c, open(sys.argv[2], "w"), indent=2)' \
+    "\$TANDEM_CLUSTER" "\$config" $add
+fi
+build/bin/tandem-dispatcher run -m "$model" -c "\$config" --synthetic $requests -s 1,3,224,224 \\
+  -o "$out/outputs" $flags --report "$out/report.json" >"$out/dispatcher.log" 2>&1 &
 d=\$!
 # The change comes STEADY seconds after the first result.
 for _ in \$(seq 600); do [ -s "$out/outputs/results.jsonl" ] && break; sleep 0.5; done
 sleep $steady
+if [ $kind = add ]; then
+  date +%s.%N >"$out/change_unix_s"
+  /usr/bin/python3 -c 'import json, sys; print(" ".join(w["name"] for w in json.load(open(sys.argv[1]))["workers"][-int(sys.argv[2]):]))' "\$TANDEM_CLUSTER" $add >"$out/victim"
+  cp "\$TANDEM_CLUSTER" "\$config.new" && mv "\$config.new" "\$config"
+  wait \$d
+else
 # The worker of the first pipeline's second stage.
 victim=\$(sed -n 's/.*pipeline 1 (model generation 1, [0-9]* stage(s) on n[0-9]*, \\(n[0-9]*\\).*/\\1/p' "$out/dispatcher.log" | head -1)
 # A one-stage plan: its only worker.
@@ -42,6 +65,10 @@ date +%s.%N >"$out/change_unix_s"
 echo "\$victim" >"$out/victim"
 scripts/emulate-cluster.py fault --dir "$out/cluster" shape "\$victim" $shape
 wait \$d
+fi
+# A fresh plan on the changed cluster.
+build/bin/tandem-dispatcher run -m "$model" -c "\$TANDEM_CLUSTER" --synthetic $fresh -s 1,3,224,224 \\
+  -o "$out/fresh" --report "$out/fresh-report.json" >"$out/fresh.log" 2>&1
 SCRIPT
 chmod +x "$out/run.sh"
 scripts/emulate-cluster.py up --profile configs/emulation/pi4-ethernet.json --nodes "$nodes" --dir "$out/cluster" \
@@ -59,11 +86,18 @@ t0 = min(r["received_unix_s"] for r in rs)
 print(f"change: {victim} at {change - t0:.1f} s after the first result")
 end = max(r["received_unix_s"] for r in rs)
 t = t0
+fresh = json.load(open(f"{out}/fresh-report.json"))["requests"]["steady_throughput_per_s"]
+back = None
 while t < end:
     n = sum(1 for r in rs if t <= r["received_unix_s"] < t + 5)
     pipes = sorted({r["pipeline"] for r in rs if t <= r["received_unix_s"] < t + 5})
     mark = " <- change" if t <= change < t + 5 else ""
     print(f"{t - t0:6.0f} s  {n / 5:6.2f}/s  pipeline {pipes}{mark}")
+    if back is None and t >= change and n / 5 >= 0.9 * fresh:
+        back = t + 5 - change
     t += 5
+print(f"fresh plan on the changed cluster: {fresh:.2f}/s; a 5 s window at >= 90% of it "
+      + (f"{back:.0f} s after the change (window end)" if back is not None else "never came"))
 PY
 grep -A40 '^events' "$out/dispatcher.log" || true
+grep -E '^(throughput|predicted)' "$out/fresh.log" | sed 's/^/fresh run: /' || true

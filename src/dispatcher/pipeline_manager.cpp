@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <random>
+#include <thread>
 
 #include "common/plan/worker_memory.h"
 #include "common/util/device.h"
@@ -203,6 +204,7 @@ Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile
 }
 
 void PipelineManager::Shutdown() {
+  CancelBeside();
   for (const auto& p : live_)
     for (const auto& s : p.plan.stages) UndeployQuietly(s.node, p.route.version);
   if (monitor_) monitor_->Stop();
@@ -263,44 +265,122 @@ Result<std::vector<PipelineManager::StageDeployment>> PipelineManager::PrepareDe
   return out;
 }
 
-Status PipelineManager::SendDeployments(std::vector<StageDeployment>& stages) {
+Result<PipelineManager::PendingDeploy> PipelineManager::StartDeployPlan(const std::shared_ptr<ModelGeneration>& gen,
+                                                                        const Plan& plan, bool beside) {
+  if (!beside) CancelBeside();  // it replaces what the workers run
+  PendingDeploy d;
+  d.gen = gen;
+  d.plan = plan;
+  d.started = Clock::now();
+  d.version = ++next_version_;
+  TANDEM_ASSIGN_OR_RETURN(d.stages, PrepareDeployments(*gen, plan, d.version, beside));
   // Send every deployment, then collect the answers: the workers load at once.
-  for (auto& sd : stages) {
+  for (auto& sd : d.stages) {
     auto call = clients_[sd.node]->StartDeploy(sd.body, sd.reused ? std::string_view() : sd.archive->bytes);
-    if (!call.ok()) return call.status();
+    if (!call.ok()) {
+      AbandonDeploy(d);
+      return call.status();
+    }
     sd.call = call.value();
     sd.sent = true;
   }
-  for (auto& sd : stages) {
+  return d;
+}
+
+void PipelineManager::AbandonDeploy(const PendingDeploy& d) {
+  // Every stage sent goes, including those still loading (the worker drops
+  // a load whose version is undeployed).
+  for (const auto& sd : d.stages)
+    if (sd.sent && !monitor_->Failed(sd.node)) UndeployQuietly(sd.node, d.version);
+}
+
+Result<std::optional<PipelineManager::Pipeline>> PipelineManager::PollDeployPlan(PendingDeploy& d) {
+  bool all = true;
+  for (auto& sd : d.stages) {
+    if (sd.answered) continue;
     WorkerClient& client = *clients_[sd.node];
-    auto ack = client.FinishDeploy(sd.call, sd.body.stage_index, cluster_.deploy_timeout_s);
+    auto ack = client.PollDeploy(sd.call, sd.body.stage_index);
     if (!ack.ok() && sd.reused && ack.status().code() == Status::Code::kNotFound) {
       // The worker no longer holds that stage: send it.
       sd.reused = false;
-      ack = client.Deploy(sd.body, sd.archive->bytes, cluster_.deploy_timeout_s);
+      auto call = client.StartDeploy(sd.body, sd.archive->bytes);
+      if (call.ok()) {
+        sd.call = call.value();
+        all = false;
+        continue;
+      }
+      ack = call.status();
     }
-    TANDEM_RETURN_IF_ERROR(ack.status());
+    if (ack.ok() && !ack.value() && Since(d.started) > cluster_.deploy_timeout_s) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", cluster_.deploy_timeout_s);
+      ack = Status::Timeout(client.Who() + " did not answer DEPLOY within " + buf +
+                            " s (timeouts.deploy_s); is tandem-worker running there and reachable?");
+    }
+    if (!ack.ok()) {
+      sd.answered = true;
+      if (d.error.ok()) d.error = ack.status();
+      continue;
+    }
+    if (!ack.value()) {
+      all = false;
+      continue;
+    }
+    sd.answered = sd.acked = true;
     workers_[sd.node].loaded.insert(sd.body.stage_sha256);
     TANDEM_LOG(kInfo) << "deployed stage " << sd.body.stage_index << " (" << FormatBytes(sd.archive->bytes.size())
                       << (sd.reused ? ", already loaded" : "") << ") to " << cluster_.workers[sd.node].name << " in "
-                      << ack->load_seconds << " s";
+                      << ack.value()->load_seconds << " s";
   }
-  return Status::OK();
+  // After a refusal the others are still awaited: a worker busy loading its
+  // stage would refuse the next deployment.
+  if (!all) return std::optional<Pipeline>();
+  if (!d.error.ok()) {
+    AbandonDeploy(d);
+    return d.error;
+  }
+  return std::optional<Pipeline>(MadePipeline(d));
 }
 
 Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_ptr<ModelGeneration>& gen,
                                                               const Plan& plan, bool beside) {
-  const auto t0 = Clock::now();
-  const uint32_t version = ++next_version_;
-  TANDEM_ASSIGN_OR_RETURN(std::vector<StageDeployment> stages, PrepareDeployments(*gen, plan, version, beside));
-  Status sent = SendDeployments(stages);
-  if (!sent.ok()) {
-    // Every stage sent goes, including those still loading (the worker drops
-    // a load whose version is undeployed).
-    for (const auto& sd : stages)
-      if (sd.sent && !monitor_->Failed(sd.node)) UndeployQuietly(sd.node, version);
-    return sent;
+  TANDEM_ASSIGN_OR_RETURN(PendingDeploy d, StartDeployPlan(gen, plan, beside));
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(std::optional<Pipeline> p, PollDeployPlan(d));
+    if (p) return std::move(*p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+void PipelineManager::StartBeside(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan,
+                                  std::function<void(Result<Pipeline>)> done) {
+  auto d = StartDeployPlan(gen, plan, /*beside=*/true);
+  if (!d.ok()) return done(d.status());
+  beside_.emplace(BesideDeploy{std::move(d).value(), std::move(done)});
+}
+
+void PipelineManager::PollBeside() {
+  if (!beside_) return;
+  auto p = PollDeployPlan(beside_->deploy);
+  if (p.ok() && !p.value()) return;
+  auto done = std::move(beside_->done);
+  beside_.reset();
+  if (!p.ok()) return done(p.status());
+  done(std::move(*p.value()));
+}
+
+void PipelineManager::CancelBeside() {
+  if (!beside_) return;
+  AbandonDeploy(beside_->deploy);
+  beside_.reset();
+}
+
+PipelineManager::Pipeline PipelineManager::MadePipeline(const PendingDeploy& deploy) {
+  const auto& gen = deploy.gen;
+  const Plan& plan = deploy.plan;
+  const auto& stages = deploy.stages;
+  const uint32_t version = deploy.version;
+  const auto t0 = deploy.started;
   const auto& prof = gen->profile;
   Pipeline p;
   p.gen = gen;
@@ -520,6 +600,7 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
   }
   if (!pending_ || !current_) return;  // without a pipeline, Recover deploys the pending model
   if (!draining_for_update_) {
+    if (beside_) return;  // one beside deployment at a time (maybe this one)
     auto plan = Replan(*pending_, nullptr);
     if (!plan.ok()) {
       Event("cannot place model generation " + std::to_string(pending_->generation) + ": " + plan.status().message() +
@@ -527,24 +608,32 @@ void PipelineManager::ApplyUpdate(const std::map<uint32_t, size_t>& in_flight) {
       pending_.reset();
       return;
     }
-    auto p = DeployPlan(pending_, plan.value(), /*beside=*/true);
-    if (p.ok()) {
-      Event("model generation " + std::to_string(pending_->generation) + " (" +
-            pending_->profile.model_hash.substr(0, 12) + ") serves new requests; generation " +
-            std::to_string(gen_->generation) + " finishes what it holds");
-      live_.push_back(std::move(p).value());
-      current_ = live_.size() - 1;
-      NewCurrent();
-      gen_ = pending_;
-      pending_.reset();
-      adapt_->Migrated(Clock::now());
-      return;
-    }
-    // Most likely the workers cannot hold both versions: let the old one
-    // drain, then deploy the new one alone.
-    Event("cannot deploy generation " + std::to_string(pending_->generation) + " beside the running one (" +
-          p.status().message() + "); draining generation " + std::to_string(gen_->generation) + " first");
-    draining_for_update_ = true;
+    // Requests keep going to the running version while the new one loads.
+    StartBeside(pending_, plan.value(), [this, gen = pending_](Result<Pipeline> p) {
+      if (pending_ != gen || !current_) {  // replaced by a newer version meanwhile
+        if (p.ok())
+          for (const auto& s : p->plan.stages) UndeployQuietly(s.node, p->route.version);
+        return;
+      }
+      if (p.ok()) {
+        Event("model generation " + std::to_string(pending_->generation) + " (" +
+              pending_->profile.model_hash.substr(0, 12) + ") serves new requests; generation " +
+              std::to_string(gen_->generation) + " finishes what it holds");
+        live_.push_back(std::move(p).value());
+        current_ = live_.size() - 1;
+        NewCurrent();
+        gen_ = pending_;
+        pending_.reset();
+        adapt_->Migrated(Clock::now());
+        return;
+      }
+      // Most likely the workers cannot hold both versions: let the old one
+      // drain, then deploy the new one alone.
+      Event("cannot deploy generation " + std::to_string(pending_->generation) + " beside the running one (" +
+            p.status().message() + "); draining generation " + std::to_string(gen_->generation) + " first");
+      draining_for_update_ = true;
+    });
+    return;
   }
   size_t total = 0;
   for (const auto& [v, c] : in_flight)
@@ -638,6 +727,7 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
     if (w.admitted && w.instance == 0) w.instance = h.instance;
   }
   CheckDeploymentsHeld(health);
+  PollBeside();
   if (!current_ && (membership || !waiting_ || Since(last_recover_try_) > 2.0)) Recover();
   CheckClusterFile();
   ReplanForCluster();
@@ -683,8 +773,12 @@ void PipelineManager::CheckClusterFile() {
       changed = true;
     }
   }
-  if (!asked && !changed) return;
-  const std::string why = asked ? "SIGHUP" : "cluster config changed";
+  if (asked || changed) reload_why_ = asked ? "SIGHUP" : "cluster config changed";
+  // Not while a pipeline is deployed beside: the workers may be said HELLO
+  // to again (new keys), which would cut its deployment short.
+  if (reload_why_.empty() || beside_) return;
+  const std::string why = reload_why_;
+  reload_why_.clear();
   if (options_.cluster_file.empty()) {
     Event(why + ": no cluster config file to read (the embedded default runs); nothing changes");
     return;
@@ -743,7 +837,8 @@ void PipelineManager::ApplyClusterChange(ClusterChange change) {
 }
 
 void PipelineManager::ReplanForCluster() {
-  if (!cluster_replan_ || !current_ || pending_ || draining_for_update_ || loading_.valid() || waiting_) return;
+  if (!cluster_replan_ || !current_ || pending_ || draining_for_update_ || loading_.valid() || waiting_ || beside_)
+    return;
   // Added workers get the connect timeout to answer before planning goes on without them.
   bool unanswered = false;
   for (size_t i : awaiting_) unanswered |= !workers_[i].admitted && !workers_[i].removed;
@@ -787,29 +882,35 @@ void PipelineManager::ReplanForCluster() {
   // Before: the running pipeline's results, over at most 10 s (the deployment holds the stream up).
   const double before_s = std::max(1.0, std::min(10.0, Since(live_[*current_].deployed_at)));
   const double rate_before = RecentRate(before_s);
-  auto p = DeployPlan(gen_, plan.value(), /*beside=*/true);
-  if (!p.ok()) {
-    if (leaving.empty()) {
-      Event("cluster change: cannot deploy the new plan beside the running one (" + p.status().message() +
-            "); the running one stays");
-      return;
-    }
-    Event("cluster change: cannot deploy a pipeline without " + leaving + " beside the running one (" +
-          p.status().message() + "); it stops and its requests are sent again");
-    for (const auto& s : running.stages)
-      if (workers_[s.node].removed)
-        KillPipelinesUsing(s.node,
-                           "worker '" + cluster_.workers[s.node].name + "' was taken out of the cluster config");
-    return;
-  }
-  Event("cluster change: pipeline " + std::to_string(p->route.pipeline) + " serves new requests (" + rates +
-        (leaving.empty() ? "" : "; without " + leaving) + "), the old one drains");
-  measuring_ = Migration{"cluster change", rate_before, before_s, Clock::now(),
-                         now_ev.feasible ? now_ev.bottleneck_s / next_ev.bottleneck_s : 1.0};
-  live_.push_back(std::move(p).value());
-  current_ = live_.size() - 1;
-  NewCurrent();
-  adapt_->Migrated(Clock::now());
+  const double speedup = now_ev.feasible ? now_ev.bottleneck_s / next_ev.bottleneck_s : 1.0;
+  StartBeside(gen_, plan.value(),
+              [this, leaving, running, rates = std::string(rates), before_s, rate_before, speedup](Result<Pipeline> p) {
+                if (!p.ok()) {
+                  if (leaving.empty()) {
+                    Event("cluster change: cannot deploy the new plan beside the running one (" + p.status().message() +
+                          "); the running one stays");
+                    return;
+                  }
+                  Event("cluster change: cannot deploy a pipeline without " + leaving + " beside the running one (" +
+                        p.status().message() + "); it stops and its requests are sent again");
+                  for (const auto& s : running.stages)
+                    if (workers_[s.node].removed)
+                      KillPipelinesUsing(
+                          s.node, "worker '" + cluster_.workers[s.node].name + "' was taken out of the cluster config");
+                  return;
+                }
+                if (!current_) {  // cannot happen (recovery cancels it); drop it
+                  for (const auto& s : p->plan.stages) UndeployQuietly(s.node, p->route.version);
+                  return;
+                }
+                Event("cluster change: pipeline " + std::to_string(p->route.pipeline) + " serves new requests (" +
+                      rates + (leaving.empty() ? "" : "; without " + leaving) + "), the old one drains");
+                measuring_ = Migration{"cluster change", rate_before, before_s, Clock::now(), speedup};
+                live_.push_back(std::move(p).value());
+                current_ = live_.size() - 1;
+                NewCurrent();
+                adapt_->Migrated(Clock::now());
+              });
 }
 
 void PipelineManager::ReleaseRemoved() {
@@ -881,7 +982,7 @@ void PipelineManager::Adapt() {
   last_adapt_look_ = now;
   // A look that cannot compare starts the dwell over.
   auto interrupted = [this] { adapt_->Interrupted(); };
-  if (!current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid()) return interrupted();
+  if (!current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid() || beside_) return interrupted();
   const std::vector<int> alive = Reachable();
   if (alive.empty()) return interrupted();
   const Plan& running = live_[*current_].plan;
@@ -916,24 +1017,32 @@ void PipelineManager::Adapt() {
   const double rate_before = RecentRate(before_s);
   const double gain = adapt_->gain();
   adapt_->Migrated(now);  // a failed attempt waits out the cool-down too
-  auto p = DeployPlan(gen_, plan, /*beside=*/true);
-  if (!p.ok()) {
-    Event("adapting: cannot deploy the re-planned pipeline beside the running one (" + p.status().message() +
-          "); keeping it");
-    return;
-  }
   char buf[200];
   std::snprintf(buf, sizeof buf,
                 "adapting: with the speeds measured the running pipeline makes %.2f/s, a new plan %.2f/s "
                 "(+%.0f%%)",
                 1 / now_ev.bottleneck_s, 1 / best->evaluation.bottleneck_s, 100 * (1 / (1 - gain) - 1));
-  Event(std::string(buf) + (why.empty() ? "" : " (" + why + ")") + "; pipeline " + std::to_string(p->route.pipeline) +
-        " serves new requests, the old one drains");
-  live_.push_back(std::move(p).value());
-  current_ = live_.size() - 1;
-  NewCurrent(/*adapted=*/true);
-  ++adaptations_;
-  measuring_ = Migration{"adaptation " + std::to_string(adaptations_), rate_before, before_s, now, 1 / (1 - gain)};
+  StartBeside(
+      gen_, plan,
+      [this, what = std::string(buf) + (why.empty() ? "" : " (" + why + ")"), rate_before, before_s,
+       gain](Result<Pipeline> p) {
+        if (!p.ok()) {
+          Event("adapting: cannot deploy the re-planned pipeline beside the running one (" + p.status().message() +
+                "); keeping it");
+          return;
+        }
+        if (!current_) {  // cannot happen (recovery cancels it); drop it
+          for (const auto& s : p->plan.stages) UndeployQuietly(s.node, p->route.version);
+          return;
+        }
+        Event(what + "; pipeline " + std::to_string(p->route.pipeline) + " serves new requests, the old one drains");
+        live_.push_back(std::move(p).value());
+        current_ = live_.size() - 1;
+        NewCurrent(/*adapted=*/true);
+        ++adaptations_;
+        measuring_ = Migration{"adaptation " + std::to_string(adaptations_), rate_before, before_s, Clock::now(),
+                               1 / (1 - gain)};
+      });
 }
 
 void PipelineManager::CheckDeploymentsHeld(const std::vector<WorkerHealth>& health) {

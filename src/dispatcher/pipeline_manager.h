@@ -196,18 +196,43 @@ class PipelineManager : public Director {
     std::shared_ptr<const ModelGeneration::Archive> archive;
     bool reused = false;  // the worker holds the archive already: not sent
     bool sent = false;
-    uint64_t call = 0;  // the DEPLOY's request id
+    bool answered = false;  // its worker answered (or failed, or timed out)
+    bool acked = false;     // ... with success
+    uint64_t call = 0;      // the DEPLOY's request id
+  };
+  // A pipeline whose stages were sent and whose workers are loading them.
+  struct PendingDeploy {
+    std::shared_ptr<ModelGeneration> gen;
+    Plan plan;
+    uint32_t version = 0;
+    std::vector<StageDeployment> stages;
+    std::chrono::steady_clock::time_point started;
+    Status error;  // the first stage that failed
   };
   // The DEPLOY of each stage of `plan` as wire model version `version`.
   // Errors: a stage over its worker's message limit.
   Result<std::vector<StageDeployment>> PrepareDeployments(ModelGeneration& gen, const Plan& plan, uint32_t version,
                                                           bool beside);
-  // Sends them all, then waits for each answer (the workers load at once);
-  // a worker that no longer holds a reused stage gets the archive.
-  Status SendDeployments(std::vector<StageDeployment>& stages);
-  // Deploys a plan as a new pipeline (beside: keep the workers' other
-  // deployments). On error nothing of it stays deployed.
+  // Sends a plan's stages to their workers, which load them at once (beside:
+  // they keep their other deployments; else a deploy beside in progress is
+  // abandoned first). On error nothing of it stays deployed.
+  Result<PendingDeploy> StartDeployPlan(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan, bool beside);
+  // Without waiting: the pipeline once every worker has answered, nullopt
+  // meanwhile (a worker that no longer holds a reused stage gets the
+  // archive). On error (a refusal, a failed worker, timeouts.deploy_s)
+  // nothing of it stays deployed.
+  Result<std::optional<Pipeline>> PollDeployPlan(PendingDeploy& deploy);
+  void AbandonDeploy(const PendingDeploy& deploy);
+  Pipeline MadePipeline(const PendingDeploy& deploy);
+  // Both, waiting: for the first pipeline and after a failure, when nothing runs anyway.
   Result<Pipeline> DeployPlan(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan, bool beside);
+  // A pipeline deployed beside the running one while requests keep flowing
+  // (adaptation, cluster change, model update): one at a time; `done` is
+  // called from Tick with the result (not when it is cancelled).
+  void StartBeside(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan,
+                   std::function<void(Result<Pipeline>)> done);
+  void PollBeside();
+  void CancelBeside();
   // The plan for `gen` over the admitted workers; `previous`: the plan of the
   // pipeline that died, whose surviving stages may stay.
   Result<Plan> Replan(const ModelGeneration& gen, const Plan* previous);
@@ -271,9 +296,16 @@ class PipelineManager : public Director {
   // Cluster changes.
   std::pair<int64_t, int64_t> cluster_stamp_{0, 0}, cluster_seen_stamp_{0, 0};
   std::chrono::steady_clock::time_point last_cluster_watch_;
+  std::string reload_why_;       // a reload asked for and not done yet ("SIGHUP", ...)
   bool cluster_replan_ = false;  // a change waits for ReplanForCluster
   std::chrono::steady_clock::time_point cluster_changed_at_;
   std::vector<size_t> awaiting_;  // added workers the re-plan waits for (a while)
+
+  struct BesideDeploy {
+    PendingDeploy deploy;
+    std::function<void(Result<Pipeline>)> done;
+  };
+  std::optional<BesideDeploy> beside_;
 
   // Adaptation.
   LiveCostModel live_costs_{0};

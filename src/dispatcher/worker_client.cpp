@@ -23,7 +23,36 @@ Result<uint64_t> WorkerClient::Send(MessageType type, const std::string& body) {
   return id;
 }
 
+Result<std::optional<std::string>> WorkerClient::Take(const zmq::message_t& reply, uint64_t id, MessageType type,
+                                                      MessageType expect) {
+  auto h = DecodeHeader(reply.data(), reply.size());
+  if (!h.ok()) return h.status().WithContext(Who() + " answered " + MessageTypeName(type) + " with a bad message");
+  if (h->id != id && h->id != 0) {
+    // A reply to another call: kept if that call is a deploy not finished
+    // yet (at most one reply each), else a late reply to an earlier call.
+    if (unfinished_.count(h->id)) kept_[h->id] = std::string(static_cast<const char*>(reply.data()), reply.size());
+    return std::optional<std::string>();
+  }
+  Reader r(static_cast<const uint8_t*>(reply.data()) + kHeaderSize, reply.size() - kHeaderSize);
+  if (h->type == MessageType::kError) {
+    auto e = ErrorBody::Decode(r);
+    if (!e.ok()) return e.status();
+    return e->ToStatus().WithContext(Who() + " refused " + MessageTypeName(type));
+  }
+  if (h->id != id) return std::optional<std::string>();
+  if (h->type != expect)
+    return Status::Corruption(Who() + " answered " + MessageTypeName(type) + " with " + MessageTypeName(h->type));
+  return std::optional<std::string>(
+      std::string(static_cast<const char*>(reply.data()) + kHeaderSize, reply.size() - kHeaderSize));
+}
+
 Result<std::string> WorkerClient::Await(uint64_t id, MessageType type, MessageType expect, double timeout_s) {
+  if (auto kept = kept_.find(id); kept != kept_.end()) {
+    const zmq::message_t reply(kept->second.data(), kept->second.size());
+    kept_.erase(kept);
+    TANDEM_ASSIGN_OR_RETURN(auto body, Take(reply, id, type, expect));
+    if (body) return std::move(*body);
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   zmq::pollitem_t item{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0};
   while (true) {
@@ -40,19 +69,8 @@ Result<std::string> WorkerClient::Await(uint64_t id, MessageType type, MessageTy
     if (ready <= 0) continue;
     zmq::message_t reply;
     if (!socket_->recv(reply, zmq::recv_flags::dontwait)) continue;
-    auto h = DecodeHeader(reply.data(), reply.size());
-    if (!h.ok()) return h.status().WithContext(Who() + " answered " + MessageTypeName(type) + " with a bad message");
-    if (h->id != id && h->id != 0) continue;  // a late reply to an earlier call
-    Reader r(static_cast<const uint8_t*>(reply.data()) + kHeaderSize, reply.size() - kHeaderSize);
-    if (h->type == MessageType::kError) {
-      auto e = ErrorBody::Decode(r);
-      if (!e.ok()) return e.status();
-      return e->ToStatus().WithContext(Who() + " refused " + MessageTypeName(type));
-    }
-    if (h->id != id) continue;
-    if (h->type != expect)
-      return Status::Corruption(Who() + " answered " + MessageTypeName(type) + " with " + MessageTypeName(h->type));
-    return std::string(static_cast<const char*>(reply.data()) + kHeaderSize, reply.size() - kHeaderSize);
+    TANDEM_ASSIGN_OR_RETURN(auto body, Take(reply, id, type, expect));
+    if (body) return std::move(*body);
   }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%g", timeout_s);
@@ -68,6 +86,8 @@ Result<std::string> WorkerClient::Call(MessageType type, const std::string& body
 
 Status WorkerClient::Hello(double timeout_s) {
   TANDEM_ASSIGN_OR_RETURN(TcpEndpoint ep, ParseTcpEndpoint(entry_.endpoint));
+  unfinished_.clear();  // their replies would come on the old socket
+  kept_.clear();
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   SocketOptions so;
   so.max_message_bytes = 64 << 20;
@@ -165,11 +185,49 @@ Result<uint64_t> WorkerClient::StartDeploy(const DeployBody& d, std::string_view
       return Status::Unavailable(Who() + " stopped taking stage " + std::to_string(d.stage_index) + " after " +
                                  FormatBytes(offset) + " of " + FormatBytes(archive.size()));
   }
+  unfinished_.insert(id);
   return id;
 }
 
 Result<DeployAckBody> WorkerClient::FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s) {
-  TANDEM_ASSIGN_OR_RETURN(std::string body, Await(call, MessageType::kDeploy, MessageType::kDeployAck, timeout_s));
+  if (!unfinished_.count(call) && !kept_.count(call))
+    return Status::Unavailable(Who() + " was connected again while stage " + std::to_string(stage_index) +
+                               " was being deployed");
+  auto answered = Await(call, MessageType::kDeploy, MessageType::kDeployAck, timeout_s);
+  unfinished_.erase(call);
+  TANDEM_ASSIGN_OR_RETURN(std::string body, std::move(answered));
+  return DeployAck(body, stage_index);
+}
+
+Result<std::optional<DeployAckBody>> WorkerClient::PollDeploy(uint64_t call, uint32_t stage_index) {
+  if (!unfinished_.count(call) && !kept_.count(call))
+    return Status::Unavailable(Who() + " was connected again while stage " + std::to_string(stage_index) +
+                               " was being deployed");
+  auto finish = [&](Result<std::optional<std::string>> body) -> Result<std::optional<DeployAckBody>> {
+    if (body.ok() && !body.value()) return std::optional<DeployAckBody>();
+    unfinished_.erase(call);
+    TANDEM_RETURN_IF_ERROR(body.status());
+    TANDEM_ASSIGN_OR_RETURN(DeployAckBody ack, DeployAck(**body, stage_index));
+    return std::optional<DeployAckBody>(std::move(ack));
+  };
+  if (auto kept = kept_.find(call); kept != kept_.end()) {
+    const zmq::message_t reply(kept->second.data(), kept->second.size());
+    kept_.erase(kept);
+    return finish(Take(reply, call, MessageType::kDeploy, MessageType::kDeployAck));
+  }
+  if (give_up_ && give_up_()) {
+    unfinished_.erase(call);
+    return Status::Unavailable(Who() + " failed while DEPLOY was in progress");
+  }
+  zmq::message_t reply;
+  while (socket_->recv(reply, zmq::recv_flags::dontwait)) {
+    auto body = finish(Take(reply, call, MessageType::kDeploy, MessageType::kDeployAck));
+    if (!body.ok() || body.value()) return body;
+  }
+  return std::optional<DeployAckBody>();
+}
+
+Result<DeployAckBody> WorkerClient::DeployAck(const std::string& body, uint32_t stage_index) const {
   Reader r(body);
   TANDEM_ASSIGN_OR_RETURN(DeployAckBody ack, DeployAckBody::Decode(r));
   if (ack.code != Status::Code::kOk) {

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <zmq.hpp>
 
@@ -37,8 +40,14 @@ class WorkerClient {
   // SHA-256 the worker holds), sent in DEPLOY_CHUNK pieces after the DEPLOY.
   Result<DeployAckBody> Deploy(const DeployBody& d, std::string_view archive, double timeout_s);
   // Deploy in two halves, so deployments to several workers load at once.
+  // Other calls may come between the halves: a reply to a deploy not
+  // finished yet is kept for it. A HELLO between them (a new socket) makes
+  // the deploy fail (Unavailable).
   Result<uint64_t> StartDeploy(const DeployBody& d, std::string_view archive);
   Result<DeployAckBody> FinishDeploy(uint64_t call, uint32_t stage_index, double timeout_s);
+  // The second half without waiting: the answer if it came, else nullopt
+  // (call again later).
+  Result<std::optional<DeployAckBody>> PollDeploy(uint64_t call, uint32_t stage_index);
   // Stops one deployment (`model_version`), or every one (0).
   Status Undeploy(double timeout_s, uint32_t model_version = 0);
   // Asks the worker to probe its links to `m.peers` (MEASURE_LINKS).
@@ -55,6 +64,11 @@ class WorkerClient {
   // Waits for the reply to request `id`; an ERROR reply becomes its Status.
   Result<std::string> Await(uint64_t id, MessageType type, MessageType expect, double timeout_s);
   Result<std::string> Call(MessageType type, const std::string& body, MessageType expect, double timeout_s);
+  // One reply read while waiting for call `id`: its body if it answers `id`
+  // (an ERROR becomes its Status), nullopt if it answers another call.
+  Result<std::optional<std::string>> Take(const zmq::message_t& reply, uint64_t id, MessageType type,
+                                          MessageType expect);
+  Result<DeployAckBody> DeployAck(const std::string& body, uint32_t stage_index) const;
   // After a silent HELLO with keys: whether the worker has another key than
   // the pinned one (asked on its key announce socket), or refused ours.
   Status WhyNoHandshake(const Status& silent);
@@ -65,6 +79,8 @@ class WorkerClient {
   std::vector<std::string> peer_keys_;
   std::unique_ptr<zmq::socket_t> socket_;
   uint64_t next_id_ = 1;
+  std::set<uint64_t> unfinished_;         // deploys started, not finished
+  std::map<uint64_t, std::string> kept_;  // their replies, read by another call
   std::string data_endpoint_, control_endpoint_;
   HelloAckBody hello_;
   std::function<bool()> give_up_;
