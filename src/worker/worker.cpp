@@ -214,8 +214,19 @@ void Worker::Run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
 
 void Worker::Refuse(const std::string& what) {
   ++refused_;
+  // The kind: the line without the peer's address ("... socket on ADDRESS: why").
+  std::string kind = what;
+  if (const size_t on = what.find(" on "); on != std::string::npos) {
+    const size_t why = what.find(": ", on);
+    kind = what.substr(0, on) + (why == std::string::npos ? "" : what.substr(why));
+  }
+  constexpr size_t kMaxRefusalKinds = 32;
+  auto it = refuse_logs_.find(kind);
+  if (it == refuse_logs_.end() && refuse_logs_.size() < kMaxRefusalKinds)
+    it = refuse_logs_.emplace(kind, LogLimiter()).first;
+  LogLimiter& limit = it == refuse_logs_.end() ? refuse_log_ : it->second;
   uint64_t suppressed = 0;
-  if (refuse_log_.Allow(&suppressed))
+  if (limit.Allow(&suppressed))
     TANDEM_LOG(kWarning) << what << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
 }
 

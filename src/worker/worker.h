@@ -152,7 +152,10 @@ class Worker {
   std::unique_ptr<LinkMeasurement> measuring_;  // MEASURE_LINKS in progress
   uint64_t measure_id_ = 0;
   std::string measure_identity_;
-  LogLimiter refuse_log_;
+  // Refusals are logged at a bounded rate per kind (what was refused and
+  // why, not from where), so that one noisy peer does not hide the others.
+  std::map<std::string, LogLimiter> refuse_logs_;
+  LogLimiter refuse_log_;  // kinds past the first kMaxRefusalKinds
   PipelineCounters counters_;
   std::string last_error_;
   uint64_t refused_ = 0;
