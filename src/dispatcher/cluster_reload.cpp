@@ -50,6 +50,11 @@ Result<ClusterChange> MergeClusterConfig(const ClusterConfig& running, const std
   if (present.size() != running.workers.size())
     return Status::Internal("MergeClusterConfig: " + std::to_string(present.size()) + " flags for " +
                             std::to_string(running.workers.size()) + " workers");
+  if (running.keys.has_value() != fresh.keys.has_value() ||
+      (running.keys && running.keys->public_key != fresh.keys->public_key))
+    return Status::InvalidArgument(fresh.source +
+                                   ": dispatcher.secret_key: the dispatcher's keys (or running without "
+                                   "them) change only with a restart");
   ClusterChange c;
   c.merged = running;
   // Running workers still present, by name.
@@ -97,7 +102,7 @@ Result<ClusterChange> MergeClusterConfig(const ClusterConfig& running, const std
   };
   ignore(running.results_bind != fresh.results_bind, "dispatcher.results_bind");
   ignore(running.results_advertise != fresh.results_advertise, "dispatcher.results_advertise");
-  ignore(running.secret_key != fresh.secret_key, "dispatcher.secret_key");
+  ignore(running.secret_key != fresh.secret_key, "dispatcher.secret_key");  // the same key from another file
   ignore(running.insecure != fresh.insecure, "insecure");
   ignore(running.codec.ToString() != fresh.codec.ToString(), "codec");
   ignore(running.result_timeout_s != fresh.result_timeout_s, "timeouts.result_s");

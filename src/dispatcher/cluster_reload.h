@@ -36,7 +36,8 @@ struct ClusterChange {
 // latency, profile) then come from `fresh`. The same name with another
 // endpoint or key is a new worker, and the old entry is removed.
 // Timeouts for connecting and deploying apply at once.
-// Errors: `present` does not match `running`.
+// Errors: `present` does not match `running`; the dispatcher's key pair
+// differs (or one runs with keys and the other without).
 Result<ClusterChange> MergeClusterConfig(const ClusterConfig& running, const std::vector<bool>& present,
                                          const ClusterConfig& fresh);
 

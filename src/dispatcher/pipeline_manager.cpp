@@ -159,19 +159,20 @@ std::vector<WorkerFacts> PipelineManager::Facts(const Plan* running) const {
 }
 
 Result<PlanProblem> PipelineManager::ProblemFor(const ModelProfile& profile, int generation,
-                                                const std::vector<WorkerFacts>& facts) const {
-  if (generation == 1) return BuildPlanProblem(profile, cluster_, HopCodec(), facts);
+                                                const std::vector<WorkerFacts>& facts, const ClusterConfig& cluster,
+                                                const CodecSpec& codec) {
+  if (generation == 1) return BuildPlanProblem(profile, cluster, codec, facts);
   // Profiles measured on the workers belong to the first model.
-  ClusterConfig c = cluster_;
+  ClusterConfig c = cluster;
   for (auto& w : c.workers) w.profile.clear();
-  return BuildPlanProblem(profile, c, HopCodec(), facts);
+  return BuildPlanProblem(profile, c, codec, facts);
 }
 
 void PipelineManager::RefreshFacts() {
   const std::vector<WorkerFacts> facts = Facts();
   for (const auto& gen : {gen_, pending_}) {
     if (!gen) continue;
-    auto fresh = ProblemFor(gen->profile, gen->generation, facts);
+    auto fresh = ProblemFor(gen->profile, gen->generation, facts, cluster_, HopCodec());
     if (fresh.ok()) {
       gen->problem = std::move(fresh).value();
       continue;
@@ -191,7 +192,7 @@ Status PipelineManager::Start(std::shared_ptr<Model> model, ModelProfile profile
   gen->generation = 1;
   gen->model = std::move(model);
   gen->profile = std::move(profile);
-  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1, Facts()));
+  TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, 1, Facts(), cluster_, HopCodec()));
   gen_ = gen;
   model_stamp_ = seen_stamp_ = FileStamp(gen->model->path());
   last_watch_ = last_cluster_watch_ = Clock::now();
@@ -283,15 +284,29 @@ Result<PipelineManager::PendingDeploy> PipelineManager::StartDeployPlan(const st
     }
     sd.call = call.value();
     sd.sent = true;
+    sd.instance = workers_[sd.node].instance;
   }
   return d;
 }
 
-void PipelineManager::AbandonDeploy(const PendingDeploy& d) {
+void PipelineManager::AbandonDeploy(const PendingDeploy& d, bool wait) {
   // Every stage sent goes, including those still loading (the worker drops
-  // a load whose version is undeployed).
+  // a load whose version is undeployed, and answers its DEPLOY then).
   for (const auto& sd : d.stages)
-    if (sd.sent && !monitor_->Failed(sd.node)) UndeployQuietly(sd.node, d.version);
+    if (sd.sent) UndeployQuietly(sd.node, d.version);
+  // A worker still loading refuses the next deployment: with `wait`, their
+  // answers are awaited (bounded), as a deployment follows at once.
+  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(std::min(30.0, cluster_.deploy_timeout_s)));
+  for (const auto& sd : d.stages) {
+    if (!sd.sent || sd.answered) continue;
+    while (wait && workers_[sd.node].admitted && Clock::now() < until) {
+      auto ack = clients_[sd.node]->PollDeploy(sd.call, sd.body.stage_index);
+      if (!ack.ok() || ack.value()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    clients_[sd.node]->Forget(sd.call);
+  }
 }
 
 Result<std::optional<PipelineManager::Pipeline>> PipelineManager::PollDeployPlan(PendingDeploy& d) {
@@ -319,6 +334,7 @@ Result<std::optional<PipelineManager::Pipeline>> PipelineManager::PollDeployPlan
     }
     if (!ack.ok()) {
       sd.answered = true;
+      client.Forget(sd.call);  // (a timeout: its answer may still come)
       if (d.error.ok()) d.error = ack.status();
       continue;
     }
@@ -335,6 +351,13 @@ Result<std::optional<PipelineManager::Pipeline>> PipelineManager::PollDeployPlan
   // After a refusal the others are still awaited: a worker busy loading its
   // stage would refuse the next deployment.
   if (!all) return std::optional<Pipeline>();
+  // A worker that failed, restarted or was taken out after it answered holds
+  // nothing of this pipeline now.
+  for (const auto& sd : d.stages)
+    if (d.error.ok() && (!Usable(sd.node) || monitor_->Failed(sd.node) ||
+                         (sd.instance != 0 && workers_[sd.node].instance != sd.instance)))
+      d.error =
+          Status::Unavailable("worker '" + cluster_.workers[sd.node].name + "' failed or left during the deployment");
   if (!d.error.ok()) {
     AbandonDeploy(d);
     return d.error;
@@ -371,7 +394,7 @@ void PipelineManager::PollBeside() {
 
 void PipelineManager::CancelBeside() {
   if (!beside_) return;
-  AbandonDeploy(beside_->deploy);
+  AbandonDeploy(beside_->deploy, /*wait=*/true);
   beside_.reset();
 }
 
@@ -406,11 +429,11 @@ PipelineManager::Pipeline PipelineManager::MadePipeline(const PendingDeploy& dep
     d.hop_codecs.push_back(stages[i].body.codec);
     d.hop_raw_bytes.push_back(prof.segments[plan.stages[i].end - 1].output_bytes);
   }
-  described_ = std::move(d);
+  p.description = std::move(d);
   char buf[64];
   std::snprintf(buf, sizeof buf, " in %.2f s", Since(t0));
   std::string cuts;
-  for (int c : described_.cuts) cuts += " " + std::to_string(c);
+  for (int c : p.description.cuts) cuts += " " + std::to_string(c);
   Event("pipeline " + std::to_string(p.route.pipeline) + " (model generation " + std::to_string(gen->generation) +
         ", " + std::to_string(stages.size()) + " stage(s) on " + Names(cluster_, plan) + ", cuts" +
         (cuts.empty() ? " none" : cuts) + ") deployed" + buf);
@@ -418,7 +441,11 @@ PipelineManager::Pipeline PipelineManager::MadePipeline(const PendingDeploy& dep
 }
 
 Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* previous) {
-  const std::vector<int> alive = Reachable();
+  std::vector<int> alive = Reachable();
+  // (A problem always covers every worker; never index past one that does not.)
+  alive.erase(std::remove_if(alive.begin(), alive.end(),
+                             [&](int i) { return static_cast<size_t>(i) >= gen.problem.nodes.size(); }),
+              alive.end());
   if (alive.empty()) return Status::Unavailable("no worker is alive");
   const PlanProblem sub = SubProblem(gen.problem, alive);
   TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(options_.algorithm));
@@ -474,6 +501,9 @@ Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* pre
 }
 
 void PipelineManager::KillPipelinesUsing(size_t worker, const std::string& why) {
+  if (beside_ && std::any_of(beside_->deploy.stages.begin(), beside_->deploy.stages.end(),
+                             [&](const StageDeployment& sd) { return sd.node == static_cast<int>(worker); }))
+    CancelBeside();  // its caller tries again later (an update stays pending)
   for (size_t i = 0; i < live_.size();) {
     bool uses = false;
     for (const auto& s : live_[i].plan.stages) uses |= s.node == static_cast<int>(worker);
@@ -569,8 +599,9 @@ void PipelineManager::CheckModelFile() {
   Event("model file " + path + " changed: loading it as generation " + std::to_string(next));
   const CodecSpec codec = HopCodec();
   const std::vector<WorkerFacts> facts = Facts();  // read here: Tick may say HELLO meanwhile
+  const ClusterConfig cluster = cluster_;          // and a reload may change it
   loading_ = std::async(std::launch::async,
-                        [path, shape, o, codec, next, facts, this]() -> Result<std::shared_ptr<ModelGeneration>> {
+                        [path, shape, o, codec, next, facts, cluster]() -> Result<std::shared_ptr<ModelGeneration>> {
                           auto gen = std::make_shared<ModelGeneration>();
                           gen->generation = next;
                           auto model = Model::Load(path, shape);
@@ -580,7 +611,7 @@ void PipelineManager::CheckModelFile() {
                           po.warmup = o.warmup;
                           po.repeats = o.repeats;
                           TANDEM_ASSIGN_OR_RETURN(gen->profile, ProfileForPlanning(*gen->model, po, codec));
-                          TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next, facts));
+                          TANDEM_ASSIGN_OR_RETURN(gen->problem, ProblemFor(gen->profile, next, facts, cluster, codec));
                           return gen;
                         });
 }
@@ -706,6 +737,15 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
       w.last_admit_try = Clock::now();
       const double t = std::min(1.0, cluster_.connect_timeout_s);
       Status st = clients_[i]->Hello(t);
+      // The same process under another entry still in use (a worker renamed
+      // or re-addressed in the config): not until that one is released.
+      for (size_t j = 0; st.ok() && j < workers_.size(); ++j)
+        if (j != i && workers_[j].admitted && clients_[j]->hello().name == clients_[i]->hello().name &&
+            clients_[j]->hello().data_port == clients_[i]->hello().data_port) {
+          st = Status::InvalidArgument(who + " is the same tandem-worker as '" + cluster_.workers[j].name + "'");
+          if (!w.duplicate_said) Event(st.message() + ": it waits until that one is released");
+          w.duplicate_said = true;
+        }
       if (st.ok()) st = clients_[i]->Undeploy(t, 0);  // whatever it still runs is stale
       if (st.ok()) {
         w.admitted = true;
@@ -730,6 +770,10 @@ Status PipelineManager::Tick(const std::map<uint32_t, size_t>& in_flight) {
   PollBeside();
   if (!current_ && (membership || !waiting_ || Since(last_recover_try_) > 2.0)) Recover();
   CheckClusterFile();
+  if (Since(last_tell_peers_) > 1.0) {
+    last_tell_peers_ = Clock::now();
+    TellPeers();
+  }
   ReplanForCluster();
   CheckModelFile();
   ApplyUpdate(in_flight);
@@ -776,7 +820,7 @@ void PipelineManager::CheckClusterFile() {
   if (asked || changed) reload_why_ = asked ? "SIGHUP" : "cluster config changed";
   // Not while a pipeline is deployed beside: the workers may be said HELLO
   // to again (new keys), which would cut its deployment short.
-  if (reload_why_.empty() || beside_) return;
+  if (reload_why_.empty() || beside_ || loading_.valid()) return;  // (a model loading plans on the old cluster)
   const std::string why = reload_why_;
   reload_why_.clear();
   if (options_.cluster_file.empty()) {
@@ -796,13 +840,21 @@ void PipelineManager::CheckClusterFile() {
     Event(why + ": not applied: " + change.status().message());
     return;
   }
+  // The models must plan on it (a worker's profile file, say), or nothing changes.
+  for (const auto& gen : {gen_, pending_}) {
+    if (!gen) continue;
+    auto problem = ProblemFor(gen->profile, gen->generation, Facts(), change->merged, HopCodec());
+    if (!problem.ok()) {
+      Event(why + ": not applied, the running cluster stays: " + problem.status().message());
+      return;
+    }
+  }
   Event(why + ": read " + options_.cluster_file + " again: " + DescribeClusterChange(change.value()));
   ApplyClusterChange(std::move(change).value());
 }
 
 void PipelineManager::ApplyClusterChange(ClusterChange change) {
   cluster_ = std::move(change.merged);
-  if (!change.workers_changed()) return;
   for (size_t i : change.added) {
     const WorkerEntry& w = cluster_.workers[i];
     clients_.push_back(std::make_unique<WorkerClient>(ctx_, w, cluster_.keys));
@@ -825,15 +877,28 @@ void PipelineManager::ApplyClusterChange(ClusterChange change) {
   const std::vector<std::string> peers = PeerKeys();
   for (size_t i = 0; i < clients_.size(); ++i) {
     clients_[i]->SetPeerKeys(peers);
-    if (!cluster_.keys || change.added.empty() || !Usable(i)) continue;
-    Status st = clients_[i]->Hello(std::min(1.0, cluster_.connect_timeout_s));
-    if (!st.ok())
-      TANDEM_LOG(kWarning) << "telling " << cluster_.workers[i].name << " of the new workers: " << st.message();
+    if (cluster_.keys && !change.added.empty() && Usable(i)) workers_[i].peers_stale = true;
   }
+  TellPeers();
   if (options_.on_worker_keys) options_.on_worker_keys(peers);
-  RefreshFacts();
+  RefreshFacts();  // speeds, memory, links: a plan on the cluster as it is now
   cluster_replan_ = true;
   cluster_changed_at_ = Clock::now();
+}
+
+void PipelineManager::TellPeers() {
+  if (beside_) return;  // a HELLO would cut its deployment short
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (!workers_[i].peers_stale || !Usable(i)) continue;
+    Status st = clients_[i]->Hello(std::min(1.0, cluster_.connect_timeout_s));
+    if (st.ok()) {
+      workers_[i].peers_stale = false;
+      continue;
+    }
+    TANDEM_LOG(kWarning) << "telling " << cluster_.workers[i].name
+                         << " of the new workers (will try again): " << st.message();
+    return;  // one slow worker per turn
+  }
 }
 
 void PipelineManager::ReplanForCluster() {
@@ -842,6 +907,7 @@ void PipelineManager::ReplanForCluster() {
   // Added workers get the connect timeout to answer before planning goes on without them.
   bool unanswered = false;
   for (size_t i : awaiting_) unanswered |= !workers_[i].admitted && !workers_[i].removed;
+  for (size_t i = 0; i < workers_.size(); ++i) unanswered |= workers_[i].peers_stale && Usable(i);
   if (unanswered && Since(cluster_changed_at_) < cluster_.connect_timeout_s + 2) return;
   cluster_replan_ = false;
   awaiting_.clear();
@@ -851,7 +917,7 @@ void PipelineManager::ReplanForCluster() {
     if (workers_[s.node].removed) leaving += (leaving.empty() ? "" : ", ") + cluster_.workers[s.node].name;
   // The running plan as it runs: the workers it leaves idle (the ones just
   // added among them) take no share of their host's cores from it.
-  const auto as_running = ProblemFor(gen_->profile, gen_->generation, Facts(&running));
+  const auto as_running = ProblemFor(gen_->profile, gen_->generation, Facts(&running), cluster_, HopCodec());
   const PlanEvaluation now_ev = Evaluate(as_running.ok() ? as_running.value() : gen_->problem, running);
   auto plan = Replan(*gen_, leaving.empty() ? nullptr : &running);
   if (!plan.ok()) {
@@ -899,7 +965,7 @@ void PipelineManager::ReplanForCluster() {
                           s.node, "worker '" + cluster_.workers[s.node].name + "' was taken out of the cluster config");
                   return;
                 }
-                if (!current_) {  // cannot happen (recovery cancels it); drop it
+                if (!current_) {  // a failure this turn stopped the running one: Recover plans anew
                   for (const auto& s : p->plan.stages) UndeployQuietly(s.node, p->route.version);
                   return;
                 }
@@ -933,6 +999,7 @@ void PipelineManager::ReleaseRemoved() {
 }
 
 void PipelineManager::NewCurrent(bool adapted) {
+  described_ = live_[*current_].description;
   std::vector<size_t> workers;
   for (const auto& s : live_[*current_].plan.stages) workers.push_back(static_cast<size_t>(s.node));
   live_costs_.NewPlan(workers, adapted);
@@ -983,7 +1050,10 @@ void PipelineManager::Adapt() {
   // A look that cannot compare starts the dwell over.
   auto interrupted = [this] { adapt_->Interrupted(); };
   if (!current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid() || beside_) return interrupted();
-  const std::vector<int> alive = Reachable();
+  std::vector<int> alive = Reachable();
+  alive.erase(std::remove_if(alive.begin(), alive.end(),
+                             [&](int i) { return static_cast<size_t>(i) >= gen_->problem.nodes.size(); }),
+              alive.end());
   if (alive.empty()) return interrupted();
   const Plan& running = live_[*current_].plan;
   const PlanProblem corrected = live_costs_.Corrected(gen_->problem);
@@ -1031,7 +1101,7 @@ void PipelineManager::Adapt() {
                 "); keeping it");
           return;
         }
-        if (!current_) {  // cannot happen (recovery cancels it); drop it
+        if (!current_) {  // a failure this turn stopped the running one: Recover plans anew
           for (const auto& s : p->plan.stages) UndeployQuietly(s.node, p->route.version);
           return;
         }

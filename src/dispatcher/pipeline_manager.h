@@ -162,6 +162,7 @@ class PipelineManager : public Director {
     Plan plan;  // nodes: cluster worker indices
     std::chrono::steady_clock::time_point deployed_at;
     std::vector<double> predicted_compute_s;  // per stage, as planned (segments and moves)
+    PipelineDescription description;
   };
   struct WorkerState {
     bool admitted = true;  // answered HELLO and not failed since
@@ -171,8 +172,10 @@ class PipelineManager : public Director {
     Status hello;             // at Connect
     bool throttling = false;  // its latest PONG said so
     bool ever_admitted = false;
-    bool removed = false;   // taken out of the cluster config: no new plan uses it
-    bool released = false;  // ... and no pipeline does: undeployed, no longer watched
+    bool removed = false;      // taken out of the cluster config: no new plan uses it
+    bool released = false;     // ... and no pipeline does: undeployed, no longer watched
+    bool peers_stale = false;  // its HELLO named fewer workers than a DEPLOY may (keys)
+    bool duplicate_said = false;
   };
 
   void Event(const std::string& what);
@@ -180,9 +183,11 @@ class PipelineManager : public Director {
   // when worker i starts throttling (at HELLO or by a PONG), an event when it stops.
   void NoteThrottling(size_t i, const DeviceHealth& device);
   Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
-  // Thread-safe given its arguments (a model update builds it on a thread).
-  Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
-                                 const std::vector<WorkerFacts>& facts) const;
+  // The problem of model `generation` on `cluster` (a model update builds
+  // it on a thread, from copies).
+  static Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
+                                        const std::vector<WorkerFacts>& facts, const ClusterConfig& cluster,
+                                        const CodecSpec& codec);
   // Rebuilds the models' problems from every worker's latest HELLO_ACK
   // (queue depth: memory; threads, CPUs, host: speed and share); if that
   // fails, sets the activation copies alone.
@@ -199,6 +204,7 @@ class PipelineManager : public Director {
     bool answered = false;  // its worker answered (or failed, or timed out)
     bool acked = false;     // ... with success
     uint64_t call = 0;      // the DEPLOY's request id
+    uint64_t instance = 0;  // the worker's process when it was sent
   };
   // A pipeline whose stages were sent and whose workers are loading them.
   struct PendingDeploy {
@@ -222,7 +228,9 @@ class PipelineManager : public Director {
   // archive). On error (a refusal, a failed worker, timeouts.deploy_s)
   // nothing of it stays deployed.
   Result<std::optional<Pipeline>> PollDeployPlan(PendingDeploy& deploy);
-  void AbandonDeploy(const PendingDeploy& deploy);
+  // Undeploys what was sent; with `wait`, also awaits (bounded) the answers
+  // of the workers still loading, so that the next deployment is not refused.
+  void AbandonDeploy(const PendingDeploy& deploy, bool wait = false);
   Pipeline MadePipeline(const PendingDeploy& deploy);
   // Both, waiting: for the first pipeline and after a failure, when nothing runs anyway.
   Result<Pipeline> DeployPlan(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan, bool beside);
@@ -251,6 +259,9 @@ class PipelineManager : public Director {
   void ReplanForCluster();
   // Undeploys and releases workers taken out that no pipeline uses.
   void ReleaseRemoved();
+  // Says HELLO again to the workers whose peers are stale (bounded: one
+  // that does not answer waits for the next turn).
+  void TellPeers();
   // Admitted and still in the cluster config.
   bool Usable(size_t i) const { return workers_[i].admitted && !workers_[i].removed; }
   // The keys a HELLO names (every worker not released) and those that may push results.
@@ -300,6 +311,7 @@ class PipelineManager : public Director {
   bool cluster_replan_ = false;  // a change waits for ReplanForCluster
   std::chrono::steady_clock::time_point cluster_changed_at_;
   std::vector<size_t> awaiting_;  // added workers the re-plan waits for (a while)
+  std::chrono::steady_clock::time_point last_tell_peers_;
 
   struct BesideDeploy {
     PendingDeploy deploy;

@@ -225,7 +225,8 @@ Status PipelineSession::Deploy() {
   mo.adapt.dwell_s = o_.adapt_dwell_s;
   mo.cluster_file = o_.cluster;
   mo.watch_cluster = o_.watch_cluster;
-  if (!o_.cluster.empty() && (o_.watch_cluster || o_.sighup_reloads_cluster)) mo.reload = &InstallReloadSignal();
+  // (With the embedded default SIGHUP reads nothing, and says so, rather than killing a daemon.)
+  if (o_.watch_cluster || o_.sighup_reloads_cluster) mo.reload = &InstallReloadSignal();
   mo.on_worker_keys = [allowed = result_keys_](const std::vector<std::string>& keys) {
     std::lock_guard<std::mutex> lock(allowed->mu);
     allowed->keys = keys;

@@ -48,6 +48,11 @@ class WorkerClient {
   // The second half without waiting: the answer if it came, else nullopt
   // (call again later).
   Result<std::optional<DeployAckBody>> PollDeploy(uint64_t call, uint32_t stage_index);
+  // A deploy given up: its answer, if any comes, is dropped.
+  void Forget(uint64_t call) {
+    unfinished_.erase(call);
+    kept_.erase(call);
+  }
   // Stops one deployment (`model_version`), or every one (0).
   Status Undeploy(double timeout_s, uint32_t model_version = 0);
   // Asks the worker to probe its links to `m.peers` (MEASURE_LINKS).

@@ -81,6 +81,16 @@ TEST_CASE("cluster reload: running workers keep their indices, new ones are appe
     CHECK(c->merged.connect_timeout_s == 9);  // applies at once
     CHECK(DescribeClusterChange(c.value()) == "no worker changed; kept until a restart: codec, timeouts.result_s");
   }
+  SECTION("keys on or off, or another dispatcher key, need a restart") {
+    ClusterConfig secured = running;
+    secured.keys = CurveKeyPair{"public-a", "secret-a"};
+    CHECK_FALSE(MergeClusterConfig(secured, {true, true, true}, running).ok());
+    CHECK_FALSE(MergeClusterConfig(running, {true, true, true}, secured).ok());
+    ClusterConfig other = secured;
+    other.keys = CurveKeyPair{"public-b", "secret-b"};
+    CHECK_FALSE(MergeClusterConfig(secured, {true, true, true}, other).ok());
+    CHECK(MergeClusterConfig(secured, {true, true, true}, secured).ok());
+  }
   SECTION("flags that do not match the workers are an error") {
     CHECK_FALSE(MergeClusterConfig(running, {true, true}, running).ok());
   }
