@@ -7,10 +7,20 @@ namespace tandem {
 
 LiveCostModel::LiveCostModel(size_t workers, double weight) : workers_(workers), weight_(weight) {}
 
+double LiveCostModel::CommonDrift() const {
+  if (!settled_ || plan_.size() < kCommonModeWorkers) return 0;
+  std::vector<double> d;
+  for (size_t w : plan_) d.push_back(workers_[w].mean - workers_[w].baseline);
+  std::sort(d.begin(), d.end());
+  const size_t n = d.size();
+  return n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+}
+
 void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted) {
+  const double common = CommonDrift();
   if (settled_)
     for (size_t w : plan_) {
-      const double d = workers_[w].mean - workers_[w].baseline;
+      const double d = workers_[w].mean - workers_[w].baseline - common;
       if (adapted || std::abs(d) > std::log(kKeepDrift)) workers_[w].drift += d;
     }
   for (size_t w : workers) {
@@ -67,7 +77,7 @@ double LiveCostModel::Drift(size_t worker) const {
   const Estimate& e = workers_[worker];
   bool in_plan = false;
   for (size_t w : plan_) in_plan |= w == worker;
-  return std::exp(e.drift + (settled_ && in_plan ? e.mean - e.baseline : 0.0));
+  return std::exp(e.drift + (settled_ && in_plan ? e.mean - e.baseline - CommonDrift() : 0.0));
 }
 
 void LiveCostModel::Reset(size_t worker) {

@@ -21,6 +21,11 @@
 // slowed stays slow in later plans) and its estimate starts over on its new
 // stage. A worker that runs no stage keeps its last factor.
 //
+// Drift common to the plan's workers is not counted: with three or more,
+// the median change is taken out of each one's (a load on the whole host,
+// say, or every node throttling alike, changes no plan's balance), so what
+// remains is how each worker moved against the others.
+//
 // AdaptPolicy decides when a re-plan pays: when the plan that is best under
 // the drifted costs would be faster than the running one by more than a
 // threshold, for longer than a dwell time, after a cool-down since the last
@@ -81,6 +86,10 @@ class LiveCostModel {
   // Forgets a worker (it restarted: another process, maybe on other
   // hardware).
   void Reset(size_t worker);
+  // The plan workers' median log drift since it settled (0 before, or with
+  // fewer than kCommonModeWorkers workers): taken out of each one's.
+  double CommonDrift() const;
+  static constexpr size_t kCommonModeWorkers = 3;
   // Workers added to the cluster: indices up to `workers` - 1 get estimates.
   void Grow(size_t workers) {
     if (workers > workers_.size()) workers_.resize(workers);

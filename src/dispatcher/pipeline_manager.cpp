@@ -219,6 +219,7 @@ void PipelineManager::UndeployQuietly(size_t worker, uint32_t version) {
 
 Result<std::shared_ptr<const ModelGeneration::Archive>> PipelineManager::GetArchive(ModelGeneration& gen,
                                                                                     const PlanStage& s) {
+  std::lock_guard<std::mutex> lock(gen.archives_mu);
   const auto key = std::make_pair(s.begin, s.end);
   auto it = gen.archives.find(key);
   if (it != gen.archives.end()) return it->second;
@@ -377,24 +378,49 @@ Result<PipelineManager::Pipeline> PipelineManager::DeployPlan(const std::shared_
 
 void PipelineManager::StartBeside(const std::shared_ptr<ModelGeneration>& gen, const Plan& plan,
                                   std::function<void(Result<Pipeline>)> done) {
-  auto d = StartDeployPlan(gen, plan, /*beside=*/true);
-  if (!d.ok()) return done(d.status());
-  beside_.emplace(BesideDeploy{std::move(d).value(), std::move(done)});
+  BesideDeploy b;
+  b.gen = gen;
+  b.plan = plan;
+  b.done = std::move(done);
+  // Cutting and serializing the stages takes a while (0.4 s for ResNet-50
+  // here): on a thread, while requests go on.
+  b.cutting = std::async(std::launch::async, [gen, plan]() -> Status {
+    for (const auto& s : plan.stages) TANDEM_RETURN_IF_ERROR(GetArchive(*gen, s).status());
+    return Status::OK();
+  });
+  beside_.emplace(std::move(b));
 }
 
 void PipelineManager::PollBeside() {
   if (!beside_) return;
-  auto p = PollDeployPlan(beside_->deploy);
+  BesideDeploy& b = *beside_;
+  auto finish = [this](Result<Pipeline> p) {
+    auto done = std::move(beside_->done);
+    beside_.reset();
+    done(std::move(p));
+  };
+  if (!b.deploy) {
+    if (b.cutting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    Status cut = b.cutting.get();
+    if (!cut.ok()) return finish(cut);
+    // The workers may have changed meanwhile: the plan must still be theirs.
+    for (const auto& s : b.plan.stages)
+      if (!Usable(s.node))
+        return finish(Status::Unavailable("worker '" + cluster_.workers[s.node].name + "' left before the deployment"));
+    auto d = StartDeployPlan(b.gen, b.plan, /*beside=*/true);  // the archives are cut: sends at once
+    if (!d.ok()) return finish(d.status());
+    b.deploy = std::move(d).value();
+  }
+  auto p = PollDeployPlan(*b.deploy);
   if (p.ok() && !p.value()) return;
-  auto done = std::move(beside_->done);
-  beside_.reset();
-  if (!p.ok()) return done(p.status());
-  done(std::move(*p.value()));
+  if (!p.ok()) return finish(p.status());
+  finish(std::move(*p.value()));
 }
 
 void PipelineManager::CancelBeside() {
   if (!beside_) return;
-  AbandonDeploy(beside_->deploy, /*wait=*/true);
+  if (beside_->cutting.valid()) beside_->cutting.wait();  // it uses the model
+  if (beside_->deploy) AbandonDeploy(*beside_->deploy, /*wait=*/true);
   beside_.reset();
 }
 
@@ -501,8 +527,8 @@ Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* pre
 }
 
 void PipelineManager::KillPipelinesUsing(size_t worker, const std::string& why) {
-  if (beside_ && std::any_of(beside_->deploy.stages.begin(), beside_->deploy.stages.end(),
-                             [&](const StageDeployment& sd) { return sd.node == static_cast<int>(worker); }))
+  if (beside_ && std::any_of(beside_->plan.stages.begin(), beside_->plan.stages.end(),
+                             [&](const PlanStage& s) { return s.node == static_cast<int>(worker); }))
     CancelBeside();  // its caller tries again later (an update stays pending)
   for (size_t i = 0; i < live_.size();) {
     bool uses = false;

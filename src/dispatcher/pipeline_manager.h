@@ -38,6 +38,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -98,6 +99,7 @@ struct ModelGeneration {
     uint32_t num_inputs = 1;
   };
   std::map<std::pair<int, int>, std::shared_ptr<const Archive>> archives;  // by segment range
+  std::mutex archives_mu;  // a deployment beside cuts its stages on a thread
 };
 
 // What the report prints about the pipeline that served last.
@@ -182,7 +184,9 @@ class PipelineManager : public Director {
   // A throttled CPU runs its stage slower than the plan assumed: warned once
   // when worker i starts throttling (at HELLO or by a PONG), an event when it stops.
   void NoteThrottling(size_t i, const DeviceHealth& device);
-  Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
+  // The stage's archive, cut and serialized once (thread-safe).
+  static Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen,
+                                                                           const PlanStage& s);
   // The problem of model `generation` on `cluster` (a model update builds
   // it on a thread, from copies).
   static Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
@@ -314,7 +318,10 @@ class PipelineManager : public Director {
   std::chrono::steady_clock::time_point last_tell_peers_;
 
   struct BesideDeploy {
-    PendingDeploy deploy;
+    std::shared_ptr<ModelGeneration> gen;
+    Plan plan;
+    std::future<Status> cutting;  // the stages' archives, on a thread; then:
+    std::optional<PendingDeploy> deploy;
     std::function<void(Result<Pipeline>)> done;
   };
   std::optional<BesideDeploy> beside_;

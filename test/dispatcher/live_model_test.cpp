@@ -118,6 +118,42 @@ TEST_CASE("live costs: drift since the plan settled, not the plan's own error, m
   CHECK(m.Drift(0) == 1.0);
 }
 
+TEST_CASE("live costs: a change common to three or more workers is no drift; one worker's is", "[adapt]") {
+  LiveCostModel m(4);
+  m.NewPlan({0, 1, 2});
+  auto run = [&](int n, double a, double b, double c) {
+    for (int i = 0; i < n; ++i) {
+      m.Observe(0, 1.0, a);
+      m.Observe(1, 1.0, b);
+      m.Observe(2, 1.0, c);
+    }
+  };
+  run(30 + LiveCostModel::kWarmupSamples, 0.5, 0.5, 0.5);
+  REQUIRE(m.Settle(30));
+  // The whole host gets 1.4x faster (a load elsewhere ended): no worker moved
+  // against the others.
+  run(300, 0.5 / 1.4, 0.5 / 1.4, 0.5 / 1.4);
+  CHECK(m.CommonDrift() == Approx(-std::log(1.4)).epsilon(1e-3));
+  for (size_t w : {0, 1, 2}) CHECK(m.Drift(w) == Approx(1.0).epsilon(1e-3));
+  // Then one of them slows 3x: it drifts, the others do not.
+  run(300, 3 * 0.5 / 1.4, 0.5 / 1.4, 0.5 / 1.4);
+  CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
+  CHECK(m.Drift(1) == Approx(1.0).epsilon(1e-3));
+  // Carried into the next plan as such.
+  m.NewPlan({1, 2, 3});
+  CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
+  CHECK(m.Drift(1) == Approx(1.0));
+  // With two workers a change of one cannot be told from a change of both:
+  // nothing is taken out.
+  LiveCostModel two(2);
+  two.NewPlan({0, 1});
+  for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) two.Observe(0, 1.0, 0.5), two.Observe(1, 1.0, 0.5);
+  REQUIRE(two.Settle(30));
+  for (int i = 0; i < 300; ++i) two.Observe(0, 1.0, 1.5), two.Observe(1, 1.0, 0.5);
+  CHECK(two.CommonDrift() == 0);
+  CHECK(two.Drift(0) == Approx(3.0).epsilon(1e-3));
+}
+
 TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after the cool-down", "[adapt]") {
   using C = AdaptPolicy::Clock;
   AdaptOptions o;
