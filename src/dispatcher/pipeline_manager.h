@@ -185,8 +185,7 @@ class PipelineManager : public Director {
   // when worker i starts throttling (at HELLO or by a PONG), an event when it stops.
   void NoteThrottling(size_t i, const DeviceHealth& device);
   // The stage's archive, cut and serialized once (thread-safe).
-  static Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen,
-                                                                           const PlanStage& s);
+  static Result<std::shared_ptr<const ModelGeneration::Archive>> GetArchive(ModelGeneration& gen, const PlanStage& s);
   // The problem of model `generation` on `cluster` (a model update builds
   // it on a thread, from copies).
   static Result<PlanProblem> ProblemFor(const ModelProfile& profile, int generation,
