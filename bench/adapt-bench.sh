@@ -66,8 +66,18 @@ echo "\$victim" >"$out/victim"
 scripts/emulate-cluster.py fault --dir "$out/cluster" shape "\$victim" $shape
 wait \$d
 fi
-# A fresh plan on the changed cluster.
-build/bin/tandem-dispatcher run -m "$model" -c "\$TANDEM_CLUSTER" --synthetic $fresh -s 1,3,224,224 \\
+# A fresh plan on the changed cluster, told of the change (its config gives
+# the slowed node a third of its speed, or the link its new rate).
+fresh_config="\$(dirname "\$TANDEM_CLUSTER")/fresh.json"
+/usr/bin/python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+for w in c["workers"]:
+    if w["name"] in sys.argv[3].split():
+        if sys.argv[2] == "cpu": w["speed"] = w.get("speed", 1.0) / 3
+        if sys.argv[2] == "link": w["bandwidth_mbps"] = 20
+json.dump(c, open(sys.argv[4], "w"), indent=2)' "\$TANDEM_CLUSTER" $kind "\$(cat "$out/victim")" "\$fresh_config"
+build/bin/tandem-dispatcher run -m "$model" -c "\$fresh_config" --synthetic $fresh -s 1,3,224,224 \\
   -o "$out/fresh" --report "$out/fresh-report.json" >"$out/fresh.log" 2>&1
 SCRIPT
 chmod +x "$out/run.sh"

@@ -90,7 +90,10 @@ void LiveCostModel::Reset(size_t worker) {
 PlanProblem LiveCostModel::Corrected(const PlanProblem& p) const {
   PlanProblem c = p;
   for (size_t n = 0; n < c.nodes.size(); ++n) {
-    const double f = Drift(n);
+    // Drift within kKeepDrift is noise (as for carrying it into a new plan):
+    // small ones, each under it, must not add up to a plan that looks faster.
+    double f = Drift(n);
+    if (std::abs(std::log(f)) < std::log(kKeepDrift)) f = 1;
     c.nodes[n].speed /= f;
     c.nodes[n].move_s_per_byte *= f;
     if (n < c.segment_time.size())

@@ -80,7 +80,7 @@ class LiveCostModel {
   double Drift(size_t worker) const;
 
   // `p` (over the cluster's workers) with each worker's compute and moves
-  // scaled by its drift.
+  // scaled by its drift; a drift within kKeepDrift either way counts as none.
   PlanProblem Corrected(const PlanProblem& p) const;
 
   // Forgets a worker (it restarted: another process, maybe on other

@@ -100,6 +100,7 @@ TEST_CASE("live costs: drift since the plan settled, not the plan's own error, m
   // Drift within kKeepDrift is noise: not carried into the next plan.
   for (int i = 0; i < 200; ++i) m.Observe(2, 1.0, 0.33);  // 1.1x its settled 0.3
   CHECK(m.Drift(2) == Approx(1.1).epsilon(1e-3));
+  CHECK(m.Corrected(p).nodes[2].speed == 1.0);  // nor does it correct the costs
   m.NewPlan({2});
   CHECK(m.Drift(2) == Approx(1.0));
   CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
