@@ -129,6 +129,13 @@ std::vector<int> PipelineManager::Reachable() const {
   return out;
 }
 
+std::vector<int> PipelineManager::ReachableIn(const PlanProblem& problem) const {
+  std::vector<int> out;
+  for (int i : Reachable())
+    if (static_cast<size_t>(i) < problem.nodes.size()) out.push_back(i);
+  return out;
+}
+
 std::vector<std::string> PipelineManager::PeerKeys() const {
   std::vector<std::string> keys;
   for (size_t i = 0; i < cluster_.workers.size(); ++i)
@@ -467,11 +474,7 @@ PipelineManager::Pipeline PipelineManager::MadePipeline(const PendingDeploy& dep
 }
 
 Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* previous) {
-  std::vector<int> alive = Reachable();
-  // (A problem always covers every worker; never index past one that does not.)
-  alive.erase(std::remove_if(alive.begin(), alive.end(),
-                             [&](int i) { return static_cast<size_t>(i) >= gen.problem.nodes.size(); }),
-              alive.end());
+  const std::vector<int> alive = ReachableIn(gen.problem);
   if (alive.empty()) return Status::Unavailable("no worker is alive");
   const PlanProblem sub = SubProblem(gen.problem, alive);
   TANDEM_ASSIGN_OR_RETURN(auto planner, MakePlanner(options_.algorithm));
@@ -1076,10 +1079,7 @@ void PipelineManager::Adapt() {
   // A look that cannot compare starts the dwell over.
   auto interrupted = [this] { adapt_->Interrupted(); };
   if (!current_ || pending_ || draining_for_update_ || waiting_ || loading_.valid() || beside_) return interrupted();
-  std::vector<int> alive = Reachable();
-  alive.erase(std::remove_if(alive.begin(), alive.end(),
-                             [&](int i) { return static_cast<size_t>(i) >= gen_->problem.nodes.size(); }),
-              alive.end());
+  const std::vector<int> alive = ReachableIn(gen_->problem);
   if (alive.empty()) return interrupted();
   const Plan& running = live_[*current_].plan;
   const PlanProblem corrected = live_costs_.Corrected(gen_->problem);

@@ -267,6 +267,9 @@ class PipelineManager : public Director {
   void TellPeers();
   // Admitted and still in the cluster config.
   bool Usable(size_t i) const { return workers_[i].admitted && !workers_[i].removed; }
+  // Reachable() within `problem` (a problem covers every worker; never index
+  // past one that, its rebuild having failed, does not).
+  std::vector<int> ReachableIn(const PlanProblem& problem) const;
   // The keys a HELLO names (every worker not released) and those that may push results.
   std::vector<std::string> PeerKeys() const;
   void ApplyUpdate(const std::map<uint32_t, size_t>& in_flight);
