@@ -220,13 +220,8 @@ void Worker::Refuse(const std::string& what) {
     const size_t why = what.find(": ", on);
     kind = what.substr(0, on) + (why == std::string::npos ? "" : what.substr(why));
   }
-  constexpr size_t kMaxRefusalKinds = 32;
-  auto it = refuse_logs_.find(kind);
-  if (it == refuse_logs_.end() && refuse_logs_.size() < kMaxRefusalKinds)
-    it = refuse_logs_.emplace(kind, LogLimiter()).first;
-  LogLimiter& limit = it == refuse_logs_.end() ? refuse_log_ : it->second;
   uint64_t suppressed = 0;
-  if (limit.Allow(&suppressed))
+  if (refuse_log_.Allow(kind, &suppressed))
     TANDEM_LOG(kWarning) << what << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
 }
 

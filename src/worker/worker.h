@@ -154,8 +154,7 @@ class Worker {
   std::string measure_identity_;
   // Refusals are logged at a bounded rate per kind (what was refused and
   // why, not from where), so that one noisy peer does not hide the others.
-  std::map<std::string, LogLimiter> refuse_logs_;
-  LogLimiter refuse_log_;  // kinds past the first kMaxRefusalKinds
+  KindLogLimiter refuse_log_;
   PipelineCounters counters_;
   std::string last_error_;
   uint64_t refused_ = 0;

@@ -74,7 +74,7 @@ void ZapAuthenticator::Handle(zmq::socket_t& s) {
   if (!ok) {
     ++refused_;
     uint64_t suppressed = 0;
-    if (log_limit_.Allow(&suppressed))
+    if (log_limit_.Allow(domain, &suppressed))  // the domain is the server socket's, not the peer's
       LogLine(LogLevel::kWarning,
               "refused a connection to the " + Printable(domain) + " socket from " + Printable(address) + " with key " +
                   (client_key.empty() ? "(none)" : KeyFingerprint(client_key)) + ": not authorized" +

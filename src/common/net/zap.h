@@ -51,7 +51,7 @@ class ZapAuthenticator {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> refused_{0};
-  LogLimiter log_limit_;
+  KindLogLimiter log_limit_;  // per ZAP domain: a flood on one socket hides no other's
 };
 
 // What a connection's messages carry: the user id its handshake got ("" on

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 
 namespace tandem {
@@ -62,6 +63,35 @@ bool LogLimiter::Allow(uint64_t* suppressed) {
   *suppressed = s.suppressed;
   s.suppressed = 0;
   return true;
+}
+
+struct KindLogLimiter::State {
+  std::mutex mu;
+  size_t max_kinds;
+  int burst;
+  double interval_s;
+  std::map<std::string, LogLimiter> kinds;
+  LogLimiter rest;
+};
+
+KindLogLimiter::KindLogLimiter(size_t max_kinds, int burst, double interval_s) : state_(std::make_shared<State>()) {
+  state_->max_kinds = max_kinds;
+  state_->burst = burst;
+  state_->interval_s = interval_s;
+  state_->rest = LogLimiter(burst, interval_s);
+}
+
+bool KindLogLimiter::Allow(const std::string& kind, uint64_t* suppressed) {
+  State& s = *state_;
+  LogLimiter limit;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.kinds.find(kind);
+    if (it == s.kinds.end() && s.kinds.size() < s.max_kinds)
+      it = s.kinds.emplace(kind, LogLimiter(s.burst, s.interval_s)).first;
+    limit = it == s.kinds.end() ? s.rest : it->second;  // shares the state
+  }
+  return limit.Allow(suppressed);
 }
 
 std::string Printable(const std::string& text, size_t max_len) {

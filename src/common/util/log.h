@@ -2,6 +2,7 @@
 // systemd, journald adds the time. Thread-safe: each line is written whole.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <sstream>
@@ -29,6 +30,21 @@ class LogLimiter {
   // Whether to log now; when it says yes, *suppressed gets how many were
   // left out since the last line written.
   bool Allow(uint64_t* suppressed);
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// A LogLimiter per kind of event ("refused a connection to the data
+// socket"), so a flood of one kind does not hide the first line of another.
+// Kinds past the first `max_kinds` share one limiter, so a peer that makes up
+// kinds cannot grow it. Thread-safe.
+class KindLogLimiter {
+ public:
+  explicit KindLogLimiter(size_t max_kinds = 32, int burst = 10, double interval_s = 10);
+  // LogLimiter::Allow for the limiter of `kind`.
+  bool Allow(const std::string& kind, uint64_t* suppressed);
 
  private:
   struct State;

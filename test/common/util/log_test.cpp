@@ -51,5 +51,22 @@ TEST_CASE("LogLimiter: a burst, then one line per interval with the count left o
   CHECK(suppressed == refused);
 }
 
+TEST_CASE("KindLogLimiter: a flood of one kind hides no line of another; made-up kinds share one limiter", "[log]") {
+  uint64_t suppressed = 0;
+  KindLogLimiter limits(2, 3, 100);
+  for (int i = 0; i < 3; ++i) CHECK(limits.Allow("control", &suppressed));
+  for (int i = 0; i < 50; ++i) CHECK_FALSE(limits.Allow("control", &suppressed));
+  CHECK(limits.Allow("data", &suppressed));  // its own burst
+  CHECK(suppressed == 0);
+  // Past two kinds, every new kind draws on one shared limiter.
+  CHECK(limits.Allow("k1", &suppressed));
+  CHECK(limits.Allow("k2", &suppressed));
+  CHECK(limits.Allow("k3", &suppressed));
+  CHECK_FALSE(limits.Allow("k4", &suppressed));
+  CHECK_FALSE(limits.Allow("k1", &suppressed));
+  CHECK(limits.Allow("data", &suppressed));  // the known kinds keep theirs
+  CHECK_FALSE(limits.Allow("control", &suppressed));
+}
+
 }  // namespace
 }  // namespace tandem
