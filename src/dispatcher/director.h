@@ -10,6 +10,7 @@
 #include "common/net/activation.h"
 #include "common/net/codec.h"
 #include "common/util/status.h"
+#include "dispatcher/hop_sampler.h"
 
 namespace tandem {
 
@@ -46,10 +47,12 @@ class Director {
   // before a model update; replays and resends still go to the route).
   virtual bool AcceptingNew() const { return true; }
   // A result of deployment `version` came back with these per-stage
-  // timings (what the stages measured): input for a live cost model.
-  virtual void Observe(uint32_t version, const std::vector<StageTiming>& timings) {
+  // timings (what the stages measured) and the dispatcher's own clock of
+  // it: input for a live cost model. Called in the order results arrive.
+  virtual void Observe(uint32_t version, const std::vector<StageTiming>& timings, const RequestClock& clock) {
     (void)version;
     (void)timings;
+    (void)clock;
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 namespace tandem {
 
@@ -32,7 +33,40 @@ void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted) {
   plan_.clear();
   for (size_t w : workers)
     if (w < workers_.size()) plan_.push_back(w);
+  plan_links_.clear();
+  if (!plan_.empty()) {
+    plan_links_.push_back({kDispatcher, plan_.front()});
+    for (size_t i = 1; i < plan_.size(); ++i) plan_links_.push_back({plan_[i - 1], plan_[i]});
+    plan_links_.push_back({plan_.back(), kDispatcher});
+  }
+  for (const Link& l : plan_links_) links_[l].skipped = 0;  // its first transfers set up the connection
   settled_ = false;
+}
+
+void LiveCostModel::Add(Estimate& e, double x, double weight) {
+  ++e.samples;
+  // Exponentially weighted mean and variance (West's incremental form); a
+  // plain mean while there are fewer than 1 / weight samples, so the first
+  // ones do not weigh on it for long.
+  const double w = std::max(weight, 1.0 / e.samples);
+  const double d = x - e.mean;
+  e.mean += w * d;
+  e.var = (1 - w) * (e.var + w * d * d);
+}
+
+void LiveCostModel::ObserveLink(size_t from, size_t to, uint64_t bytes, double seconds) {
+  const Link link{from, to};
+  if (bytes == 0 || !(seconds > 0) || !std::isfinite(seconds) ||
+      std::find(plan_links_.begin(), plan_links_.end(), link) == plan_links_.end())
+    return;
+  Estimate& e = links_[link];
+  if (e.skipped < kWarmupSamples) {
+    ++e.skipped;
+    return;
+  }
+  Add(e, std::log(seconds), weight_);
+  const double w = std::max(weight_, 1.0 / e.samples);
+  e.bytes += w * (static_cast<double>(bytes) - e.bytes);
 }
 
 void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s) {
@@ -44,15 +78,50 @@ void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s
     ++e.skipped;
     return;
   }
-  const double x = std::log(measured_s / predicted_s);
-  ++e.samples;
-  // Exponentially weighted mean and variance (West's incremental form); a
-  // plain mean while there are fewer than 1 / weight samples, so the first
-  // ones do not weigh on it for long.
-  const double w = std::max(weight_, 1.0 / e.samples);
-  const double d = x - e.mean;
-  e.mean += w * d;
-  e.var = (1 - w) * (e.var + w * d * d);
+  Add(e, std::log(measured_s / predicted_s), weight_);
+}
+
+double LiveCostModel::Ratio(const PlanProblem& p, const Link& link, const Estimate& e) {
+  const size_t endpoints = std::min(p.bandwidth.size(), p.latency.size());
+  const auto index = [&](size_t i) { return i == kDispatcher ? endpoints - 1 : i; };
+  const size_t a = index(link.first), b = index(link.second);
+  if (endpoints == 0 || a >= endpoints || b >= endpoints || a == b || b >= p.bandwidth[a].size() ||
+      b >= p.latency[a].size() || !(p.bandwidth[a][b] > 0))
+    return 1;
+  const double planned = e.bytes / p.bandwidth[a][b] + p.latency[a][b];
+  return planned > 0 ? std::exp(e.mean) / planned : 1;
+}
+
+double LiveCostModel::TypicalLinkRatio(const PlanProblem& p) const {
+  std::vector<double> r;
+  for (const auto& [link, e] : links_)
+    if (BandwidthBound(e)) r.push_back(Ratio(p, link, e));
+  if (r.empty()) return 1;
+  std::sort(r.begin(), r.end());
+  const size_t n = r.size();
+  const double typical = n < 3 ? r.front() : n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+  return std::max(1.0, typical);
+}
+
+double LiveCostModel::LinkSlowdown(const PlanProblem& p, size_t from, size_t to) const {
+  const double typical = TypicalLinkRatio(p);
+  double relative = 1;
+  auto it = links_.find({from, to});
+  if (it != links_.end() && Measured(it->second)) relative = Ratio(p, it->first, it->second) / typical;
+  for (auto o = links_.lower_bound({from, 0}); o != links_.end() && o->first.first == from; ++o)
+    if (BandwidthBound(o->second)) relative = std::max(relative, Ratio(p, o->first, o->second) / typical);
+  return typical * (relative > kKeepDrift ? relative : 1.0);
+}
+
+std::vector<LiveCostModel::SlowLink> LiveCostModel::SlowLinks(const PlanProblem& p) const {
+  const double typical = TypicalLinkRatio(p);
+  std::vector<SlowLink> out;
+  for (const auto& [link, e] : links_) {
+    if (!Measured(e)) continue;
+    const double r = Ratio(p, link, e);
+    if (r / typical > kKeepDrift) out.push_back({link.first, link.second, r, r / typical});
+  }
+  return out;
 }
 
 bool LiveCostModel::Settle(int min_samples) {
@@ -83,6 +152,8 @@ double LiveCostModel::Drift(size_t worker) const {
 void LiveCostModel::Reset(size_t worker) {
   if (worker >= workers_.size()) return;
   workers_[worker] = Estimate();
+  for (auto it = links_.begin(); it != links_.end();)
+    it = it->first.first == worker || it->first.second == worker ? links_.erase(it) : std::next(it);
   // Its stage, if it still has one, is measured afresh: the plan settles again.
   if (std::find(plan_.begin(), plan_.end(), worker) != plan_.end()) settled_ = false;
 }
@@ -92,13 +163,24 @@ PlanProblem LiveCostModel::Corrected(const PlanProblem& p) const {
   for (size_t n = 0; n < c.nodes.size(); ++n) {
     // Drift within kKeepDrift is noise (as for carrying it into a new plan):
     // small ones, each under it, must not add up to a plan that looks faster.
+    // And a worker faster than it was is not trusted to stay so (see above).
     double f = Drift(n);
-    if (std::abs(std::log(f)) < std::log(kKeepDrift)) f = 1;
+    if (f < kKeepDrift) f = 1;
     c.nodes[n].speed /= f;
     c.nodes[n].move_s_per_byte *= f;
     if (n < c.segment_time.size())
       for (double& t : c.segment_time[n]) t *= f;
   }
+  const size_t endpoints = std::min(c.bandwidth.size(), c.latency.size());
+  const auto index = [&](size_t i) { return i + 1 == endpoints ? kDispatcher : i; };
+  for (size_t a = 0; a < endpoints; ++a)
+    for (size_t b = 0; b < endpoints && b < c.bandwidth[a].size() && b < c.latency[a].size(); ++b) {
+      if (a == b) continue;
+      const double f = LinkSlowdown(p, index(a), index(b));
+      if (f == 1.0) continue;
+      c.bandwidth[a][b] /= f;
+      c.latency[a][b] *= f;
+    }
   return c;
 }
 

@@ -21,6 +21,32 @@
 // slowed stays slow in later plans) and its estimate starts over on its new
 // stage. A worker that runs no stage keeps its last factor.
 //
+// A worker that runs faster than when its plan settled is not trusted to
+// keep doing so: on a host shared with other stages, or under a CPU quota,
+// a stage runs faster while its neighbours or its own receiver idle, which
+// says nothing about the load a new plan would give it. Only slowdowns move
+// stages (a worker that recovers from one comes back toward 1).
+//
+// Links are measured against the plan and against each other, not against
+// a baseline: a link is often not measurable before it is the bottleneck (a
+// hop into a busy stage waits for that stage, and HopSampler drops such
+// samples), and a change first seen after the plan settled would become the
+// baseline itself. Each hop's service time (HopSampler) and bytes are
+// averaged per pair of endpoints, across plans; a link's ratio is that time
+// over what the problem's bandwidth and latency give for those bytes. On
+// slow CPUs every hop takes several times what the link's rate says
+// (encryption, copies, the kernel, all at the node's CPU share), so what
+// counts is a link against the typical one: the median ratio of the
+// bandwidth-bound links measured (transfers of kBandwidthBoundS or more;
+// the smallest ratio while fewer than three are), at least 1. Every link is
+// planned at the typical ratio, and one slower than that by more than
+// kKeepDrift at its own. What slows a link on the edge is mostly the
+// sender's side (a shaped or shared uplink, a Wi-Fi radio), so each of a
+// sender's links is planned at least as slow as the slowest bandwidth-bound
+// link measured out of it: otherwise a plan that only changed its next hop
+// would look like a cure, and a link measured before the change like a way
+// back.
+//
 // Drift common to the plan's workers is not counted: with three or more,
 // the median change is taken out of each one's (a load on the whole host,
 // say, or every node throttling alike, changes no plan's balance), so what
@@ -36,8 +62,11 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/plan/problem.h"
@@ -80,11 +109,12 @@ class LiveCostModel {
   double Drift(size_t worker) const;
 
   // `p` (over the cluster's workers) with each worker's compute and moves
-  // scaled by its drift; a drift within kKeepDrift either way counts as none.
+  // scaled by its drift when it is slower beyond kKeepDrift, and each
+  // link's transfer time (bandwidth and latency) by its LinkSlowdown.
   PlanProblem Corrected(const PlanProblem& p) const;
 
-  // Forgets a worker (it restarted: another process, maybe on other
-  // hardware).
+  // Forgets a worker and its links (it restarted: another process, maybe on
+  // other hardware).
   void Reset(size_t worker);
   // The plan workers' median log drift since it settled (0 before, or with
   // fewer than kCommonModeWorkers workers): taken out of each one's.
@@ -95,16 +125,52 @@ class LiveCostModel {
     if (workers > workers_.size()) workers_.resize(workers);
   }
 
+  // Links: from and to are worker indices, or kDispatcher.
+  static constexpr size_t kDispatcher = static_cast<size_t>(-1);
+  // Samples a link needs, after its warm-up, before it counts as measured.
+  static constexpr int kLinkSamples = 10;
+  // A measured link whose transfers take this long or longer is
+  // bandwidth-bound: it sets the typical ratio, and its slowdown speaks for
+  // its sender's other links.
+  static constexpr double kBandwidthBoundS = 0.01;
+  // A hop of the current plan took `seconds` for a frame of `bytes`
+  // (HopSampler). Ignored: links that are not the plan's, bad values, and
+  // each link's first kWarmupSamples after NewPlan.
+  void ObserveLink(size_t from, size_t to, uint64_t bytes, double seconds);
+  // How much slower than `p` (over the cluster's workers, the dispatcher
+  // last) plans it the link is to be planned: the typical ratio, times the
+  // link's own slowdown against it or its sender's (the larger) when that
+  // is beyond kKeepDrift. 1 before anything is measured.
+  double LinkSlowdown(const PlanProblem& p, size_t from, size_t to) const;
+  // The typical ratio (see above).
+  double TypicalLinkRatio(const PlanProblem& p) const;
+  struct SlowLink {
+    size_t from = 0, to = 0;
+    double ratio = 1;     // its time over the plan's
+    double relative = 1;  // over the typical ratio
+  };
+  // The measured links slower than the typical one beyond kKeepDrift.
+  std::vector<SlowLink> SlowLinks(const PlanProblem& p) const;
+
  private:
   struct Estimate {
-    double mean = 0;  // of log(measured / predicted)
+    double mean = 0;  // of log(measured / predicted); for links, of log(seconds)
     double var = 0;
     int samples = 0;
     int skipped = 0;      // warm-up samples ignored since NewPlan
     double baseline = 0;  // mean when the plan settled
     double drift = 0;     // log of the drift of earlier plans
+    double bytes = 0;     // links: the mean frame size
   };
+  using Link = std::pair<size_t, size_t>;
+  static void Add(Estimate& e, double x, double weight);
+  // A measured link's time against what `p` plans for its bytes.
+  static double Ratio(const PlanProblem& p, const Link& link, const Estimate& e);
+  static bool Measured(const Estimate& e) { return e.samples >= kLinkSamples; }
+  static bool BandwidthBound(const Estimate& e) { return Measured(e) && std::exp(e.mean) >= kBandwidthBoundS; }
   std::vector<Estimate> workers_;
+  std::map<Link, Estimate> links_;
+  std::vector<Link> plan_links_;
   std::vector<size_t> plan_;
   bool settled_ = false;
   double weight_;

@@ -1032,9 +1032,10 @@ void PipelineManager::NewCurrent(bool adapted) {
   std::vector<size_t> workers;
   for (const auto& s : live_[*current_].plan.stages) workers.push_back(static_cast<size_t>(s.node));
   live_costs_.NewPlan(workers, adapted);
+  hops_.emplace(workers.size());
 }
 
-void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings) {
+void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings, const RequestClock& clock) {
   // The completion times measure what a migration gained (adaptation, cluster change).
   const auto now = Clock::now();
   completions_.push_back(now);
@@ -1051,6 +1052,14 @@ void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& 
     const double measured = (static_cast<double>(t.decode_us) + t.compute_us + t.encode_us) * 1e-6;
     live_costs_.Observe(static_cast<size_t>(p.plan.stages[t.stage].node), p.predicted_compute_s[t.stage], measured);
   }
+  if (!hops_) return;
+  const size_t stages = p.plan.stages.size();
+  const auto endpoint = [&](size_t stage) {
+    return stage < stages ? static_cast<size_t>(p.plan.stages[stage].node) : LiveCostModel::kDispatcher;
+  };
+  for (const HopSample& h : hops_->Take(timings, clock))
+    live_costs_.ObserveLink(h.hop == 0 ? LiveCostModel::kDispatcher : endpoint(h.hop - 1), endpoint(h.hop), h.bytes,
+                            h.seconds);
 }
 
 double PipelineManager::RecentRate(double seconds) const {
@@ -1097,16 +1106,26 @@ void PipelineManager::Adapt() {
   Plan plan = best->plan;
   for (auto& s : plan.stages) s.node = alive[s.node];
   if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted)) return;
-  // What moved: the workers whose speed drifted the most.
+  // What moved: the workers and links that drifted.
   std::string why;
   for (size_t w = 0; w < cluster_.workers.size(); ++w) {
     const double f = live_costs_.Drift(w);
-    if (f > 1.25 || f < 0.8) {
+    if (f > LiveCostModel::kKeepDrift) {  // what Corrected counts
       char buf[128];
-      std::snprintf(buf, sizeof buf, "%s%s %.2fx %s than planned", why.empty() ? "" : ", ",
-                    cluster_.workers[w].name.c_str(), f > 1 ? f : 1 / f, f > 1 ? "slower" : "faster");
+      std::snprintf(buf, sizeof buf, "%s%s %.2fx slower than when its plan settled", why.empty() ? "" : ", ",
+                    cluster_.workers[w].name.c_str(), f);
       why += buf;
     }
+  }
+  const auto endpoint_name = [this](size_t i) {
+    return i < cluster_.workers.size() ? cluster_.workers[i].name : std::string("the dispatcher");
+  };
+  for (const auto& l : live_costs_.SlowLinks(gen_->problem)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%slink %s -> %s %.1fx slower than planned (%.1fx the typical link)",
+                  why.empty() ? "" : ", ", endpoint_name(l.from).c_str(), endpoint_name(l.to).c_str(), l.ratio,
+                  l.relative);
+    why += buf;
   }
   // Before: the running pipeline's results, over at most the window.
   const double before_s = std::max(1.0, std::min(kWindowS, Since(live_[*current_].deployed_at)));

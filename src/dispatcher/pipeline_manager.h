@@ -148,7 +148,7 @@ class PipelineManager : public Director {
   const Route* route() const override;
   bool Live(uint32_t version) const override;
   bool AcceptingNew() const override { return !draining_for_update_; }
-  void Observe(uint32_t version, const std::vector<StageTiming>& timings) override;
+  void Observe(uint32_t version, const std::vector<StageTiming>& timings, const RequestClock& clock) override;
 
   PipelineDescription Describe() const;
   // What happened, one line each ("12.3 s: worker 'w2' failed: ...").
@@ -330,6 +330,7 @@ class PipelineManager : public Director {
 
   // Adaptation.
   LiveCostModel live_costs_{0};
+  std::optional<HopSampler> hops_;  // of the current pipeline
   std::optional<AdaptPolicy> adapt_;
   std::chrono::steady_clock::time_point last_adapt_look_;
   std::deque<std::chrono::steady_clock::time_point> completions_;  // the last minute's results

@@ -272,7 +272,9 @@ class TurnObserver : public Director {
   const Route* route() const override { return inner_.route(); }
   bool Live(uint32_t version) const override { return inner_.Live(version); }
   bool AcceptingNew() const override { return inner_.AcceptingNew(); }
-  void Observe(uint32_t version, const std::vector<StageTiming>& timings) override { inner_.Observe(version, timings); }
+  void Observe(uint32_t version, const std::vector<StageTiming>& timings, const RequestClock& clock) override {
+    inner_.Observe(version, timings, clock);
+  }
 
  private:
   Director& inner_;

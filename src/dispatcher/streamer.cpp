@@ -48,6 +48,7 @@ struct Request {
   int attempts = 0;
   Clock::time_point sent;
   uint64_t sent_unix_us = 0;
+  uint64_t sent_bytes = 0;  // its frame
 };
 
 // Adds one request's per-hop transfer times to `hops` (resized to stages +
@@ -182,6 +183,7 @@ class StreamSession {
       r.version = route.version;
       r.sent = Clock::now();
       r.sent_unix_us = sent_us;
+      r.sent_bytes = size;
       rep_.first_hop_bytes += size;
       rep_.first_hop_raw_bytes += es.raw_bytes;
       rep_.first_hop_max_error = std::max(rep_.first_hop_max_error, es.max_abs_error);
@@ -216,6 +218,7 @@ class StreamSession {
 
   // One message from a last stage: a result, a failure, or something stale.
   void Accept(const zmq::message_t& msg) {
+    const uint64_t received_us = UnixMicros();
     auto h = DecodeHeader(msg.data(), msg.size());
     if (!h.ok()) return;
     auto it = in_flight_.find(h->id);
@@ -254,12 +257,12 @@ class StreamSession {
       // A result that does not decode fails its request, with the reason.
       Fail(h->id, req, "its result does not decode: " + payload.status().message());
     } else {
-      Complete(req, rs->second, std::move(payload).value());
+      Complete(req, rs->second, std::move(payload).value(), received_us);
     }
     in_flight_.erase(it);
   }
 
-  void Complete(const Request& req, const Route& route, ActivationPayload payload) {
+  void Complete(const Request& req, const Route& route, ActivationPayload payload, uint64_t received_us) {
     const auto arrived = Clock::now();
     if (o_.keep_samples) {
       rep_.latencies_s.push_back(std::chrono::duration<double>(arrived - req.sent).count());
@@ -270,10 +273,10 @@ class StreamSession {
       rep_.hop_transfer_s.clear();
     }
     if (req.attempts == 1 && o_.keep_samples)
-      AddTransfers(payload.timings, route.num_stages, req.sent_unix_us, UnixMicros(), &rep_.hop_transfer_s);
+      AddTransfers(payload.timings, route.num_stages, req.sent_unix_us, received_us, &rep_.hop_transfer_s);
     for (const auto& t : payload.timings)
       if (t.stage < rep_.stages.size()) AddStageTiming(t, &rep_.stages[t.stage]);
-    director_.Observe(route.version, payload.timings);
+    director_.Observe(route.version, payload.timings, RequestClock{req.sent_unix_us, req.sent_bytes, received_us});
     Delivery d = Answered(req, &route);
     d.ok = true;
     d.outputs = std::move(payload.tensors);

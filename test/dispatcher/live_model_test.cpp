@@ -155,6 +155,105 @@ TEST_CASE("live costs: a change common to three or more workers is no drift; one
   CHECK(two.Drift(0) == Approx(3.0).epsilon(1e-3));
 }
 
+TEST_CASE("live costs: a worker faster than when its plan settled is planned as before; a slower one is not",
+          "[adapt]") {
+  const PlanProblem p = Small();
+  LiveCostModel m(3);
+  m.NewPlan({0, 1});
+  for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) m.Observe(0, 1.0, 1.0), m.Observe(1, 1.0, 1.0);
+  REQUIRE(m.Settle(30));
+  for (int i = 0; i < 300; ++i) m.Observe(0, 1.0, 0.5), m.Observe(1, 1.0, 2.0);
+  CHECK(m.Drift(0) == Approx(0.5).epsilon(0.01));
+  CHECK(m.Drift(1) == Approx(2.0).epsilon(0.01));
+  const PlanProblem c = m.Corrected(p);
+  CHECK(c.nodes[0].speed == 1.0);
+  CHECK(c.nodes[1].speed == Approx(0.5).epsilon(0.01));
+}
+
+TEST_CASE(
+    "live costs: links are planned at the typical link's pace, one slower than that at its own and its "
+    "sender's",
+    "[adapt]") {
+  // Two segments of 0.2 s; 1 MB goes in, crosses the cut and comes out
+  // (0.1 s each at 10 MB/s, plus 1 ms).
+  PlanProblem p = Small();
+  for (auto& s : p.segments) s.compute_s = 0.2;
+  p.input_bytes = 1'000'000;
+  for (auto& s : p.segments) s.out_bytes = 1'000'000;
+  p.bandwidth.assign(4, std::vector<double>(4, 1e7));
+  p.latency.assign(4, std::vector<double>(4, 0.001));
+  constexpr size_t D = LiveCostModel::kDispatcher;
+  const double planned = 0.101;
+  // Every hop three times what the plan says (slow CPUs): that is typical,
+  // and no link is slower than the others.
+  {
+    LiveCostModel m(3);
+    m.NewPlan({0, 1});  // a -> b
+    for (int i = 0; i < LiveCostModel::kWarmupSamples + 100; ++i) {
+      m.ObserveLink(D, 0, 1'000'000, 3.0 * planned);
+      m.ObserveLink(0, 1, 1'000'000, 3.3 * planned);
+      m.ObserveLink(1, D, 1'000'000, 2.8 * planned);
+    }
+    CHECK(m.TypicalLinkRatio(p) == Approx(3.0));
+    CHECK(m.LinkSlowdown(p, 0, 1) == Approx(3.0));
+    CHECK(m.LinkSlowdown(p, 2, 1) == Approx(3.0));  // unmeasured: typical
+    CHECK(m.SlowLinks(p).empty());
+    const PlanProblem c = m.Corrected(p);
+    CHECK(c.bandwidth[2][0] == Approx(1e7 / 3));
+    CHECK(c.latency[2][0] == Approx(0.003));
+  }
+  LiveCostModel m(3);
+  m.NewPlan({0, 1});
+  const auto run = [&](double cut_ratio, int n) {
+    for (int i = 0; i < n; ++i) {
+      m.ObserveLink(D, 0, 1'000'000, planned);
+      m.ObserveLink(0, 1, 1'000'000, cut_ratio * planned);
+      m.ObserveLink(1, D, 1'000'000, planned);
+    }
+  };
+  // Nothing counts before a link's warm-up and kLinkSamples.
+  run(10, LiveCostModel::kWarmupSamples + LiveCostModel::kLinkSamples - 1);
+  CHECK(m.LinkSlowdown(p, 0, 1) == 1.0);
+  m.ObserveLink(2, 1, 1'000'000, 10.0);  // not a link of the plan: ignored
+  run(10, 200);
+  CHECK(m.TypicalLinkRatio(p) == Approx(1.0));
+  CHECK(m.LinkSlowdown(p, 0, 1) == Approx(10).epsilon(0.01));
+  CHECK(m.LinkSlowdown(p, 0, 2) == Approx(m.LinkSlowdown(p, 0, 1)));  // out of a: a's uplink
+  CHECK(m.LinkSlowdown(p, 0, D) == Approx(m.LinkSlowdown(p, 0, 1)));
+  CHECK(m.LinkSlowdown(p, 2, 1) == 1.0);  // out of c
+  CHECK(m.LinkSlowdown(p, 1, D) == 1.0);
+  REQUIRE(m.SlowLinks(p).size() == 1);
+  CHECK(m.SlowLinks(p)[0].from == 0);
+  CHECK(m.SlowLinks(p)[0].to == 1);
+  CHECK(m.SlowLinks(p)[0].relative == Approx(10).epsilon(0.01));
+  const PlanProblem c = m.Corrected(p);
+  const double f = m.LinkSlowdown(p, 0, 1);
+  CHECK(c.bandwidth[0][1] == Approx(1e7 / f));
+  CHECK(c.latency[0][1] == Approx(0.001 * f));
+  CHECK(c.bandwidth[0][2] == Approx(1e7 / f));
+  CHECK(c.bandwidth[2][1] == 1e7);
+  CHECK(c.bandwidth[1][3] == 1e7);
+  CHECK(c.bandwidth[3][0] == 1e7);
+  // The running plan's bottleneck is now the cut (1 s); the best plan sends
+  // nothing out of a.
+  CHECK(Evaluate(c, Plan{{{0, 0, 1}, {1, 1, 2}}}).bottleneck_s == Approx(1.01).epsilon(0.02));
+  auto best = MakePlanner("optimal").value()->Solve(c, PlannerOptions());
+  REQUIRE(best.ok());
+  CHECK(best->evaluation.bottleneck_s < 0.5);
+  for (const auto& stage : best->plan.stages) CHECK(stage.node != 0);
+  // In the next plan (b -> c) the link a left keeps what it measured, so
+  // a's links stay slow; a restart of a forgets them.
+  m.NewPlan({1, 2}, /*adapted=*/true);
+  run(1, 100);  // (0, 1) is not the plan's now: ignored
+  for (int i = 0; i < 100; ++i) m.ObserveLink(1, 2, 1'000'000, planned), m.ObserveLink(2, D, 1'000'000, planned);
+  CHECK(m.LinkSlowdown(p, 0, 1) == Approx(f));
+  CHECK(m.LinkSlowdown(p, 0, 2) == Approx(f));
+  CHECK(m.LinkSlowdown(p, 1, 2) == 1.0);
+  m.Reset(0);
+  CHECK(m.LinkSlowdown(p, 0, 1) == 1.0);
+  CHECK(m.LinkSlowdown(p, 0, 2) == 1.0);
+}
+
 TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after the cool-down", "[adapt]") {
   using C = AdaptPolicy::Clock;
   AdaptOptions o;
