@@ -3,9 +3,11 @@
 # installs the packages it needs (as root), configures, builds with -j2 and
 # runs ctest. Extra arguments go to ctest (e.g. -L unit). With none, every
 # test runs but the exhaustive sweeps (label `sweep`: the single-cut sweep and
-# the pipeline of every large fixture model) and the arm64/packaging tests
-# (label `cross`: scripts/test-cross.sh builds what they need and runs them);
-# `--all` runs the sweeps too, and `-L sweep` runs only them. Without
+# the pipeline of every large fixture model), the long emulated runs (label
+# `long`: runtime adaptation on 6 emulated nodes, about 25 minutes) and the
+# arm64/packaging tests (label `cross`: scripts/test-cross.sh builds what
+# they need and runs them); `--all` runs the sweeps and the long runs too,
+# and `-L sweep` or `-L long` runs only those. Without
 # arguments (or with `--all`) it then runs scripts/fuzz.sh: the unit and
 # worker tests under ASan/UBSan and each fuzz target for $TANDEM_FUZZ_SECONDS
 # seconds (default 10).
@@ -19,7 +21,7 @@ cmake --build "$build" -j2
 cd "$build"
 fuzz=0
 if [ $# -eq 0 ]; then
-  set -- -LE 'sweep|cross'
+  set -- -LE 'sweep|cross|long'
   fuzz=1
 elif [ "$1" = "--all" ]; then
   shift

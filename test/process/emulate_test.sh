@@ -11,10 +11,7 @@
 # usage: emulate_test.sh SOURCE_DIR BUILD_DIR FIXTURE_DIR
 set -euo pipefail
 src=$1 build=$2 fixtures=$3
-if [ "$(id -u)" -ne 0 ]; then echo "skipped: the emulated cluster needs root"; exit 77; fi
-if ! ip netns add tdskipprobe$$ 2>/dev/null; then echo "skipped: cannot create network namespaces here"; exit 77; fi
-ip netns del tdskipprobe$$
-command -v iptables >/dev/null || { echo "skipped: iptables is not installed"; exit 77; }
+. "$src/test/process/emulation_preflight.sh"
 
 work=$(mktemp -d /tmp/tandem-emulate-XXXXXX)
 trap 'rm -rf "$work"' EXIT
