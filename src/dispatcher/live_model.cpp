@@ -28,6 +28,7 @@ void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted) {
     if (w >= workers_.size()) continue;
     Estimate& e = workers_[w];
     e.mean = e.var = e.baseline = 0;
+    e.best = std::numeric_limits<double>::infinity();
     e.samples = e.skipped = 0;
   }
   plan_.clear();
@@ -64,9 +65,17 @@ void LiveCostModel::ObserveLink(size_t from, size_t to, uint64_t bytes, double s
     ++e.skipped;
     return;
   }
-  Add(e, std::log(seconds), weight_);
-  const double w = std::max(weight_, 1.0 / e.samples);
-  e.bytes += w * (static_cast<double>(bytes) - e.bytes);
+  ++e.samples;
+  e.recent.emplace_back(seconds, static_cast<double>(bytes));
+  if (e.recent.size() > kLinkWindow) e.recent.pop_front();
+  const auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> times, sizes;
+  for (const auto& [t, b] : e.recent) times.push_back(t), sizes.push_back(b);
+  e.mean = std::log(median(times));
+  e.bytes = median(sizes);
 }
 
 void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s) {
@@ -79,6 +88,12 @@ void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s
     return;
   }
   Add(e, std::log(measured_s / predicted_s), weight_);
+  // The baseline is the least the mean has been in this plan, once it
+  // averages 1 / weight samples: a worker that slowed after its new stage
+  // started, before the plan settled, is slower than its baseline.
+  if (e.samples >= static_cast<int>(1 / weight_)) e.best = std::min(e.best, e.mean);
+  if (settled_ && std::find(plan_.begin(), plan_.end(), worker) != plan_.end())
+    e.baseline = std::min(e.baseline, e.best);
 }
 
 double LiveCostModel::Ratio(const PlanProblem& p, const Link& link, const Estimate& e) {
@@ -128,7 +143,7 @@ bool LiveCostModel::Settle(int min_samples) {
   if (settled_ || plan_.empty()) return settled_;
   for (size_t w : plan_)
     if (workers_[w].samples < min_samples) return false;
-  for (size_t w : plan_) workers_[w].baseline = workers_[w].mean;
+  for (size_t w : plan_) workers_[w].baseline = std::min(workers_[w].mean, workers_[w].best);
   settled_ = true;
   return true;
 }

@@ -13,26 +13,30 @@
 // more on small segments than on large ones, co-located stages compete
 // unevenly), so a factor measured on one stage says little about the same
 // worker running another, and acting on it makes plans flip between shapes
-// whose errors differ. So when a plan has run long enough on every worker
-// (settled), each worker's factor becomes its baseline, and the model
-// reports only what changed since: a worker whose stage now takes 3x its
-// settled time is 3x slower, whatever the profile said. When a new plan
+// whose errors differ. So each worker's baseline is the least its factor
+// has been on its current stage (the mean, once it averages 1 / weight
+// samples), and the model reports, once the plan has run long enough on
+// every worker (settled), how far above that the factor is now: a worker
+// whose stage now takes 3x its best time there is 3x slower, whatever the
+// profile said, even when it slowed before the plan settled. When a new plan
 // starts, each worker's drift so far is kept (a worker left out because it
 // slowed stays slow in later plans) and its estimate starts over on its new
 // stage. A worker that runs no stage keeps its last factor.
 //
-// A worker that runs faster than when its plan settled is not trusted to
-// keep doing so: on a host shared with other stages, or under a CPU quota,
-// a stage runs faster while its neighbours or its own receiver idle, which
-// says nothing about the load a new plan would give it. Only slowdowns move
-// stages (a worker that recovers from one comes back toward 1).
+// A worker that looks faster than it was (a drift below 1, from a drift
+// kept from an earlier plan, or the median taken out) is not trusted to
+// stay so: on a host shared with other stages, or under a CPU quota, a
+// stage runs faster while its neighbours or its own receiver idle, which
+// says nothing about the load a new plan would give it. Only slowdowns
+// beyond kKeepDrift move stages (a worker that recovers from one comes back
+// toward 1).
 //
 // Links are measured against the plan and against each other, not against
 // a baseline: a link is often not measurable before it is the bottleneck (a
 // hop into a busy stage waits for that stage, and HopSampler drops such
 // samples), and a change first seen after the plan settled would become the
 // baseline itself. Each hop's service time (HopSampler) and bytes are
-// averaged per pair of endpoints, across plans; a link's ratio is that time
+// kept per pair of endpoints, across plans; a link's ratio is its time
 // over what the problem's bandwidth and latency give for those bytes. On
 // slow CPUs every hop takes several times what the link's rate says
 // (encryption, copies, the kernel, all at the node's CPU share), so what
@@ -63,6 +67,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -81,9 +87,11 @@ class LiveCostModel {
   explicit LiveCostModel(size_t workers, double weight = 0.05);
   static constexpr int kWarmupSamples = 10;
   // A plan's drift on a worker is kept for later plans only beyond this
-  // factor (either way); below it, it is taken for noise. Without this,
-  // noise would add up from plan to plan.
-  static constexpr double kKeepDrift = 1.25;
+  // factor (either way), and only a slowdown beyond it is planned for; below
+  // it, it is taken for noise. Without this, noise would add up from plan to
+  // plan. 1.5: a host hiccup slowed one emulated node 1.42x for 15 s and a
+  // 1.25 band migrated on it.
+  static constexpr double kKeepDrift = 1.5;
 
   // A new plan runs stages on `workers` (cluster indices) from now on.
   // `adapted`: the plan replaces one because of the drift measured, which
@@ -94,7 +102,7 @@ class LiveCostModel {
   // first kWarmupSamples after NewPlan (a stage's first calls are slower).
   void Observe(size_t worker, double predicted_s, double measured_s);
   // Whether every worker of the plan has `min_samples` samples since
-  // NewPlan; the first time it does, their factors become the baselines.
+  // NewPlan; from the first time it does (settled), drift is reported.
   bool Settle(int min_samples);
   bool settled() const { return settled_; }
 
@@ -104,8 +112,9 @@ class LiveCostModel {
   // The spread of log(measured / predicted) over its recent samples.
   double Spread(size_t worker) const;
   int Samples(size_t worker) const { return worker < workers_.size() ? workers_[worker].samples : 0; }
-  // How much slower `worker` is than when the plans it ran settled (its
-  // drift; > 1: slower). 1 until something changed.
+  // How much slower `worker` is than its best on the stages it ran (its
+  // drift; > 1: slower; the plan's common drift taken out). 1 until
+  // something changed.
   double Drift(size_t worker) const;
 
   // `p` (over the cluster's workers) with each worker's compute and moves
@@ -129,6 +138,11 @@ class LiveCostModel {
   static constexpr size_t kDispatcher = static_cast<size_t>(-1);
   // Samples a link needs, after its warm-up, before it counts as measured.
   static constexpr int kLinkSamples = 10;
+  // A link's time and frame size are the medians of its last kLinkWindow
+  // samples: links change in steps (20x when a Wi-Fi link drops), and a
+  // mean over many samples saw half of such a step 10 s after it, at 1.5
+  // results/s; a plan made on that half kept the slow link.
+  static constexpr size_t kLinkWindow = 9;
   // A measured link whose transfers take this long or longer is
   // bandwidth-bound: it sets the typical ratio, and its slowdown speaks for
   // its sender's other links.
@@ -158,9 +172,11 @@ class LiveCostModel {
     double var = 0;
     int samples = 0;
     int skipped = 0;      // warm-up samples ignored since NewPlan
-    double baseline = 0;  // mean when the plan settled
-    double drift = 0;     // log of the drift of earlier plans
-    double bytes = 0;     // links: the mean frame size
+    double baseline = 0;  // the least mean since the plan settled, or before it (see Observe)
+    double best = std::numeric_limits<double>::infinity();  // the least mean, from 1 / weight samples on
+    double drift = 0;                                       // log of the drift of earlier plans
+    double bytes = 0;                                       // links: the median frame size
+    std::deque<std::pair<double, double>> recent;           // links: the last seconds and bytes
   };
   using Link = std::pair<size_t, size_t>;
   static void Add(Estimate& e, double x, double weight);

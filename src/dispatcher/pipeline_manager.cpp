@@ -1112,7 +1112,7 @@ void PipelineManager::Adapt() {
     const double f = live_costs_.Drift(w);
     if (f > LiveCostModel::kKeepDrift) {  // what Corrected counts
       char buf[128];
-      std::snprintf(buf, sizeof buf, "%s%s %.2fx slower than when its plan settled", why.empty() ? "" : ", ",
+      std::snprintf(buf, sizeof buf, "%s%s %.2fx slower than its best on its stage", why.empty() ? "" : ", ",
                     cluster_.workers[w].name.c_str(), f);
       why += buf;
     }

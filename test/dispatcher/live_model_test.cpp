@@ -131,13 +131,13 @@ TEST_CASE("live costs: a change common to three or more workers is no drift; one
   };
   run(30 + LiveCostModel::kWarmupSamples, 0.5, 0.5, 0.5);
   REQUIRE(m.Settle(30));
-  // The whole host gets 1.4x faster (a load elsewhere ended): no worker moved
-  // against the others.
-  run(300, 0.5 / 1.4, 0.5 / 1.4, 0.5 / 1.4);
-  CHECK(m.CommonDrift() == Approx(-std::log(1.4)).epsilon(1e-3));
+  // The whole host gets 1.4x slower (a load elsewhere started): no worker
+  // moved against the others.
+  run(300, 0.5 * 1.4, 0.5 * 1.4, 0.5 * 1.4);
+  CHECK(m.CommonDrift() == Approx(std::log(1.4)).epsilon(1e-3));
   for (size_t w : {0, 1, 2}) CHECK(m.Drift(w) == Approx(1.0).epsilon(1e-3));
-  // Then one of them slows 3x: it drifts, the others do not.
-  run(300, 3 * 0.5 / 1.4, 0.5 / 1.4, 0.5 / 1.4);
+  // Then one of them slows 3x more: it drifts, the others do not.
+  run(300, 3 * 0.5 * 1.4, 0.5 * 1.4, 0.5 * 1.4);
   CHECK(m.Drift(0) == Approx(3.0).epsilon(1e-3));
   CHECK(m.Drift(1) == Approx(1.0).epsilon(1e-3));
   // Carried into the next plan as such.
@@ -155,19 +155,35 @@ TEST_CASE("live costs: a change common to three or more workers is no drift; one
   CHECK(two.Drift(0) == Approx(3.0).epsilon(1e-3));
 }
 
-TEST_CASE("live costs: a worker faster than when its plan settled is planned as before; a slower one is not",
+TEST_CASE("live costs: a worker's baseline is its best on its stage; only a slowdown beyond the band is planned for",
           "[adapt]") {
   const PlanProblem p = Small();
   LiveCostModel m(3);
   m.NewPlan({0, 1});
   for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) m.Observe(0, 1.0, 1.0), m.Observe(1, 1.0, 1.0);
   REQUIRE(m.Settle(30));
-  for (int i = 0; i < 300; ++i) m.Observe(0, 1.0, 0.5), m.Observe(1, 1.0, 2.0);
-  CHECK(m.Drift(0) == Approx(0.5).epsilon(0.01));
-  CHECK(m.Drift(1) == Approx(2.0).epsilon(0.01));
-  const PlanProblem c = m.Corrected(p);
+  // Faster: that is its new best, no drift. 1.3x slower: within the band.
+  for (int i = 0; i < 300; ++i) m.Observe(0, 1.0, 0.5), m.Observe(1, 1.0, 1.3);
+  CHECK(m.Drift(0) == Approx(1.0).epsilon(0.01));
+  CHECK(m.Drift(1) == Approx(1.3).epsilon(0.01));
+  PlanProblem c = m.Corrected(p);
   CHECK(c.nodes[0].speed == 1.0);
-  CHECK(c.nodes[1].speed == Approx(0.5).epsilon(0.01));
+  CHECK(c.nodes[1].speed == 1.0);
+  // 2x slower than its best (the 0.5 s it took after getting faster).
+  for (int i = 0; i < 300; ++i) m.Observe(0, 1.0, 1.0), m.Observe(1, 1.0, 2.0);
+  CHECK(m.Drift(0) == Approx(2.0).epsilon(0.01));
+  CHECK(m.Drift(1) == Approx(2.0).epsilon(0.01));
+  c = m.Corrected(p);
+  CHECK(c.nodes[0].speed == Approx(0.5).epsilon(0.01));
+  // A worker that slows before the plan settled (a change just after a
+  // migration) is seen to: its best came before.
+  LiveCostModel early(3);
+  early.NewPlan({0, 1});
+  for (int i = 0; i < 25 + LiveCostModel::kWarmupSamples; ++i) early.Observe(0, 1.0, 1.0), early.Observe(1, 1.0, 1.0);
+  for (int i = 0; i < 200; ++i) early.Observe(0, 1.0, 3.0), early.Observe(1, 1.0, 1.0);
+  REQUIRE(early.Settle(30));
+  CHECK(early.Drift(0) == Approx(3.0).epsilon(0.01));
+  CHECK(early.Drift(1) == Approx(1.0));
 }
 
 TEST_CASE(
