@@ -115,7 +115,7 @@ t = t0
 while t < end:
     n = sum(1 for r in rs if t <= r["received_unix_s"] < t + 5)
     pipes = sorted({r["pipeline"] for r in rs if t <= r["received_unix_s"] < t + 5})
-    mark = " <- change" if t <= change < t + 5 else ""
+    mark = " <- change" if t <= change < t + 5 and victim != "none" else ""
     print(f"{t - t0:6.0f} s  {n / 5:6.2f}/s  pipeline {pipes}{mark}")
     if fresh is not None and back is None and t >= change and n / 5 >= 0.9 * fresh:
         back = t + 5 - change
@@ -133,4 +133,4 @@ summary = {
 json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
 PY
 grep -A40 '^events' "$out/dispatcher.log" || true
-grep -E '^(throughput|predicted)' "$out/fresh.log" | sed 's/^/fresh run: /' || true
+[ ! -f "$out/fresh.log" ] || grep -E '^(throughput|predicted)' "$out/fresh.log" | sed 's/^/fresh run: /' || true

@@ -8,15 +8,17 @@
 # at most one after it (none at all when steady); and within 60 s of the
 # change a 5 s window at >= 90% of the throughput of a fresh plan on the
 # changed cluster (measured in the same run). Long (about 5 minutes each):
-# label `long`, run by scripts/test.sh --all or -L long. Needs root: exits
-# 77 (skipped) otherwise.
+# label `long`, run by scripts/test.sh --all or -L long. With
+# TANDEM_ADAPT_KEEP=DIR the run's files are kept in DIR/KIND (for
+# bench/plot-timeline.py). Needs root: exits 77 (skipped) otherwise.
 # usage: adapt_emulated_test.sh SOURCE_DIR BUILD_DIR FIXTURE_DIR KIND
 set -euo pipefail
 src=$1 build=$2 fixtures=$3 kind=$4
 . "$src/test/process/emulation_preflight.sh"
 
 work=$(mktemp -d /tmp/tandem-adapt-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+keep=${TANDEM_ADAPT_KEEP:-}
+trap 'if [ -n "$keep" ]; then mkdir -p "$keep" && rm -rf "${keep:?}/$kind" && cp -r "$work/run" "$keep/$kind"; fi; rm -rf "$work"' EXIT
 case "$kind" in
   steady) args=(steady 6 300 1300 0) ;;  # 5 minutes at about 4/s
   *) args=("$kind" 6 60 450 150) ;;
