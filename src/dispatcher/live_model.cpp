@@ -68,14 +68,10 @@ void LiveCostModel::ObserveLink(size_t from, size_t to, uint64_t bytes, double s
   ++e.samples;
   e.recent.emplace_back(seconds, static_cast<double>(bytes));
   if (e.recent.size() > kLinkWindow) e.recent.pop_front();
-  const auto median = [](std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  };
-  std::vector<double> times, sizes;
-  for (const auto& [t, b] : e.recent) times.push_back(t), sizes.push_back(b);
-  e.mean = std::log(median(times));
-  e.bytes = median(sizes);
+  // The least time of the window, with its frame's size: waiting only adds.
+  const auto least = std::min_element(e.recent.begin(), e.recent.end());
+  e.mean = std::log(least->first);
+  e.bytes = least->second;
 }
 
 void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s) {
@@ -125,7 +121,7 @@ double LiveCostModel::LinkSlowdown(const PlanProblem& p, size_t from, size_t to)
   if (it != links_.end() && Measured(it->second)) relative = Ratio(p, it->first, it->second) / typical;
   for (auto o = links_.lower_bound({from, 0}); o != links_.end() && o->first.first == from; ++o)
     if (BandwidthBound(o->second)) relative = std::max(relative, Ratio(p, o->first, o->second) / typical);
-  return typical * (relative > kKeepDrift ? relative : 1.0);
+  return typical * (relative > kLinkSlow ? relative : 1.0);
 }
 
 std::vector<LiveCostModel::SlowLink> LiveCostModel::SlowLinks(const PlanProblem& p) const {
@@ -134,7 +130,7 @@ std::vector<LiveCostModel::SlowLink> LiveCostModel::SlowLinks(const PlanProblem&
   for (const auto& [link, e] : links_) {
     if (!Measured(e)) continue;
     const double r = Ratio(p, link, e);
-    if (r / typical > kKeepDrift) out.push_back({link.first, link.second, r, r / typical});
+    if (r / typical > kLinkSlow) out.push_back({link.first, link.second, r, r / typical});
   }
   return out;
 }

@@ -44,7 +44,7 @@
 // bandwidth-bound links measured (transfers of kBandwidthBoundS or more;
 // the smallest ratio while fewer than three are), at least 1. Every link is
 // planned at the typical ratio, and one slower than that by more than
-// kKeepDrift at its own. What slows a link on the edge is mostly the
+// kLinkSlow at its own. What slows a link on the edge is mostly the
 // sender's side (a shaped or shared uplink, a Wi-Fi radio), so each of a
 // sender's links is planned at least as slow as the slowest bandwidth-bound
 // link measured out of it: otherwise a plan that only changed its next hop
@@ -138,11 +138,19 @@ class LiveCostModel {
   static constexpr size_t kDispatcher = static_cast<size_t>(-1);
   // Samples a link needs, after its warm-up, before it counts as measured.
   static constexpr int kLinkSamples = 10;
-  // A link's time and frame size are the medians of its last kLinkWindow
-  // samples: links change in steps (20x when a Wi-Fi link drops), and a
-  // mean over many samples saw half of such a step 10 s after it, at 1.5
-  // results/s; a plan made on that half kept the slow link.
+  // A link's time is the least of its last kLinkWindow samples (with that
+  // sample's frame size). What a hop's time has beyond the link's own is
+  // waiting (the sender's CPU share taken by its compute, the receiver's
+  // queue), which only adds, and comes and goes; a slower link slows every
+  // transfer. And links change in steps (20x when a Wi-Fi link drops): a mean
+  // over many samples saw half of such a step 10 s after it, at 1.5
+  // results/s, and a plan made on that half kept the slow link.
   static constexpr size_t kLinkWindow = 9;
+  // A link counts as slower than the typical one beyond this factor: on
+  // nodes at a small CPU share a hop's time varies with what its sender
+  // computes meanwhile (medians of 9 reached 3.7x the typical link in a
+  // steady emulated run), while a link that drops does so by 10x or more.
+  static constexpr double kLinkSlow = 3.0;
   // A measured link whose transfers take this long or longer is
   // bandwidth-bound: it sets the typical ratio, and its slowdown speaks for
   // its sender's other links.
@@ -175,7 +183,7 @@ class LiveCostModel {
     double baseline = 0;  // the least mean since the plan settled, or before it (see Observe)
     double best = std::numeric_limits<double>::infinity();  // the least mean, from 1 / weight samples on
     double drift = 0;                                       // log of the drift of earlier plans
-    double bytes = 0;                                       // links: the median frame size
+    double bytes = 0;                                       // links: the frame size of the least time
     std::deque<std::pair<double, double>> recent;           // links: the last seconds and bytes
   };
   using Link = std::pair<size_t, size_t>;

@@ -214,6 +214,14 @@ TEST_CASE(
     CHECK(m.LinkSlowdown(p, 0, 1) == Approx(3.0));
     CHECK(m.LinkSlowdown(p, 2, 1) == Approx(3.0));  // unmeasured: typical
     CHECK(m.SlowLinks(p).empty());
+    // A hop that mostly waits (its sender busy computing) but now and then
+    // crosses at the typical pace is not slow: waiting only adds.
+    for (int i = 0; i < 90; ++i) m.ObserveLink(0, 1, 1'000'000, (i % 9 ? 20.0 : 3.0) * planned);
+    CHECK(m.LinkSlowdown(p, 0, 1) == Approx(3.0));
+    for (int i = 0; i < 9; ++i) m.ObserveLink(0, 1, 1'000'000, 20.0 * planned);  // every one: it is
+    CHECK(m.LinkSlowdown(p, 0, 1) == Approx(20.0));
+    CHECK(m.SlowLinks(p).size() == 1);
+    for (int i = 0; i < 9; ++i) m.ObserveLink(0, 1, 1'000'000, 3.3 * planned);
     const PlanProblem c = m.Corrected(p);
     CHECK(c.bandwidth[2][0] == Approx(1e7 / 3));
     CHECK(c.latency[2][0] == Approx(0.003));
