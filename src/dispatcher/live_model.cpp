@@ -92,21 +92,29 @@ void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s
     e.baseline = std::min(e.baseline, e.best);
 }
 
-double LiveCostModel::Ratio(const PlanProblem& p, const Link& link, const Estimate& e) {
+double LiveCostModel::Planned(const PlanProblem& p, const Link& link, double bytes, bool bandwidth_only) {
   const size_t endpoints = std::min(p.bandwidth.size(), p.latency.size());
   const auto index = [&](size_t i) { return i == kDispatcher ? endpoints - 1 : i; };
   const size_t a = index(link.first), b = index(link.second);
   if (endpoints == 0 || a >= endpoints || b >= endpoints || a == b || b >= p.bandwidth[a].size() ||
       b >= p.latency[a].size() || !(p.bandwidth[a][b] > 0))
-    return 1;
-  const double planned = e.bytes / p.bandwidth[a][b] + p.latency[a][b];
+    return 0;
+  return bytes / p.bandwidth[a][b] + (bandwidth_only ? 0.0 : p.latency[a][b]);
+}
+
+double LiveCostModel::Ratio(const PlanProblem& p, const Link& link, const Estimate& e) {
+  const double planned = Planned(p, link, e.bytes, false);
   return planned > 0 ? std::exp(e.mean) / planned : 1;
+}
+
+bool LiveCostModel::BandwidthBound(const PlanProblem& p, const Link& link, const Estimate& e) {
+  return Measured(e) && Planned(p, link, e.bytes, true) >= kBandwidthBoundS;
 }
 
 double LiveCostModel::TypicalLinkRatio(const PlanProblem& p) const {
   std::vector<double> r;
   for (const auto& [link, e] : links_)
-    if (BandwidthBound(e)) r.push_back(Ratio(p, link, e));
+    if (BandwidthBound(p, link, e)) r.push_back(Ratio(p, link, e));
   if (r.empty()) return 1;
   std::sort(r.begin(), r.end());
   const size_t n = r.size();
@@ -120,7 +128,7 @@ double LiveCostModel::LinkSlowdown(const PlanProblem& p, size_t from, size_t to)
   auto it = links_.find({from, to});
   if (it != links_.end() && Measured(it->second)) relative = Ratio(p, it->first, it->second) / typical;
   for (auto o = links_.lower_bound({from, 0}); o != links_.end() && o->first.first == from; ++o)
-    if (BandwidthBound(o->second)) relative = std::max(relative, Ratio(p, o->first, o->second) / typical);
+    if (BandwidthBound(p, o->first, o->second)) relative = std::max(relative, Ratio(p, o->first, o->second) / typical);
   return typical * (relative > kLinkSlow ? relative : 1.0);
 }
 

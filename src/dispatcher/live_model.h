@@ -41,8 +41,9 @@
 // slow CPUs every hop takes several times what the link's rate says
 // (encryption, copies, the kernel, all at the node's CPU share), so what
 // counts is a link against the typical one: the median ratio of the
-// bandwidth-bound links measured (transfers of kBandwidthBoundS or more;
-// the smallest ratio while fewer than three are), at least 1. Every link is
+// bandwidth-bound links measured (frames of kBandwidthBoundS or more at the
+// planned rate; the smallest ratio while fewer than three are), at least 1.
+// Every link is
 // planned at the typical ratio, and one slower than that by more than
 // kLinkSlow at its own. What slows a link on the edge is mostly the
 // sender's side (a shaped or shared uplink, a Wi-Fi radio), so each of a
@@ -151,10 +152,11 @@ class LiveCostModel {
   // computes meanwhile (medians of 9 reached 3.7x the typical link in a
   // steady emulated run), while a link that drops does so by 10x or more.
   static constexpr double kLinkSlow = 3.0;
-  // A measured link whose transfers take this long or longer is
-  // bandwidth-bound: it sets the typical ratio, and its slowdown speaks for
-  // its sender's other links.
-  static constexpr double kBandwidthBoundS = 0.01;
+  // A measured link whose frames take this long or longer at its planned
+  // rate is bandwidth-bound: it sets the typical ratio, and its slowdown
+  // speaks for its sender's other links. (Not the measured time: a link
+  // that slowed would then be the only bandwidth-bound one, and typical.)
+  static constexpr double kBandwidthBoundS = 0.001;
   // A hop of the current plan took `seconds` for a frame of `bytes`
   // (HopSampler). Ignored: links that are not the plan's, bad values, and
   // each link's first kWarmupSamples after NewPlan.
@@ -191,7 +193,10 @@ class LiveCostModel {
   // A measured link's time against what `p` plans for its bytes.
   static double Ratio(const PlanProblem& p, const Link& link, const Estimate& e);
   static bool Measured(const Estimate& e) { return e.samples >= kLinkSamples; }
-  static bool BandwidthBound(const Estimate& e) { return Measured(e) && std::exp(e.mean) >= kBandwidthBoundS; }
+  // What `p` plans for `bytes` over `link` (0: not in `p`); without the
+  // latency when `bandwidth_only`.
+  static double Planned(const PlanProblem& p, const Link& link, double bytes, bool bandwidth_only);
+  static bool BandwidthBound(const PlanProblem& p, const Link& link, const Estimate& e);
   std::vector<Estimate> workers_;
   std::map<Link, Estimate> links_;
   std::vector<Link> plan_links_;

@@ -226,6 +226,23 @@ TEST_CASE(
     CHECK(c.bandwidth[2][0] == Approx(1e7 / 3));
     CHECK(c.latency[2][0] == Approx(0.003));
   }
+  // Fast links (1 MB in 1 ms at their planned rate, 3 ms measured) keep
+  // setting the typical ratio when one of them slows to 100 ms.
+  {
+    PlanProblem fast = p;
+    fast.bandwidth.assign(4, std::vector<double>(4, 1e9));
+    fast.latency.assign(4, std::vector<double>(4, 0));
+    LiveCostModel m(3);
+    m.NewPlan({0, 1});
+    for (int i = 0; i < LiveCostModel::kWarmupSamples + 30; ++i) {
+      m.ObserveLink(D, 0, 1'000'000, 0.003);
+      m.ObserveLink(0, 1, 1'000'000, 0.1);
+      m.ObserveLink(1, D, 1'000'000, 0.003);
+    }
+    CHECK(m.TypicalLinkRatio(fast) == Approx(3.0));
+    CHECK(m.LinkSlowdown(fast, 0, 1) == Approx(100.0));
+    CHECK(m.LinkSlowdown(fast, 2, 1) == Approx(3.0));
+  }
   LiveCostModel m(3);
   m.NewPlan({0, 1});
   const auto run = [&](double cut_ratio, int n) {
