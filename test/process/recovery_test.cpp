@@ -606,7 +606,7 @@ TEST_CASE("a worker slowed mid-stream (CPU quota): one re-plan moves work off it
   // One migration for one change, naming the slowed worker.
   CHECK(after.find("pipeline 3 (") == std::string::npos);
   CHECK(after.find(first + " ") != std::string::npos);
-  CHECK(after.find("x slower than planned") != std::string::npos);
+  CHECK(after.find("x slower than its best on its stage") != std::string::npos);
   CheckAnswers(s, {{1, Model18()}}, true);
   std::printf(
       "adaptation to a worker slowed to 0.1 CPU: %.2f s from the change to the first result of the new "
