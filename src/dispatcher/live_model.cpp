@@ -44,23 +44,12 @@ void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted) {
   settled_ = false;
 }
 
-void LiveCostModel::Add(Estimate& e, double x, double weight) {
-  ++e.samples;
-  // Exponentially weighted mean and variance (West's incremental form); a
-  // plain mean while there are fewer than 1 / weight samples, so the first
-  // ones do not weigh on it for long.
-  const double w = std::max(weight, 1.0 / e.samples);
-  const double d = x - e.mean;
-  e.mean += w * d;
-  e.var = (1 - w) * (e.var + w * d * d);
-}
-
 void LiveCostModel::ObserveLink(size_t from, size_t to, uint64_t bytes, double seconds) {
   const Link link{from, to};
   if (bytes == 0 || !(seconds > 0) || !std::isfinite(seconds) ||
       std::find(plan_links_.begin(), plan_links_.end(), link) == plan_links_.end())
     return;
-  Estimate& e = links_[link];
+  LinkEstimate& e = links_[link];
   if (e.skipped < kWarmupSamples) {
     ++e.skipped;
     return;
@@ -70,7 +59,7 @@ void LiveCostModel::ObserveLink(size_t from, size_t to, uint64_t bytes, double s
   if (e.recent.size() > kLinkWindow) e.recent.pop_front();
   // The least time of the window, with its frame's size: waiting only adds.
   const auto least = std::min_element(e.recent.begin(), e.recent.end());
-  e.mean = std::log(least->first);
+  e.seconds = least->first;
   e.bytes = least->second;
 }
 
@@ -83,7 +72,15 @@ void LiveCostModel::Observe(size_t worker, double predicted_s, double measured_s
     ++e.skipped;
     return;
   }
-  Add(e, std::log(measured_s / predicted_s), weight_);
+  ++e.samples;
+  // Exponentially weighted mean and variance (West's incremental form); a
+  // plain mean while there are fewer than 1 / weight samples, so the first
+  // ones do not weigh on it for long.
+  const double x = std::log(measured_s / predicted_s);
+  const double w = std::max(weight_, 1.0 / e.samples);
+  const double d = x - e.mean;
+  e.mean += w * d;
+  e.var = (1 - w) * (e.var + w * d * d);
   // The baseline is the least the mean has been in this plan, once it
   // averages 1 / weight samples: a worker that slowed after its new stage
   // started, before the plan settled, is slower than its baseline.
@@ -102,12 +99,12 @@ double LiveCostModel::Planned(const PlanProblem& p, const Link& link, double byt
   return bytes / p.bandwidth[a][b] + (bandwidth_only ? 0.0 : p.latency[a][b]);
 }
 
-double LiveCostModel::Ratio(const PlanProblem& p, const Link& link, const Estimate& e) {
+double LiveCostModel::Ratio(const PlanProblem& p, const Link& link, const LinkEstimate& e) {
   const double planned = Planned(p, link, e.bytes, false);
-  return planned > 0 ? std::exp(e.mean) / planned : 1;
+  return planned > 0 ? e.seconds / planned : 1;
 }
 
-bool LiveCostModel::BandwidthBound(const PlanProblem& p, const Link& link, const Estimate& e) {
+bool LiveCostModel::BandwidthBound(const PlanProblem& p, const Link& link, const LinkEstimate& e) {
   return Measured(e) && Planned(p, link, e.bytes, true) >= kBandwidthBoundS;
 }
 

@@ -177,28 +177,32 @@ class LiveCostModel {
   std::vector<SlowLink> SlowLinks(const PlanProblem& p) const;
 
  private:
-  struct Estimate {
-    double mean = 0;  // of log(measured / predicted); for links, of log(seconds)
+  struct Estimate {   // of a worker
+    double mean = 0;  // of log(measured / predicted)
     double var = 0;
     int samples = 0;
     int skipped = 0;      // warm-up samples ignored since NewPlan
     double baseline = 0;  // the least mean since the plan settled, or before it (see Observe)
     double best = std::numeric_limits<double>::infinity();  // the least mean, from 1 / weight samples on
     double drift = 0;                                       // log of the drift of earlier plans
-    double bytes = 0;                                       // links: the frame size of the least time
-    std::deque<std::pair<double, double>> recent;           // links: the last seconds and bytes
+  };
+  struct LinkEstimate {
+    int samples = 0;
+    int skipped = 0;                               // warm-up samples ignored since NewPlan
+    std::deque<std::pair<double, double>> recent;  // the last kLinkWindow seconds and bytes
+    double seconds = 0;                            // the least of them
+    double bytes = 0;                              // that sample's frame size
   };
   using Link = std::pair<size_t, size_t>;
-  static void Add(Estimate& e, double x, double weight);
   // A measured link's time against what `p` plans for its bytes.
-  static double Ratio(const PlanProblem& p, const Link& link, const Estimate& e);
-  static bool Measured(const Estimate& e) { return e.samples >= kLinkSamples; }
+  static double Ratio(const PlanProblem& p, const Link& link, const LinkEstimate& e);
+  static bool Measured(const LinkEstimate& e) { return e.samples >= kLinkSamples; }
   // What `p` plans for `bytes` over `link` (0: not in `p`); without the
   // latency when `bandwidth_only`.
   static double Planned(const PlanProblem& p, const Link& link, double bytes, bool bandwidth_only);
-  static bool BandwidthBound(const PlanProblem& p, const Link& link, const Estimate& e);
+  static bool BandwidthBound(const PlanProblem& p, const Link& link, const LinkEstimate& e);
   std::vector<Estimate> workers_;
-  std::map<Link, Estimate> links_;
+  std::map<Link, LinkEstimate> links_;
   std::vector<Link> plan_links_;
   std::vector<size_t> plan_;
   bool settled_ = false;
