@@ -120,7 +120,10 @@ double LiveCostModel::TypicalLinkRatio(const PlanProblem& p) const {
 }
 
 double LiveCostModel::LinkSlowdown(const PlanProblem& p, size_t from, size_t to) const {
-  const double typical = TypicalLinkRatio(p);
+  return LinkSlowdown(p, from, to, TypicalLinkRatio(p));
+}
+
+double LiveCostModel::LinkSlowdown(const PlanProblem& p, size_t from, size_t to, double typical) const {
   double relative = 1;
   auto it = links_.find({from, to});
   if (it != links_.end() && Measured(it->second)) relative = Ratio(p, it->first, it->second) / typical;
@@ -189,10 +192,11 @@ PlanProblem LiveCostModel::Corrected(const PlanProblem& p) const {
   }
   const size_t endpoints = std::min(c.bandwidth.size(), c.latency.size());
   const auto index = [&](size_t i) { return i + 1 == endpoints ? kDispatcher : i; };
+  const double typical = TypicalLinkRatio(p);
   for (size_t a = 0; a < endpoints; ++a)
     for (size_t b = 0; b < endpoints && b < c.bandwidth[a].size() && b < c.latency[a].size(); ++b) {
       if (a == b) continue;
-      const double f = LinkSlowdown(p, index(a), index(b));
+      const double f = LinkSlowdown(p, index(a), index(b), typical);
       if (f == 1.0) continue;
       c.bandwidth[a][b] /= f;
       c.latency[a][b] *= f;

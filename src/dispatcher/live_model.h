@@ -201,6 +201,9 @@ class LiveCostModel {
   // latency when `bandwidth_only`.
   static double Planned(const PlanProblem& p, const Link& link, double bytes, bool bandwidth_only);
   static bool BandwidthBound(const PlanProblem& p, const Link& link, const LinkEstimate& e);
+  // LinkSlowdown with the typical ratio already known (Corrected asks for
+  // every pair: the typical ratio is worked out once).
+  double LinkSlowdown(const PlanProblem& p, size_t from, size_t to, double typical) const;
   std::vector<Estimate> workers_;
   std::map<Link, LinkEstimate> links_;
   std::vector<Link> plan_links_;
