@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Emulates a cluster of edge devices on this machine: each node a
 tandem-worker in its own network namespace on a private bridge, with its own
-CPU share (cgroup v1 cpu quota), memory budget, uplink and downlink bandwidth
-(tc tbf) and packet loss (iptables statistic). Writes the cluster config that
+CPU share (cgroup v1 cpu quota; with io_cpu_share, a second quota for the
+worker's ZeroMQ I/O thread, as a core of its own on a multi-core board),
+memory budget, uplink and downlink bandwidth (tc tbf) and packet loss
+(iptables statistic). Writes the cluster config that
 `tandem-dispatcher run --cluster` takes.
 
   emulate-cluster.py up --profile configs/emulation/pi4-ethernet.json --nodes 3 --dir DIR [--build build]
@@ -37,7 +39,8 @@ import time
 
 CGROUP_CPU = "/sys/fs/cgroup/cpu"
 CONTROL_PORT = 5550
-NODE_FIELDS = {"cpu_share", "memory_mb", "uplink_mbps", "downlink_mbps", "latency_ms", "loss", "threads"}
+NODE_FIELDS = {"cpu_share", "io_cpu_share", "memory_mb", "uplink_mbps", "downlink_mbps", "latency_ms", "loss",
+               "threads"}
 
 
 class Refused(Exception):
@@ -67,13 +70,15 @@ def load_profile(path):
         if key not in NODE_FIELDS:
             raise Refused(f"{path}: node.{key}: unknown field (known: {', '.join(sorted(NODE_FIELDS))})")
     node = {"cpu_share": 1.0, "memory_mb": 0, "uplink_mbps": 1000, "downlink_mbps": 1000, "latency_ms": 0.2,
-            "loss": 0.0, "threads": 1}
+            "loss": 0.0, "threads": 1, "io_cpu_share": 0}
     node.update(p["node"])
     for key in ("cpu_share", "uplink_mbps", "downlink_mbps"):
         if not (isinstance(node[key], (int, float)) and node[key] > 0):
             raise Refused(f"{path}: node.{key}: must be a positive number")
     if not (0 <= node["loss"] < 1):
         raise Refused(f"{path}: node.loss: must be in [0, 1)")
+    if not (isinstance(node["io_cpu_share"], (int, float)) and node["io_cpu_share"] >= 0):
+        raise Refused(f"{path}: node.io_cpu_share: must be a number, 0 or more (0: no share of its own)")
     return p.get("name", os.path.basename(path)), node
 
 
@@ -176,6 +181,13 @@ def up(args):
                    ns=ns)
             os.makedirs(n["cgroup"], exist_ok=True)
             set_cpu_share(n["cgroup"], node["cpu_share"])
+            if node["io_cpu_share"] > 0:
+                # A sibling group, not a child: a child's quota would come
+                # out of the node's own.
+                n["io_cgroup"] = n["cgroup"] + "-io"
+                n["io_ratio"] = node["io_cpu_share"] / node["cpu_share"]
+                os.makedirs(n["io_cgroup"], exist_ok=True)
+                set_cpu_share(n["io_cgroup"], node["io_cpu_share"])
             log = open(os.path.join(args.dir, f"n{i}.log"), "w")
             if args.insecure:
                 security = "--insecure"
@@ -194,6 +206,9 @@ def up(args):
             n["pid"] = p.pid
             save()
         wait_workers(state)
+        for n in state["nodes"]:
+            if n.get("io_cgroup"):
+                move_io_threads(n)
         cluster = {
             "dispatcher": {"results_bind": f"tcp://{subnet}.1:*"},
             "timeouts": {"connect_s": 20, "deploy_s": 300, "result_s": 120},
@@ -256,6 +271,34 @@ def wait_workers(state, timeout=60):
             time.sleep(0.1)
 
 
+def move_io_threads(n, timeout=10):
+    """Moves the worker's ZeroMQ I/O threads (named ZMQbg/IO/N; they exist
+    once it listens) into the node's I/O group: on a multi-core board they
+    run on a core that LibTorch's threads leave free, and there they
+    encrypt, decrypt and copy what the node sends and receives."""
+    t0 = time.time()
+    while True:
+        moved = 0
+        try:
+            for tid in os.listdir(f"/proc/{n['pid']}/task"):
+                try:
+                    with open(f"/proc/{n['pid']}/task/{tid}/comm") as f:
+                        if not f.read().startswith("ZMQbg/IO"):
+                            continue
+                    with open(os.path.join(n["io_cgroup"], "tasks"), "w") as f:
+                        f.write(tid)
+                    moved += 1
+                except OSError:
+                    pass  # the thread ended meanwhile
+        except OSError as e:
+            raise RuntimeError(f"worker {n['name']}: cannot list its threads: {e}")
+        if moved:
+            return
+        if time.time() - t0 > timeout:
+            raise RuntimeError(f"worker {n['name']}: no ZeroMQ I/O thread (ZMQbg/IO) to move within {timeout} s")
+        time.sleep(0.1)
+
+
 def down_state(state):
     pids = [state.get("root_delayer_pid")]
     for n in state.get("nodes", []):
@@ -276,13 +319,14 @@ def down_state(state):
     sh("ip", "netns", "del", state["hub"], check=False)
     sh("ip", "link", "del", state["root_veth"], check=False)
     for n in state.get("nodes", []):
-        for _ in range(50):
-            try:
-                if os.path.isdir(n["cgroup"]):
-                    os.rmdir(n["cgroup"])
-                break
-            except OSError:
-                time.sleep(0.1)  # its processes are still exiting
+        for group in (n["cgroup"], n.get("io_cgroup")):
+            for _ in range(50):
+                try:
+                    if group and os.path.isdir(group):
+                        os.rmdir(group)
+                    break
+                except OSError:
+                    time.sleep(0.1)  # its processes are still exiting
     try:
         if os.path.isdir(state["cgroup"]):
             os.rmdir(state["cgroup"])
@@ -364,6 +408,9 @@ def shape(state, nodes, args):
     for n in nodes:
         if args.cpu is not None:
             set_cpu_share(n["cgroup"], args.cpu)
+            if n.get("io_cgroup"):
+                # A board that slows (heat, a neighbour) slows on every core.
+                set_cpu_share(n["io_cgroup"], args.cpu * n["io_ratio"])
         if args.uplink is not None:
             set_rate("eth0", args.uplink, n["ns"])
         if args.downlink is not None:

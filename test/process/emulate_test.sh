@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$work/out"
 for i in 0 1 2 3 4 5 6 7; do cp "$fixtures/small_cnn.input.npy" "$work/in/in-$i.npy"; done
 cat > "$work/profile.json" <<'JSON'
-{"name": "test", "node": {"cpu_share": 0.3, "threads": 1, "memory_mb": 512,
+{"name": "test", "node": {"cpu_share": 0.3, "io_cpu_share": 0.2, "threads": 1, "memory_mb": 512,
  "uplink_mbps": 50, "downlink_mbps": 80, "latency_ms": 5, "loss": 0}}
 JSON
 cat > "$work/check.sh" <<CHECK
@@ -36,6 +36,10 @@ t = time.time(); socket.create_connection((host, int(port)), 5).close(); print(t
   -o "$work/out" -k 3 --warmup 0 --repeats 1 --codec raw --window 1 --report "$work/report.json"
 python3 "$src/scripts/emulate-cluster.py" stats --dir "$work/emu" > "$work/stats.json"
 ip netns list > "$work/netns-during"
+# The I/O thread's own group: which threads, what quota.
+io=/sys/fs/cgroup/cpu/\$(python3 -c "import json;print(json.load(open('$work/emu/state.json'))['tag'])")/n0-io
+for t in \$(cat \$io/tasks); do cat /proc/\$t/comm; done > "$work/io-threads"
+echo \$(cat \$io/cpu.cfs_quota_us) \$(cat \$io/cpu.cfs_period_us) > "$work/io-quota"
 CHECK
 python3 "$src/scripts/emulate-cluster.py" up --profile "$work/profile.json" --nodes 3 --dir "$work/emu" \
   --build "$build" -- sh "$work/check.sh"
@@ -84,7 +88,11 @@ assert set(stats) == {"n0", "n1", "n2"}, stats
 for name, s in stats.items():
     assert s.get("nr_periods", 0) > 0, f"{name}: no cgroup periods: {s}"
     assert s.get("nr_throttled", 0) > 0, f"{name}: never throttled at a 0.3 CPU share: {s}"
-print("outputs match; every node was throttled to its CPU share")
+threads = open(f"{work}/io-threads").read().split()
+assert threads and all(t.startswith("ZMQbg/IO") for t in threads), f"n0's I/O group holds {threads}"
+quota, period = map(int, open(f"{work}/io-quota").read().split())
+assert abs(quota / period - 0.2) < 0.01, f"n0's I/O quota {quota}/{period}, 0.2 expected"
+print(f"outputs match; every node was throttled to its CPU share; n0's I/O group: {threads}, {quota}/{period}")
 PY
 tag=$(python3 -c "import json;print(json.load(open('$work/emu/state.json'))['tag'])")
 grep -q "$tag-n0" "$work/netns-during"
