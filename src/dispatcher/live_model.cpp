@@ -204,7 +204,15 @@ PlanProblem LiveCostModel::Corrected(const PlanProblem& p) const {
   return c;
 }
 
-bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted) {
+bool LiveCostModel::LargeChange(const PlanProblem& p) const {
+  for (size_t w = 0; w < workers_.size(); ++w)
+    if (Drift(w) >= kLargeDrift) return true;
+  for (const auto& l : SlowLinks(p))
+    if (l.relative >= kLargeLink) return true;
+  return false;
+}
+
+bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large) {
   gain_ = running_s > 0 && best_s > 0 ? 1 - best_s / running_s : 0;
   const bool better = o_.enabled && trusted && gain_ > o_.threshold;
   if (!better) {
@@ -213,7 +221,7 @@ bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bo
   }
   if (!better_since_) better_since_ = now;
   const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
-  if (seconds(now - *better_since_) < o_.dwell_s) return false;
+  if (seconds(now - *better_since_) < (large ? o_.dwell_s : o_.SmallDwellSeconds())) return false;
   const double cooldown = o_.cooldown_s < 0 ? 3 * o_.dwell_s : o_.cooldown_s;
   if (migrated_at_ && seconds(now - *migrated_at_) < cooldown) return false;
   return true;

@@ -173,8 +173,15 @@ class LiveCostModel {
     double ratio = 1;     // its time over the plan's
     double relative = 1;  // over the typical ratio
   };
-  // The measured links slower than the typical one beyond kKeepDrift.
+  // The measured links slower than the typical one beyond kLinkSlow.
   std::vector<SlowLink> SlowLinks(const PlanProblem& p) const;
+  // A large change: a worker kLargeDrift or more slower than its best, or
+  // a link kLargeLink or more slower than the typical one. Smaller ones
+  // (a host's passing hiccup looks like one) must last longer before they
+  // move stages (AdaptOptions::small_dwell_s).
+  static constexpr double kLargeDrift = 2.0;
+  static constexpr double kLargeLink = 8.0;
+  bool LargeChange(const PlanProblem& p) const;
 
  private:
   struct Estimate {   // of a worker
@@ -230,6 +237,10 @@ struct AdaptOptions {
   // shared host); < 0: three dwell times (the default: 30 s).
   double settle_s = -1;
   double SettleSeconds() const { return settle_s < 0 ? 3 * dwell_s : settle_s; }
+  // The dwell when no drift behind the gain is large (LiveCostModel::
+  // LargeChange); < 0: three dwell times (the default: 30 s).
+  double small_dwell_s = -1;
+  double SmallDwellSeconds() const { return small_dwell_s < 0 ? 3 * dwell_s : small_dwell_s; }
 };
 
 class AdaptPolicy {
@@ -239,9 +250,11 @@ class AdaptPolicy {
 
   // One look at the cluster at `now`: the running plan's bottleneck and the
   // best plan's, both under the corrected costs, and whether every worker
-  // of the running plan has enough samples. True when a migration is due
-  // now; the caller then migrates and calls Migrated.
-  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted);
+  // of the running plan has enough samples, and whether the drift behind
+  // the gain is large (else the gain must hold for SmallDwellSeconds). True
+  // when a migration is due now; the caller then migrates and calls
+  // Migrated.
+  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large = true);
   // A migration happened (or a pipeline was replaced for another reason):
   // the dwell starts over and the cool-down runs.
   void Migrated(Clock::time_point now);

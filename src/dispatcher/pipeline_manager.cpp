@@ -1105,7 +1105,9 @@ void PipelineManager::Adapt() {
   if (!best.ok()) return interrupted();
   Plan plan = best->plan;
   for (auto& s : plan.stages) s.node = alive[s.node];
-  if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted)) return;
+  if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted,
+                   live_costs_.LargeChange(gen_->problem)))
+    return;
   // What moved: the workers and links that drifted.
   std::string why;
   for (size_t w = 0; w < cluster_.workers.size(); ++w) {

@@ -186,6 +186,21 @@ TEST_CASE("live costs: a worker's baseline is its best on its stage; only a slow
   CHECK(early.Drift(1) == Approx(1.0));
 }
 
+TEST_CASE("live costs: a worker 2x or more slower than its best is a large change; less is not", "[adapt]") {
+  const PlanProblem p = Small();
+  LiveCostModel m(3);
+  m.NewPlan({0, 1});
+  for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) m.Observe(0, 1.0, 1.0), m.Observe(1, 1.0, 1.0);
+  REQUIRE(m.Settle(30));
+  CHECK_FALSE(m.LargeChange(p));
+  // 1.7x: planned for (beyond the band), but small.
+  for (int i = 0; i < 300; ++i) m.Observe(0, 1.0, 1.7), m.Observe(1, 1.0, 1.0);
+  CHECK(m.Drift(0) > LiveCostModel::kKeepDrift);
+  CHECK_FALSE(m.LargeChange(p));
+  for (int i = 0; i < 300; ++i) m.Observe(0, 1.0, 3.0), m.Observe(1, 1.0, 1.0);
+  CHECK(m.LargeChange(p));
+}
+
 TEST_CASE(
     "live costs: links are planned at the typical link's pace, one slower than that at its own and its "
     "sender's",
@@ -221,6 +236,9 @@ TEST_CASE(
     for (int i = 0; i < 9; ++i) m.ObserveLink(0, 1, 1'000'000, 20.0 * planned);  // every one: it is
     CHECK(m.LinkSlowdown(p, 0, 1) == Approx(20.0));
     CHECK(m.SlowLinks(p).size() == 1);
+    CHECK_FALSE(m.LargeChange(p));  // 6.7x the typical link
+    for (int i = 0; i < 9; ++i) m.ObserveLink(0, 1, 1'000'000, 30.0 * planned);
+    CHECK(m.LargeChange(p));  // 10x
     for (int i = 0; i < 9; ++i) m.ObserveLink(0, 1, 1'000'000, 3.3 * planned);
     const PlanProblem c = m.Corrected(p);
     CHECK(c.bandwidth[2][0] == Approx(1e7 / 3));
@@ -340,6 +358,17 @@ TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after t
   paused.Interrupted();
   CHECK_FALSE(paused.Due(at(2), 1.0, 0.5, true));
   CHECK(paused.Due(at(4), 1.0, 0.5, true));
+  // A small change must hold for three dwell times (the default), a large
+  // one for one; a small one that grows is due at the dwell.
+  AdaptPolicy careful(d);
+  CHECK_FALSE(careful.Due(at(0), 1.0, 0.5, true, false));
+  CHECK_FALSE(careful.Due(at(2), 1.0, 0.5, true, false));
+  CHECK_FALSE(careful.Due(at(5.9), 1.0, 0.5, true, false));
+  CHECK(careful.Due(at(6), 1.0, 0.5, true, false));
+  AdaptPolicy grows(d);
+  CHECK_FALSE(grows.Due(at(0), 1.0, 0.5, true, false));
+  CHECK_FALSE(grows.Due(at(1), 1.0, 0.5, true, false));
+  CHECK(grows.Due(at(2), 1.0, 0.5, true, true));
   // Disabled: never.
   o.enabled = false;
   AdaptPolicy off(o);
