@@ -212,9 +212,18 @@ bool LiveCostModel::LargeChange(const PlanProblem& p) const {
   return false;
 }
 
-bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large) {
+bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large, double rate) {
   gain_ = running_s > 0 && best_s > 0 ? 1 - best_s / running_s : 0;
-  const bool better = o_.enabled && trusted && gain_ > o_.threshold;
+  bool better = o_.enabled && trusted && gain_ > o_.threshold;
+  if (!better && trusted && rate >= 0) {
+    if (reference_rates_.size() >= 300) reference_rates_.erase(reference_rates_.begin());
+    reference_rates_.push_back(rate);
+  }
+  if (better && rate >= 0 && static_cast<int>(reference_rates_.size()) >= kReferenceLooks) {
+    std::vector<double> r = reference_rates_;
+    std::nth_element(r.begin(), r.begin() + r.size() / 2, r.end());
+    better = rate < (1 - o_.threshold) * r[r.size() / 2];
+  }
   if (!better) {
     better_since_.reset();
     return false;
@@ -230,6 +239,7 @@ bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bo
 void AdaptPolicy::Migrated(Clock::time_point now) {
   migrated_at_ = now;
   better_since_.reset();
+  reference_rates_.clear();
 }
 
 }  // namespace tandem

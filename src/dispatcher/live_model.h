@@ -250,11 +250,21 @@ class AdaptPolicy {
 
   // One look at the cluster at `now`: the running plan's bottleneck and the
   // best plan's, both under the corrected costs, and whether every worker
-  // of the running plan has enough samples, and whether the drift behind
-  // the gain is large (else the gain must hold for SmallDwellSeconds). True
-  // when a migration is due now; the caller then migrates and calls
-  // Migrated.
-  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large = true);
+  // of the running plan has enough samples, whether the drift behind the
+  // gain is large (else the gain must hold for SmallDwellSeconds), and the
+  // running pipeline's measured rate over the last few seconds (< 0:
+  // unknown). True when a migration is due now; the caller then migrates
+  // and calls Migrated.
+  //
+  // The measured rate must confirm the model: a gain counts only while the
+  // rate is below (1 - threshold) of the pipeline's reference rate, the
+  // median of the rates measured at looks that saw no gain (at least
+  // kReferenceLooks of them; with fewer, the model alone decides). A
+  // slowdown the model sees and the stream does not (a stage that is not
+  // the real bottleneck, a host's passing hiccup) moves nothing; nor does
+  // one where the stream is limited by its input rather than the cluster.
+  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large = true, double rate = -1);
+  static constexpr int kReferenceLooks = 5;
   // A migration happened (or a pipeline was replaced for another reason):
   // the dwell starts over and the cool-down runs.
   void Migrated(Clock::time_point now);
@@ -269,6 +279,7 @@ class AdaptPolicy {
   std::optional<Clock::time_point> better_since_;
   std::optional<Clock::time_point> migrated_at_;
   double gain_ = 0;
+  std::vector<double> reference_rates_;  // since the last Migrated, the last 300
 };
 
 }  // namespace tandem

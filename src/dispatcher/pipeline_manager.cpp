@@ -1106,7 +1106,7 @@ void PipelineManager::Adapt() {
   Plan plan = best->plan;
   for (auto& s : plan.stages) s.node = alive[s.node];
   if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted,
-                   live_costs_.LargeChange(gen_->problem)))
+                   live_costs_.LargeChange(gen_->problem), RecentRate(kWindowS)))
     return;
   // What moved: the workers and links that drifted.
   std::string why;

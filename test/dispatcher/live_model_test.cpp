@@ -369,6 +369,20 @@ TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after t
   CHECK_FALSE(grows.Due(at(0), 1.0, 0.5, true, false));
   CHECK_FALSE(grows.Due(at(1), 1.0, 0.5, true, false));
   CHECK(grows.Due(at(2), 1.0, 0.5, true, true));
+  // The measured rate must confirm the model: after five looks without a
+  // gain at 10 results/s, a gain while the stream still makes 9.5/s moves
+  // nothing; at 8/s (below 85% of 10) it does.
+  AdaptPolicy confirmed(d);
+  for (int i = 0; i < AdaptPolicy::kReferenceLooks; ++i) CHECK_FALSE(confirmed.Due(at(i), 1.0, 1.0, true, true, 10.0));
+  CHECK_FALSE(confirmed.Due(at(10), 1.0, 0.5, true, true, 9.5));
+  CHECK_FALSE(confirmed.Due(at(12), 1.0, 0.5, true, true, 9.5));
+  CHECK_FALSE(confirmed.Due(at(14), 1.0, 0.5, true, true, 8.0));
+  CHECK(confirmed.Due(at(16), 1.0, 0.5, true, true, 8.0));
+  // The reference starts over with each pipeline; until it has five looks
+  // the model alone decides.
+  confirmed.Migrated(at(16));
+  CHECK_FALSE(confirmed.Due(at(30), 1.0, 0.5, true, true, 9.5));
+  CHECK(confirmed.Due(at(32), 1.0, 0.5, true, true, 9.5));
   // Disabled: never.
   o.enabled = false;
   AdaptPolicy off(o);
