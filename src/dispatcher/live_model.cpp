@@ -214,16 +214,22 @@ bool LiveCostModel::LargeChange(const PlanProblem& p) const {
 
 bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large, double rate) {
   gain_ = running_s > 0 && best_s > 0 ? 1 - best_s / running_s : 0;
-  bool better = o_.enabled && trusted && gain_ > o_.threshold;
-  if (!better && trusted && rate >= 0) {
-    if (reference_rates_.size() >= 300) reference_rates_.erase(reference_rates_.begin());
-    reference_rates_.push_back(rate);
-  }
-  if (better && rate >= 0 && static_cast<int>(reference_rates_.size()) >= kReferenceLooks) {
+  const bool gain = o_.enabled && trusted && gain_ > o_.threshold;
+  double reference = -1;  // the median, once there are enough looks
+  if (static_cast<int>(reference_rates_.size()) >= kReferenceLooks) {
     std::vector<double> r = reference_rates_;
     std::nth_element(r.begin(), r.begin() + r.size() / 2, r.end());
-    better = rate < (1 - o_.threshold) * r[r.size() / 2];
+    reference = r[r.size() / 2];
   }
+  const bool shown = rate < 0 || reference < 0 || rate < (1 - o_.threshold) * reference;
+  // A look joins the reference unless it saw a gain that the stream shows
+  // (that is what the reference is to be compared with); idle looks (no
+  // results) measure nothing.
+  if (trusted && rate > 0 && (!gain || !shown)) {
+    if (reference_rates_.size() >= kReferenceKept) reference_rates_.erase(reference_rates_.begin());
+    reference_rates_.push_back(rate);
+  }
+  const bool better = gain && shown;
   if (!better) {
     better_since_.reset();
     return false;

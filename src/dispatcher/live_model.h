@@ -258,13 +258,17 @@ class AdaptPolicy {
   //
   // The measured rate must confirm the model: a gain counts only while the
   // rate is below (1 - threshold) of the pipeline's reference rate, the
-  // median of the rates measured at looks that saw no gain (at least
-  // kReferenceLooks of them; with fewer, the model alone decides). A
-  // slowdown the model sees and the stream does not (a stage that is not
-  // the real bottleneck, a host's passing hiccup) moves nothing; nor does
-  // one where the stream is limited by its input rather than the cluster.
+  // median of the rates measured at its last kReferenceKept looks that saw
+  // no gain, or a gain the rate did not show (at least kReferenceLooks of
+  // them; with fewer, the model alone decides). A slowdown the model sees
+  // and the stream does not (a stage that is not the real bottleneck, a
+  // host's passing hiccup) moves nothing; nor does one while the stream is
+  // limited by its input rather than the cluster. Looks without results
+  // (an idle server) do not count; a load that grows raises the reference
+  // within kReferenceKept looks.
   bool Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large = true, double rate = -1);
   static constexpr int kReferenceLooks = 5;
+  static constexpr size_t kReferenceKept = 60;  // two minutes of looks
   // A migration happened (or a pipeline was replaced for another reason):
   // the dwell starts over and the cool-down runs.
   void Migrated(Clock::time_point now);
@@ -279,7 +283,7 @@ class AdaptPolicy {
   std::optional<Clock::time_point> better_since_;
   std::optional<Clock::time_point> migrated_at_;
   double gain_ = 0;
-  std::vector<double> reference_rates_;  // since the last Migrated, the last 300
+  std::vector<double> reference_rates_;  // since the last Migrated, the last kReferenceKept
 };
 
 }  // namespace tandem

@@ -383,6 +383,19 @@ TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after t
   confirmed.Migrated(at(16));
   CHECK_FALSE(confirmed.Due(at(30), 1.0, 0.5, true, true, 9.5));
   CHECK(confirmed.Due(at(32), 1.0, 0.5, true, true, 9.5));
+  // A load that grows raises the reference: looks at 10/s whose gain the
+  // stream does not show (the reference is 5/s) join it, and a drop to 8/s
+  // then counts against 10.
+  AdaptPolicy growing(d);
+  for (int i = 0; i < AdaptPolicy::kReferenceLooks; ++i) CHECK_FALSE(growing.Due(at(i), 1.0, 1.0, true, true, 5.0));
+  for (int i = 0; i < 10; ++i) CHECK_FALSE(growing.Due(at(10 + 2 * i), 1.0, 0.5, true, true, 10.0));
+  CHECK_FALSE(growing.Due(at(40), 1.0, 0.5, true, true, 8.0));
+  CHECK(growing.Due(at(42), 1.0, 0.5, true, true, 8.0));
+  // Idle looks (no results) measure nothing: the model alone decides.
+  AdaptPolicy idle(d);
+  for (int i = 0; i < 50; ++i) CHECK_FALSE(idle.Due(at(i), 1.0, 1.0, true, true, 0.0));
+  CHECK_FALSE(idle.Due(at(60), 1.0, 0.5, true, true, 3.0));
+  CHECK(idle.Due(at(62), 1.0, 0.5, true, true, 3.0));
   // Disabled: never.
   o.enabled = false;
   AdaptPolicy off(o);
