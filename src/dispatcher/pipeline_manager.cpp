@@ -522,6 +522,13 @@ Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* pre
       if (ev.feasible && (!best || ev.bottleneck_s <= best_s * (1 + options_.keep_margin))) {
         best = keep;
         best_s = ev.bottleneck_s;
+      } else if (ev.feasible && best_s > 0) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "a fresh plan predicts %.2f inferences/s, keeping the stages where they are %.2f/s "
+                      "(more than %.0f%% less): every stage is placed again",
+                      1 / best_s, 1 / ev.bottleneck_s, 100 * options_.keep_margin);
+        Event(buf);
       }
     }
   }
