@@ -17,15 +17,21 @@ double LiveCostModel::CommonDrift() const {
   return n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
 }
 
-void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted) {
+void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted, const std::vector<size_t>& unchanged) {
+  const auto goes_on = [&](size_t w) {
+    return std::find(unchanged.begin(), unchanged.end(), w) != unchanged.end() &&
+           std::find(plan_.begin(), plan_.end(), w) != plan_.end() &&
+           std::find(workers.begin(), workers.end(), w) != workers.end();
+  };
   const double common = CommonDrift();
   if (settled_)
     for (size_t w : plan_) {
+      if (goes_on(w)) continue;  // its drift stays in its estimate
       const double d = workers_[w].mean - workers_[w].baseline - common;
       if (adapted || std::abs(d) > std::log(kKeepDrift)) workers_[w].drift += d;
     }
   for (size_t w : workers) {
-    if (w >= workers_.size()) continue;
+    if (w >= workers_.size() || goes_on(w)) continue;
     Estimate& e = workers_[w];
     e.mean = e.var = e.baseline = 0;
     e.best = std::numeric_limits<double>::infinity();
@@ -212,10 +218,12 @@ bool LiveCostModel::LargeChange(const PlanProblem& p) const {
   return false;
 }
 
-bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large, double rate) {
+bool AdaptPolicy::Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large, double rate,
+                      double predicted_rate) {
   gain_ = running_s > 0 && best_s > 0 ? 1 - best_s / running_s : 0;
   const bool gain = o_.enabled && trusted && gain_ > o_.threshold;
-  double reference = -1;  // the median, once there are enough looks
+  // The median, once there are enough looks; the prediction before.
+  double reference = predicted_rate > 0 ? predicted_rate : -1;
   if (static_cast<int>(reference_rates_.size()) >= kReferenceLooks) {
     std::vector<double> r = reference_rates_;
     std::nth_element(r.begin(), r.begin() + r.size() / 2, r.end());

@@ -21,7 +21,8 @@
 // profile said, even when it slowed before the plan settled. When a new plan
 // starts, each worker's drift so far is kept (a worker left out because it
 // slowed stays slow in later plans) and its estimate starts over on its new
-// stage. A worker that runs no stage keeps its last factor.
+// stage; a worker the new plan keeps on the same stage goes on with its
+// estimate. A worker that runs no stage keeps its last factor.
 //
 // A worker that looks faster than it was (a drift below 1, from a drift
 // kept from an earlier plan, or the median taken out) is not trusted to
@@ -97,7 +98,11 @@ class LiveCostModel {
   // A new plan runs stages on `workers` (cluster indices) from now on.
   // `adapted`: the plan replaces one because of the drift measured, which
   // is then kept whatever its size (else only beyond kKeepDrift).
-  void NewPlan(const std::vector<size_t>& workers, bool adapted = false);
+  // `unchanged`: workers that run the same stage (the same segments) as in
+  // the plan before; their estimates go on as they were, so a change that
+  // began just before the switch is still seen against their best there,
+  // not taken for the new plan's baseline.
+  void NewPlan(const std::vector<size_t>& workers, bool adapted = false, const std::vector<size_t>& unchanged = {});
   // A stage on `worker` predicted to take `predicted_s` took `measured_s`.
   // Samples of 0 or less, or not finite, are ignored, and so are a worker's
   // first kWarmupSamples after NewPlan (a stage's first calls are slower).
@@ -251,22 +256,27 @@ class AdaptPolicy {
   // One look at the cluster at `now`: the running plan's bottleneck and the
   // best plan's, both under the corrected costs, and whether every worker
   // of the running plan has enough samples, whether the drift behind the
-  // gain is large (else the gain must hold for SmallDwellSeconds), and the
+  // gain is large (else the gain must hold for SmallDwellSeconds), the
   // running pipeline's measured rate over the last few seconds (< 0:
-  // unknown). True when a migration is due now; the caller then migrates
-  // and calls Migrated.
+  // unknown), and the rate it was predicted to make when it was deployed
+  // (<= 0: unknown). True when a migration is due now; the caller then
+  // migrates and calls Migrated.
   //
   // The measured rate must confirm the model: a gain counts only while the
   // rate is below (1 - threshold) of the pipeline's reference rate, the
   // median of the rates measured at its last kReferenceKept looks that saw
-  // no gain, or a gain the rate did not show (at least kReferenceLooks of
-  // them; with fewer, the model alone decides). A slowdown the model sees
-  // and the stream does not (a stage that is not the real bottleneck, a
-  // host's passing hiccup) moves nothing; nor does one while the stream is
-  // limited by its input rather than the cluster. Looks without results
-  // (an idle server) do not count; a load that grows raises the reference
-  // within kReferenceKept looks.
-  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large = true, double rate = -1);
+  // no gain, or a gain the rate did not show. Until there are
+  // kReferenceLooks of them, the reference is the predicted rate (a plan
+  // that makes about what it was made for is not slowed; a model error
+  // there from the start, such as a result hop that always looks slow,
+  // then joins the reference and moves nothing); with neither, the model
+  // alone decides. A slowdown the model sees and the stream does not (a
+  // stage that is not the real bottleneck, a host's passing hiccup) moves
+  // nothing; nor does one while the stream is limited by its input rather
+  // than the cluster. Looks without results (an idle server) do not count;
+  // a load that grows raises the reference within kReferenceKept looks.
+  bool Due(Clock::time_point now, double running_s, double best_s, bool trusted, bool large = true, double rate = -1,
+           double predicted_rate = -1);
   static constexpr int kReferenceLooks = 5;
   static constexpr size_t kReferenceKept = 60;  // two minutes of looks
   // A migration happened (or a pipeline was replaced for another reason):

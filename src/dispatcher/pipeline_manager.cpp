@@ -443,6 +443,8 @@ PipelineManager::Pipeline PipelineManager::MadePipeline(const PendingDeploy& dep
   p.plan = plan;
   p.deployed_at = Clock::now();
   p.predicted_compute_s = Evaluate(gen->problem, plan).compute_s;
+  const double corrected_s = Evaluate(live_costs_.Corrected(gen->problem), plan).bottleneck_s;
+  p.predicted_rate = corrected_s > 0 ? 1 / corrected_s : 0;
   p.route.version = version;
   p.route.num_stages = static_cast<uint32_t>(stages.size());
   p.route.first_hop = clients_[plan.stages[0].node]->data_endpoint();
@@ -1036,9 +1038,19 @@ void PipelineManager::ReleaseRemoved() {
 
 void PipelineManager::NewCurrent(bool adapted) {
   described_ = live_[*current_].description;
-  std::vector<size_t> workers;
-  for (const auto& s : live_[*current_].plan.stages) workers.push_back(static_cast<size_t>(s.node));
-  live_costs_.NewPlan(workers, adapted);
+  const Pipeline& p = live_[*current_];
+  std::vector<size_t> workers, unchanged;
+  for (const auto& s : p.plan.stages) {
+    workers.push_back(static_cast<size_t>(s.node));
+    if (p.gen->generation == costed_generation_ &&
+        std::any_of(costed_plan_.stages.begin(), costed_plan_.stages.end(), [&](const PlanStage& before) {
+          return before.node == s.node && before.begin == s.begin && before.end == s.end;
+        }))
+      unchanged.push_back(static_cast<size_t>(s.node));
+  }
+  live_costs_.NewPlan(workers, adapted, unchanged);
+  costed_plan_ = p.plan;
+  costed_generation_ = p.gen->generation;
   hops_.emplace(workers.size());
 }
 
@@ -1113,7 +1125,7 @@ void PipelineManager::Adapt() {
   Plan plan = best->plan;
   for (auto& s : plan.stages) s.node = alive[s.node];
   if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted,
-                   live_costs_.LargeChange(gen_->problem), RecentRate(kWindowS)))
+                   live_costs_.LargeChange(gen_->problem), RecentRate(kWindowS), live_[*current_].predicted_rate))
     return;
   // What moved: the workers and links that drifted.
   std::string why;

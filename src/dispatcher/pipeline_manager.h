@@ -164,6 +164,7 @@ class PipelineManager : public Director {
     Plan plan;  // nodes: cluster worker indices
     std::chrono::steady_clock::time_point deployed_at;
     std::vector<double> predicted_compute_s;  // per stage, as planned (segments and moves)
+    double predicted_rate = 0;                // results/s, under the costs measured when it was made
     PipelineDescription description;
   };
   struct WorkerState {
@@ -277,6 +278,9 @@ class PipelineManager : public Director {
   // live_[*current_] is a new pipeline: the live costs start on its stages
   // (`adapted`: it replaces one because of their drift).
   void NewCurrent(bool adapted = false);
+  // The plan (and its model generation) the live cost model measures.
+  Plan costed_plan_;
+  int costed_generation_ = 0;
   // Re-plans under the live costs when AdaptPolicy says it pays, and
   // deploys the new plan beside the running one.
   void Adapt();

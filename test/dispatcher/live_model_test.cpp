@@ -119,6 +119,49 @@ TEST_CASE("live costs: drift since the plan settled, not the plan's own error, m
   CHECK(m.Drift(0) == 1.0);
 }
 
+TEST_CASE("live costs: a worker whose stage a new plan keeps goes on with its estimate", "[adapt]") {
+  // a and b settle at 1x; a then starts to slow (3x) just before a new plan
+  // that moves b but keeps a's stage.
+  auto settled = [] {
+    LiveCostModel m(3);
+    m.NewPlan({0, 1});
+    for (int i = 0; i < 30 + LiveCostModel::kWarmupSamples; ++i) {
+      m.Observe(0, 1.0, 1.0);
+      m.Observe(1, 1.0, 1.0);
+    }
+    REQUIRE(m.Settle(20));
+    for (int i = 0; i < 5; ++i) m.Observe(0, 1.0, 3.0);  // not yet beyond kKeepDrift
+    return m;
+  };
+  auto then = [](LiveCostModel& m) {
+    for (int i = 0; i < 200; ++i) {
+      m.Observe(0, 1.0, 3.0);
+      m.Observe(2, 1.0, 1.0);
+    }
+    REQUIRE(m.Settle(20));
+  };
+  // Kept: its best is still the 1x it ran at, so the slowdown shows.
+  LiveCostModel kept = settled();
+  kept.NewPlan({0, 2}, /*adapted=*/true, {0});
+  CHECK(kept.Samples(0) > 30);  // no new warm-up: the stage stays loaded
+  then(kept);
+  CHECK(kept.Drift(0) == Approx(3.0).epsilon(1e-2));
+  CHECK(kept.Corrected(Small()).nodes[0].speed == Approx(1.0 / 3).epsilon(1e-2));
+  // Started over, the slow stage would be the new plan's baseline.
+  LiveCostModel restarted = settled();
+  restarted.NewPlan({0, 2}, /*adapted=*/true);
+  then(restarted);
+  CHECK(restarted.Drift(0) < LiveCostModel::kKeepDrift);
+  // Only the workers named go on; one named that the plan before did not
+  // run is new to its stage and starts over.
+  LiveCostModel fresh = settled();
+  fresh.Observe(2, 1.0, 1.0);  // c was measured before (a warm-up sample)
+  fresh.NewPlan({0, 2}, false, {2});
+  CHECK(fresh.Samples(0) == 0);
+  for (int i = 0; i < LiveCostModel::kWarmupSamples; ++i) fresh.Observe(2, 1.0, 1.0);
+  CHECK(fresh.Samples(2) == 0);  // its warm-up started over
+}
+
 TEST_CASE("live costs: a change common to three or more workers is no drift; one worker's is", "[adapt]") {
   LiveCostModel m(4);
   m.NewPlan({0, 1, 2});
@@ -383,6 +426,16 @@ TEST_CASE("adapt policy: a gain above the threshold, held for the dwell, after t
   confirmed.Migrated(at(16));
   CHECK_FALSE(confirmed.Due(at(30), 1.0, 0.5, true, true, 9.5));
   CHECK(confirmed.Due(at(32), 1.0, 0.5, true, true, 9.5));
+  // Before five looks the prediction is the reference: a plan made for
+  // 10/s that makes 9.5/s is not slowed, whatever gain the model sees from
+  // its first look on (those looks become the reference, and it stays
+  // unshown); one that makes 5/s is (a link slower than configured from the
+  // start, say), and moves after the dwell.
+  AdaptPolicy as_made(d);
+  for (int i = 0; i < 20; ++i) CHECK_FALSE(as_made.Due(at(2 * i), 1.0, 0.5, true, true, 9.5, 10.0));
+  AdaptPolicy short_of_it(d);
+  CHECK_FALSE(short_of_it.Due(at(0), 1.0, 0.5, true, true, 5.0, 10.0));
+  CHECK(short_of_it.Due(at(2), 1.0, 0.5, true, true, 5.0, 10.0));
   // A load that grows raises the reference: looks at 10/s whose gain the
   // stream does not show (the reference is 5/s) join it, and a drop to 8/s
   // then counts against 10.
