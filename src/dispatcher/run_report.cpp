@@ -41,6 +41,17 @@ void PrintRunReport(const StreamReport& r, const RunFacts& facts) {
   std::printf("\nrequests     %lld completed, %lld failed in %.2f s: %.2f inferences/s\n",
               static_cast<long long>(r.completed), static_cast<long long>(r.failed), r.seconds,
               r.seconds > 0 ? r.completed / r.seconds : 0.0);
+  // The planner predicts the steady rate: set against it what the run made
+  // once the pipeline was full (the whole run also counts filling it and
+  // the stages' first, slower calls), while the first plan served alone.
+  const double steady = SteadyThroughput(r.arrivals_s, facts.window + d.workers.size());
+  if (steady > 0) {
+    std::printf("             %.2f inferences/s once the pipeline was full", steady);
+    if (facts.predicted && facts.predicted->feasible && d.pipeline == 1)
+      std::printf(" (planned: %.2f/s, %+.0f%%)", facts.predicted->throughput(),
+                  100 * (facts.predicted->throughput() / steady - 1));
+    std::printf("\n");
+  }
   std::printf("latency      p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", Percentile(r.latencies_s, 0.50) * 1e3,
               Percentile(r.latencies_s, 0.95) * 1e3, Percentile(r.latencies_s, 0.99) * 1e3);
   if (facts.recoveries > 0 || r.by_generation.size() > 1 || r.replayed > 0) {

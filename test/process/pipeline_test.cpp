@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -85,6 +86,13 @@ RunResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossless 
     CHECK(h["transfer_ms"]["p50"].get<double>() >= 0);
   }
   CHECK(rep["predicted"]["throughput_per_s"].get<double>() > 0);
+  // The text report sets the steady rate against the plan's prediction.
+  const double steady = rep["requests"]["steady_throughput_per_s"].get<double>();
+  CHECK(steady > 0);
+  char line[128];
+  std::snprintf(line, sizeof line, "%.2f inferences/s once the pipeline was full (planned: %.2f/s", steady,
+                rep["predicted"]["throughput_per_s"].get<double>());
+  CHECK(r.out.find(line) != std::string::npos);
 
   SetComputeThreads(1);
   auto model = Model::Load(f.model, shape);
