@@ -4,10 +4,10 @@
 #   cpu   one node's CPU share drops 3x (--adapt on)
 #   link  one node's uplink drops to 20 Mbit/s (--adapt on)
 #   add   the dispatcher starts without the last ADD nodes (default 1) in its
-#         config, and they are added to the file (--watch-cluster; adaptation off)
+#         config, and they are added to the file (--watch-cluster --adapt off)
 #   steady  nothing changes (--adapt on): STEADY seconds of a stream that
 #         should make no migration (give REQUESTS enough for them)
-# Then a fresh dispatcher runs FRESH requests (none if 0) on the changed
+# Then a fresh dispatcher (--adapt off) runs FRESH requests (none if 0) on the changed
 # cluster: what a new plan achieves there. Prints the dispatcher's events,
 # the throughput per 5 s window from results.jsonl (receive times) with the
 # change marked, and how long after the change a 5 s window first reached
@@ -33,7 +33,7 @@ flags="--adapt on"
 case "$kind" in
   cpu) shape="--cpu 0.05" ;;    # 0.15 -> 0.05 of a CPU: 3x slower
   link) shape="--uplink 20" ;;  # 940 -> 20 Mbit/s out of the node
-  add) shape=""; flags="--watch-cluster" ;;
+  add) shape=""; flags="--watch-cluster --adapt off" ;;
   steady) shape="" ;;
   *) echo "adapt-bench: kind is cpu, link, add or steady" >&2; exit 2 ;;
 esac
@@ -88,7 +88,7 @@ for w in c["workers"]:
         if sys.argv[2] == "cpu": w["speed"] = w.get("speed", 1.0) / 3
         if sys.argv[2] == "link": w["bandwidth_mbps"] = 20
 json.dump(c, open(sys.argv[4], "w"), indent=2)' "\$TANDEM_CLUSTER" $kind "\$(cat "$out/victim")" "\$fresh_config"
-$build/bin/tandem-dispatcher run -m "$model" -c "\$fresh_config" --synthetic $fresh -s 1,3,224,224 \\
+$build/bin/tandem-dispatcher run -m "$model" -c "\$fresh_config" --synthetic $fresh -s 1,3,224,224 --adapt off \\
   -o "$out/fresh" --report "$out/fresh-report.json" >"$out/fresh.log" 2>&1
 SCRIPT
 chmod +x "$out/run.sh"

@@ -156,6 +156,12 @@ class PipelineManager : public Director {
   int recoveries() const { return recoveries_; }
   // Pipelines deployed because the live costs said so.
   int adaptations() const { return adaptations_; }
+  // Turns re-planning on measured costs on or off (ManagerOptions::adapt.
+  // enabled) before the stream starts.
+  void EnableAdaptation(bool on) {
+    options_.adapt.enabled = on;
+    adapt_.emplace(options_.adapt);
+  }
 
  private:
   struct Pipeline {

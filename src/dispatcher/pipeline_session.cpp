@@ -132,10 +132,10 @@ void AddPipelineFlags(CLI::App* cmd, PipelineOptions* o) {
                 "read the cluster config again when it changes (replace it with a rename) and on SIGHUP: workers "
                 "added join, workers taken out are drained and released");
   cmd->add_option("--adapt", o->adapt,
-                  "re-plan while running when measured stage times say another plan is faster "
-                  "(experimental; see docs/adaptation.md)")
+                  "re-plan while running when measured stage and hop times say another plan is faster: on, off, "
+                  "or auto (on for serve and for a run predicted to take 2 minutes or more; docs/adaptation.md)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"on", "off"}));
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_option("--adapt-threshold", o->adapt_threshold,
                   "re-plan only when another plan's bottleneck (time per result) is predicted shorter by more "
                   "than this fraction (0.15: 15% shorter, +18% throughput)")
@@ -287,6 +287,21 @@ Result<StreamReport> PipelineSession::Stream(InputSource& inputs, const ResultSi
                                              const std::function<void(int, int)>& progress, bool keep_samples,
                                              const std::function<void()>& each_turn) {
   if (!manager_) return Status::Internal("PipelineSession::Stream before Deploy");
+  if (o_.adapt == "auto") {
+    const double rate = predicted_ && predicted_->feasible ? predicted_->throughput() : 0;
+    const double seconds = rate > 0 ? static_cast<double>(inputs.count()) / rate : 0;
+    const bool on = inputs.open() || seconds >= kLongStreamS;
+    manager_->EnableAdaptation(on);
+    char buf[160];
+    if (inputs.open())
+      std::snprintf(buf, sizeof buf, "a stream without a known end");
+    else if (rate > 0)
+      std::snprintf(buf, sizeof buf, "%lld requests at the predicted %.2f/s take about %.0f s; on from %.0f s",
+                    static_cast<long long>(inputs.count()), rate, seconds, kLongStreamS);
+    else
+      std::snprintf(buf, sizeof buf, "no predicted rate for this plan");
+    TANDEM_LOG(kInfo) << "adaptation " << (on ? "on" : "off") << " (--adapt auto: " << buf << ")";
+  }
   StreamOptions so;
   so.window = o_.window;
   so.result_timeout_s = cluster_.result_timeout_s;

@@ -45,12 +45,19 @@ struct PipelineOptions {
   int threads = 0;                      // LibTorch threads for profiling here; 0: one per core
   ProfileRuns runs;                     // profiling, as in `profile`
   std::string profile;                  // a profile of this model file instead of profiling here
-  // Re-plan as measured costs drift: "on" or "off" (the default until it
-  // holds on emulated clusters, docs/adaptation.md).
-  std::string adapt = "off";
+  // Re-plan as measured costs drift: "on", "off", or "auto" (the default):
+  // on for a stream without a known end (serve) or one that the first plan
+  // is predicted to take kLongStreamS or longer on, off otherwise (nothing
+  // moves in a plan's first 30 s, and a shorter run gains little from a
+  // migration; docs/adaptation.md).
+  std::string adapt = "auto";
   double adapt_threshold = 0.15;  // AdaptOptions
   double adapt_dwell_s = 10;
 };
+
+// `--adapt auto` turns adaptation on for a stream predicted to take this
+// long or longer.
+constexpr double kLongStreamS = 120;
 
 // --model, --cluster, --stages, --plan, --algorithm, --plan-deadline,
 // --codec, --window, --threads, --heartbeat-timeout, --max-attempts,

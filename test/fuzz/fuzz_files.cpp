@@ -46,7 +46,7 @@ void ParseConfig(const std::string& text) {
   cmd->add_option("--listen", listen);
   cmd->add_option("--max-queued", max_queued)->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--request-timeout", timeout)->check(CLI::Range(0.001, 86400.0));
-  cmd->add_option("--adapt", adapt)->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--adapt", adapt)->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_option("--zmq-client-keys", keys);
   cmd->add_flag("--insecure", verbose);
   auto flags = JsonConfigFlags(*cmd, text, "serve.json");

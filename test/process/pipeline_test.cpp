@@ -93,6 +93,9 @@ RunResult RunAndCheck(LocalCluster& cluster, const RunSpec& spec, bool lossless 
   std::snprintf(line, sizeof line, "%.2f inferences/s once the pipeline was full (planned: %.2f/s", steady,
                 rep["predicted"]["throughput_per_s"].get<double>());
   CHECK(r.out.find(line) != std::string::npos);
+  // A short run: --adapt auto leaves adaptation off, and says why.
+  CHECK(r.err.find("adaptation off (--adapt auto: " + std::to_string(spec.inputs) + " requests at the predicted ") !=
+        std::string::npos);
 
   SetComputeThreads(1);
   auto model = Model::Load(f.model, shape);

@@ -330,6 +330,8 @@ print(f"{CLIENTS} clients x {EACH} requests in {elapsed:.1f} s with w1 killed: e
 log = open(os.path.join(work, "serve.log"), errors="replace").read()
 if "worker 'w1' failed" not in log:
     fail("the dispatcher did not notice w1's death")
+if "adaptation on (--adapt auto: a stream without a known end)" not in log:
+    fail("serve did not turn adaptation on by default (--adapt auto)")
 time.sleep(0.5)  # /metrics refreshes the pipeline four times a second
 
 # /metrics: what happened, in a format Prometheus takes.
