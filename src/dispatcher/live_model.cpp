@@ -256,4 +256,29 @@ void AdaptPolicy::Migrated(Clock::time_point now) {
   reference_rates_.clear();
 }
 
+double ShipSeconds(const PlanProblem& p, const Plan& running, const Plan& next) {
+  const size_t d = p.nodes.size();  // the dispatcher's row
+  double seconds = 0;
+  for (const PlanStage& s : next.stages) {
+    const bool held = std::any_of(running.stages.begin(), running.stages.end(), [&](const PlanStage& r) {
+      return r.node == s.node && r.begin == s.begin && r.end == s.end;
+    });
+    if (held || s.node < 0) continue;
+    double bytes = 0;
+    for (int k = std::max(0, s.begin); k < s.end && static_cast<size_t>(k) < p.segments.size(); ++k)
+      bytes += static_cast<double>(p.segments[k].param_bytes);
+    const size_t n = static_cast<size_t>(s.node);
+    if (d < p.bandwidth.size() && n < p.bandwidth[d].size() && p.bandwidth[d][n] > 0)
+      seconds += bytes / p.bandwidth[d][n];
+    if (d < p.latency.size() && n < p.latency[d].size()) seconds += p.latency[d][n];
+  }
+  return seconds;
+}
+
+bool MigrationRepays(double running_s, double best_s, int64_t requests_left, double ship_s) {
+  if (requests_left < 0) return true;
+  const double left = static_cast<double>(requests_left) - (running_s > 0 ? ship_s / running_s : 0);
+  return left > 0 && left * (running_s - best_s) > ship_s;
+}
+
 }  // namespace tandem

@@ -296,4 +296,15 @@ class AdaptPolicy {
   std::vector<double> reference_rates_;  // since the last Migrated, the last kReferenceKept
 };
 
+// Seconds to ship the weights of the stages of `next` that `running` does
+// not already run on the same worker, one after the other over the
+// dispatcher's links in `p` (the dispatcher is the last endpoint).
+double ShipSeconds(const PlanProblem& p, const Plan& running, const Plan& next);
+
+// Whether a migration repays itself before a stream of `requests_left`
+// more results ends (< 0: no known end, always): the time the new plan
+// saves over the requests left once its stages are shipped (at the running
+// plan's `running_s` per result) must exceed the `ship_s` shipping takes.
+bool MigrationRepays(double running_s, double best_s, int64_t requests_left, double ship_s);
+
 }  // namespace tandem

@@ -1057,6 +1057,7 @@ void PipelineManager::NewCurrent(bool adapted) {
 void PipelineManager::Observe(uint32_t version, const std::vector<StageTiming>& timings, const RequestClock& clock) {
   // The completion times measure what a migration gained (adaptation, cluster change).
   const auto now = Clock::now();
+  ++results_seen_;
   completions_.push_back(now);
   while (!completions_.empty() &&
          (now - completions_.front() > std::chrono::seconds(60) || completions_.size() > 100000))
@@ -1127,6 +1128,20 @@ void PipelineManager::Adapt() {
   if (!adapt_->Due(now, now_ev.bottleneck_s, best->evaluation.bottleneck_s, trusted,
                    live_costs_.LargeChange(gen_->problem), RecentRate(kWindowS), live_[*current_].predicted_rate))
     return;
+  const double ship_s = ShipSeconds(corrected, running, plan);
+  const int64_t left = stream_requests_ < 0 ? -1 : std::max<int64_t>(0, stream_requests_ - results_seen_);
+  if (!MigrationRepays(now_ev.bottleneck_s, best->evaluation.bottleneck_s, left, ship_s)) {
+    if (!said_no_repay_) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "adapting: a new plan predicted at %.2f/s against %.2f/s now would not repay shipping its "
+                    "stages (%.1f s) before the stream ends (%lld request(s) left); the running plan stays",
+                    1 / best->evaluation.bottleneck_s, 1 / now_ev.bottleneck_s, ship_s, static_cast<long long>(left));
+      Event(buf);
+    }
+    said_no_repay_ = true;
+    return;
+  }
   // What moved: the workers and links that drifted.
   std::string why;
   for (size_t w = 0; w < cluster_.workers.size(); ++w) {

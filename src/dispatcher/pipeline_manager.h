@@ -162,6 +162,9 @@ class PipelineManager : public Director {
     options_.adapt.enabled = on;
     adapt_.emplace(options_.adapt);
   }
+  // How many results the stream will want in all (< 0: no known end): a
+  // migration must repay shipping its stages before the stream ends.
+  void SetStreamRequests(int64_t requests) { stream_requests_ = requests; }
 
  private:
   struct Pipeline {
@@ -353,6 +356,9 @@ class PipelineManager : public Director {
   };
   std::optional<Migration> measuring_;  // a migration whose effect is not reported yet
   int adaptations_ = 0;
+  int64_t stream_requests_ = -1;  // SetStreamRequests
+  int64_t results_seen_ = 0;      // results Observe saw
+  bool said_no_repay_ = false;    // the event below said once
 
   std::vector<std::string> events_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

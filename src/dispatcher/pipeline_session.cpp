@@ -287,6 +287,7 @@ Result<StreamReport> PipelineSession::Stream(InputSource& inputs, const ResultSi
                                              const std::function<void(int, int)>& progress, bool keep_samples,
                                              const std::function<void()>& each_turn) {
   if (!manager_) return Status::Internal("PipelineSession::Stream before Deploy");
+  manager_->SetStreamRequests(inputs.open() ? -1 : inputs.count());
   if (o_.adapt == "auto") {
     const double rate = predicted_ && predicted_->feasible ? predicted_->throughput() : 0;
     const double seconds = rate > 0 ? static_cast<double>(inputs.count()) / rate : 0;

@@ -162,6 +162,31 @@ TEST_CASE("live costs: a worker whose stage a new plan keeps goes on with its es
   CHECK(fresh.Samples(2) == 0);  // its warm-up started over
 }
 
+TEST_CASE("a migration must repay shipping its stages before the stream ends", "[adapt]") {
+  PlanProblem p = Small();
+  p.segments[0].param_bytes = 4000000;
+  p.segments[1].param_bytes = 1000000;
+  p.bandwidth[3][1] = 1e6;  // the dispatcher to b: 1 MB/s
+  p.bandwidth[3][2] = 2e6;  // to c: 2 MB/s
+  p.latency[3][2] = 0.5;
+  const Plan running{{PlanStage{0, 0, 1}, PlanStage{1, 1, 2}}};
+  // b keeps its stage; a's (4 MB) goes to c: 2 s, plus c's latency.
+  const Plan next{{PlanStage{2, 0, 1}, PlanStage{1, 1, 2}}};
+  CHECK(ShipSeconds(p, running, next) == Approx(2.5));
+  CHECK(ShipSeconds(p, running, running) == 0);
+  // Both stages to b: 5 MB at 1 MB/s (a stage b held, but not this one).
+  const Plan on_b{{PlanStage{1, 0, 2}}};
+  CHECK(ShipSeconds(p, running, on_b) == Approx(5.0));
+  // 1 s a result now, 0.5 s after: each request left saves 0.5 s. With 10
+  // s of shipping, 10 requests pass meanwhile; 31 left leave 21 to save
+  // 10.5 s, 30 leave 20 to save 10 s, which does not repay it.
+  CHECK(MigrationRepays(1.0, 0.5, 31, 10.0));
+  CHECK_FALSE(MigrationRepays(1.0, 0.5, 30, 10.0));
+  CHECK_FALSE(MigrationRepays(1.0, 0.5, 5, 10.0));
+  CHECK(MigrationRepays(1.0, 0.5, -1, 1e9));          // no known end
+  CHECK_FALSE(MigrationRepays(1.0, 1.0, 1000, 0.1));  // nothing saved
+}
+
 TEST_CASE("live costs: a change common to three or more workers is no drift; one worker's is", "[adapt]") {
   LiveCostModel m(4);
   m.NewPlan({0, 1, 2});
