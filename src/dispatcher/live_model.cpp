@@ -24,15 +24,20 @@ void LiveCostModel::NewPlan(const std::vector<size_t>& workers, bool adapted, co
            std::find(workers.begin(), workers.end(), w) != workers.end();
   };
   const double common = CommonDrift();
-  if (settled_)
-    for (size_t w : plan_) {
-      if (goes_on(w)) continue;  // its drift stays in its estimate
-      const double d = workers_[w].mean - workers_[w].baseline - common;
-      if (adapted || std::abs(d) > std::log(kKeepDrift)) workers_[w].drift += d;
+  for (size_t w : plan_) {
+    Estimate& e = workers_[w];
+    if (goes_on(w)) {  // its drift stays in its estimate
+      if (settled_) e.carried = true;
+      continue;
     }
+    if (!settled_ && !e.carried) continue;  // no baseline to measure drift from
+    const double d = e.mean - e.baseline - (settled_ ? common : 0.0);
+    if (adapted || std::abs(d) > std::log(kKeepDrift)) e.drift += d;
+  }
   for (size_t w : workers) {
     if (w >= workers_.size() || goes_on(w)) continue;
     Estimate& e = workers_[w];
+    e.carried = false;
     e.mean = e.var = e.baseline = 0;
     e.best = std::numeric_limits<double>::infinity();
     e.samples = e.skipped = 0;
@@ -171,7 +176,8 @@ double LiveCostModel::Drift(size_t worker) const {
   const Estimate& e = workers_[worker];
   bool in_plan = false;
   for (size_t w : plan_) in_plan |= w == worker;
-  return std::exp(e.drift + (settled_ && in_plan ? e.mean - e.baseline - CommonDrift() : 0.0));
+  const bool measured = in_plan && (settled_ || e.carried);
+  return std::exp(e.drift + (measured ? e.mean - e.baseline - CommonDrift() : 0.0));
 }
 
 void LiveCostModel::Reset(size_t worker) {

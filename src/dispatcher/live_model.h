@@ -197,6 +197,9 @@ class LiveCostModel {
     double baseline = 0;  // the least mean since the plan settled, or before it (see Observe)
     double best = std::numeric_limits<double>::infinity();  // the least mean, from 1 / weight samples on
     double drift = 0;                                       // log of the drift of earlier plans
+    // Its estimate went on from a settled plan into the current one (the
+    // same stage): mean - baseline is its drift before this plan settles.
+    bool carried = false;
   };
   struct LinkEstimate {
     int samples = 0;

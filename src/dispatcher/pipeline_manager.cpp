@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -527,10 +528,11 @@ Result<Plan> PipelineManager::Replan(const ModelGeneration& gen, const Plan* pre
       } else if (ev.feasible && best_s > 0) {
         char buf[256];
         std::snprintf(buf, sizeof buf,
-                      "a fresh plan predicts %.2f inferences/s, keeping the stages where they are %.2f/s "
-                      "(more than %.0f%% less): every stage is placed again",
+                      "a fresh plan predicts %.2f inferences/s, keeping the stages where they are %.2f/s (a "
+                      "bottleneck more than %.0f%% longer): every stage is placed again",
                       1 / best_s, 1 / ev.bottleneck_s, 100 * options_.keep_margin);
-        Event(buf);
+        if (buf != last_keep_event_) Event(buf);  // Recover may try again every 2 s
+        last_keep_event_ = buf;
       }
     }
   }
@@ -1039,18 +1041,24 @@ void PipelineManager::ReleaseRemoved() {
 void PipelineManager::NewCurrent(bool adapted) {
   described_ = live_[*current_].description;
   const Pipeline& p = live_[*current_];
+  // A worker's estimate goes on where it runs the same stage of the same
+  // model, predicted the same (a cluster change can change its host share).
   std::vector<size_t> workers, unchanged;
-  for (const auto& s : p.plan.stages) {
+  for (size_t i = 0; i < p.plan.stages.size(); ++i) {
+    const PlanStage& s = p.plan.stages[i];
     workers.push_back(static_cast<size_t>(s.node));
-    if (p.gen->generation == costed_generation_ &&
-        std::any_of(costed_plan_.stages.begin(), costed_plan_.stages.end(), [&](const PlanStage& before) {
-          return before.node == s.node && before.begin == s.begin && before.end == s.end;
-        }))
-      unchanged.push_back(static_cast<size_t>(s.node));
+    if (p.gen->generation != costed_generation_ || i >= p.predicted_compute_s.size()) continue;
+    for (size_t j = 0; j < costed_plan_.stages.size() && j < costed_compute_s_.size(); ++j) {
+      const PlanStage& before = costed_plan_.stages[j];
+      if (before.node == s.node && before.begin == s.begin && before.end == s.end &&
+          std::abs(costed_compute_s_[j] - p.predicted_compute_s[i]) <= 1e-9 + 1e-6 * costed_compute_s_[j])
+        unchanged.push_back(static_cast<size_t>(s.node));
+    }
   }
   live_costs_.NewPlan(workers, adapted, unchanged);
   costed_plan_ = p.plan;
   costed_generation_ = p.gen->generation;
+  costed_compute_s_ = p.predicted_compute_s;
   hops_.emplace(workers.size());
 }
 

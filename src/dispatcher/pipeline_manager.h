@@ -287,9 +287,11 @@ class PipelineManager : public Director {
   // live_[*current_] is a new pipeline: the live costs start on its stages
   // (`adapted`: it replaces one because of their drift).
   void NewCurrent(bool adapted = false);
-  // The plan (and its model generation) the live cost model measures.
+  // The plan (its model generation, each stage's predicted compute) the
+  // live cost model measures.
   Plan costed_plan_;
   int costed_generation_ = 0;
+  std::vector<double> costed_compute_s_;
   // Re-plans under the live costs when AdaptPolicy says it pays, and
   // deploys the new plan beside the running one.
   void Adapt();
@@ -357,6 +359,7 @@ class PipelineManager : public Director {
   std::optional<Migration> measuring_;  // a migration whose effect is not reported yet
   int adaptations_ = 0;
   int64_t stream_requests_ = -1;  // SetStreamRequests
+  std::string last_keep_event_;   // Replan's, said once
   int64_t results_seen_ = 0;      // results Observe saw
   bool said_no_repay_ = false;    // the event below said once
 

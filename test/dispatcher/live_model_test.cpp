@@ -147,6 +147,16 @@ TEST_CASE("live costs: a worker whose stage a new plan keeps goes on with its es
   then(kept);
   CHECK(kept.Drift(0) == Approx(3.0).epsilon(1e-2));
   CHECK(kept.Corrected(Small()).nodes[0].speed == Approx(1.0 / 3).epsilon(1e-2));
+  // Its drift counts before the new plan settles, and is kept if the next
+  // plan moves it before then.
+  LiveCostModel moved = settled();
+  moved.NewPlan({0, 2}, /*adapted=*/true, {0});
+  for (int i = 0; i < 200; ++i) moved.Observe(0, 1.0, 3.0);
+  CHECK_FALSE(moved.settled());
+  CHECK(moved.Drift(0) == Approx(3.0).epsilon(1e-2));
+  moved.NewPlan({1, 0});  // a moves to another stage
+  CHECK(moved.Samples(0) == 0);
+  CHECK(moved.Drift(0) == Approx(3.0).epsilon(1e-2));
   // Started over, the slow stage would be the new plan's baseline.
   LiveCostModel restarted = settled();
   restarted.NewPlan({0, 2}, /*adapted=*/true);
