@@ -266,9 +266,7 @@ double ShipSeconds(const PlanProblem& p, const Plan& running, const Plan& next) 
   const size_t d = p.nodes.size();  // the dispatcher's row
   double seconds = 0;
   for (const PlanStage& s : next.stages) {
-    const bool held = std::any_of(running.stages.begin(), running.stages.end(), [&](const PlanStage& r) {
-      return r.node == s.node && r.begin == s.begin && r.end == s.end;
-    });
+    const bool held = std::find(running.stages.begin(), running.stages.end(), s) != running.stages.end();
     if (held || s.node < 0) continue;
     double bytes = 0;
     for (int k = std::max(0, s.begin); k < s.end && static_cast<size_t>(k) < p.segments.size(); ++k)

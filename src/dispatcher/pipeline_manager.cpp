@@ -1050,7 +1050,7 @@ void PipelineManager::NewCurrent(bool adapted) {
     if (p.gen->generation != costed_generation_ || i >= p.predicted_compute_s.size()) continue;
     for (size_t j = 0; j < costed_plan_.stages.size() && j < costed_compute_s_.size(); ++j) {
       const PlanStage& before = costed_plan_.stages[j];
-      if (before.node == s.node && before.begin == s.begin && before.end == s.end &&
+      if (before == s &&
           std::abs(costed_compute_s_[j] - p.predicted_compute_s[i]) <= 1e-9 + 1e-6 * costed_compute_s_[j])
         unchanged.push_back(static_cast<size_t>(s.node));
     }

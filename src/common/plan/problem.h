@@ -76,6 +76,10 @@ struct PlanStage {
   int begin = 0;  // first segment
   int end = 0;    // one past the last segment
 };
+// The same segments on the same worker.
+inline bool operator==(const PlanStage& a, const PlanStage& b) {
+  return a.node == b.node && a.begin == b.begin && a.end == b.end;
+}
 
 struct Plan {
   std::vector<PlanStage> stages;
